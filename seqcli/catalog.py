@@ -1,0 +1,42 @@
+"""`seqcli catalog`: the known layers, and one layer's arguments and weights."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from seqcli.errors import SeqcliError
+from seqcli.registry import all_layers, lookup
+
+def overview() -> str:
+    from tabulate import tabulate
+
+    rows = [[name, ", ".join(cls.aliases), cls.summary] for name, cls in all_layers().items()]
+    return tabulate(rows, headers=["layer", "aliases", "what it does"], tablefmt="simple") + "\n"
+
+
+def details(class_name: str) -> str:
+    try:
+        cls = lookup(class_name)
+    except KeyError as exc:
+        raise SeqcliError(exc.args[0], f"catalog {class_name}") from None
+    lines = [f"{cls.__name__}: {cls.summary}"]
+    if cls.aliases:
+        lines.append(f"aliases: {', '.join(cls.aliases)}")
+    lines.append("")
+    lines.append(_arguments_table(cls))
+    lines.append("")
+    lines.append(f"weights: {cls.weights_doc}")
+    return "\n".join(lines) + "\n"
+
+
+def _arguments_table(cls) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for f in cls.arguments():
+        if f.default is dataclasses.MISSING:
+            default = "(required)" if f.name != "name" else "(automatic)"
+        else:
+            default = "null" if f.default is None else repr(f.default)
+        rows.append([f.name, f.metadata["kind"].describe, default, f.metadata.get("doc", "")])
+    return tabulate(rows, headers=["argument", "type", "default", "notes"], tablefmt="simple")

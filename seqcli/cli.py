@@ -1,0 +1,88 @@
+"""The command line: parse options, call the library, echo the result.
+
+Errors are mapped to one line and an exit status in one place (`SeqcliGroup.main`):
+1 for a bad spec, bad data or a failed check; 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from seqcli import __version__
+from seqcli.errors import SeqcliError
+
+
+class SeqcliGroup(click.Group):
+    """A group whose errors end as one `seqcli: error:` line (traceback with --debug)."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in args
+        try:
+            super().main(args=args, prog_name=prog_name or "seqcli", standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            _fail(exc.format_message(), 2, debug, hint=_help_hint(exc))
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code, debug)
+        except SeqcliError as exc:
+            _fail(str(exc), 1, debug)
+        except click.Abort:
+            _fail("aborted", 1, debug)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except KeyboardInterrupt:
+            _fail("interrupted", 130, debug)
+        except Exception as exc:  # a bug: still one line, the traceback with --debug
+            _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the "
+                  "traceback, and please report it)", 1, debug)
+        sys.exit(0)
+
+
+def _help_hint(exc: click.UsageError) -> str:
+    ctx = exc.ctx
+    return f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+
+
+def _fail(message: str, status: int, debug: bool, hint: str = "") -> None:
+    if debug and sys.exc_info()[0] is not None:
+        traceback.print_exc()
+    one_line = " ".join(str(message).split())
+    click.echo(f"seqcli: error: {one_line}{hint}", err=True)
+    sys.exit(status)
+
+
+def _quiet_broken_pipe() -> None:
+    # the reader went away (`seqcli run ... | head -1`): exit quietly, as cat does
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(1)
+
+
+@click.group(cls=SeqcliGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="seqcli")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error (for developers).")
+def cli(debug):
+    """Build, inspect and run Keras-style Sequential models, with numpy only.
+
+    \b
+    Example:
+      seqcli summary specs/guide_cnn.yaml
+    """
+
+
+def main():
+    cli.main()
+
+
+# the commands register themselves on `cli`
+from seqcli import cli_edit, cli_model  # noqa: E402,F401

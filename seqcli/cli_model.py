@@ -1,0 +1,268 @@
+"""Commands that read a model: summary, init, weights, run, extract, catalog."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from seqcli import spec as spec_module
+from seqcli.cli import cli
+from seqcli.errors import SeqcliError
+
+
+def parse_shape(ctx, param, value):
+    """'250,250,3' -> (250, 250, 3); 'None' or '?' marks an unknown size."""
+    if value is None:
+        return None
+    dims = []
+    for part in value.replace("(", "").replace(")", "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.lower() in ("none", "null", "?"):
+            dims.append(None)
+        elif part.isdigit() and int(part) > 0:
+            dims.append(int(part))
+        else:
+            raise click.BadParameter(f"expected sizes separated by commas, like 250,250,3; "
+                                     f"got {value!r}")
+    if not dims:
+        raise click.BadParameter(f"expected sizes separated by commas, like 250,250,3; got {value!r}")
+    return tuple(dims)
+
+
+SPEC = click.argument("spec", type=click.Path(dir_okay=False, allow_dash=True))
+INPUT_SHAPE = click.option("--input-shape", callback=parse_shape, metavar="D1,D2,...",
+                           help="One sample's shape (batch excluded), if the spec has none.")
+BATCH_SIZE_SHOWN = click.option("--batch-size", type=click.IntRange(min=1),
+                                help="A fixed batch dimension to show.")
+WEIGHTS = click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
+                       help="A .npz weights file (default: fresh weights, seed 0).")
+
+
+def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
+    """The spec's model, built from --input-shape, data, or the spec itself."""
+    spec = spec_module.load(spec_path, click.get_text_stream("stdin"))
+    model = spec.model
+    if data_shape is not None:
+        model = model.with_input(tuple(data_shape))
+    elif input_shape is not None:
+        batch = batch_size if batch_size is not None else model.batch_size
+        model = model.with_input((batch, *input_shape))
+    elif batch_size is not None and model.built:
+        model = model.with_input((batch_size, *model.input_shape))
+    if model.built:
+        model.trace(model.batch_input_shape)
+    return spec, model
+
+
+# ---------------------------------------------------------------- summary
+
+@cli.command()
+@SPEC
+@INPUT_SHAPE
+@BATCH_SIZE_SHOWN
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Build from the shape of this .npy data (its batch size is shown).")
+@click.option("--show-trainable", is_flag=True, help="Add Keras's Trainable (Y/N) column.")
+@click.option("--expand-nested", is_flag=True, help="Show the layers inside nested models.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default="text", show_default=True)
+def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_nested, fmt):
+    """Print the Keras summary of a model: output shapes and parameter counts.
+
+    \b
+    Example:
+      seqcli summary specs/guide_cnn.yaml
+      seqcli summary specs/guide_unbuilt.yaml --input x.npy --format json
+    """
+    from seqcli import summary as summary_module
+
+    data_shape = None
+    if input_path is not None:
+        from seqcli.npyheader import read_shape
+        stream = click.get_binary_stream("stdin") if input_path == "-" else None
+        data_shape = read_shape(input_path, stream)
+    _, model = load_built(spec, input_shape, batch_size, data_shape)
+    result = summary_module.summarize(model)
+    if fmt == "json":
+        click.echo(summary_module.render_json(result), nl=False)
+    elif fmt == "markdown":
+        click.echo(summary_module.render_markdown(result, show_trainable, expand_nested), nl=False)
+    else:
+        click.echo(summary_module.render_text(result, show_trainable, expand_nested), nl=False)
+
+
+# ---------------------------------------------------------------- weights
+
+@cli.command()
+@SPEC
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The .npz file to write.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@INPUT_SHAPE
+def init(spec, output, seed, input_shape):
+    """Write fresh weights made by Keras's default initializers.
+
+    Nested models with their own `weights:` file keep those weights.
+
+    \b
+    Example:
+      seqcli init specs/guide_mlp.yaml -o weights.npz --seed 42
+    """
+    from seqcli import weights as weights_module
+
+    _, model = load_built(spec, input_shape)
+    weights, notes = weights_module.load(model, None, seed)
+    weights_module.save(output, weights)
+    for note in notes:
+        if "fresh weights" not in note:  # fresh is what init is for; say only the exceptions
+            click.echo(f"seqcli: {note}", err=True)
+    total = sum(v.size for v in weights.values())
+    click.echo(f"seqcli: wrote {len(weights)} weights ({total:,} params) to {output}", err=True)
+
+
+@cli.command()
+@SPEC
+@WEIGHTS
+@INPUT_SHAPE
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def weights(spec, weights_path, input_shape, fmt):
+    """List every weight: key, shape, dtype, trainable (Keras's model.weights).
+
+    With --weights, the file is checked against the model (every key and shape).
+
+    \b
+    Example:
+      seqcli weights specs/guide_mlp.yaml --weights weights.npz
+    """
+    from seqcli import weights as weights_module
+
+    _, model = load_built(spec, input_shape)
+    specs = weights_module.specs_of(model)
+    if weights_path is not None:
+        weights_module.load(model, weights_path)
+    rows = [{"key": s.name, "shape": list(s.shape), "dtype": "float32",
+             "trainable": s.trainable, "params": s.size} for s in specs]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from tabulate import tabulate
+
+    table = [[r["key"], str(tuple(r["shape"])), r["dtype"], "Y" if r["trainable"] else "N",
+              f"{r['params']:,}"] for r in rows]
+    click.echo(tabulate(table, headers=["key", "shape", "dtype", "trainable", "params"],
+                        tablefmt="simple", disable_numparse=True,
+                        colalign=("left", "left", "left", "center", "right")))
+
+
+# ---------------------------------------------------------------- run and extract
+
+INPUT = click.option("--input", "input_path", required=True,
+                     type=click.Path(dir_okay=False, allow_dash=True),
+                     help="The input .npy (batch first); '-' reads standard input.")
+RUN_BATCH = click.option("--batch-size", type=click.IntRange(min=1), default=32,
+                         show_default=True, help="Samples per forward pass.")
+
+
+def _data_and_model(spec, input_path, weights_path):
+    from seqcli import arrays, runner
+    from seqcli import weights as weights_module
+
+    if spec == "-" and input_path == "-":
+        raise click.UsageError("the spec and the input cannot both come from standard input")
+    x = arrays.read_npy(input_path, click.get_binary_stream("stdin"))
+    spec_obj = spec_module.load(spec, click.get_text_stream("stdin"))
+    model = runner.build_for(spec_obj.model, x)
+    weights, notes = weights_module.load(model, weights_path)
+    for note in notes:
+        click.echo(f"seqcli: {note}", err=True)
+    return x, model, weights
+
+
+@cli.command()
+@SPEC
+@INPUT
+@WEIGHTS
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the outputs as .npy ('-' for standard output).")
+@RUN_BATCH
+def run(spec, input_path, weights_path, output, batch_size):
+    """Run a forward pass (inference) on a .npy batch.
+
+    \b
+    Example:
+      seqcli run specs/guide_mlp.yaml --input x.npy --weights w.npz -o y.npy
+      cat x.npy | seqcli run model.yaml --input - -o - | python consume.py
+    """
+    from seqcli import arrays, runner
+
+    x, model, weights = _data_and_model(spec, input_path, weights_path)
+    if output == "-":
+        runner.stream_npy(model, weights, x, batch_size, click.get_binary_stream("stdout"))
+    elif output is not None:
+        arrays.write_npy(output, runner.predict(model, weights, x, batch_size))
+        click.echo(f"seqcli: wrote outputs of shape {runner.output_shape(model, len(x))} "
+                   f"to {output}", err=True)
+    else:
+        import numpy as np
+        click.echo(np.array2string(runner.predict(model, weights, x, batch_size),
+                                   threshold=10_000, max_line_width=100))
+
+
+@cli.command()
+@SPEC
+@INPUT
+@WEIGHTS
+@click.option("--layer", "layer_names", multiple=True, metavar="NAME",
+              help="A layer whose output to keep (repeatable).")
+@click.option("--all", "all_layers", is_flag=True, help="Keep every layer's output.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The .npz file to write, one array per layer name.")
+@RUN_BATCH
+def extract(spec, input_path, weights_path, layer_names, all_layers, output, batch_size):
+    """Save intermediate layer outputs (the guide's feature extractor).
+
+    \b
+    Example:
+      seqcli extract specs/guide_features.yaml --input x.npy --layer my_intermediate_layer -o f.npz
+      seqcli extract specs/guide_features.yaml --input x.npy --all -o features.npz
+    """
+    from seqcli import arrays, runner
+    from seqcli.errors import did_you_mean
+
+    if bool(layer_names) == all_layers:
+        raise click.UsageError("give --layer NAME (repeatable) or --all, not both or neither")
+    x, model, weights = _data_and_model(spec, input_path, weights_path)
+    known = [layer.name for layer in model.layers]
+    names = known if all_layers else list(dict.fromkeys(layer_names))
+    for name in names:
+        if name not in known:
+            raise SeqcliError(f"no layer named {name!r}{did_you_mean(name, known)}; the "
+                              f"layers are: {', '.join(known)}", f"--layer {name}")
+    features = runner.extract(model, weights, x, names, batch_size)
+    arrays.write_npz(output, features)
+    for name, array in features.items():
+        click.echo(f"seqcli: {name}: {tuple(array.shape)}", err=True)
+
+
+# ---------------------------------------------------------------- catalog
+
+@cli.command()
+@click.argument("class_name", required=False)
+def catalog(class_name):
+    """List the layers seqcli knows; with a class, its arguments and weights.
+
+    \b
+    Example:
+      seqcli catalog
+      seqcli catalog Conv2D
+    """
+    from seqcli import catalog as catalog_module
+
+    if class_name is None:
+        click.echo(catalog_module.overview(), nl=False)
+    else:
+        click.echo(catalog_module.details(class_name), nl=False)

@@ -1,0 +1,30 @@
+"""The project's error types: every message says where the problem is."""
+
+
+class SeqcliError(Exception):
+    """A problem with the user's input: shown as one line, exit status 1."""
+
+    def __init__(self, message: str, where: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class ArgError(ValueError):
+    """A layer argument is wrong; `arg` names it so the loader can locate it."""
+
+    def __init__(self, arg: str, message: str):
+        super().__init__(message)
+        self.arg = arg
+
+
+def did_you_mean(word: str, choices) -> str:
+    """A ' (did you mean X?)' hint for near misses, else ''."""
+    import difflib
+
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""

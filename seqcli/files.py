@@ -1,0 +1,61 @@
+"""Atomic file writes: a temporary file in the same folder, then a rename."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from contextlib import contextmanager
+
+from seqcli.errors import SeqcliError
+
+
+@contextmanager
+def atomic_writer(path: str, binary: bool = False):
+    """Yield a file handle; on success it replaces `path` whole, on failure nothing changes.
+
+    Writes through a symlink to its target and keeps an existing file's mode.
+    """
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target) or "."
+    if os.path.isdir(target):
+        raise SeqcliError("is a directory; expected a file to write", path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
+                                   dir=folder)
+    except OSError as exc:
+        raise SeqcliError(f"cannot write here: {exc.strerror or exc}", path) from None
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8",
+                       newline=None if binary else "") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _mode_for(target))
+        os.replace(tmp, target)
+    except BaseException as exc:
+        _remove_quietly(tmp)
+        if isinstance(exc, OSError):
+            raise SeqcliError(f"cannot write: {exc.strerror or exc}", path) from None
+        raise
+
+
+def write_text(path: str, text: str) -> None:
+    with atomic_writer(path) as handle:
+        handle.write(text)
+
+
+def _mode_for(target: str) -> int:
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,138 @@
+"""The Layer base: a frozen dataclass of Keras arguments with pure shape methods."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from seqcli.args import Bool, Choice, LayerName, arg
+from seqcli.errors import ArgError, did_you_mean
+
+Shape = tuple  # a full shape, batch dimension first; None marks an unknown size
+
+# Keras arguments that only shape training and that seqcli does not implement yet:
+# accepted when null (Keras's default), refused otherwise.
+NULL_ONLY_ARGS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                  "kernel_constraint", "bias_constraint", "lora_rank", "lora_alpha",
+                  "quantization_config")
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One weight a layer owns: Keras's name, shape and initializer."""
+
+    name: str
+    shape: tuple
+    initializer: object = "zeros"
+    trainable: bool = True
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layer:
+    """A Keras layer: arguments checked once, then pure methods on shapes."""
+
+    name: str = arg(LayerName(), doc="unique name (default: snake_case class name, numbered)")
+    trainable: bool = arg(Bool(), default=True, doc="false freezes the layer's weights")
+    dtype: str = arg(Choice("float32"), default="float32", doc="seqcli computes in float32")
+    # where the layer was written ("file:line:col"); not an argument
+    where: str = field(default="", compare=False, repr=False)
+
+    aliases: ClassVar[tuple] = ()
+    is_input: ClassVar[bool] = False  # only Input, which declares a shape
+    positional: ClassVar[tuple] = ()  # Keras's positional argument order
+    summary: ClassVar[str] = ""  # one line for `seqcli catalog`
+    weights_doc: ClassVar[str] = "none"  # its weights, for `seqcli catalog CLASS`
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            kind = f.metadata.get("kind")
+            if kind is not None:
+                object.__setattr__(self, f.name, kind(f.name, getattr(self, f.name)))
+        self.check()
+
+    def check(self) -> None:
+        """Cross-argument checks (raise ArgError); most layers have none."""
+
+    # ------------------------------------------------------------ construction
+
+    @classmethod
+    def arguments(cls) -> list[dataclasses.Field]:
+        """The Keras arguments, own ones first, in declaration order."""
+        own = [f for f in dataclasses.fields(cls) if "kind" in f.metadata]
+        base = {f.name for f in dataclasses.fields(Layer)}
+        return [f for f in own if f.name not in base] + [f for f in own if f.name in base]
+
+    @classmethod
+    def create(cls, args: dict, where: str = "") -> "Layer":
+        """Build from a dict of Keras arguments; ArgError names the bad one."""
+        known = {f.name: f for f in cls.arguments()}
+        args = dict(args)
+        for key in list(args):
+            if key in known:
+                continue
+            if key in NULL_ONLY_ARGS:
+                if args.pop(key) is not None:
+                    raise ArgError(key, f"`{key}` is a Keras argument that seqcli does not "
+                                   "support yet; remove it (or set it to null)")
+                continue
+            raise ArgError(key, f"{cls.__name__} has no argument `{key}`"
+                           f"{did_you_mean(key, known)}; it takes: {', '.join(known)}")
+        missing = [n for n, f in known.items() if _required(f) and n not in args]
+        if missing:
+            raise ArgError(missing[0], f"{cls.__name__} needs the argument `{missing[0]}`")
+        return cls(**args, where=where)
+
+    def config(self) -> dict:
+        """The arguments that differ from their defaults (plus the name)."""
+        result = {}
+        for f in self.arguments():
+            value = getattr(self, f.name)
+            if f.name == "name" or _required(f) or value != _default(f, self):
+                result[f.name] = value
+        return result
+
+    # ------------------------------------------------------------ shapes and weights
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def weight_specs(self, input_shape: Shape) -> list[WeightSpec]:
+        return []
+
+    def forward(self, params: dict, x):
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{type(self).__name__} {self.name!r}"
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _default(f: dataclasses.Field, layer):
+    default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+    return f.metadata["kind"](f.name, default) if default is not None else None
+
+
+def require_rank(layer: Layer, input_shape: Shape, ndim: int) -> None:
+    """Keras's input-spec check, in Keras's words."""
+    if len(input_shape) != ndim:
+        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: '
+                         f"expected ndim={ndim}, found ndim={len(input_shape)}. "
+                         f"Full shape received: {format_shape(input_shape)}")
+
+
+def format_shape(shape: Shape) -> str:
+    """A shape as Keras prints it: (None, 4)."""
+    return str(tuple(shape))
+
+
+def channels_last(data_format) -> bool:
+    return data_format in (None, "channels_last")

@@ -1,0 +1,117 @@
+"""Core layers: Input, Dense, Activation, Dropout, Flatten."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from seqcli import activations
+from seqcli.args import (ActivationArg, Bool, Choice, Float, InitializerArg, Int, LayerName,
+                         Optional, ShapeArg, arg)
+from seqcli.layers.base import Layer, WeightSpec, format_shape
+from seqcli.registry import register
+
+DATA_FORMAT = Optional(Choice("channels_last", "channels_first"))
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class Input(Layer):
+    """Not a layer: it declares the input shape and never shows in a summary."""
+
+    shape: tuple = arg(ShapeArg(), doc="one sample's shape, batch excluded")
+    batch_size: int | None = arg(Optional(Int(1)), default=None, doc="fixed batch size")
+    name: str | None = arg(Optional(LayerName()), default=None, doc="the input's name")
+
+    is_input: ClassVar[bool] = True
+    positional = ("shape", "batch_size", "dtype", "sparse", "batch_shape", "name")
+    summary = "Declares the input shape (it is not a layer and never shows in a summary)"
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class Dense(Layer):
+    units: int = arg(Int(1), doc="output size")
+    activation: str | None = arg(ActivationArg(), default=None, doc="applied to the output")
+    use_bias: bool = arg(Bool(), default=True, doc="add a bias vector")
+    kernel_initializer: object = arg(InitializerArg(), default="glorot_uniform")
+    bias_initializer: object = arg(InitializerArg(), default="zeros")
+
+    positional = ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer")
+    summary = "Densely connected layer: activation(x @ kernel + bias) on the last axis"
+    weights_doc = "kernel (input_dim, units), bias (units,) if use_bias"
+
+    def output_shape(self, input_shape):
+        self._input_dim(input_shape)
+        return (*input_shape[:-1], self.units)
+
+    def weight_specs(self, input_shape):
+        specs = [WeightSpec("kernel", (self._input_dim(input_shape), self.units),
+                            self.kernel_initializer)]
+        if self.use_bias:
+            specs.append(WeightSpec("bias", (self.units,), self.bias_initializer))
+        return specs
+
+    def forward(self, params, x):
+        y = x @ params["kernel"]
+        if self.use_bias:
+            y += params["bias"]
+        return activations.get(self.activation)(y)
+
+    def _input_dim(self, input_shape) -> int:
+        if len(input_shape) < 2:
+            raise ValueError(f"Dense needs inputs of rank >= 2 (batch, ..., features); "
+                             f"received input_shape={format_shape(input_shape)}")
+        if input_shape[-1] is None:
+            raise ValueError("The last dimension of the inputs to a Dense layer should be "
+                             f"defined. Found None. Full input shape received: "
+                             f"{format_shape(input_shape)}")
+        return input_shape[-1]
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class Activation(Layer):
+    activation: str | None = arg(ActivationArg(), doc="activation name")
+
+    positional = ("activation",)
+    summary = "Applies an activation function"
+
+    def forward(self, params, x):
+        return activations.get(self.activation)(x)
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class Dropout(Layer):
+    rate: float = arg(Float(0.0, 1.0), doc="fraction of inputs dropped in training")
+    noise_shape: list | None = arg(Optional(ShapeArg()), default=None)
+    seed: int | None = arg(Optional(Int(0)), default=None)
+
+    positional = ("rate", "noise_shape", "seed")
+    summary = "Randomly zeroes inputs during training; the identity at inference"
+
+    def forward(self, params, x):
+        return x
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class Flatten(Layer):
+    data_format: str | None = arg(DATA_FORMAT, default=None)
+
+    positional = ("data_format",)
+    summary = "Flattens every axis but the batch axis"
+
+    def output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if None in rest else math.prod(rest)
+        return (input_shape[0], size)
+
+    def forward(self, params, x):
+        if self.data_format == "channels_first" and x.ndim > 2:
+            # Keras flattens in channels-last order whatever the data format
+            import numpy as np
+            x = np.moveaxis(x, 1, -1)
+        return x.reshape(x.shape[0], -1)

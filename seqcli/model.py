@@ -1,0 +1,128 @@
+"""Sequential: an input shape plus a list of layers, and itself a layer (for nesting)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from seqcli.args import Int, Optional, ShapeArg, arg
+from seqcli.errors import SeqcliError
+from seqcli.layers.base import Layer, Shape, WeightSpec, format_shape
+from seqcli.registry import register
+
+NOT_BUILT = ("This model has not yet been built. Build the model first by calling `build()` "
+             "or by calling the model on a batch of data; give the input shape in the spec "
+             "(`input_shape:` or an `Input` entry), or with --input-shape or --input")
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class Sequential(Layer):
+    layers: tuple = field(default=(), metadata={"doc": "the stacked layers"})
+    input_shape: tuple | None = arg(Optional(ShapeArg()), default=None,
+                                    doc="one sample's shape, batch excluded")
+    batch_size: int | None = arg(Optional(Int(1)), default=None, doc="fixed batch size")
+    weights: str | None = field(default=None, metadata={"doc": "a .npz of its own weights"})
+
+    summary = "A stack of layers; nested, it shows as one row with all its params"
+    weights_doc = "its layers' weights, keyed <model>/<layer>/<weight>"
+
+    # ------------------------------------------------------------ building
+
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    @property
+    def batch_input_shape(self) -> Shape:
+        if self.input_shape is None:
+            raise SeqcliError(NOT_BUILT)
+        return (self.batch_size, *self.input_shape)
+
+    def with_input(self, batch_input_shape: Shape) -> "Sequential":
+        """This model built for a full input shape, which must fit the declared one."""
+        if self.input_shape is not None:
+            check_compatible(self.batch_input_shape, batch_input_shape, self.name)
+        return dataclasses.replace(self, input_shape=tuple(batch_input_shape[1:]),
+                                   batch_size=batch_input_shape[0])
+
+    # ------------------------------------------------------------ shapes
+
+    def trace(self, input_shape: Shape) -> list[Shape]:
+        """Each layer's output shape; a shape error names the layer and its place."""
+        if self.input_shape is not None:
+            check_compatible((input_shape[0], *self.input_shape), input_shape, self.name)
+        shapes = []
+        for index, layer in enumerate(self.layers):
+            try:
+                input_shape = layer.output_shape(input_shape)
+            except ValueError as exc:
+                raise SeqcliError(str(exc), locate(layer, index, self)) from None
+            shapes.append(input_shape)
+        return shapes
+
+    def output_shape(self, input_shape):
+        shapes = self.trace(input_shape)
+        return shapes[-1] if shapes else input_shape
+
+    def layer_inputs(self, input_shape: Shape) -> list[Shape]:
+        """The input shape of each layer."""
+        return [input_shape, *self.trace(input_shape)[:-1]]
+
+    def weight_specs(self, input_shape) -> list[WeightSpec]:
+        """Every weight, keyed `layer/weight` (nested: `model/layer/weight`)."""
+        specs = []
+        for layer, shape in zip(self.layers, self.layer_inputs(input_shape)):
+            for spec in layer.weight_specs(shape):
+                specs.append(dataclasses.replace(
+                    spec, name=f"{layer.name}/{spec.name}",
+                    trainable=spec.trainable and layer.trainable))
+        return specs
+
+    # ------------------------------------------------------------ forward
+
+    def forward(self, params, x):
+        for layer in self.layers:
+            x = layer.forward(params.get(layer.name, {}), x)
+        return x
+
+    def forward_collect(self, params, x, names: set[str]) -> tuple[object, dict]:
+        """The output, and the outputs of the named top-level layers."""
+        collected = {}
+        for layer in self.layers:
+            x = layer.forward(params.get(layer.name, {}), x)
+            if layer.name in names:
+                collected[layer.name] = x
+        return x, collected
+
+    def walk(self):
+        """Every layer, nested ones included, in order."""
+        for layer in self.layers:
+            yield layer
+            if isinstance(layer, Sequential):
+                yield from layer.walk()
+
+    def config(self) -> dict:
+        result = super().config()
+        result["layers"] = [{type(layer).__name__: layer.config()} for layer in self.layers]
+        if self.weights:
+            result["weights"] = self.weights
+        return result
+
+
+def locate(layer: Layer, index: int, model: Sequential) -> str:
+    """'file:line:col: layers[i] (Class 'name')', naming the model when nested."""
+    place = f"layers[{index}] ({layer.describe()})"
+    if model.name and model.where:  # a nested model
+        place += f" in {model.name!r}"
+    return f"{layer.where}: {place}" if layer.where else place
+
+
+def check_compatible(expected: Shape, received: Shape, model_name: str) -> None:
+    """Keras's input check: same rank, and equal sizes wherever both are known."""
+    fits = len(expected) == len(received) and all(
+        e is None or r is None or e == r for e, r in zip(expected, received))
+    if not fits:
+        raise SeqcliError(f'Input 0 of model "{model_name}" is incompatible with the model: '
+                          f"expected shape={format_shape(expected)}, found "
+                          f"shape={format_shape(received)}")

@@ -1,0 +1,197 @@
+"""Numpy kernels shared by layers: activations, convolution, pooling.
+
+Everything stays in the input's dtype (float32 for models): Python float
+constants do not upcast arrays. Activations are written to be finite on large
+inputs (no exp of a large positive number unless the math itself overflows).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+IM2COL_BYTES = 64 * 2**20  # patch-matrix budget per convolution chunk
+
+
+# ---------------------------------------------------------------- activations
+
+def linear(x):
+    return x
+
+
+def relu(x):
+    return np.maximum(x, 0, dtype=x.dtype)
+
+
+def relu6(x):
+    return np.clip(x, 0, 6).astype(x.dtype, copy=False)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return np.where(x >= 0, x, x * negative_slope).astype(x.dtype, copy=False)
+
+
+def sigmoid(x):
+    # exp(-|x|) never overflows; pick the matching formula on each side of 0
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def tanh(x):
+    return np.tanh(x)
+
+
+def softplus(x):
+    return np.logaddexp(x, 0).astype(x.dtype, copy=False)
+
+
+def softsign(x):
+    return x / (1 + np.abs(x))
+
+
+def elu(x, alpha=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
+
+
+def selu(x):
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    return (scale * elu(x, alpha)).astype(x.dtype, copy=False)
+
+
+def silu(x):
+    return x * sigmoid(x)
+
+
+def gelu(x):
+    """Exact GELU (Keras's default, approximate=False): x * Phi(x)."""
+    return (0.5 * x * (1 + erf(x / math.sqrt(2)))).astype(x.dtype, copy=False)
+
+
+def erf(x):
+    """erf to within ~1e-7 (Abramowitz & Stegun 7.1.26), computed in float64."""
+    z = np.abs(np.asarray(x, dtype=np.float64))
+    t = 1 / (1 + 0.3275911 * z)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
+                + t * (-1.453152027 + t * 1.061405429))))
+    return np.sign(x) * (1 - poly * np.exp(-z * z))
+
+
+def exponential(x):
+    return np.exp(x)
+
+
+def hard_sigmoid(x):
+    return (relu6(x + 3) / 6).astype(x.dtype, copy=False)
+
+
+def hard_silu(x):
+    return x * hard_sigmoid(x)
+
+
+def mish(x):
+    return x * np.tanh(softplus(x))
+
+
+def softmax(x, axis=-1):
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+# ---------------------------------------------------------------- padding
+
+def same_padding(size: int, window: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's "same" padding: output ceil(size / stride), extra pad at the end."""
+    effective = (window - 1) * dilation + 1
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+def pad_spatial(x, pads, value=0.0):
+    """Pad the spatial axes (1..n) of a channels-last array."""
+    if not any(a or b for a, b in pads):
+        return x
+    return np.pad(x, [(0, 0), *pads, (0, 0)], constant_values=value)
+
+
+# ---------------------------------------------------------------- convolution
+
+def conv2d(x, kernel, strides, padding, dilation, groups=1):
+    """2-D convolution, channels-last: x (N, H, W, C), kernel (kh, kw, C/groups, F)."""
+    kh, kw, _, filters = kernel.shape
+    if padding == "same":
+        pads = [same_padding(x.shape[1], kh, strides[0], dilation[0]),
+                same_padding(x.shape[2], kw, strides[1], dilation[1])]
+        x = pad_spatial(x, pads)
+    n, h, w, c = x.shape
+    out_h = (h - (kh - 1) * dilation[0] - 1) // strides[0] + 1
+    out_w = (w - (kw - 1) * dilation[1] - 1) // strides[1] + 1
+    out = np.empty((n, out_h, out_w, filters), dtype=x.dtype)
+    per_sample = out_h * out_w * kh * kw * c * x.itemsize
+    chunk = max(1, IM2COL_BYTES // max(per_sample, 1))
+    for start in range(0, n, chunk):
+        part = np.ascontiguousarray(x[start:start + chunk])
+        patches = _patches(part, (kh, kw), strides, dilation, (out_h, out_w))
+        out[start:start + chunk] = _grouped_matmul(patches, kernel, groups)
+    return out
+
+
+def _patches(x, window, strides, dilation, out_hw):
+    """A (N, out_h, out_w, kh, kw, C) view of every receptive field (no copy)."""
+    sn, sh, sw, sc = x.strides
+    shape = (x.shape[0], *out_hw, *window, x.shape[3])
+    view_strides = (sn, sh * strides[0], sw * strides[1], sh * dilation[0], sw * dilation[1], sc)
+    return as_strided(x, shape=shape, strides=view_strides, writeable=False)
+
+
+def _grouped_matmul(patches, kernel, groups):
+    n, oh, ow, kh, kw, c = patches.shape
+    filters = kernel.shape[-1]
+    if groups == 1:
+        cols = patches.reshape(n * oh * ow, kh * kw * c)
+        return (cols @ kernel.reshape(kh * kw * c, filters)).reshape(n, oh, ow, filters)
+    cg, fg = c // groups, filters // groups
+    parts = []
+    for g in range(groups):
+        cols = patches[..., g * cg:(g + 1) * cg].reshape(n * oh * ow, kh * kw * cg)
+        k = kernel[..., g * fg:(g + 1) * fg].reshape(kh * kw * cg, fg)
+        parts.append(cols @ k)
+    return np.concatenate(parts, axis=-1).reshape(n, oh, ow, filters)
+
+
+# ---------------------------------------------------------------- pooling
+
+def max_pool2d(x, pool, strides, padding):
+    """Max pooling, channels-last, as a running maximum over the window offsets."""
+    if padding == "same":
+        pads = [same_padding(x.shape[1], pool[0], strides[0]),
+                same_padding(x.shape[2], pool[1], strides[1])]
+        x = pad_spatial(x, pads, value=-np.inf)
+    out_h = (x.shape[1] - pool[0]) // strides[0] + 1
+    out_w = (x.shape[2] - pool[1]) // strides[1] + 1
+    result = None
+    for i in range(pool[0]):
+        for j in range(pool[1]):
+            window = x[:, i:i + (out_h - 1) * strides[0] + 1:strides[0],
+                       j:j + (out_w - 1) * strides[1] + 1:strides[1], :]
+            if result is None:
+                result = window.copy()
+            else:
+                np.maximum(result, window, out=result)
+    return result
+
+
+def to_channels_last(x):
+    return np.moveaxis(x, 1, -1)
+
+
+def to_channels_first(x):
+    return np.moveaxis(x, -1, 1)

@@ -1,0 +1,71 @@
+"""Forward passes over data in batches: `run` and `extract`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from seqcli.errors import SeqcliError
+from seqcli.model import Sequential
+from seqcli.weights import nest
+
+
+def build_for(model: Sequential, x) -> Sequential:
+    """The model built for data x: its shape must fit the declared input shape."""
+    if x.ndim < 1:
+        raise SeqcliError("the input is a scalar; expected an array with a batch axis first")
+    # the batch is split into chunks, so only the per-sample shape has to fit
+    return model.with_input((None, *x.shape[1:]))
+
+
+def batches(x, batch_size: int):
+    """float32 chunks of x along the batch axis (integers and float64 cast explicitly)."""
+    for start in range(0, x.shape[0], batch_size):
+        chunk = np.asarray(x[start:start + batch_size])
+        if chunk.dtype != np.float32:
+            chunk = chunk.astype(np.float32)
+        yield chunk
+
+
+def output_shape(model: Sequential, n: int) -> tuple:
+    return (n, *model.output_shape((n, *model.input_shape))[1:])
+
+
+def predict(model: Sequential, weights: dict, x, batch_size: int = 32, out=None):
+    """Outputs for every sample of x, batch by batch (written into `out` if given)."""
+    params = nest(weights)
+    shape = output_shape(model, x.shape[0])
+    result = out if out is not None else np.empty(shape, dtype=np.float32)
+    start = 0
+    for chunk in batches(x, batch_size):
+        y = model.forward(params, chunk)
+        result[start:start + len(chunk)] = y
+        start += len(chunk)
+    return result
+
+
+def stream_npy(model: Sequential, weights: dict, x, batch_size: int, stream) -> None:
+    """Write the outputs as .npy to a byte stream as each batch is computed."""
+    params = nest(weights)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+              "fortran_order": False, "shape": output_shape(model, x.shape[0])}
+    stream.write(np.lib.format.magic(1, 0))
+    np.lib.format.write_array_header_1_0(stream, header)
+    for chunk in batches(x, batch_size):
+        stream.write(np.ascontiguousarray(model.forward(params, chunk), dtype=np.float32)
+                     .tobytes())
+    stream.flush()
+
+
+def extract(model: Sequential, weights: dict, x, names: list[str], batch_size: int = 32) -> dict:
+    """Each named top-level layer's output for every sample, from one pass per batch."""
+    params = nest(weights)
+    wanted = set(names)
+    parts: dict[str, list] = {name: [] for name in names}
+    for chunk in batches(x, batch_size):
+        _, collected = model.forward_collect(params, chunk, wanted)
+        for name in names:
+            parts[name].append(collected[name])
+    shapes = dict(zip([layer.name for layer in model.layers],
+                      model.trace((x.shape[0], *model.input_shape))))
+    return {name: np.concatenate(parts[name]) if parts[name]
+            else np.empty(shapes[name], dtype=np.float32) for name in names}

@@ -1,0 +1,131 @@
+"""Weights: fresh ones from Keras's initializers, or a checked .npz file.
+
+Weights are a flat dict keyed as the file is (`layer/weight`, nested
+`model/layer/weight`); `nest` turns it into the per-layer dicts that
+`Sequential.forward` takes.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from seqcli.errors import SeqcliError
+from seqcli.layers.base import WeightSpec, format_shape
+from seqcli.model import Sequential
+
+NOT_CREATED = ("Weights for model {name} have not yet been created. Weights are created when "
+               "the Model is first called on inputs or `build()` is called with an "
+               "`input_shape`; give the input shape in the spec, or with --input-shape")
+
+
+def specs_of(model: Sequential) -> list[WeightSpec]:
+    """Keras's `model.weights`: every weight with its key, shape and trainability."""
+    if not model.built:
+        raise SeqcliError(NOT_CREATED.format(name=model.name))
+    return model.weight_specs(model.batch_input_shape)
+
+
+def fresh(model: Sequential, seed: int = 0) -> dict:
+    """New weights from each weight's initializer, reproducible for a seed."""
+    import numpy as np
+
+    from seqcli.initializers import initialize
+
+    weights = {}
+    for spec in specs_of(model):
+        # one stream per key: a weight's values do not depend on the layers before it
+        rng = np.random.default_rng([seed, zlib.crc32(spec.name.encode())])
+        weights[spec.name] = initialize(spec.initializer, spec.shape, rng)
+    return weights
+
+
+def load(model: Sequential, path: str | None, seed: int = 0) -> tuple[dict, list[str]]:
+    """The model's weights and notes on where they came from.
+
+    Nested models' `weights:` files load first; the main file (if any) must then
+    supply every other weight and may override nested ones. Without a main
+    file, the rest are fresh (seed `seed`).
+    """
+    specs = {spec.name: spec for spec in specs_of(model)}
+    weights, notes = _nested_files(model, "")
+    if path is None:
+        missing = {k: v for k, v in fresh(model, seed).items() if k not in weights}
+        if missing:
+            notes.append(f"no --weights given: using fresh weights (seed {seed}) for "
+                         f"{len(missing)} of {len(specs)} weights")
+        weights.update(missing)
+    else:
+        from seqcli.arrays import read_npz
+
+        weights.update(check(read_npz(path), specs, path, optional=set(weights)))
+    return weights, notes
+
+
+def _nested_files(model: Sequential, prefix: str) -> tuple[dict, list[str]]:
+    weights, notes = {}, []
+    for layer in model.layers:
+        if not isinstance(layer, Sequential):
+            continue
+        inner_prefix = f"{prefix}{layer.name}/"
+        if layer.weights:
+            from seqcli.arrays import read_npz
+
+            shape = _nested_input(model, layer)
+            specs = {s.name: s for s in layer.weight_specs(shape)}
+            loaded = check(read_npz(layer.weights), specs, layer.weights)
+            weights.update({inner_prefix + k: v for k, v in loaded.items()})
+            notes.append(f"{layer.name}: weights from {layer.weights}")
+        inner, inner_notes = _nested_files(layer, inner_prefix)
+        weights.update(inner)
+        notes += inner_notes
+    return weights, notes
+
+
+def _nested_input(model: Sequential, nested: Sequential):
+    index = model.layers.index(nested)
+    return model.layer_inputs(model.batch_input_shape)[index]
+
+
+def check(arrays: dict, specs: dict, path: str, optional=frozenset()) -> dict:
+    """Every key present (unless optional), none extra, shapes right; cast to float32."""
+    import numpy as np
+
+    extra = sorted(set(arrays) - set(specs))
+    if extra:
+        raise SeqcliError(f"unexpected weight {extra[0]!r}: the model has no such weight "
+                          f"(it has: {', '.join(specs)})", path)
+    missing = [key for key in specs if key not in arrays and key not in optional]
+    if missing:
+        layer, _, weight = missing[0].rpartition("/")
+        raise SeqcliError(f"missing weight {missing[0]!r} (layer {layer!r}, weight {weight!r}, "
+                          f"expected shape {format_shape(specs[missing[0]].shape)})", path)
+    result = {}
+    for key, array in arrays.items():
+        expected = tuple(specs[key].shape)
+        if tuple(array.shape) != expected:
+            layer, _, weight = key.rpartition("/")
+            raise SeqcliError(f"weight {key!r} (layer {layer!r}, weight {weight!r}) has shape "
+                              f"{format_shape(array.shape)}; expected {format_shape(expected)}",
+                              path)
+        if array.dtype.kind != "f":
+            raise SeqcliError(f"weight {key!r} has dtype {array.dtype}; expected floats", path)
+        result[key] = np.asarray(array, dtype=np.float32)
+    return result
+
+
+def nest(flat: dict) -> dict:
+    """{'base/dense/kernel': a} -> {'base': {'dense': {'kernel': a}}}."""
+    tree: dict = {}
+    for key, value in flat.items():
+        *path, leaf = key.split("/")
+        node = tree
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+def save(path: str, weights: dict) -> None:
+    from seqcli.arrays import write_npz
+
+    write_npz(path, weights)
