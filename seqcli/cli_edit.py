@@ -7,6 +7,8 @@ loaded and checked before anything is written; files are replaced atomically.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from seqcli import edit, files
@@ -23,7 +25,7 @@ IN_PLACE = click.option("-i", "--in-place", is_flag=True,
 
 def _read(spec_path):
     path = spec_path or "-"
-    name, text = spec_module.read_text(path, click.get_text_stream("stdin"))
+    name, text = spec_module.read_text(path, sys.stdin)
     return path, spec_module.load_text(text, name)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -43,7 +44,7 @@ WEIGHTS = click.option("--weights", "weights_path", type=click.Path(dir_okay=Fal
 
 def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
     """The spec's model, built from --input-shape, data, or the spec itself."""
-    spec = spec_module.load(spec_path, click.get_text_stream("stdin"))
+    spec = spec_module.load(spec_path, sys.stdin)
     model = spec.model
     if data_shape is not None:
         model = model.with_input(tuple(data_shape))
@@ -82,7 +83,7 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
     data_shape = None
     if input_path is not None:
         from seqcli.npyheader import read_shape
-        stream = click.get_binary_stream("stdin") if input_path == "-" else None
+        stream = sys.stdin.buffer if input_path == "-" else None
         data_shape = read_shape(input_path, stream)
     _, model = load_built(spec, input_shape, batch_size, data_shape)
     result = summary_module.summarize(model)
@@ -173,8 +174,8 @@ def _data_and_model(spec, input_path, weights_path):
 
     if spec == "-" and input_path == "-":
         raise click.UsageError("the spec and the input cannot both come from standard input")
-    x = arrays.read_npy(input_path, click.get_binary_stream("stdin"))
-    spec_obj = spec_module.load(spec, click.get_text_stream("stdin"))
+    x = arrays.read_npy(input_path, sys.stdin.buffer)
+    spec_obj = spec_module.load(spec, sys.stdin)
     model = runner.build_for(spec_obj.model, x)
     weights, notes = weights_module.load(model, weights_path)
     for note in notes:
@@ -201,7 +202,7 @@ def run(spec, input_path, weights_path, output, batch_size):
 
     x, model, weights = _data_and_model(spec, input_path, weights_path)
     if output == "-":
-        runner.stream_npy(model, weights, x, batch_size, click.get_binary_stream("stdout"))
+        runner.stream_npy(model, weights, x, batch_size, sys.stdout.buffer)
     elif output is not None:
         arrays.write_npy(output, runner.predict(model, weights, x, batch_size))
         click.echo(f"seqcli: wrote outputs of shape {runner.output_shape(model, len(x))} "

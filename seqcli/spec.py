@@ -238,7 +238,8 @@ class _Loader:
         nodes = {k.value: v for k, v in arg_items} | {"": class_node}
         if "input_shape" in args:
             self._take_input_shape(doc, args, nodes, index, shape_sources)
-        args.setdefault("name", self.namer(snake_case(cls.__name__)))
+        if "name" not in args:  # only unnamed layers take (and advance) an automatic name
+            args["name"] = self.namer(snake_case(cls.__name__))
         try:
             layer = cls.create(args, where=where)
         except ArgError as exc:

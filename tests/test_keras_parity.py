@@ -1,0 +1,57 @@
+"""Forward outputs equal Keras's on the same weights (fixtures from make_fixtures.py)."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+
+from seqcli import runner
+from seqcli import spec as spec_module
+from seqcli import weights as weights_module
+from tests.conftest import FIXTURES, SPECS
+
+CASES = sorted(glob.glob(os.path.join(FIXTURES, "forward", "*.npz")))
+
+
+def load_case(path):
+    data = np.load(path, allow_pickle=False)
+    source = str(data["source"])
+    name = os.path.join(SPECS, source) if source.endswith(".yaml") else source
+    model = spec_module.load_text(str(data["spec"]), name).model
+    model = runner.build_for(model, data["x"])
+    arrays = {k[2:]: data[k] for k in data.files if k.startswith("w:")}
+    specs = {s.name: s for s in weights_module.specs_of(model)}
+    return model, weights_module.check(arrays, specs, path), data["x"], data["y"]
+
+
+def test_every_activation_and_layer_has_a_fixture():
+    from seqcli.activations import ACTIVATIONS
+    from seqcli.registry import all_layers
+
+    names = {os.path.basename(p)[:-4] for p in CASES}
+    for activation in ACTIVATIONS:
+        assert f"activation_{activation}" in names and f"dense_{activation}" in names
+    prefixes = {"Dense": "dense", "Activation": "activation", "Dropout": "dropout",
+                "Flatten": "flatten", "Conv2D": "conv2d", "MaxPooling2D": "maxpool",
+                "GlobalMaxPooling2D": "global_max", "Sequential": "guide_transfer",
+                "Input": "guide_cnn"}
+    for layer in all_layers():
+        assert any(n.startswith(prefixes[layer]) for n in names), layer
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
+def test_forward_matches_keras(path):
+    model, weights, x, expected = load_case(path)
+    y = runner.predict(model, weights, x, batch_size=2)
+    assert y.shape == expected.shape
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_weights_shapes_match_keras_layout():
+    # the guide's CNN: every weight Keras made has seqcli's key and shape
+    model, weights, _, _ = load_case(os.path.join(FIXTURES, "forward", "guide_cnn.npz"))
+    assert weights["conv2d/kernel"].shape == (5, 5, 3, 32)
+    assert weights["dense_13/kernel"].shape == (32, 10)
+    assert len(weights) == 14

@@ -1,0 +1,103 @@
+"""The contract every registered layer meets, checked the same way for all of them."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from seqcli import runner
+from seqcli import spec as spec_module
+from seqcli import weights as weights_module
+from seqcli.catalog import details
+from seqcli.errors import ArgError
+from seqcli.registry import all_layers
+
+# class -> [(entry args, one sample's input shape)]: more than one where arguments matter
+EXAMPLES = {
+    "Dense": [({"units": 3}, [5]), ({"units": 2, "use_bias": False, "activation": "tanh"}, [4, 6])],
+    "Activation": [({"activation": "softmax"}, [7]), ({"activation": "gelu"}, [2, 3])],
+    "Dropout": [({"rate": 0.3}, [6])],
+    "Flatten": [({}, [3, 4, 5]), ({"data_format": "channels_first"}, [2, 3, 4])],
+    "Conv2D": [({"filters": 4, "kernel_size": 3}, [8, 9, 2]),
+               ({"filters": 4, "kernel_size": [3, 2], "strides": 2, "padding": "same"}, [7, 9, 3]),
+               ({"filters": 6, "kernel_size": 3, "groups": 3, "dilation_rate": 2}, [9, 9, 3]),
+               ({"filters": 2, "kernel_size": 2, "data_format": "channels_first"}, [3, 5, 6])],
+    "MaxPooling2D": [({}, [6, 7, 2]), ({"pool_size": 3, "strides": 2, "padding": "same"}, [7, 8, 3]),
+                     ({"data_format": "channels_first"}, [2, 6, 6])],
+    "GlobalMaxPooling2D": [({}, [4, 5, 3]), ({"keepdims": True}, [4, 5, 3])],
+    "Sequential": [({"layers": [{"Dense": {"units": 4}}, {"Dropout": {"rate": 0.1}}]}, [3])],
+    "Input": [({"shape": [4]}, [4])],
+}
+
+CASES = [(name, args, shape) for name, examples in EXAMPLES.items() for args, shape in examples]
+
+
+def build(class_name, args, sample_shape):
+    text = json.dumps({"input_shape": sample_shape, "layers": [{class_name: args}]})
+    return spec_module.load_text(text, "example.json").model
+
+
+def test_every_registered_layer_has_examples():
+    assert set(all_layers()) == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("class_name,args,shape", CASES)
+def test_forward_shape_equals_inferred_shape(class_name, args, shape):
+    model = build(class_name, args, shape)
+    x = np.random.default_rng(0).standard_normal((3, *shape)).astype(np.float32)
+    weights = weights_module.fresh(model, seed=1)
+    y = runner.predict(model, weights, x)
+    assert y.shape == model.output_shape((3, *shape))
+    assert model.output_shape((None, *shape))[1:] == y.shape[1:]
+    assert np.all(np.isfinite(y))
+
+
+@pytest.mark.parametrize("class_name,args,shape", CASES)
+def test_param_count_is_the_sum_of_weight_sizes(class_name, args, shape):
+    from seqcli.summary import summarize
+
+    model = build(class_name, args, shape)
+    weights = weights_module.fresh(model)
+    specs = weights_module.specs_of(model)
+    assert set(weights) == {s.name for s in specs}
+    assert all(weights[s.name].shape == tuple(s.shape) for s in specs)
+    assert all(w.dtype == np.float32 for w in weights.values())
+    assert summarize(model).total_params == sum(w.size for w in weights.values())
+
+
+@pytest.mark.parametrize("class_name,args,shape", CASES)
+def test_config_round_trip(class_name, args, shape):
+    model = build(class_name, args, shape)
+    if class_name == "Input":
+        assert model.layers == () and model.input_shape == tuple(shape)
+        return
+    layer = model.layers[0]
+    again = build(class_name, layer.config(), shape).layers[0]
+    assert again == layer
+    assert layer.where == "example.json:1:" + str(json.dumps({"input_shape": shape,
+                                                             "layers": []}).index("[]") + 2)
+
+
+@pytest.mark.parametrize("class_name", sorted(EXAMPLES))
+def test_catalog_documents_every_argument(class_name):
+    text = details(class_name)
+    cls = all_layers()[class_name]
+    for field in cls.arguments():
+        assert field.name in text
+    assert "weights:" in text
+
+
+@pytest.mark.parametrize("class_name", sorted(set(EXAMPLES) - {"Sequential", "Input"}))
+def test_unknown_and_missing_arguments_are_named(class_name):
+    cls = all_layers()[class_name]
+    args, _ = EXAMPLES[class_name][0]
+    with pytest.raises(ArgError) as unknown:
+        cls.create({**args, "name": "x", "not_an_argument": 1})
+    assert unknown.value.arg == "not_an_argument"
+    required = [f.name for f in cls.arguments()
+                if f.default is dataclasses.MISSING and f.name != "name"]
+    for name in required:
+        with pytest.raises(ArgError) as missing:
+            cls.create({k: v for k, v in args.items() if k != name} | {"name": "x"})
+        assert missing.value.arg == name
