@@ -52,8 +52,12 @@ class Int:
 class Float:
     def __init__(self, low: float | None = None, high: float | None = None):
         self.low, self.high = low, high
-        bounds = [f">= {low}" if low is not None else "", f"<= {high}" if high is not None else ""]
-        self.describe = " ".join(["float"] + [b for b in bounds if b])
+        if low is not None and high is not None:
+            self.describe = f"float between {low:g} and {high:g}"
+        elif low is not None or high is not None:
+            self.describe = f"float {'>=' if low is not None else '<='} {low if high is None else high:g}"
+        else:
+            self.describe = "float"
 
     def __call__(self, name, value):
         ok = _is_number(value) and math.isfinite(value)

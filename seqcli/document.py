@@ -86,7 +86,9 @@ def parse(text: str, name: str, fmt: str | None = None) -> Document:
         raise SeqcliError("the document is nested too deeply to read", name)
     if root is None:
         raise SeqcliError("the spec is empty; expected a mapping with a `layers:` list", name)
-    return Document(name=name, text=text, fmt=fmt, root=root)
+    doc = Document(name=name, text=text, fmt=fmt, root=root)
+    doc.value(root)  # one full pass: foreign tags, alias bombs, cycles, bad scalars
+    return doc
 
 
 def _check_json(text: str, name: str) -> None:

@@ -50,6 +50,8 @@ def _trainable_edit(doc: Document, entry, value: bool):
     literal = "true" if value else "false"
     key = '"trainable"' if doc.fmt == "json" else "trainable"
     args = _args_node(doc, entry)
+    if is_null(args) and value:
+        return None
     if is_null(args):  # `Flatten:` or `Flatten: null`
         start, end = args.start_mark.index, args.end_mark.index
         gap = "" if doc.text[start - 1:start].isspace() else " "
@@ -57,6 +59,8 @@ def _trainable_edit(doc: Document, entry, value: bool):
     for key_node, value_node in args.value:
         if key_node.value == "trainable":
             return value_node.start_mark.index, value_node.end_mark.index, literal
+    if value:
+        return None  # no `trainable` key: the layer is trainable already (Keras's default)
     if args.flow_style:
         if not args.value:
             return args.start_mark.index, args.end_mark.index, f"{{{key}: {literal}}}"
@@ -88,9 +92,10 @@ def append_entry(doc: Document, class_name: str, args: dict) -> str:
         return _append_json(doc, seq, json.dumps({class_name: args}))
     entry = f"{class_name}: {_flow_yaml(args)}"
     if is_null(seq) or (is_sequence(seq) and seq.flow_style and not seq.value):
+        # `layers: []` or `layers:` becomes a block list
         indent = " " * (key_node.start_mark.column + 2)
-        start, end = ((seq.start_mark.index, seq.end_mark.index) if not is_null(seq)
-                      else _null_span(doc, key_node, seq))
+        start = _colon(doc, key_node) + 1
+        end = max(seq.end_mark.index, start)
         return splice(doc.text, [(start, end, f"\n{indent}- {entry}")])
     if not is_sequence(seq):
         raise SeqcliError("`layers` must be a list", doc.where(seq))
@@ -116,11 +121,8 @@ def _append_json(doc: Document, seq, entry: str) -> str:
     return splice(doc.text, [(at, at, separator + entry)])
 
 
-def _null_span(doc, key_node, seq):
-    if seq.end_mark.index > seq.start_mark.index:  # an explicit `null` or `~`
-        return seq.start_mark.index, seq.end_mark.index
-    colon = doc.text.index(":", key_node.end_mark.index)
-    return colon + 1, colon + 1
+def _colon(doc, key_node) -> int:
+    return doc.text.index(":", key_node.end_mark.index)
 
 
 def pop_entry(doc: Document) -> str:
@@ -138,9 +140,10 @@ def pop_entry(doc: Document) -> str:
     start = doc.text.rfind("\n", 0, dash) + 1
     end = line_end(doc.text, content_end(last))
     edits = [(start, end, "")]
-    if len(seq.value) == 1:
-        colon = doc.text.index(":", key_node.end_mark.index)
-        edits.append((colon + 1, colon + 1, " []"))
+    if len(seq.value) == 1:  # the list becomes `layers: []`, a trailing comment kept
+        start = _colon(doc, key_node) + 1
+        end = start + len(doc.text[start:]) - len(doc.text[start:].lstrip(" \t"))
+        edits.append((start, end, " [] " if doc.text[end:end + 1] == "#" else " []"))
     return splice(doc.text, edits)
 
 

@@ -48,8 +48,7 @@ def stream_npy(model: Sequential, weights: dict, x, batch_size: int, stream) -> 
     params = nest(weights)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
               "fortran_order": False, "shape": output_shape(model, x.shape[0])}
-    stream.write(np.lib.format.magic(1, 0))
-    np.lib.format.write_array_header_1_0(stream, header)
+    np.lib.format.write_array_header_1_0(stream, header)  # magic string included
     for chunk in batches(x, batch_size):
         stream.write(np.ascontiguousarray(model.forward(params, chunk), dtype=np.float32)
                      .tobytes())

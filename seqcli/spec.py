@@ -235,7 +235,8 @@ class _Loader:
         if cls is Sequential:
             return self._load_nested(doc, class_node, arg_items, where, shape_sources, index)
         args = {k.value: doc.value(v) for k, v in arg_items}
-        nodes = {k.value: v for k, v in arg_items} | {"": class_node}
+        nodes = {k.value: v for k, v in arg_items}
+        key_nodes = {k.value: k for k, v in arg_items}
         if "input_shape" in args:
             self._take_input_shape(doc, args, nodes, index, shape_sources)
         if "name" not in args:  # only unnamed layers take (and advance) an automatic name
@@ -243,9 +244,11 @@ class _Loader:
         try:
             layer = cls.create(args, where=where)
         except ArgError as exc:
-            here = f"{doc.where(nodes.get(exc.arg, class_node))}: layers[{index}] "
-            raise SeqcliError(f"({cls.__name__} {args['name']!r}), argument `{exc.arg}`: {exc}",
-                              here.rstrip()) from None
+            known = {f.name for f in cls.arguments()}
+            # point at the value of a bad argument, at the key of an unknown one
+            node = (nodes if exc.arg in known else key_nodes).get(exc.arg, class_node)
+            raise SeqcliError(f"layers[{index}] ({cls.__name__} {args['name']!r}), argument "
+                              f"`{exc.arg}`: {exc}", doc.where(node)) from None
         self._claim_name(layer.name, where)
         return layer
 
