@@ -54,6 +54,9 @@ def _check_header(path: str) -> None:
         if reader is None:
             return
         shape, _, dtype = reader(handle)
+        if dtype.hasobject:
+            raise SeqcliError("the array holds pickled Python objects, which seqcli never "
+                              "loads; save plain numbers", path)
         size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
         if size > MAX_ARRAY_BYTES:
             raise SeqcliError(f"the array declares shape {shape} ({size:,} bytes), more than "

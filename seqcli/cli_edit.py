@@ -77,8 +77,16 @@ def _selected(model, except_last, all_layers, layer_names, until) -> list[int]:
 
 def _freeze_command(name: str, value: bool):
     verb = "Freeze" if not value else "Unfreeze"
+    help_text = (
+        f"{verb} layers: set `trainable: {str(value).lower()}` on them.\n\n"
+        "Works as a filter (stdin to stdout), with -o FILE, or -i in place; the trainable "
+        "parameter counts before and after go to stderr.\n\n"
+        "\b\nExample:\n"
+        f"  seqcli {name} specs/guide_mlp.yaml --except-last > frozen.yaml\n"
+        f"  cat model.yaml | seqcli {name} --layers dense,dense_1\n"
+        f"  seqcli {name} model.yaml --all -i")
 
-    @cli.command(name=name)
+    @cli.command(name=name, help=help_text)
     @click.argument("spec", required=False, type=click.Path(dir_okay=False, allow_dash=True))
     @click.option("--except-last", is_flag=True, help=f"{verb} every layer but the last.")
     @click.option("--all", "all_layers", is_flag=True, help=f"{verb} every layer.")
@@ -94,13 +102,6 @@ def _freeze_command(name: str, value: bool):
         click.echo(f"seqcli: {_trainable_counts(loaded.model)} -> "
                    f"{_trainable_counts(new_spec.model)}", err=True)
 
-    command.__doc__ = (
-        f"{verb} layers: set `trainable: {str(value).lower()}` on them.\n\n"
-        "Works as a filter (stdin to stdout), with -o FILE, or -i in place.\n\n"
-        "\b\nExample:\n"
-        f"  seqcli {name} specs/guide_mlp.yaml --except-last > frozen.yaml\n"
-        f"  cat model.yaml | seqcli {name} --layers dense,dense_1\n"
-        f"  seqcli {name} model.yaml --all -i")
     return command
 
 

@@ -168,19 +168,23 @@ RUN_BATCH = click.option("--batch-size", type=click.IntRange(min=1), default=32,
                          show_default=True, help="Samples per forward pass.")
 
 
-def _data_and_model(spec, input_path, weights_path):
+def _data_and_model(spec, input_path):
     from seqcli import arrays, runner
-    from seqcli import weights as weights_module
 
     if spec == "-" and input_path == "-":
         raise click.UsageError("the spec and the input cannot both come from standard input")
     x = arrays.read_npy(input_path, sys.stdin.buffer)
     spec_obj = spec_module.load(spec, sys.stdin)
-    model = runner.build_for(spec_obj.model, x)
+    return x, runner.build_for(spec_obj.model, x)
+
+
+def _weights_for(model, weights_path):
+    from seqcli import weights as weights_module
+
     weights, notes = weights_module.load(model, weights_path)
     for note in notes:
         click.echo(f"seqcli: {note}", err=True)
-    return x, model, weights
+    return weights
 
 
 @cli.command()
@@ -200,7 +204,8 @@ def run(spec, input_path, weights_path, output, batch_size):
     """
     from seqcli import arrays, runner
 
-    x, model, weights = _data_and_model(spec, input_path, weights_path)
+    x, model = _data_and_model(spec, input_path)
+    weights = _weights_for(model, weights_path)
     if output == "-":
         runner.stream_npy(model, weights, x, batch_size, sys.stdout.buffer)
     elif output is not None:
@@ -236,13 +241,14 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
 
     if bool(layer_names) == all_layers:
         raise click.UsageError("give --layer NAME (repeatable) or --all, not both or neither")
-    x, model, weights = _data_and_model(spec, input_path, weights_path)
+    x, model = _data_and_model(spec, input_path)
     known = [layer.name for layer in model.layers]
     names = known if all_layers else list(dict.fromkeys(layer_names))
     for name in names:
         if name not in known:
             raise SeqcliError(f"no layer named {name!r}{did_you_mean(name, known)}; the "
                               f"layers are: {', '.join(known)}", f"--layer {name}")
+    weights = _weights_for(model, weights_path)
     features = runner.extract(model, weights, x, names, batch_size)
     arrays.write_npz(output, features)
     for name, array in features.items():
