@@ -42,7 +42,10 @@ class Sequential(Layer):
     def with_input(self, batch_input_shape: Shape) -> "Sequential":
         """This model built for a full input shape, which must fit the declared one."""
         if self.input_shape is not None:
-            check_compatible(self.batch_input_shape, batch_input_shape, self.name)
+            try:
+                check_compatible(self.batch_input_shape, batch_input_shape, self.name)
+            except ValueError as exc:
+                raise SeqcliError(str(exc)) from None
         return dataclasses.replace(self, input_shape=tuple(batch_input_shape[1:]),
                                    batch_size=batch_input_shape[0])
 
@@ -51,7 +54,10 @@ class Sequential(Layer):
     def trace(self, input_shape: Shape) -> list[Shape]:
         """Each layer's output shape; a shape error names the layer and its place."""
         if self.input_shape is not None:
-            check_compatible((input_shape[0], *self.input_shape), input_shape, self.name)
+            try:
+                check_compatible((input_shape[0], *self.input_shape), input_shape, self.name)
+            except ValueError as exc:
+                raise SeqcliError(str(exc), self.where) from None
         shapes = []
         for index, layer in enumerate(self.layers):
             try:
@@ -123,6 +129,6 @@ def check_compatible(expected: Shape, received: Shape, model_name: str) -> None:
     fits = len(expected) == len(received) and all(
         e is None or r is None or e == r for e, r in zip(expected, received))
     if not fits:
-        raise SeqcliError(f'Input 0 of model "{model_name}" is incompatible with the model: '
+        raise ValueError(f'Input 0 of model "{model_name}" is incompatible with the model: '
                           f"expected shape={format_shape(expected)}, found "
                           f"shape={format_shape(received)}")

@@ -11,7 +11,7 @@ import yaml
 
 from seqcli import document
 from seqcli.document import Document, is_mapping, is_null, is_sequence, pairs
-from seqcli.args import Int, Optional, ShapeArg
+from seqcli.args import Int, LayerName, Optional, ShapeArg
 from seqcli.errors import ArgError, SeqcliError, did_you_mean
 from seqcli.model import Sequential
 from seqcli.registry import lookup
@@ -179,8 +179,11 @@ class _Loader:
         values = {k: doc.value(v) for k, (_, v) in keys.items() if k not in ("layers", "compile")}
         values.update(overrides)
         name = values.get("name")
+        if name is None:
+            name = self.namer("sequential")
+        name = _checked(doc, keys, "name", LayerName(), name)
         name_where = doc.where(keys["name"][1]) if "name" in keys else where or doc.name
-        name = self._claim_name(name if name is not None else self.namer("sequential"), name_where)
+        name = self._claim_name(name, name_where)
         shape_sources = []
         if values.get("input_shape") is not None:
             shape = _checked(doc, keys, "input_shape", ShapeArg(), values["input_shape"])
@@ -188,7 +191,7 @@ class _Loader:
         batch_size = _checked(doc, keys, "batch_size", Optional(Int(1)), values.get("batch_size"))
         layers = []
         for index, entry in enumerate(layer_entries(doc, keys, owner_node)):
-            layer = self.load_entry(doc, entry, index, shape_sources)
+            layer = self.load_entry(doc, entry, index, shape_sources, first=not layers)
             if layer is not None:
                 layers.append(layer)
         input_shape, batch_size = self._input_shape(doc, shape_sources, batch_size)
@@ -222,7 +225,8 @@ class _Loader:
 
     # ------------------------------------------------------------ entries
 
-    def load_entry(self, doc, node, index, shape_sources):
+    def load_entry(self, doc, node, index, shape_sources, first: bool):
+        """One entry: a layer (nested models included), or None for an Input."""
         class_name, class_node, arg_items = entry_parts(doc, node)
         try:
             cls = lookup(class_name)
@@ -233,12 +237,12 @@ class _Loader:
             self._load_input(doc, cls, class_node, arg_items, index, shape_sources)
             return None
         if cls is Sequential:
-            return self._load_nested(doc, class_node, arg_items, where, shape_sources, index)
+            return self._load_nested(doc, class_node, arg_items, where, shape_sources, first)
         args = {k.value: doc.value(v) for k, v in arg_items}
         nodes = {k.value: v for k, v in arg_items}
         key_nodes = {k.value: k for k, v in arg_items}
         if "input_shape" in args:
-            self._take_input_shape(doc, args, nodes, index, shape_sources)
+            self._take_input_shape(doc, args, nodes, first, shape_sources)
         if "name" not in args:  # only unnamed layers take (and advance) an automatic name
             args["name"] = self.namer(snake_case(cls.__name__))
         try:
@@ -252,9 +256,9 @@ class _Loader:
         self._claim_name(layer.name, where)
         return layer
 
-    def _take_input_shape(self, doc, args, nodes, index, shape_sources):
+    def _take_input_shape(self, doc, args, nodes, first, shape_sources):
         node = nodes["input_shape"]
-        if index != len([s for s in shape_sources if s[0] == "Input"]):
+        if not first:
             raise SeqcliError("`input_shape` belongs on the first layer only (Keras 2 style); "
                               "or give `input_shape:` at the top of the spec", doc.where(node))
         try:
@@ -275,7 +279,7 @@ class _Loader:
                               doc.where(nodes.get(exc.arg, class_node))) from None
         shape_sources.append(("Input", spec.shape, spec.batch_size, class_node))
 
-    def _load_nested(self, doc, class_node, arg_items, where, shape_sources, index):
+    def _load_nested(self, doc, class_node, arg_items, where, shape_sources, first):
         nodes = {}
         for key_node, value_node in arg_items:
             if key_node.value not in NESTED_KEYS:
@@ -294,7 +298,9 @@ class _Loader:
             model = self.load_model(doc, nodes, class_node, overrides, where)
         else:
             model = self._load_nested_file(doc, nodes, overrides, where)
-        if model.input_shape is not None and index == len(shape_sources):
+        # a first nested model's input shape is the outer model's (Keras 2 style);
+        # a later one's is checked against what reaches it when shapes are traced
+        if model.input_shape is not None and first:
             shape_sources.append((f"the nested model {model.name!r}", model.input_shape,
                                   None, class_node))
         return model

@@ -187,3 +187,14 @@ def test_empty_and_binary_files(tmp_path):
     (tmp_path / "junk.yaml").write_bytes(b"\x00\xff\xfe")
     with pytest.raises(SeqcliError, match="not UTF-8|binary"):
         spec_module.load(str(tmp_path / "junk.yaml"))
+
+
+def test_a_nested_models_input_shape():
+    first = load("layers:\n  - Sequential: {name: b, input_shape: [4], layers: [{Dense: {units: 2}}]}\n"
+                 "  - Dense: {units: 1}\n")
+    assert first.batch_input_shape == (None, 4)  # the first layer's shape is the model's
+    text = ("input_shape: [4]\nlayers:\n  - Dense: {units: 3}\n"
+            "  - Sequential: {name: inner, input_shape: [5], layers: [{Dense: {units: 2}}]}\n")
+    message = error_of(text)
+    assert message.startswith(where_of(text, "Sequential") + ": ")
+    assert 'model "inner" is incompatible' in message and "found shape=(None, 3)" in message

@@ -1,0 +1,80 @@
+"""Property tests: random stacks infer the shapes their forward pass produces,
+and random specs end in a model or a located SeqcliError, never anything else."""
+
+import json
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seqcli import runner
+from seqcli import spec as spec_module
+from seqcli import weights as weights_module
+from seqcli.activations import ACTIVATIONS
+from seqcli.errors import SeqcliError
+
+image_layers = st.one_of(
+    st.builds(lambda f, k, s, p, a: {"Conv2D": {"filters": f, "kernel_size": k, "strides": s,
+                                                "padding": p, "activation": a}},
+              st.integers(1, 4), st.integers(1, 3), st.integers(1, 2),
+              st.sampled_from(["valid", "same"]), st.sampled_from(sorted(ACTIVATIONS))),
+    st.builds(lambda k, p: {"MaxPooling2D": {"pool_size": k, "padding": p}},
+              st.integers(1, 3), st.sampled_from(["valid", "same"])),
+    st.just({"Dropout": {"rate": 0.2}}),
+)
+head_layers = st.lists(st.one_of(
+    st.builds(lambda u, a: {"Dense": {"units": u, "activation": a}}, st.integers(1, 5),
+              st.sampled_from(sorted(ACTIVATIONS))),
+    st.just({"Activation": {"activation": "softmax"}}),
+), max_size=3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(1, 12), channels=st.integers(1, 3),
+       body=st.lists(image_layers, max_size=4),
+       pool=st.sampled_from([{"Flatten": {}}, {"GlobalMaxPooling2D": {}}]), head=head_layers)
+def test_random_stacks_forward_to_their_inferred_shape(size, channels, body, pool, head):
+    text = json.dumps({"input_shape": [size, size, channels], "layers": body + [pool] + head})
+    try:
+        model = spec_module.load_text(text, "random.json").model
+    except SeqcliError as exc:
+        assert "zero or negative" in str(exc)  # a window larger than the image
+        return
+    x = np.random.default_rng(0).standard_normal((2, size, size, channels)).astype(np.float32)
+    y = runner.predict(model, weights_module.fresh(model), x)
+    assert y.shape == model.output_shape((2, size, size, channels))
+    assert y.dtype == np.float32
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=False, width=32)
+    | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8),
+                                                                      children, max_size=3),
+    max_leaves=12)
+entries = st.one_of(
+    st.dictionaries(st.sampled_from(["Dense", "Conv2D", "Flatten", "Dropout", "MaxPool2D",
+                                     "Input", "Sequential", "Nope"]),
+                    st.dictionaries(st.sampled_from(["units", "filters", "kernel_size", "rate",
+                                                     "shape", "layers", "name", "padding",
+                                                     "trainable", "bogus"]), json_values,
+                                    max_size=3) | st.none(),
+                    min_size=1, max_size=2),
+    json_values)
+
+
+@settings(max_examples=150, deadline=None)
+@given(spec=st.dictionaries(st.sampled_from(["name", "input_shape", "layers", "batch_size",
+                                             "extra"]),
+                            json_values | st.lists(entries, max_size=4), max_size=4),
+       as_yaml=st.booleans())
+def test_random_specs_end_in_a_model_or_a_located_error(spec, as_yaml):
+    import yaml
+
+    text = yaml.safe_dump(spec) if as_yaml else json.dumps(spec)
+    name = "random.yaml" if as_yaml else "random.json"
+    try:
+        spec_module.load_text(text, name)
+    except SeqcliError as exc:
+        assert str(exc).startswith(name)
+        assert "\n" not in str(exc).strip()
