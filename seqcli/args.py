@@ -79,16 +79,6 @@ class Bool:
         return value
 
 
-class Str:
-    describe = "str"
-
-    def __call__(self, name, value):
-        if not isinstance(value, str) or not value:
-            raise ArgError(name, f"Invalid value for argument `{name}`: expected a "
-                           "non-empty string. " + _received(name, value))
-        return value
-
-
 class Choice:
     """One of fixed strings, case-insensitive as Keras's `padding` is."""
 

@@ -85,13 +85,8 @@ def read_npz(path: str) -> dict:
         raise SeqcliError(f"not a readable .npz archive: {_reason(exc)}", path) from None
 
 
-def write_npy(path: str, array, stdout=None) -> None:
-    """Write one array as .npy: to standard output for '-', else atomically."""
-    if path == "-":
-        stream = stdout or sys.stdout.buffer
-        np.save(stream, array, allow_pickle=False)
-        stream.flush()
-        return
+def write_npy(path: str, array) -> None:
+    """Write one array as .npy, atomically."""
     with atomic_writer(path, binary=True) as handle:
         np.save(handle, array, allow_pickle=False)
 

@@ -65,8 +65,26 @@ def check_initializer(value):
         if unknown:
             raise ValueError(f"{name} has no argument {sorted(unknown)[0]!r}; "
                              f"it takes {sorted(INITIALIZERS[name]) + ['seed']}")
+        for key, value in args.items():
+            _check_initializer_arg(name, key, value)
         return {name: dict(args)}
     raise ValueError(f"expected an initializer name or {{name: {{args}}}}, received {value!r}")
+
+
+_CHOICES = {"mode": ("fan_in", "fan_out", "fan_avg"),
+            "distribution": ("truncated_normal", "untruncated_normal", "normal", "uniform")}
+
+
+def _check_initializer_arg(name, key, value):
+    if key in _CHOICES:
+        if value not in _CHOICES[key]:
+            raise ValueError(f"{name}'s `{key}` must be one of {', '.join(_CHOICES[key])}; "
+                             f"received {value!r}")
+    elif key == "seed":
+        if not isinstance(value, int) or isinstance(value, bool) or value is None:
+            raise ValueError(f"{name}'s `seed` must be an integer; received {value!r}")
+    elif not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        raise ValueError(f"{name}'s `{key}` must be a number; received {value!r}")
 
 
 def compute_fans(shape):
@@ -107,10 +125,10 @@ def initialize(spec, shape, rng):
         values = args["mean"] + args["stddev"] * _truncated_standard_normal(shape, rng)
     elif name == "orthogonal":
         values = args["gain"] * _orthogonal(shape, rng)
-    else:  # identity
-        values = args["gain"] * np.eye(*shape[-2:]) if len(shape) == 2 else None
-        if values is None:
-            raise ValueError("the identity initializer needs a 2-D weight")
+    else:  # identity, which Keras defines for 2-D weights only
+        if len(shape) != 2:
+            raise ValueError(f"the identity initializer needs a 2-D weight, not shape {shape}")
+        values = args["gain"] * np.eye(*shape)
     return np.asarray(values, dtype=np.float32)
 
 
@@ -121,7 +139,7 @@ def _variance_scaling(shape, scale, mode, distribution, rng):
     if distribution == "uniform":
         limit = math.sqrt(3.0 * variance)
         return rng.uniform(-limit, limit, shape)
-    if distribution == "untruncated_normal":
+    if distribution == "untruncated_normal":  # Keras's "normal" means truncated
         return rng.normal(0.0, math.sqrt(variance), shape)
     # 0.879... is the stddev of a standard normal truncated to [-2, 2]
     stddev = math.sqrt(variance) / 0.87962566103423978

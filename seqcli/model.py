@@ -101,13 +101,6 @@ class Sequential(Layer):
                 collected[layer.name] = x
         return x, collected
 
-    def walk(self):
-        """Every layer, nested ones included, in order."""
-        for layer in self.layers:
-            yield layer
-            if isinstance(layer, Sequential):
-                yield from layer.walk()
-
     def config(self) -> dict:
         result = super().config()
         result["layers"] = [{type(layer).__name__: layer.config()} for layer in self.layers]

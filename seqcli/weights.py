@@ -35,7 +35,10 @@ def fresh(model: Sequential, seed: int = 0) -> dict:
     for spec in specs_of(model):
         # one stream per key: a weight's values do not depend on the layers before it
         rng = np.random.default_rng([seed, zlib.crc32(spec.name.encode())])
-        weights[spec.name] = initialize(spec.initializer, spec.shape, rng)
+        try:
+            weights[spec.name] = initialize(spec.initializer, spec.shape, rng)
+        except ValueError as exc:
+            raise SeqcliError(f"cannot initialize weight {spec.name!r}: {exc}") from None
     return weights
 
 
