@@ -25,14 +25,16 @@ def specs_of(model: Sequential) -> list[WeightSpec]:
     return model.weight_specs(model.batch_input_shape)
 
 
-def fresh(model: Sequential, seed: int = 0) -> dict:
-    """New weights from each weight's initializer, reproducible for a seed."""
+def fresh(model: Sequential, seed: int = 0, skip=frozenset()) -> dict:
+    """New weights from each weight's initializer (but those in `skip`), reproducible per seed."""
     import numpy as np
 
     from seqcli.initializers import initialize
 
     weights = {}
     for spec in specs_of(model):
+        if spec.name in skip:
+            continue
         # one stream per key: a weight's values do not depend on the layers before it
         rng = np.random.default_rng([seed, zlib.crc32(spec.name.encode())])
         try:
@@ -52,7 +54,7 @@ def load(model: Sequential, path: str | None, seed: int = 0) -> tuple[dict, list
     specs = {spec.name: spec for spec in specs_of(model)}
     weights, notes = _nested_files(model, "")
     if path is None:
-        missing = {k: v for k, v in fresh(model, seed).items() if k not in weights}
+        missing = fresh(model, seed, skip=set(weights))
         if missing:
             notes.append(f"no --weights given: using fresh weights (seed {seed}) for "
                          f"{len(missing)} of {len(specs)} weights")
