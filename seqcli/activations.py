@@ -34,3 +34,10 @@ def get(name):
     from seqcli import ops
 
     return getattr(ops, ACTIVATIONS[name or "linear"])
+
+
+def gradient(name):
+    """dL/dz from (z, y, dy) for an activation name (None means linear)."""
+    from seqcli import ops
+
+    return getattr(ops, ACTIVATIONS[name or "linear"] + "_grad")

@@ -92,6 +92,21 @@ class Sequential(Layer):
             x = layer.forward(params.get(layer.name, {}), x)
         return x
 
+    def forward_train(self, params, x, rng):
+        caches = []
+        for layer in self.layers:
+            x, cache = layer.forward_train(params.get(layer.name, {}), x, rng)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, params, cache, dy):
+        grads = {}
+        for layer, layer_cache in zip(reversed(self.layers), reversed(cache)):
+            dy, layer_grads = layer.backward(params.get(layer.name, {}), layer_cache, dy)
+            if layer_grads:
+                grads[layer.name] = layer_grads
+        return dy, grads
+
     def forward_collect(self, params, x, names: set[str]) -> tuple[object, dict]:
         """The output, and the outputs of the named top-level layers."""
         collected = {}

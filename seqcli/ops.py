@@ -195,3 +195,149 @@ def to_channels_last(x):
 
 def to_channels_first(x):
     return np.moveaxis(x, -1, 1)
+
+
+# ---------------------------------------------------------------- activation gradients
+# Each takes the pre-activation z, the output y and the upstream gradient dy, and
+# returns dL/dz. Kinks follow JAX's choices (relu'(0) = 0, leaky_relu'(0) = 1).
+
+def linear_grad(z, y, dy):
+    return dy
+
+
+def relu_grad(z, y, dy):
+    return dy * (z > 0)
+
+
+def relu6_grad(z, y, dy):
+    return dy * ((z > 0) & (z < 6))
+
+
+def leaky_relu_grad(z, y, dy, negative_slope=0.2):
+    return (dy * np.where(z >= 0, 1, negative_slope)).astype(dy.dtype, copy=False)
+
+
+def sigmoid_grad(z, y, dy):
+    return dy * y * (1 - y)
+
+
+def tanh_grad(z, y, dy):
+    return dy * (1 - y * y)
+
+
+def softplus_grad(z, y, dy):
+    return dy * sigmoid(z)
+
+
+def softsign_grad(z, y, dy):
+    return dy / (1 + np.abs(z)) ** 2
+
+
+def elu_grad(z, y, dy, alpha=1.0):
+    return (dy * np.where(z > 0, 1, y + alpha)).astype(dy.dtype, copy=False)
+
+
+def selu_grad(z, y, dy):
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    return (dy * np.where(z > 0, scale, y + scale * alpha)).astype(dy.dtype, copy=False)
+
+
+def silu_grad(z, y, dy):
+    s = sigmoid(z)
+    return dy * (s + z * s * (1 - s))
+
+
+def gelu_grad(z, y, dy):
+    cdf = 0.5 * (1 + erf(z / math.sqrt(2)))
+    pdf = np.exp(-0.5 * np.asarray(z, dtype=np.float64) ** 2) / math.sqrt(2 * math.pi)
+    return (dy * (cdf + z * pdf)).astype(dy.dtype, copy=False)
+
+
+def exponential_grad(z, y, dy):
+    return dy * y
+
+
+def hard_sigmoid_grad(z, y, dy):
+    return dy * ((z > -3) & (z < 3)) / 6
+
+
+def hard_silu_grad(z, y, dy):
+    return dy * (hard_sigmoid(z) + z * ((z > -3) & (z < 3)) / 6)
+
+
+def mish_grad(z, y, dy):
+    t = np.tanh(softplus(z))
+    return dy * (t + z * (1 - t * t) * sigmoid(z))
+
+
+def softmax_grad(z, y, dy, axis=-1):
+    return y * (dy - np.sum(dy * y, axis=axis, keepdims=True))
+
+
+def log_softmax_grad(z, y, dy, axis=-1):
+    return dy - np.exp(y) * np.sum(dy, axis=axis, keepdims=True)
+
+
+# ---------------------------------------------------------------- backward kernels
+
+def conv2d_backward(x, kernel, dy, strides, padding, dilation, groups=1):
+    """Gradients (dx, dkernel) of conv2d, channels-last, by col2im on the same views."""
+    kh, kw, _, filters = kernel.shape
+    pads = [(0, 0), (0, 0)]
+    if padding == "same":
+        pads = [same_padding(x.shape[1], kh, strides[0], dilation[0]),
+                same_padding(x.shape[2], kw, strides[1], dilation[1])]
+    xp = pad_spatial(x, pads)
+    n, _, _, c = xp.shape
+    out_h, out_w = dy.shape[1:3]
+    dxp = np.zeros_like(xp)
+    dkernel = np.zeros_like(kernel)
+    cg, fg = c // groups, filters // groups
+    chunk = max(1, IM2COL_BYTES // max(out_h * out_w * kh * kw * c * x.itemsize, 1))
+    for start in range(0, n, chunk):
+        part = np.ascontiguousarray(xp[start:start + chunk])
+        patches = _patches(part, (kh, kw), strides, dilation, (out_h, out_w))
+        rows = part.shape[0] * out_h * out_w
+        for g in range(groups):
+            cols = patches[..., g * cg:(g + 1) * cg].reshape(rows, kh * kw * cg)
+            grad = dy[start:start + chunk, ..., g * fg:(g + 1) * fg].reshape(rows, fg)
+            dkernel[..., g * fg:(g + 1) * fg] += (cols.T @ grad).reshape(kh, kw, cg, fg)
+            k = kernel[..., g * fg:(g + 1) * fg].reshape(kh * kw * cg, fg)
+            dcols = (grad @ k.T).reshape(part.shape[0], out_h, out_w, kh, kw, cg)
+            _col2im(dxp[start:start + chunk, ..., g * cg:(g + 1) * cg], dcols, strides, dilation)
+    (top, _), (left, _) = pads
+    return dxp[:, top:top + x.shape[1], left:left + x.shape[2], :], dkernel
+
+
+def _col2im(dx, dcols, strides, dilation):
+    """Add each window offset's gradient back onto the positions it read."""
+    out_h, out_w, kh, kw = dcols.shape[1:5]
+    for i in range(kh):
+        for j in range(kw):
+            top, left = i * dilation[0], j * dilation[1]
+            dx[:, top:top + (out_h - 1) * strides[0] + 1:strides[0],
+               left:left + (out_w - 1) * strides[1] + 1:strides[1], :] += dcols[:, :, :, i, j, :]
+
+
+def max_pool2d_backward(x, dy, pool, strides, padding):
+    """dx of max_pool2d: each output's gradient goes to the first maximum of its window."""
+    pads = [(0, 0), (0, 0)]
+    if padding == "same":
+        pads = [same_padding(x.shape[1], pool[0], strides[0]),
+                same_padding(x.shape[2], pool[1], strides[1])]
+    xp = pad_spatial(x, pads, value=-np.inf)
+    out_h, out_w = dy.shape[1:3]
+    windows = [(i, j, (slice(None), slice(i, i + (out_h - 1) * strides[0] + 1, strides[0]),
+                       slice(j, j + (out_w - 1) * strides[1] + 1, strides[1])))
+               for i in range(pool[0]) for j in range(pool[1])]
+    best = np.full(dy.shape, -np.inf, dtype=x.dtype)
+    winner = np.zeros(dy.shape, dtype=np.int32)
+    for k, (_, _, where) in enumerate(windows):
+        better = xp[where] > best  # strict: the first maximum keeps the gradient
+        best = np.where(better, xp[where], best)
+        winner[better] = k
+    dxp = np.zeros_like(xp)
+    for k, (_, _, where) in enumerate(windows):
+        dxp[where] += np.where(winner == k, dy, 0)
+    (top, _), (left, _) = pads
+    return dxp[:, top:top + x.shape[1], left:left + x.shape[2], :]

@@ -130,6 +130,17 @@ def nest(flat: dict) -> dict:
     return tree
 
 
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """The inverse of `nest`: {'base': {'dense': {'kernel': a}}} -> {'base/dense/kernel': a}."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}/"))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
 def save(path: str, weights: dict) -> None:
     from seqcli.arrays import write_npz
 

@@ -101,3 +101,58 @@ def test_unknown_and_missing_arguments_are_named(class_name):
         with pytest.raises(ArgError) as missing:
             cls.create({k: v for k, v in args.items() if k != name} | {"name": "x"})
         assert missing.value.arg == name
+
+
+def numeric_gradient(f, array, index, step=1e-6):
+    saved = array[index]
+    array[index] = saved + step
+    up = f()
+    array[index] = saved - step
+    down = f()
+    array[index] = saved
+    return (up - down) / (2 * step)
+
+
+def sample_indices(shape, rng, count=8):
+    flat = rng.choice(int(np.prod(shape)), size=min(count, int(np.prod(shape))), replace=False)
+    return [np.unravel_index(i, shape) for i in flat]
+
+
+@pytest.mark.parametrize("class_name,args,shape", CASES)
+def test_backward_matches_finite_differences(class_name, args, shape):
+    """dL/dx and dL/dweights for L = sum(y * r), in float64, against central differences."""
+    model = build(class_name, args, shape)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, *shape))
+    params = weights_module.nest({k: v.astype(np.float64) + rng.normal(0, 0.1, v.shape)
+                                  for k, v in weights_module.fresh(model).items()})
+    r = rng.standard_normal(model.output_shape((2, *shape)))
+
+    def loss():  # the same dropout mask every time
+        return float(np.sum(model.forward_train(params, x, np.random.default_rng(5))[0] * r))
+
+    y, cache = model.forward_train(params, x, np.random.default_rng(5))
+    dx, grads = model.backward(params, cache, r)
+    assert dx.shape == x.shape and y.dtype == np.float64
+    for index in sample_indices(x.shape, rng):
+        assert dx[index] == pytest.approx(numeric_gradient(loss, x, index), rel=1e-5, abs=1e-6)
+    flat_grads, flat_params = weights_module.flatten(grads), weights_module.flatten(params)
+    assert set(flat_grads) == set(flat_params)
+    for key, grad in flat_grads.items():
+        assert grad.shape == flat_params[key].shape
+        for index in sample_indices(grad.shape, rng):
+            expected = numeric_gradient(loss, flat_params[key], index)
+            assert grad[index] == pytest.approx(expected, rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize("name", sorted(__import__("seqcli.activations").activations.ACTIVATIONS))
+def test_every_activation_gradient(name):
+    from seqcli import activations
+
+    z = np.linspace(-7.3, 7.1, 57).reshape(3, 19)  # crosses every kink, none exactly
+    f, grad = activations.get(name), activations.gradient(name)
+    r = np.random.default_rng(0).standard_normal(z.shape)
+    analytic = grad(z, f(z), r)
+    for index in np.ndindex(z.shape):
+        expected = numeric_gradient(lambda: float(np.sum(f(z) * r)), z, index)
+        assert analytic[index] == pytest.approx(expected, rel=1e-5, abs=1e-6), (name, index)

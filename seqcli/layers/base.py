@@ -106,6 +106,15 @@ class Layer:
         return []
 
     def forward(self, params: dict, x):
+        """The output at inference."""
+        return self.forward_train(params, x, rng=None)[0]
+
+    def forward_train(self, params: dict, x, rng):
+        """(output in training mode, what `backward` needs); rng drives any randomness."""
+        raise NotImplementedError
+
+    def backward(self, params: dict, cache, dy):
+        """(dL/dx, {weight name: dL/dweight}) from dL/dy and the forward cache."""
         raise NotImplementedError
 
     def describe(self) -> str:

@@ -77,17 +77,30 @@ class Conv2D(Layer):
             specs.append(WeightSpec("bias", (self.filters,), self.bias_initializer))
         return specs
 
-    def forward(self, params, x):
+    def forward_train(self, params, x, rng):
         from seqcli import ops
 
-        if not channels_last(self.data_format):
-            x = ops.to_channels_last(x)
-        y = ops.conv2d(x, params["kernel"], self.strides, self.padding,
+        last = channels_last(self.data_format)
+        x = x if last else ops.to_channels_last(x)
+        z = ops.conv2d(x, params["kernel"], self.strides, self.padding,
                        self.dilation_rate, self.groups)
         if self.use_bias:
-            y += params["bias"]
-        y = activations.get(self.activation)(y)
-        return y if channels_last(self.data_format) else ops.to_channels_first(y)
+            z += params["bias"]
+        y = activations.get(self.activation)(z)
+        return (y if last else ops.to_channels_first(y)), (x, z, y)
+
+    def backward(self, params, cache, dy):
+        from seqcli import ops
+
+        x, z, y = cache
+        last = channels_last(self.data_format)
+        dz = activations.gradient(self.activation)(z, y, dy if last else ops.to_channels_last(dy))
+        dx, dkernel = ops.conv2d_backward(x, params["kernel"], dz, self.strides, self.padding,
+                                          self.dilation_rate, self.groups)
+        grads = {"kernel": dkernel}
+        if self.use_bias:
+            grads["bias"] = dz.sum(axis=(0, 1, 2))
+        return (dx if last else ops.to_channels_first(dx)), grads
 
     def _spatial(self, input_shape):
         return input_shape[1:3] if channels_last(self.data_format) else input_shape[2:4]

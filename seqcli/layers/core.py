@@ -53,11 +53,21 @@ class Dense(Layer):
             specs.append(WeightSpec("bias", (self.units,), self.bias_initializer))
         return specs
 
-    def forward(self, params, x):
-        y = x @ params["kernel"]
+    def forward_train(self, params, x, rng):
+        z = x @ params["kernel"]
         if self.use_bias:
-            y += params["bias"]
-        return activations.get(self.activation)(y)
+            z += params["bias"]
+        y = activations.get(self.activation)(z)
+        return y, (x, z, y)
+
+    def backward(self, params, cache, dy):
+        x, z, y = cache
+        dz = activations.gradient(self.activation)(z, y, dy)
+        flat_dz = dz.reshape(-1, self.units)
+        grads = {"kernel": x.reshape(-1, x.shape[-1]).T @ flat_dz}
+        if self.use_bias:
+            grads["bias"] = flat_dz.sum(axis=0)
+        return dz @ params["kernel"].T, grads
 
     def _input_dim(self, input_shape) -> int:
         if len(input_shape) < 2:
@@ -78,8 +88,13 @@ class Activation(Layer):
     positional = ("activation",)
     summary = "Applies an activation function"
 
-    def forward(self, params, x):
-        return activations.get(self.activation)(x)
+    def forward_train(self, params, x, rng):
+        y = activations.get(self.activation)(x)
+        return y, (x, y)
+
+    def backward(self, params, cache, dy):
+        x, y = cache
+        return activations.gradient(self.activation)(x, y, dy), {}
 
 
 @register
@@ -93,7 +108,20 @@ class Dropout(Layer):
     summary = "Randomly zeroes inputs during training; the identity at inference"
 
     def forward(self, params, x):
-        return x
+        return x  # the identity at inference
+
+    def forward_train(self, params, x, rng):
+        if rng is None or self.rate == 0:
+            return x, None
+        # Keras: keep each value with probability 1 - rate and scale it by 1 / (1 - rate)
+        shape = x.shape if self.noise_shape is None else tuple(
+            x.shape[i] if size is None else size for i, size in enumerate(self.noise_shape))
+        keep = 1 - self.rate
+        scale = (rng.random(shape) < keep).astype(x.dtype) / x.dtype.type(keep)
+        return x * scale, scale
+
+    def backward(self, params, cache, dy):
+        return (dy if cache is None else dy * cache), {}
 
 
 @register
@@ -109,9 +137,21 @@ class Flatten(Layer):
         size = None if None in rest else math.prod(rest)
         return (input_shape[0], size)
 
-    def forward(self, params, x):
-        if self.data_format == "channels_first" and x.ndim > 2:
+    def forward_train(self, params, x, rng):
+        shape = x.shape
+        if self._moves_channels(x.ndim):
             # Keras flattens in channels-last order whatever the data format
             import numpy as np
             x = np.moveaxis(x, 1, -1)
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], -1), shape
+
+    def backward(self, params, cache, dy):
+        shape = cache
+        if not self._moves_channels(len(shape)):
+            return dy.reshape(shape), {}
+        import numpy as np
+        moved = (shape[0], *shape[2:], shape[1])
+        return np.moveaxis(dy.reshape(moved), -1, 1), {}
+
+    def _moves_channels(self, ndim: int) -> bool:
+        return self.data_format == "channels_first" and ndim > 2

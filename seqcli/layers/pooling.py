@@ -44,13 +44,21 @@ class MaxPooling2D(Layer):
             return (input_shape[0], *out, input_shape[3])
         return (input_shape[0], input_shape[1], *out)
 
-    def forward(self, params, x):
+    def forward_train(self, params, x, rng):
         from seqcli import ops
 
-        if channels_last(self.data_format):
-            return ops.max_pool2d(x, self.pool_size, self.step, self.padding)
-        y = ops.max_pool2d(ops.to_channels_last(x), self.pool_size, self.step, self.padding)
-        return ops.to_channels_first(y)
+        last = channels_last(self.data_format)
+        x = x if last else ops.to_channels_last(x)
+        y = ops.max_pool2d(x, self.pool_size, self.step, self.padding)
+        return (y if last else ops.to_channels_first(y)), x
+
+    def backward(self, params, cache, dy):
+        from seqcli import ops
+
+        last = channels_last(self.data_format)
+        dx = ops.max_pool2d_backward(cache, dy if last else ops.to_channels_last(dy),
+                                     self.pool_size, self.step, self.padding)
+        return (dx if last else ops.to_channels_first(dx)), {}
 
 
 @register
@@ -74,5 +82,14 @@ class GlobalMaxPooling2D(Layer):
     def _axes(self):
         return (1, 2) if channels_last(self.data_format) else (2, 3)
 
-    def forward(self, params, x):
-        return x.max(axis=self._axes(), keepdims=self.keepdims)
+    def forward_train(self, params, x, rng):
+        return x.max(axis=self._axes(), keepdims=self.keepdims), x
+
+    def backward(self, params, cache, dy):
+        x = cache
+        peak = x.max(axis=self._axes(), keepdims=True)
+        if not self.keepdims:
+            dy = dy.reshape(peak.shape)
+        # like JAX's max, ties share the gradient equally
+        winners = (x == peak).astype(x.dtype)
+        return winners * (dy / winners.sum(axis=self._axes(), keepdims=True)), {}
