@@ -55,3 +55,19 @@ def test_weights_shapes_match_keras_layout():
     assert weights["conv2d/kernel"].shape == (5, 5, 3, 32)
     assert weights["dense_13/kernel"].shape == (32, 10)
     assert len(weights) == 14
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
+def test_gradients_match_keras(path):
+    """dL/dx and dL/dweights of L = sum(y * r) equal JAX's through Keras."""
+    model, weights, x, _ = load_case(path)
+    data = np.load(path, allow_pickle=False)
+    params = weights_module.nest(weights)
+    y, cache = model.forward_train(params, x, rng=None)
+    dx, grads = model.backward(params, cache, data["r"])
+    flat = weights_module.flatten(grads)
+    expected = {k[2:]: data[k] for k in data.files if k.startswith("g:")}
+    scale = max(1.0, max(float(np.abs(g).max()) for g in expected.values()))
+    np.testing.assert_allclose(dx, expected.pop("x"), rtol=1e-4, atol=1e-5 * scale)
+    for key, grad in expected.items():
+        np.testing.assert_allclose(flat[key], grad, rtol=1e-4, atol=1e-5 * scale, err_msg=key)
