@@ -18,21 +18,41 @@ WHERE = "<layer call>"
 
 def parse_call(source: str) -> tuple[str, dict]:
     """(class name, keyword arguments) of a call such as `layers.Dense(4)`."""
-    try:
-        tree = ast.parse(source.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise SeqcliError(f"not a Python call expression: {exc.msg}",
-                          f"{WHERE}:1:{exc.offset or 1}") from None
-    call = tree.body
-    if not isinstance(call, ast.Call):
-        raise SeqcliError("expected a layer call such as 'Dense(10, activation=\"relu\")'",
-                          f"{WHERE}:1:1")
+    call = _parse(source, "a layer call such as 'Dense(10, activation=\"relu\")'")
     class_name = _class_name(call.func)
     try:
         cls = lookup(class_name)
     except KeyError as exc:
         raise SeqcliError(exc.args[0], _where(call.func)) from None
     return cls.__name__, _arguments(cls, call)
+
+
+def parse_named_call(source: str, what: str) -> tuple[str, dict]:
+    """(name, keyword arguments) of 'adam' or 'SGD(momentum=0.9)': keywords only."""
+    if source.strip().isidentifier():
+        return source.strip(), {}
+    call = _parse(source, f"{what} name or call such as 'Name(arg=value)'")
+    if call.args:
+        raise SeqcliError(f"give {what} arguments by keyword, e.g. SGD(momentum=0.9)",
+                          _where(call.args[0]))
+    args = {}
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            raise SeqcliError("**kwargs cannot be used; write each argument",
+                              _where(keyword.value))
+        args[keyword.arg] = _literal(keyword.value, keyword.arg)
+    return _class_name(call.func), args
+
+
+def _parse(source: str, expected: str) -> ast.Call:
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise SeqcliError(f"not a Python call expression: {exc.msg}",
+                          f"{WHERE}:1:{exc.offset or 1}") from None
+    if not isinstance(tree.body, ast.Call):
+        raise SeqcliError(f"expected {expected}", f"{WHERE}:1:1")
+    return tree.body
 
 
 def _class_name(func) -> str:

@@ -1,0 +1,67 @@
+"""Named training settings: a loss, optimizer or metric and its Keras arguments.
+
+Accepted forms, as in `model.compile(...)` and in the spec's `compile:` section:
+a name (`adam`, `Adam`, `mse`), a one-key mapping ({adam: {learning_rate: 0.01}}),
+or on the command line a Keras-style call ('SGD(momentum=0.9)', literals only).
+"""
+
+from __future__ import annotations
+
+from seqcli.errors import SeqcliError, did_you_mean
+
+
+def resolve(value, table: dict, aliases: dict, what: str, where: str = "") -> tuple[str, dict]:
+    """(canonical name, full arguments with Keras's defaults), every argument checked."""
+    name, args = _split(value, what, where)
+    canonical = _canonical(name, table, aliases)
+    if canonical is None:
+        known = sorted(set(table) | set(aliases))
+        raise SeqcliError(f"unknown {what} {name!r}{did_you_mean(str(name), known)}; known: "
+                          f"{', '.join(sorted(table))}", where)
+    defaults = table[canonical]
+    for key, given in args.items():
+        if key not in defaults:
+            raise SeqcliError(f"{canonical} has no argument `{key}`{did_you_mean(key, defaults)}; "
+                              f"it takes: {', '.join(defaults) or 'none'}", where)
+        _check_type(canonical, key, given, defaults[key], where)
+    return canonical, {**defaults, **args}
+
+
+def _split(value, what, where):
+    if isinstance(value, str):
+        from seqcli.keras_call import parse_named_call
+        return parse_named_call(value, what)
+    if isinstance(value, dict) and len(value) == 1:
+        (name, args), = value.items()
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise SeqcliError(f"the arguments of {what} {name!r} must be a mapping", where)
+        return name, args
+    raise SeqcliError(f"expected a {what} name or {{name: {{args}}}}, received {value!r}", where)
+
+
+def _canonical(name, table, aliases):
+    if not isinstance(name, str):
+        return None
+    if name in table:
+        return name
+    if name in aliases:
+        return aliases[name]
+    from seqcli.spec import snake_case  # SparseCategoricalCrossentropy -> sparse_...
+    snake = snake_case(name)
+    return snake if snake in table else aliases.get(snake)
+
+
+def _check_type(name, key, value, default, where):
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+        want = "true or false"
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+        want = "a number"
+    else:
+        ok = isinstance(value, type(default))
+        want = type(default).__name__
+    if not ok:
+        raise SeqcliError(f"{name}'s `{key}` must be {want}; received {value!r}", where)

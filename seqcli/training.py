@@ -1,0 +1,201 @@
+"""`fit` and `evaluate`, step for step as Keras's `model.fit` and `model.evaluate`.
+
+Per epoch: batches in order (or shuffled), a training-mode forward pass, the
+loss and its gradient, a backward pass, one optimizer step on the trainable
+weights only. The reported loss and metrics are running means over the epoch's
+batches (computed before each step's update), as Keras reports them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from seqcli import losses, metrics, optimizers
+from seqcli.errors import SeqcliError
+from seqcli.model import Sequential
+from seqcli.weights import flatten, nest, specs_of
+
+DEFAULT_OPTIMIZER = "rmsprop"  # Keras's compile() default
+
+
+@dataclass
+class Compiled:
+    """What `model.compile(...)` sets: loss, optimizer and metrics."""
+
+    loss: tuple
+    optimizer: tuple
+    metrics: list
+
+
+def compile_settings(spec_compile, loss=None, optimizer=None, learning_rate=None,
+                     metric_names=None, where: str = "") -> Compiled:
+    """The spec's `compile:` section with the command line's values on top."""
+    section = dict(spec_compile or {})
+    unknown = set(section) - {"loss", "optimizer", "metrics"}
+    if unknown:
+        raise SeqcliError(f"`compile` has no key {sorted(unknown)[0]!r}; it takes loss, "
+                          "optimizer, metrics", where)
+    loss = loss if loss is not None else section.get("loss")
+    if loss is None:
+        raise SeqcliError("no loss to train with: give --loss, or `compile: {loss: ...}` in "
+                          "the spec (e.g. sparse_categorical_crossentropy)", where)
+    name, args = optimizers.get(optimizer if optimizer is not None
+                                else section.get("optimizer", DEFAULT_OPTIMIZER), where)
+    if learning_rate is not None:
+        args = {**args, "learning_rate": learning_rate}
+    names = metric_names if metric_names is not None else section.get("metrics") or []
+    if not isinstance(names, list):
+        raise SeqcliError("`metrics` must be a list of names, e.g. [accuracy]", where)
+    return Compiled(losses.get(loss, where), (name, args), metrics.check(names, where))
+
+
+@dataclass
+class Monitor:
+    """The quantity early stopping and checkpoints watch, and its best value so far."""
+
+    name: str
+    best: float = math.nan
+    wait: int = 0
+
+    @property
+    def maximize(self) -> bool:  # Keras's "auto" mode
+        return "acc" in self.name
+
+    def update(self, logs: dict) -> bool:
+        """True when this epoch improved on the best value."""
+        if self.name not in logs:
+            raise SeqcliError(f"cannot monitor {self.name!r}: the logged values are "
+                              f"{', '.join(logs)}")
+        value = logs[self.name]
+        better = math.isnan(self.best) or (value > self.best if self.maximize else value < self.best)
+        if better:
+            self.best, self.wait = value, 0
+        else:
+            self.wait += 1
+        return better
+
+
+@dataclass
+class History:
+    epochs: list = field(default_factory=list)  # one dict of logs per epoch
+    stopped_early: bool = False
+    interrupted: bool = False
+
+    def as_lists(self) -> dict:
+        """Keras's `History.history`: each logged name -> its per-epoch values."""
+        names = list(self.epochs[0]) if self.epochs else []
+        return {name: [logs[name] for logs in self.epochs] for name in names}
+
+
+class NonFiniteLoss(SeqcliError):
+    """The loss became NaN or Inf; the weights are as they were before that step."""
+
+
+class Reporter:
+    """Hooks for progress; the command line prints, the library does not."""
+
+    def epoch_begin(self, epoch: int, epochs: int, steps: int) -> None: ...
+    def step(self, step: int, logs: dict) -> None: ...
+    def epoch_end(self, epoch: int, logs: dict, improved: bool) -> None: ...
+
+
+def trainable_keys(model: Sequential) -> list[str]:
+    return [spec.name for spec in specs_of(model) if spec.trainable]
+
+
+def split_validation(x, y, fraction: float):
+    """Keras's validation_split: the last fraction of the data, before any shuffling."""
+    split_at = int(math.floor(len(x) * (1.0 - fraction)))
+    if split_at == 0 or split_at == len(x):
+        raise SeqcliError(f"--validation-split {fraction} leaves no training or no validation "
+                          f"samples out of {len(x)}")
+    return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+
+
+def fit(model: Sequential, weights: dict, x, y, compiled: Compiled, epochs=1, batch_size=32,
+        shuffle=True, seed=0, validation=None, monitor: Monitor | None = None,
+        patience: int | None = None, reporter: Reporter | None = None,
+        should_stop=lambda: False) -> History:
+    """Train `weights` in place; returns the per-epoch logs."""
+    reporter = reporter or Reporter()
+    optimizer = optimizers.Optimizer(compiled.optimizer)
+    trainable = trainable_keys(model)
+    params = nest(weights)  # the same arrays: in-place updates show through
+    rng = np.random.default_rng(seed)
+    history = History()
+    steps = math.ceil(len(x) / batch_size)
+    for epoch in range(epochs):
+        reporter.epoch_begin(epoch, epochs, steps)
+        order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        logs = _train_epoch(model, weights, params, x, y, order, batch_size, compiled,
+                            optimizer, trainable, rng, reporter, should_stop, epoch)
+        if should_stop():
+            history.interrupted = True
+        if validation is not None and not history.interrupted:
+            scores = evaluate(model, weights, *validation, compiled, batch_size)
+            logs.update({f"val_{name}": value for name, value in scores.items()})
+        history.epochs.append(logs)
+        improved = monitor.update(logs) if monitor else False
+        reporter.epoch_end(epoch, logs, improved)
+        if history.interrupted:
+            break
+        if monitor and patience is not None and monitor.wait >= patience:
+            history.stopped_early = True
+            break
+    return history
+
+
+def _train_epoch(model, weights, params, x, y, order, batch_size, compiled, optimizer,
+                 trainable, rng, reporter, should_stop, epoch) -> dict:
+    tracked = [metrics.make(name, y.shape, model.output_shape((None, *x.shape[1:])))
+               for name in compiled.metrics]
+    loss_sum, seen = 0.0, 0
+    for step, start in enumerate(range(0, len(x), batch_size)):
+        index = order[start:start + batch_size]
+        x_batch = np.asarray(x[index], dtype=np.float32)
+        y_batch = np.asarray(y[index])
+        y_pred, cache = model.forward_train(params, x_batch, rng)
+        loss, d_loss = _loss(compiled, y_batch, y_pred)
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
+                                "try a lower learning rate, or check the data for NaN/Inf")
+        _, grads = model.backward(params, cache, d_loss)
+        optimizer.apply(weights, flatten(grads), trainable)
+        loss_sum += loss * len(index)
+        seen += len(index)
+        for metric in tracked:
+            metric.update(y_batch, y_pred)
+        logs = {"loss": loss_sum / seen, **{m.name: m.result() for m in tracked}}
+        reporter.step(step + 1, logs)
+        if should_stop():
+            break
+    return logs
+
+
+def _loss(compiled, y_true, y_pred):
+    try:
+        return losses.loss_and_gradient(compiled.loss, y_true, y_pred)
+    except ValueError as exc:
+        raise SeqcliError(f"{compiled.loss[0]}: {exc}") from None
+
+
+def evaluate(model: Sequential, weights: dict, x, y, compiled: Compiled,
+             batch_size=32) -> dict:
+    """Loss and metrics over the whole data, at inference (Keras's `model.evaluate`)."""
+    params = nest(weights)
+    tracked = [metrics.make(name, y.shape, model.output_shape((None, *x.shape[1:])))
+               for name in compiled.metrics]
+    loss_sum, seen = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        x_batch = np.asarray(x[start:start + batch_size], dtype=np.float32)
+        y_batch = np.asarray(y[start:start + batch_size])
+        y_pred = model.forward(params, x_batch)
+        loss, _ = _loss(compiled, y_batch, y_pred)
+        loss_sum += loss * len(x_batch)
+        seen += len(x_batch)
+        for metric in tracked:
+            metric.update(y_batch, y_pred)
+    return {"loss": loss_sum / max(seen, 1), **{m.name: m.result() for m in tracked}}

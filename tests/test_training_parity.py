@@ -1,0 +1,61 @@
+"""`fit` from the same start reaches Keras's weights and logs (fixtures: make_fixtures.py)."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from seqcli import runner, training
+from seqcli import spec as spec_module
+from tests.conftest import FIXTURES
+
+CASES = sorted(glob.glob(os.path.join(FIXTURES, "training", "*.npz")))
+
+
+def train_case(path):
+    data = np.load(path, allow_pickle=False)
+    settings = json.loads(str(data["settings"]))
+    model = runner.build_for(spec_module.load_text(str(data["spec"]), "case.yaml").model,
+                             data["x"])
+    weights = {k[3:]: data[k].copy() for k in data.files if k.startswith("w0:")}
+    compiled = training.compile_settings({"loss": settings["loss"],
+                                          "optimizer": settings["optimizer"],
+                                          "metrics": settings["metrics"]})
+    history = training.fit(model, weights, data["x"], data["y"], compiled,
+                           epochs=settings["epochs"], batch_size=settings["batch_size"],
+                           shuffle=False)
+    return data, weights, history
+
+
+def test_every_loss_and_optimizer_has_a_training_fixture():
+    from seqcli.losses import LOSSES
+    from seqcli.optimizers import OPTIMIZERS
+
+    names = [os.path.basename(p) for p in CASES]
+    assert all(any(n.startswith(f"loss_{loss}") for n in names) for loss in LOSSES)
+    assert all(any(n.startswith(f"optimizer_{opt}") for n in names) for opt in OPTIMIZERS)
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
+def test_fit_matches_keras(path):
+    data, weights, history = train_case(path)
+    for key in weights:
+        np.testing.assert_allclose(weights[key], data[f"w1:{key}"], rtol=1e-4, atol=1e-5,
+                                   err_msg=key)
+    expected = json.loads(str(data["history"]))
+    got = history.as_lists()
+    assert set(got) == set(expected)
+    for name, values in expected.items():
+        np.testing.assert_allclose(got[name], values, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_freeze_recipe_moves_only_the_last_layer_as_keras_does():
+    data, weights, _ = train_case(os.path.join(FIXTURES, "training", "freeze_except_last.npz"))
+    for key, value in weights.items():
+        before = data[f"w0:{key}"]
+        if key.startswith("dense_3/"):
+            assert not np.array_equal(value, before)  # the head trained...
+        else:
+            assert np.array_equal(value, before), key  # ...and frozen layers are bit-identical
