@@ -21,6 +21,11 @@ class SeqcliGroup(click.Group):
     def main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in args
+        if not debug:
+            # numpy's overflow/invalid-value warnings: seqcli reports non-finite
+            # values itself, in one line, where they matter
+            import warnings
+            warnings.simplefilter("ignore", RuntimeWarning)
         try:
             super().main(args=args, prog_name=prog_name or "seqcli", standalone_mode=False)
         except click.exceptions.Exit as exc:
@@ -85,4 +90,4 @@ def main():
 
 
 # the commands register themselves on `cli`
-from seqcli import cli_edit, cli_model  # noqa: E402,F401
+from seqcli import cli_edit, cli_model, cli_train  # noqa: E402,F401

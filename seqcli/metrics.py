@@ -30,7 +30,10 @@ class Mean:
         self.total, self.count = 0.0, 0
 
     def update(self, y_true, y_pred) -> None:
-        values = self.function(np.asarray(y_true), y_pred)
+        try:
+            values = self.function(np.asarray(y_true), y_pred)
+        except (ValueError, IndexError) as exc:
+            raise SeqcliError(f"metric {self.name}: {exc}") from None
         self.total += float(values.sum())
         self.count += values.size
 

@@ -102,6 +102,18 @@ class Reporter:
     def epoch_end(self, epoch: int, logs: dict, improved: bool) -> None: ...
 
 
+def check_targets(model: Sequential, compiled: Compiled, x, y, sample=1024) -> None:
+    """Targets that do not fit the loss fail now, before any training or output."""
+    n = min(len(y), sample)
+    shape = model.output_shape((n, *x.shape[1:]))
+    probe = np.full(shape, 0.5, dtype=np.float32)  # a valid probability and a valid logit
+    _loss(compiled, np.asarray(y[:n]), probe)
+    for metric in _metrics(compiled, y, model, x):
+        metric.update(np.asarray(y[:n]), probe)
+    if compiled.loss[0] == "sparse_categorical_crossentropy":
+        _loss(compiled, np.asarray(y), np.full((len(y), shape[-1]), 0.5, np.float32))
+
+
 def trainable_keys(model: Sequential) -> list[str]:
     return [spec.name for spec in specs_of(model) if spec.trainable]
 
@@ -150,8 +162,7 @@ def fit(model: Sequential, weights: dict, x, y, compiled: Compiled, epochs=1, ba
 
 def _train_epoch(model, weights, params, x, y, order, batch_size, compiled, optimizer,
                  trainable, rng, reporter, should_stop, epoch) -> dict:
-    tracked = [metrics.make(name, y.shape, model.output_shape((None, *x.shape[1:])))
-               for name in compiled.metrics]
+    tracked = _metrics(compiled, y, model, x)
     loss_sum, seen = 0.0, 0
     for step, start in enumerate(range(0, len(x), batch_size)):
         index = order[start:start + batch_size]
@@ -175,6 +186,11 @@ def _train_epoch(model, weights, params, x, y, order, batch_size, compiled, opti
     return logs
 
 
+def _metrics(compiled, y, model, x) -> list:
+    output = model.output_shape((None, *x.shape[1:]))
+    return [metrics.make(name, y.shape, output) for name in compiled.metrics]
+
+
 def _loss(compiled, y_true, y_pred):
     try:
         return losses.loss_and_gradient(compiled.loss, y_true, y_pred)
@@ -186,8 +202,7 @@ def evaluate(model: Sequential, weights: dict, x, y, compiled: Compiled,
              batch_size=32) -> dict:
     """Loss and metrics over the whole data, at inference (Keras's `model.evaluate`)."""
     params = nest(weights)
-    tracked = [metrics.make(name, y.shape, model.output_shape((None, *x.shape[1:])))
-               for name in compiled.metrics]
+    tracked = _metrics(compiled, y, model, x)
     loss_sum, seen = 0.0, 0
     for start in range(0, len(x), batch_size):
         x_batch = np.asarray(x[start:start + batch_size], dtype=np.float32)

@@ -25,12 +25,15 @@ def work(tmp_path, monkeypatch):
 
 
 def assert_clean_error(result, status, *words):
+    """One `seqcli: error:` line, last; before it at most `seqcli:` notes; no traceback."""
     assert result.exit_code == status, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("seqcli: error: "), result.stderr
+    assert lines and lines[-1].startswith("seqcli: error: "), result.stderr
+    assert all(line.startswith("seqcli: ") and "error" not in line.split(":")[1]
+               for line in lines[:-1]), result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     for word in words:
-        assert word in lines[0]
+        assert word in lines[-1]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -59,3 +59,20 @@ def test_freeze_recipe_moves_only_the_last_layer_as_keras_does():
             assert not np.array_equal(value, before)  # the head trained...
         else:
             assert np.array_equal(value, before), key  # ...and frozen layers are bit-identical
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
+def test_evaluate_matches_keras(path):
+    data, weights, _ = train_case(path)
+    settings = json.loads(str(data["settings"]))
+    compiled = training.compile_settings({"loss": settings["loss"],
+                                          "metrics": settings["metrics"]})
+    model = runner.build_for(spec_module.load_text(str(data["spec"]), "case.yaml").model,
+                             data["x"])
+    keras_weights = {k[3:]: data[k] for k in data.files if k.startswith("w1:")}
+    scores = training.evaluate(model, keras_weights, data["x"], data["y"], compiled,
+                               settings["batch_size"])
+    expected = json.loads(str(data["evaluate"]))
+    assert set(scores) == set(expected)
+    for name, value in expected.items():
+        assert scores[name] == pytest.approx(value, rel=1e-5, abs=1e-6), name

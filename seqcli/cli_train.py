@@ -1,0 +1,314 @@
+"""Commands that train and score a model: fit, evaluate."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+
+import click
+
+from seqcli import spec as spec_module
+from seqcli.cli import cli
+from seqcli.cli_model import SPEC, WEIGHTS
+from seqcli.errors import SeqcliError
+
+DATA = [
+    click.option("--data", "data_path", type=click.Path(dir_okay=False),
+                 help="An .npz holding arrays `x` (inputs) and `y` (targets)."),
+    click.option("--x", "x_path", type=click.Path(dir_okay=False), help="Inputs as .npy."),
+    click.option("--y", "y_path", type=click.Path(dir_okay=False), help="Targets as .npy."),
+]
+COMPILE = [
+    click.option("--loss", help="A Keras loss: name or call, e.g. "
+                 "'SparseCategoricalCrossentropy(from_logits=True)' (default: the spec's)."),
+    click.option("--metrics", "metric_names", multiple=True, metavar="NAMES",
+                 help="Metrics, comma-separated or repeated, e.g. accuracy,mae."),
+]
+
+
+def options(decorators):
+    def apply(function):
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+    return apply
+
+
+def load_xy(data_path, x_path, y_path, what="--data"):
+    """(x, y) from an .npz with `x` and `y`, or from two .npy files."""
+    from seqcli import arrays
+
+    if bool(data_path) == bool(x_path or y_path) or bool(x_path) != bool(y_path):
+        raise click.UsageError(f"give {what} D.npz (with arrays x and y), or --x X.npy and "
+                               "--y Y.npy")
+    if data_path:
+        found = arrays.read_npz(data_path)
+        if set(found) != {"x", "y"}:
+            raise SeqcliError(f"expected exactly the arrays `x` and `y`; found "
+                              f"{', '.join(sorted(found)) or 'none'}", data_path)
+        x, y, where = found["x"], found["y"], data_path
+    else:
+        x, y, where = arrays.read_npy(x_path), arrays.read_npy(y_path, mmap=False), y_path
+    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y) or len(x) == 0:
+        raise SeqcliError(f"x has {len(x) if x.ndim else 0} samples and y has "
+                          f"{len(y) if y.ndim else 0}; they must match and not be empty", where)
+    return x, y
+
+
+def _metric_list(metric_names):
+    if not metric_names:
+        return None
+    return [name.strip() for group in metric_names for name in group.split(",") if name.strip()]
+
+
+def _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names):
+    """The model built for x, its compile settings, and the targets checked against it."""
+    from seqcli import runner, training
+
+    loaded = spec_module.load(spec, sys.stdin)
+    model = runner.build_for(loaded.model, x)
+    compiled = training.compile_settings(loaded.compile, loss, optimizer, learning_rate,
+                                         _metric_list(metric_names), where=loaded.doc.name)
+    training.check_targets(model, compiled, x, y)
+    return model, compiled
+
+
+def _weights(model, weights_path, seed=0):
+    from seqcli import weights as weights_module
+
+    weights, notes = weights_module.load(model, weights_path, seed)
+    for note in notes:
+        click.echo(f"seqcli: {note}", err=True)
+    return weights
+
+
+# ---------------------------------------------------------------- progress
+
+class Progress:
+    """Keras-style progress: a bar per epoch on a terminal, one line per epoch otherwise."""
+
+    def __init__(self, stream, on_terminal: bool, checkpoint=None):
+        self.stream, self.on_terminal, self.checkpoint = stream, on_terminal, checkpoint
+        self.epochs = self.steps = 0
+        self.started = self.last_draw = 0.0
+
+    def epoch_begin(self, epoch, epochs, steps):
+        self.epochs, self.steps, self.started = epochs, steps, time.monotonic()
+        if self.on_terminal:
+            self._write(f"Epoch {epoch + 1}/{epochs}\n")
+
+    def step(self, step, logs):
+        now = time.monotonic()
+        if self.on_terminal and (now - self.last_draw > 0.1 or step == self.steps):
+            self.last_draw = now
+            left = (now - self.started) / step * (self.steps - step)
+            self._write(f"\r{self._bar(step)} - ETA: {left:.0f}s{format_logs(logs)}")
+
+    def epoch_end(self, epoch, logs, improved):
+        seconds = time.monotonic() - self.started
+        if self.on_terminal:
+            self._write(f"\r{self._bar(self.steps)} - {seconds:.1f}s{format_logs(logs)}\n")
+        else:
+            self._write(f"Epoch {epoch + 1}/{self.epochs} - {self.steps} steps - "
+                        f"{seconds:.1f}s{format_logs(logs)}\n")
+        if improved and self.checkpoint:
+            self.checkpoint()
+
+    def _bar(self, step, width=30):
+        done = width * step // max(self.steps, 1)
+        arrow = ">" if step < self.steps else "="
+        fill = ("=" * max(done - 1, 0) + arrow) if done else ""
+        return f"{step}/{self.steps} [{fill.ljust(width, '.')}]"
+
+    def _write(self, text):
+        self.stream.write(text)
+        self.stream.flush()
+
+
+def format_logs(logs: dict) -> str:
+    return "".join(f" - {name}: {value:.4f}" for name, value in logs.items())
+
+
+class StopOnInterrupt:
+    """Ctrl-C asks training to stop after the current step; a second one aborts."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        click.echo("\nseqcli: stopping after this step (Ctrl-C again to abort)", err=True)
+
+
+# ---------------------------------------------------------------- fit
+
+@cli.command()
+@SPEC
+@options(DATA)
+@WEIGHTS
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the trained weights (.npz).")
+@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--shuffle/--no-shuffle", default=True, show_default=True,
+              help="Shuffle the training samples every epoch.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for shuffling, dropout and fresh weights.")
+@click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Hold out this last fraction of the data for validation.")
+@click.option("--validation-data", "validation_path", type=click.Path(dir_okay=False),
+              help="An .npz with `x` and `y` to validate on.")
+@options(COMPILE)
+@click.option("--optimizer", help="A Keras optimizer: name or call, e.g. 'SGD(momentum=0.9)' "
+              "(default: the spec's, else rmsprop).")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True),
+              help="The optimizer's learning rate.")
+@click.option("--history", "history_path", type=click.Path(dir_okay=False),
+              help="Write per-epoch loss and metrics (.json or .csv).")
+@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
+              help="Keep the best weights (by --monitor) in this .npz.")
+@click.option("--monitor", help="What --checkpoint and --early-stopping watch "
+              "(default: val_loss with validation data, else loss).")
+@click.option("--early-stopping", "patience", type=click.IntRange(min=1), metavar="PATIENCE",
+              help="Stop after this many epochs without improvement.")
+@click.option("--keep-on-nan", is_flag=True,
+              help="If the loss turns NaN/Inf, still write the weights from before that step.")
+def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_size, shuffle,
+        seed, validation_split, validation_path, loss, metric_names, optimizer, learning_rate,
+        history_path, checkpoint_path, monitor, patience, keep_on_nan):
+    """Train a model; layers with `trainable: false` never change.
+
+    \b
+    Example:
+      seqcli fit frozen.yaml --data train.npz --weights w.npz -o trained.npz \\
+          --loss sparse_categorical_crossentropy --optimizer adam --epochs 5 \\
+          --metrics accuracy --validation-split 0.2 --history history.json
+    """
+    from seqcli import training
+    from seqcli import weights as weights_module
+
+    if validation_split and validation_path:
+        raise click.UsageError("use --validation-split or --validation-data, not both")
+    _check_history_path(history_path)
+    x, y = load_xy(data_path, x_path, y_path)
+    model, compiled = _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names)
+    validation = load_xy(validation_path, None, None, "--validation-data") \
+        if validation_path else None
+    if validation_split:
+        (x, y), validation = training.split_validation(x, y, validation_split)
+    watcher = _monitor(monitor, compiled, validation, checkpoint_path or patience)
+    weights = _weights(model, weights_path, seed)
+
+    def save_checkpoint():
+        weights_module.save(checkpoint_path, weights)
+
+    progress = Progress(sys.stdout, sys.stdout.isatty(),
+                        save_checkpoint if checkpoint_path else None)
+    try:
+        with StopOnInterrupt() as stop:
+            history = training.fit(model, weights, x, y, compiled, epochs, batch_size, shuffle,
+                                   seed, validation, watcher, patience, progress, stop)
+    except training.NonFiniteLoss as exc:
+        if keep_on_nan:
+            weights_module.save(output, weights)
+            raise SeqcliError(f"{exc.message}; kept the weights from before that step in "
+                              f"{output} (--keep-on-nan)") from None
+        raise SeqcliError(f"{exc.message}; nothing was written (--keep-on-nan keeps the "
+                          "weights from before that step)") from None
+    weights_module.save(output, weights)
+    if history_path:
+        _write_history(history_path, history)
+    _report(history, output, watcher)
+    if history.interrupted:
+        sys.exit(130)
+
+
+def _monitor(name, compiled, validation, needed):
+    from seqcli.training import Monitor
+
+    if not needed:
+        return None
+    logged = ["loss", *compiled.metrics]
+    logged += [f"val_{n}" for n in logged] if validation is not None else []
+    name = name or ("val_loss" if validation is not None else "loss")
+    if name not in logged:
+        from seqcli.errors import did_you_mean
+        raise SeqcliError(f"cannot monitor {name!r}{did_you_mean(name, logged)}; the logged "
+                          f"values are: {', '.join(logged)}", "--monitor")
+    return Monitor(name)
+
+
+def _check_history_path(path):
+    if path and not path.lower().endswith((".json", ".csv")):
+        raise click.UsageError("--history takes a .json or .csv file name")
+
+
+def _write_history(path, history) -> None:
+    from seqcli import files
+
+    lists = history.as_lists()
+    if path.lower().endswith(".csv"):  # Keras's CSVLogger layout: epoch, then sorted names
+        names = sorted(lists)
+        lines = [",".join(["epoch", *names])]
+        lines += [",".join([str(i), *(repr(lists[n][i]) for n in names)])
+                  for i in range(len(history.epochs))]
+        files.write_text(path, "\n".join(lines) + "\n")
+    else:
+        files.write_text(path, json.dumps({"epoch": list(range(len(history.epochs))), **lists},
+                                          indent=2) + "\n")
+
+
+def _report(history, output, watcher) -> None:
+    done = f"{len(history.epochs)} epoch{'s' * (len(history.epochs) != 1)}"
+    if history.interrupted:
+        what = f"interrupted during epoch {len(history.epochs)}; kept what was trained"
+    elif history.stopped_early:
+        what = (f"stopped early after {done}: {watcher.name} had not improved for "
+                f"{watcher.wait}")
+    else:
+        what = f"trained for {done}"
+    click.echo(f"seqcli: {what}; wrote the weights to {output}", err=True)
+
+
+# ---------------------------------------------------------------- evaluate
+
+@cli.command()
+@SPEC
+@options(DATA)
+@click.option("--weights", "weights_path", required=True, type=click.Path(dir_okay=False),
+              help="The .npz weights to score.")
+@options(COMPILE)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, batch_size, fmt):
+    """Score a model: the loss and metrics on data (Keras's model.evaluate).
+
+    \b
+    Example:
+      seqcli evaluate model.yaml --data test.npz --weights trained.npz --metrics accuracy
+    """
+    from seqcli import training
+
+    x, y = load_xy(data_path, x_path, y_path)
+    model, compiled = _compiled_model(spec, x, y, loss, None, None, metric_names)
+    weights = _weights(model, weights_path)
+    scores = training.evaluate(model, weights, x, y, compiled, batch_size)
+    if fmt == "json":
+        click.echo(json.dumps(scores, indent=2))
+    else:
+        click.echo(format_logs(scores).removeprefix(" - "))

@@ -1,0 +1,176 @@
+"""`seqcli fit` and `seqcli evaluate` as a user runs them."""
+
+import csv
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from tests.conftest import SPECS
+from tests.test_cli import assert_clean_error
+
+DIGITS = os.path.join(SPECS, "digits")
+MLP = os.path.join(DIGITS, "mlp.yaml")
+TRAIN = os.path.join(DIGITS, "train.npz")
+TEST = os.path.join(DIGITS, "test.npz")
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def fit(cli, *args):
+    return cli("fit", *args)
+
+
+def test_fit_trains_the_digits_mlp_to_a_stated_accuracy(cli, work):
+    result = fit(cli, MLP, "--data", TRAIN, "-o", "trained.npz", "--epochs", "8", "--seed", "1",
+                 "--history", "history.json")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()  # not a terminal: one line per epoch
+    assert len(lines) == 8 and lines[0].startswith("Epoch 1/8 - 45 steps - ")
+    assert "loss: " in lines[0] and "accuracy: " in lines[0]
+    assert "trained for 8 epochs; wrote the weights to trained.npz" in result.stderr
+    history = json.loads((work / "history.json").read_text())
+    assert history["epoch"] == list(range(8)) and len(history["loss"]) == 8
+    assert history["loss"][-1] < history["loss"][0] / 5
+    scores = cli("evaluate", MLP, "--data", TEST, "--weights", "trained.npz", "--format", "json")
+    assert json.loads(scores.stdout)["accuracy"] > 0.93
+    text = cli("evaluate", MLP, "--data", TEST, "--weights", "trained.npz")
+    assert text.stdout.startswith("loss: ") and " - accuracy: " in text.stdout
+
+
+def test_frozen_layers_never_change(cli, work):
+    frozen = cli("freeze", MLP, "--except-last", "-o", "frozen.yaml")
+    assert frozen.exit_code == 0
+    cli("init", "frozen.yaml", "-o", "start.npz", "--seed", "3")
+    result = fit(cli, "frozen.yaml", "--data", TRAIN, "--weights", "start.npz", "-o", "end.npz",
+                 "--epochs", "2", "--optimizer", "SGD(learning_rate=0.1, momentum=0.9)")
+    assert result.exit_code == 0, result.stderr
+    start, end = np.load("start.npz"), np.load("end.npz")
+    for key in start.files:
+        if key.startswith("dense_3/"):
+            assert not np.array_equal(start[key], end[key])
+        else:
+            assert np.array_equal(start[key], end[key]), key
+
+
+def test_validation_checkpoint_early_stopping_and_csv(cli, work):
+    result = fit(cli, MLP, "--data", TRAIN, "-o", "last.npz", "--epochs", "30", "--seed", "1",
+                 "--validation-split", "0.1", "--checkpoint", "best.npz", "--early-stopping", "2",
+                 "--history", "history.csv")
+    assert result.exit_code == 0, result.stderr
+    assert "stopped early after" in result.stderr and "val_loss had not improved for 2" \
+        in result.stderr
+    with open("history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    assert len(rows) < 30
+    val_losses = [float(r["val_loss"]) for r in rows]
+    best_epoch = int(np.argmin(val_losses))
+    assert best_epoch == len(rows) - 3  # two epochs without improvement, then stop
+    # the checkpoint holds the best epoch's weights: its val_loss is the minimum
+    np.savez("val.npz", **{k: v[int(len(v) * 0.9) // 1:] for k, v in np.load(TRAIN).items()})
+    data = np.load(TRAIN)
+    split = int(np.floor(len(data["x"]) * 0.9))
+    np.savez("held_out.npz", x=data["x"][split:], y=data["y"][split:])
+    scores = json.loads(cli("evaluate", MLP, "--data", "held_out.npz", "--weights", "best.npz",
+                            "--format", "json").stdout)
+    assert scores["loss"] == pytest.approx(min(val_losses), rel=1e-6)
+
+
+def test_compile_section_and_overrides(cli, work):
+    np.savez("tiny.npz", x=np.random.default_rng(0).random((10, 64), dtype=np.float32),
+             y=np.arange(10))
+    result = fit(cli, MLP, "--data", "tiny.npz", "-o", "w.npz", "--loss", "mse")
+    assert_clean_error(result, 1, "mean_squared_error", "targets have shape (10,)",
+                       "(10, 10)")
+    assert not os.path.exists("w.npz")
+    assert_clean_error(fit(cli, MLP, "--data", "tiny.npz", "-o", "w.npz", "--metrics", "mae"),
+                       1, "metric mae", "targets have shape (10,)")
+    ok = fit(cli, MLP, "--data", "tiny.npz", "-o", "w.npz", "--metrics", "accuracy",
+             "--metrics", "sparse_top_k_categorical_accuracy", "--optimizer", "sgd",
+             "--learning-rate", "0.5")
+    assert ok.exit_code == 0, ok.stderr
+    assert " - accuracy: " in ok.stdout and " - sparse_top_k_categorical_accuracy: " in ok.stdout
+
+
+def test_nan_loss_stops_and_writes_nothing_unless_asked(cli, work):
+    x = np.ones((8, 64), np.float32)
+    x[3, 0] = np.inf
+    np.savez("bad.npz", x=x, y=np.zeros(8, np.int64))
+    result = fit(cli, MLP, "--data", "bad.npz", "-o", "w.npz", "--batch-size", "4")
+    assert_clean_error(result, 1, "loss became nan at epoch 1, step 1", "nothing was written")
+    assert not os.path.exists("w.npz")
+    kept = fit(cli, MLP, "--data", "bad.npz", "-o", "w.npz", "--keep-on-nan", "--batch-size", "4")
+    assert kept.exit_code == 1 and "kept the weights" in kept.stderr
+    assert all(np.isfinite(v).all() for v in np.load("w.npz").values())
+
+
+def test_ctrl_c_stops_after_the_step_and_keeps_the_weights(cli, work, monkeypatch):
+    from seqcli import cli_train
+
+    def interrupt_at_step_3(self, step, logs):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(cli_train.Progress, "step", interrupt_at_step_3)
+    result = fit(cli, MLP, "--data", TRAIN, "-o", "w.npz", "--epochs", "50",
+                 "--history", "h.json")
+    assert result.exit_code == 130
+    assert "stopping after this step" in result.stderr
+    assert "interrupted during epoch 1; kept what was trained" in result.stderr
+    assert os.path.exists("w.npz") and len(json.loads(open("h.json").read())["loss"]) == 1
+
+
+def test_dropout_trains_with_the_seed(cli, work):
+    with open("drop.yaml", "w") as handle:
+        handle.write("input_shape: [64]\ncompile: {loss: mse}\nlayers:\n"
+                     "  - Dense: {units: 8}\n  - Dropout: {rate: 0.5}\n  - Dense: {units: 10}\n")
+    data = np.load(TRAIN)
+    np.savez("reg.npz", x=data["x"][:64], y=np.eye(10, dtype=np.float32)[data["y"][:64]])
+    runs = {}
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        assert fit(cli, "drop.yaml", "--data", "reg.npz", "-o", f"{name}.npz", "--seed", seed,
+                   "--no-shuffle").exit_code == 0
+        runs[name] = np.load(f"{name}.npz")["dense_1/kernel"]
+    assert np.array_equal(runs["a"], runs["b"]) and not np.array_equal(runs["a"], runs["c"])
+
+
+@pytest.mark.parametrize("args,status,words", [
+    (["--data", TRAIN, "--optimizer", "adamm"], 1, "did you mean 'adam'"),
+    (["--data", TRAIN, "--optimizer", "SGD(momentun=0.9)"], 1, "did you mean 'momentum'"),
+    (["--data", TRAIN, "--optimizer", "SGD(0.9)"], 1, "by keyword"),
+    (["--data", TRAIN, "--loss", "crossentropy"], 1, "unknown loss"),
+    (["--data", TRAIN, "--metrics", "acuracy"], 1, "did you mean 'accuracy'"),
+    (["--data", TRAIN, "--monitor", "val_loss", "--early-stopping", "2"], 1, "cannot monitor"),
+    (["--data", TRAIN, "--validation-split", "0.2", "--validation-data", TRAIN], 2, "not both"),
+    (["--data", TRAIN, "--validation-split", "1.5"], 2, "--validation-split"),
+    (["--data", TRAIN, "--history", "h.txt"], 2, ".json or .csv"),
+    (["--x", "x.npy"], 2, "--y"),
+    ([], 2, "--data"),
+])
+def test_fit_errors(cli, work, args, status, words):
+    assert_clean_error(fit(cli, MLP, "-o", "w.npz", *args), status, words)
+    assert not os.path.exists("w.npz")
+
+
+def test_data_errors(cli, work):
+    np.savez("nox.npz", inputs=np.zeros((3, 64)), y=np.zeros(3))
+    assert_clean_error(fit(cli, MLP, "--data", "nox.npz", "-o", "w.npz"), 1,
+                       "expected exactly the arrays `x` and `y`")
+    np.savez("short.npz", x=np.zeros((3, 64)), y=np.zeros(2))
+    assert_clean_error(fit(cli, MLP, "--data", "short.npz", "-o", "w.npz"), 1,
+                       "x has 3 samples and y has 2")
+    np.savez("labels.npz", x=np.zeros((3, 64)), y=np.array([0, 4, 12]))
+    assert_clean_error(fit(cli, MLP, "--data", "labels.npz", "-o", "w.npz"), 1,
+                       "class indices must be whole numbers from 0 to 9")
+    with open("noloss.yaml", "w") as handle:
+        handle.write("input_shape: [64]\nlayers:\n  - Dense: {units: 10}\n")
+    assert_clean_error(fit(cli, "noloss.yaml", "--data", TRAIN, "-o", "w.npz"), 1,
+                       "no loss to train with")
+    assert_clean_error(cli("evaluate", MLP, "--data", TRAIN), 2, "--weights")
