@@ -91,7 +91,7 @@ class Progress:
 
     def __init__(self, stream, on_terminal: bool, checkpoint=None):
         self.stream, self.on_terminal, self.checkpoint = stream, on_terminal, checkpoint
-        self.epochs = self.steps = 0
+        self.epochs = self.steps = self.drawn = 0
         self.started = self.last_draw = 0.0
 
     def epoch_begin(self, epoch, epochs, steps):
@@ -104,12 +104,14 @@ class Progress:
         if self.on_terminal and (now - self.last_draw > 0.1 or step == self.steps):
             self.last_draw = now
             left = (now - self.started) / step * (self.steps - step)
-            self._write(f"\r{self._bar(step)} - ETA: {left:.0f}s{format_logs(logs)}")
+            self._redraw(f"{self._bar(step)} - ETA: {left:.0f}s{format_logs(logs)}")
 
     def epoch_end(self, epoch, logs, improved):
         seconds = time.monotonic() - self.started
         if self.on_terminal:
-            self._write(f"\r{self._bar(self.steps)} - {seconds:.1f}s{format_logs(logs)}\n")
+            self._redraw(f"{self._bar(self.steps)} - {seconds:.1f}s{format_logs(logs)}")
+            self._write("\n")
+            self.drawn = 0
         else:
             self._write(f"Epoch {epoch + 1}/{self.epochs} - {self.steps} steps - "
                         f"{seconds:.1f}s{format_logs(logs)}\n")
@@ -121,6 +123,11 @@ class Progress:
         arrow = ">" if step < self.steps else "="
         fill = ("=" * max(done - 1, 0) + arrow) if done else ""
         return f"{step}/{self.steps} [{fill.ljust(width, '.')}]"
+
+    def _redraw(self, line):
+        # pad over what the previous, longer line left on the terminal
+        self._write("\r" + line.ljust(self.drawn))
+        self.drawn = len(line)
 
     def _write(self, text):
         self.stream.write(text)

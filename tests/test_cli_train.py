@@ -174,3 +174,22 @@ def test_data_errors(cli, work):
     assert_clean_error(fit(cli, "noloss.yaml", "--data", TRAIN, "-o", "w.npz"), 1,
                        "no loss to train with")
     assert_clean_error(cli("evaluate", MLP, "--data", TRAIN), 2, "--weights")
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    from seqcli.cli_train import Progress
+
+    stream = io.StringIO()
+    progress = Progress(stream, on_terminal=True)
+    progress.epoch_begin(0, 2, 4)
+    for step in range(1, 5):
+        progress.step(step, {"loss": 1.0 / step, "accuracy": 0.5})
+    progress.epoch_end(0, {"loss": 0.25}, improved=True)  # a shorter line than the last
+    out = stream.getvalue()
+    assert out.startswith("Epoch 1/2\n\r1/4 [======>.......................] - ETA: ")
+    *_, before, final = out.rstrip("\n").split("\r")
+    assert final.startswith("4/4 [==============================] - ")
+    assert final.rstrip().endswith("- loss: 0.2500")
+    assert len(final) == len(before)  # padded over the longer ETA line
