@@ -193,3 +193,21 @@ def test_progress_bar_on_a_terminal():
     assert final.startswith("4/4 [==============================] - ")
     assert final.rstrip().endswith("- loss: 0.2500")
     assert len(final) == len(before)  # padded over the longer ETA line
+
+
+def test_a_frozen_nested_base_stays_bit_identical(cli, work):
+    rng = np.random.default_rng(0)
+    np.save("x.npy", rng.random((12, 64, 64, 3), dtype=np.float32))
+    np.save("y.npy", rng.integers(0, 1000, 12))
+    np.savez("val.npz", x=rng.random((4, 64, 64, 3), dtype=np.float32), y=rng.integers(0, 1000, 4))
+    transfer = os.path.join(SPECS, "guide_transfer.yaml")
+    cli("init", transfer, "-o", "start.npz")
+    result = fit(cli, transfer, "--x", "x.npy", "--y", "y.npy", "--weights", "start.npz",
+                 "-o", "end.npz", "--epochs", "2", "--batch-size", "4", "--validation-data",
+                 "val.npz", "--loss", "SparseCategoricalCrossentropy(from_logits=True)",
+                 "--optimizer", "adam")
+    assert result.exit_code == 0, result.stderr
+    assert "val_loss: " in result.stdout
+    start, end = np.load("start.npz"), np.load("end.npz")
+    moved = {key for key in start.files if not np.array_equal(start[key], end[key])}
+    assert moved == {"dense/kernel", "dense/bias"}
