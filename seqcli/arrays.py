@@ -44,23 +44,40 @@ def read_npy(path: str, stdin=None, mmap: bool = True):
 
 
 def _check_header(path: str) -> None:
+    import os
+
     with open(path, "rb") as handle:
         try:
-            version = np.lib.format.read_magic(handle)
+            shape, dtype = read_header(handle)
         except ValueError:
             return  # np.load gives the precise message
-        reader = {(1, 0): np.lib.format.read_array_header_1_0,
-                  (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-        if reader is None:
-            return
-        shape, _, dtype = reader(handle)
-        if dtype.hasobject:
-            raise SeqcliError("the array holds pickled Python objects, which seqcli never "
-                              "loads; save plain numbers", path)
-        size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-        if size > MAX_ARRAY_BYTES:
-            raise SeqcliError(f"the array declares shape {shape} ({size:,} bytes), more than "
-                              f"the {MAX_ARRAY_BYTES:,}-byte limit", path)
+        available = os.path.getsize(path) - handle.tell()
+    check_declared(shape, dtype, path, available)
+
+
+def read_header(stream) -> tuple:
+    """(shape, dtype) from a .npy header, without reading the data."""
+    version = np.lib.format.read_magic(stream)
+    reader = {(1, 0): np.lib.format.read_array_header_1_0,
+              (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if reader is None:
+        raise ValueError(f"unsupported .npy format version {version}")
+    shape, _, dtype = reader(stream)
+    return shape, dtype
+
+
+def check_declared(shape, dtype, where: str, available: int | None = None) -> None:
+    """Refuse object arrays and sizes over the limit (or over what the file holds)."""
+    if dtype.hasobject:
+        raise SeqcliError("the array holds pickled Python objects, which seqcli never "
+                          "loads; save plain numbers", where)
+    size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if size > MAX_ARRAY_BYTES:
+        raise SeqcliError(f"the array declares shape {shape} ({size:,} bytes), more than "
+                          f"the {MAX_ARRAY_BYTES:,}-byte limit", where)
+    if available is not None and size > available:
+        raise SeqcliError(f"the header declares shape {shape} ({size:,} bytes) but only "
+                          f"{available:,} bytes are stored: truncated or forged", where)
 
 
 def _reason(exc: Exception) -> str:
@@ -70,19 +87,49 @@ def _reason(exc: Exception) -> str:
     return text
 
 
+MAX_COMPRESSION_RATIO = 1000  # a member inflating more than this is a zip bomb
+
+
 def read_npz(path: str) -> dict:
-    """Every array of an .npz archive, each checked to be numeric."""
+    """Every array of an .npz archive, each checked from its header before it is read."""
+    import zipfile
+
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise SeqcliError("expected an .npz archive (this is a single .npy array)", path)
-            return {key: check_numeric(archive[key], f"{path}[{key}]") for key in archive.files}
+        with zipfile.ZipFile(path) as archive:
+            return {_member_key(info, path): _read_member(archive, info, path)
+                    for info in archive.infolist() if not info.is_dir()}
     except SeqcliError:
         raise
-    except (ValueError, OSError, EOFError, KeyError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, NotImplementedError,
+            RuntimeError) as exc:
         raise SeqcliError(f"not a readable .npz archive: {_reason(exc)}", path) from None
-    except Exception as exc:  # zipfile.BadZipFile and friends
-        raise SeqcliError(f"not a readable .npz archive: {_reason(exc)}", path) from None
+
+
+def _member_key(info, path: str) -> str:
+    name = info.filename
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0] or not name.endswith(".npy"):
+        raise SeqcliError(f"the archive member {name!r} is not a plain array name "
+                          "(absolute, '..', a drive, or not .npy)", path)
+    return name[:-4]
+
+
+def _read_member(archive, info, path: str):
+    where = f"{path}[{info.filename[:-4]}]"
+    if info.file_size > MAX_ARRAY_BYTES + 65536:
+        raise SeqcliError(f"the member declares {info.file_size:,} bytes, more than the "
+                          f"{MAX_ARRAY_BYTES:,}-byte limit", where)
+    if info.compress_size and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO \
+            and info.file_size > 2**20:
+        raise SeqcliError(f"the member inflates {info.file_size / info.compress_size:,.0f}-fold "
+                          f"({info.compress_size:,} to {info.file_size:,} bytes): a zip bomb?",
+                          where)
+    with archive.open(info) as stream:
+        shape, dtype = read_header(stream)
+    check_declared(shape, dtype, where, available=info.file_size)
+    with archive.open(info) as stream:
+        array = np.lib.format.read_array(stream, allow_pickle=False)
+    return check_numeric(array, where)
 
 
 def write_npy(path: str, array) -> None:

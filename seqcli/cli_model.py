@@ -33,7 +33,22 @@ def parse_shape(ctx, param, value):
     return tuple(dims)
 
 
+def parse_memory(ctx, param, value):
+    from seqcli import budget
+
+    if value is None:
+        return budget.MAX_BYTES
+    try:
+        return budget.parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 SPEC = click.argument("spec", type=click.Path(dir_okay=False, allow_dash=True))
+MAX_MEMORY = click.option("--max-memory", callback=parse_memory, metavar="SIZE",
+                          help="Refuse to allocate more than this (default 8G), e.g. 512M.")
+ALLOW_NONFINITE = click.option("--allow-nonfinite", is_flag=True,
+                               help="Run on inputs holding NaN or Inf instead of refusing.")
 INPUT_SHAPE = click.option("--input-shape", callback=parse_shape, metavar="D1,D2,...",
                            help="One sample's shape (batch excluded), if the spec has none.")
 BATCH_SIZE_SHOWN = click.option("--batch-size", type=click.IntRange(min=1),
@@ -103,7 +118,8 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
               help="The .npz file to write.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @INPUT_SHAPE
-def init(spec, output, seed, input_shape):
+@MAX_MEMORY
+def init(spec, output, seed, input_shape, max_memory):
     """Write fresh weights made by Keras's default initializers.
 
     Nested models with their own `weights:` file keep those weights.
@@ -114,7 +130,10 @@ def init(spec, output, seed, input_shape):
     """
     from seqcli import weights as weights_module
 
+    from seqcli import budget
+
     _, model = load_built(spec, input_shape)
+    budget.check(model, 0, max_memory, weights_only=True)
     weights, notes = weights_module.load(model, None, seed)
     weights_module.save(output, weights)
     for note in notes:
@@ -194,7 +213,9 @@ def _weights_for(model, weights_path):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the outputs as .npy ('-' for standard output).")
 @RUN_BATCH
-def run(spec, input_path, weights_path, output, batch_size):
+@MAX_MEMORY
+@ALLOW_NONFINITE
+def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_nonfinite):
     """Run a forward pass (inference) on a .npy batch.
 
     \b
@@ -204,17 +225,22 @@ def run(spec, input_path, weights_path, output, batch_size):
     """
     from seqcli import arrays, runner
 
+    from seqcli import budget
+
     x, model = _data_and_model(spec, input_path)
+    outputs = 0 if output == "-" else budget.FLOAT_BYTES * runner.output_size(model, len(x))
+    budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=outputs)
     weights = _weights_for(model, weights_path)
+    allow = allow_nonfinite
     if output == "-":
-        runner.stream_npy(model, weights, x, batch_size, sys.stdout.buffer)
+        runner.stream_npy(model, weights, x, batch_size, sys.stdout.buffer, allow)
     elif output is not None:
-        arrays.write_npy(output, runner.predict(model, weights, x, batch_size))
+        arrays.write_npy(output, runner.predict(model, weights, x, batch_size, allow))
         click.echo(f"seqcli: wrote outputs of shape {runner.output_shape(model, len(x))} "
                    f"to {output}", err=True)
     else:
         import numpy as np
-        click.echo(np.array2string(runner.predict(model, weights, x, batch_size),
+        click.echo(np.array2string(runner.predict(model, weights, x, batch_size, allow),
                                    threshold=10_000, max_line_width=100))
 
 
@@ -228,7 +254,10 @@ def run(spec, input_path, weights_path, output, batch_size):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The .npz file to write, one array per layer name.")
 @RUN_BATCH
-def extract(spec, input_path, weights_path, layer_names, all_layers, output, batch_size):
+@MAX_MEMORY
+@ALLOW_NONFINITE
+def extract(spec, input_path, weights_path, layer_names, all_layers, output, batch_size,
+            max_memory, allow_nonfinite):
     """Save intermediate layer outputs (the guide's feature extractor).
 
     \b
@@ -248,8 +277,13 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
         if name not in known:
             raise SeqcliError(f"no layer named {name!r}{did_you_mean(name, known)}; the "
                               f"layers are: {', '.join(known)}", f"--layer {name}")
+    from seqcli import budget
+
+    shapes = dict(zip(known, model.trace((len(x), *model.input_shape))))
+    kept = sum(budget.FLOAT_BYTES * runner.size_of(shapes[name]) for name in names)
+    budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=kept)
     weights = _weights_for(model, weights_path)
-    features = runner.extract(model, weights, x, names, batch_size)
+    features = runner.extract(model, weights, x, names, batch_size, allow_nonfinite)
     arrays.write_npz(output, features)
     for name, array in features.items():
         click.echo(f"seqcli: {name}: {tuple(array.shape)}", err=True)

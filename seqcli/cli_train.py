@@ -11,7 +11,7 @@ import click
 
 from seqcli import spec as spec_module
 from seqcli.cli import cli
-from seqcli.cli_model import SPEC, WEIGHTS
+from seqcli.cli_model import ALLOW_NONFINITE, MAX_MEMORY, SPEC, WEIGHTS
 from seqcli.errors import SeqcliError
 
 DATA = [
@@ -55,6 +55,14 @@ def load_xy(data_path, x_path, y_path, what="--data"):
         raise SeqcliError(f"x has {len(x) if x.ndim else 0} samples and y has "
                           f"{len(y) if y.ndim else 0}; they must match and not be empty", where)
     return x, y
+
+
+def check_data(x, y, allow_nonfinite: bool) -> None:
+    from seqcli.runner import check_finite
+
+    if not allow_nonfinite:
+        check_finite(x)
+        check_finite(y, what="targets")
 
 
 def _metric_list(metric_names):
@@ -194,9 +202,12 @@ class StopOnInterrupt:
               help="Stop after this many epochs without improvement.")
 @click.option("--keep-on-nan", is_flag=True,
               help="If the loss turns NaN/Inf, still write the weights from before that step.")
+@MAX_MEMORY
+@ALLOW_NONFINITE
 def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_size, shuffle,
         seed, validation_split, validation_path, loss, metric_names, optimizer, learning_rate,
-        history_path, checkpoint_path, monitor, patience, keep_on_nan):
+        history_path, checkpoint_path, monitor, patience, keep_on_nan, max_memory,
+        allow_nonfinite):
     """Train a model; layers with `trainable: false` never change.
 
     \b
@@ -211,10 +222,16 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     if validation_split and validation_path:
         raise click.UsageError("use --validation-split or --validation-data, not both")
     _check_history_path(history_path)
+    from seqcli import budget
+
     x, y = load_xy(data_path, x_path, y_path)
+    check_data(x, y, allow_nonfinite)
     model, compiled = _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names)
+    budget.check(model, min(batch_size, len(x)), max_memory, training=True)
     validation = load_xy(validation_path, None, None, "--validation-data") \
         if validation_path else None
+    if validation is not None:
+        check_data(*validation, allow_nonfinite)
     if validation_split:
         (x, y), validation = training.split_validation(x, y, validation_split)
     watcher = _monitor(monitor, compiled, validation, checkpoint_path or patience)
@@ -302,7 +319,10 @@ def _report(history, output, watcher) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, batch_size, fmt):
+@MAX_MEMORY
+@ALLOW_NONFINITE
+def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, batch_size, fmt,
+             max_memory, allow_nonfinite):
     """Score a model: the loss and metrics on data (Keras's model.evaluate).
 
     \b
@@ -311,8 +331,12 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
     """
     from seqcli import training
 
+    from seqcli import budget
+
     x, y = load_xy(data_path, x_path, y_path)
+    check_data(x, y, allow_nonfinite)
     model, compiled = _compiled_model(spec, x, y, loss, None, None, metric_names)
+    budget.check(model, min(batch_size, len(x)), max_memory)
     weights = _weights(model, weights_path)
     scores = training.evaluate(model, weights, x, y, compiled, batch_size)
     if fmt == "json":

@@ -21,6 +21,10 @@ from seqcli.errors import SeqcliError
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_NODES = 100_000  # alias expansion budget: a "billion laughs" file stops here
+MAX_DEPTH = 100  # nesting bound, checked on tokens before any (recursive) composing
+_OPENERS = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken,
+            yaml.BlockSequenceStartToken, yaml.BlockMappingStartToken)
+_CLOSERS = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
 STANDARD_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
 }
@@ -75,6 +79,7 @@ def parse(text: str, name: str, fmt: str | None = None) -> Document:
     else:
         text_for_yaml = text
     try:
+        _check_depth(text_for_yaml, name)
         root = yaml.compose(text_for_yaml, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -89,6 +94,20 @@ def parse(text: str, name: str, fmt: str | None = None) -> Document:
     doc = Document(name=name, text=text, fmt=fmt, root=root)
     doc.value(root)  # one full pass: foreign tags, alias bombs, cycles, bad scalars
     return doc
+
+
+def _check_depth(text: str, name: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH; the scanner is iterative, so this is safe."""
+    depth = 0
+    for token in yaml.scan(text, Loader=_Loader):
+        if isinstance(token, _OPENERS):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = token.start_mark
+                raise SeqcliError(f"the document nests deeper than {MAX_DEPTH} levels",
+                                  f"{name}:{mark.line + 1}:{mark.column + 1}")
+        elif isinstance(token, _CLOSERS):
+            depth -= 1
 
 
 def _check_json(text: str, name: str) -> None:

@@ -17,50 +17,73 @@ def build_for(model: Sequential, x) -> Sequential:
     return model.with_input((None, *x.shape[1:]))
 
 
-def batches(x, batch_size: int):
-    """float32 chunks of x along the batch axis (integers and float64 cast explicitly)."""
+def batches(x, batch_size: int, allow_nonfinite: bool = False):
+    """float32 chunks of x along the batch axis (integers and float64 cast explicitly);
+    NaN or Inf is refused unless allowed."""
     for start in range(0, x.shape[0], batch_size):
         chunk = np.asarray(x[start:start + batch_size])
         if chunk.dtype != np.float32:
             chunk = chunk.astype(np.float32)
+        if not allow_nonfinite:
+            check_finite(chunk, start)
         yield chunk
+
+
+def check_finite(array, offset: int = 0, what: str = "input") -> None:
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int(np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0][0]) + offset
+        raise SeqcliError(f"the {what} holds NaN or Inf (first in sample {bad}); fix the data, "
+                          "or pass --allow-nonfinite to run anyway")
 
 
 def output_shape(model: Sequential, n: int) -> tuple:
     return (n, *model.output_shape((n, *model.input_shape))[1:])
 
 
-def predict(model: Sequential, weights: dict, x, batch_size: int = 32, out=None):
-    """Outputs for every sample of x, batch by batch (written into `out` if given)."""
+def size_of(shape) -> int:
+    size = 1
+    for dim in shape:
+        size *= dim or 1
+    return size
+
+
+def output_size(model: Sequential, n: int) -> int:
+    return size_of(output_shape(model, n))
+
+
+def predict(model: Sequential, weights: dict, x, batch_size: int = 32,
+            allow_nonfinite: bool = False):
+    """Outputs for every sample of x, batch by batch."""
     params = nest(weights)
-    shape = output_shape(model, x.shape[0])
-    result = out if out is not None else np.empty(shape, dtype=np.float32)
+    result = np.empty(output_shape(model, x.shape[0]), dtype=np.float32)
     start = 0
-    for chunk in batches(x, batch_size):
+    for chunk in batches(x, batch_size, allow_nonfinite):
         y = model.forward(params, chunk)
         result[start:start + len(chunk)] = y
         start += len(chunk)
     return result
 
 
-def stream_npy(model: Sequential, weights: dict, x, batch_size: int, stream) -> None:
+def stream_npy(model: Sequential, weights: dict, x, batch_size: int, stream,
+               allow_nonfinite: bool = False) -> None:
     """Write the outputs as .npy to a byte stream as each batch is computed."""
     params = nest(weights)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
               "fortran_order": False, "shape": output_shape(model, x.shape[0])}
     np.lib.format.write_array_header_1_0(stream, header)  # magic string included
-    for chunk in batches(x, batch_size):
+    for chunk in batches(x, batch_size, allow_nonfinite):
         stream.write(np.ascontiguousarray(model.forward(params, chunk), dtype=np.float32)
                      .tobytes())
     stream.flush()
 
 
-def extract(model: Sequential, weights: dict, x, names: list[str], batch_size: int = 32) -> dict:
+def extract(model: Sequential, weights: dict, x, names: list[str], batch_size: int = 32,
+            allow_nonfinite: bool = False) -> dict:
     """Each named top-level layer's output for every sample, from one pass per batch."""
     params = nest(weights)
     wanted = set(names)
     parts: dict[str, list] = {name: [] for name in names}
-    for chunk in batches(x, batch_size):
+    for chunk in batches(x, batch_size, allow_nonfinite):
         _, collected = model.forward_collect(params, chunk, wanted)
         for name in names:
             parts[name].append(collected[name])

@@ -103,10 +103,15 @@ def test_nan_loss_stops_and_writes_nothing_unless_asked(cli, work):
     x = np.ones((8, 64), np.float32)
     x[3, 0] = np.inf
     np.savez("bad.npz", x=x, y=np.zeros(8, np.int64))
-    result = fit(cli, MLP, "--data", "bad.npz", "-o", "w.npz", "--batch-size", "4")
+    refused = fit(cli, MLP, "--data", "bad.npz", "-o", "w.npz")
+    assert_clean_error(refused, 1, "the input holds NaN or Inf (first in sample 3)",
+                       "--allow-nonfinite")
+    result = fit(cli, MLP, "--data", "bad.npz", "-o", "w.npz", "--batch-size", "4",
+                 "--allow-nonfinite")
     assert_clean_error(result, 1, "loss became nan at epoch 1, step 1", "nothing was written")
     assert not os.path.exists("w.npz")
-    kept = fit(cli, MLP, "--data", "bad.npz", "-o", "w.npz", "--keep-on-nan", "--batch-size", "4")
+    kept = fit(cli, MLP, "--data", "bad.npz", "-o", "w.npz", "--keep-on-nan", "--batch-size", "4",
+               "--allow-nonfinite")
     assert kept.exit_code == 1 and "kept the weights" in kept.stderr
     assert all(np.isfinite(v).all() for v in np.load("w.npz").values())
 
