@@ -16,7 +16,11 @@ from seqcli.errors import SeqcliError
 
 
 class SeqcliGroup(click.Group):
-    """A group whose errors end as one `seqcli: error:` line (traceback with --debug)."""
+    """A group whose errors end as one `seqcli: error:` line (traceback with --debug).
+
+    A closed stdout (`seqcli run ... | head -1`) is click's to handle: it exits
+    quietly with status 1, like other tools whose reader went away.
+    """
 
     def main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)
@@ -38,8 +42,6 @@ class SeqcliGroup(click.Group):
             _fail(str(exc), 1, debug)
         except click.Abort:
             _fail("aborted", 1, debug)
-        except BrokenPipeError:
-            _quiet_broken_pipe()
         except KeyboardInterrupt:
             _fail("interrupted", 130, debug)
         except Exception as exc:  # a bug: still one line, the traceback with --debug
@@ -59,18 +61,6 @@ def _fail(message: str, status: int, debug: bool, hint: str = "") -> None:
     one_line = " ".join(str(message).split())
     click.echo(f"seqcli: error: {one_line}{hint}", err=True)
     sys.exit(status)
-
-
-def _quiet_broken_pipe() -> None:
-    # the reader went away (`seqcli run ... | head -1`): exit quietly, as cat does
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-    sys.exit(1)
 
 
 @click.group(cls=SeqcliGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -85,8 +85,14 @@ def parse(text: str, name: str, fmt: str | None = None) -> Document:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
         raise SeqcliError(f"invalid {fmt.upper()}: {exc.problem or exc.context}", where)
+    except yaml.reader.ReaderError as exc:
+        line = text_for_yaml.count("\n", 0, exc.position) + 1
+        column = exc.position - (text_for_yaml.rfind("\n", 0, exc.position) + 1) + 1
+        raise SeqcliError(f"invalid {fmt.upper()}: the control character "
+                          f"U+{ord(exc.character) if isinstance(exc.character, str) else exc.character:04X} "
+                          "is not allowed in a spec", f"{name}:{line}:{column}")
     except yaml.YAMLError as exc:
-        raise SeqcliError(f"invalid {fmt.upper()}: {exc}", name)
+        raise SeqcliError(f"invalid {fmt.upper()}: {' '.join(str(exc).split())}", name)
     except RecursionError:
         raise SeqcliError("the document is nested too deeply to read", name)
     if root is None:

@@ -2,6 +2,7 @@
 and random specs end in a model or a located SeqcliError, never anything else."""
 
 import json
+import os
 
 import numpy as np
 from hypothesis import given, settings
@@ -73,6 +74,37 @@ def test_random_specs_end_in_a_model_or_a_located_error(spec, as_yaml):
 
     text = yaml.safe_dump(spec) if as_yaml else json.dumps(spec)
     name = "random.yaml" if as_yaml else "random.json"
+    try:
+        spec_module.load_text(text, name)
+    except SeqcliError as exc:
+        assert str(exc).startswith(name)
+        assert "\n" not in str(exc).strip()
+
+
+GUIDE_SPECS = []
+for _name in ("guide_cnn.yaml", "guide_features.yaml", "guide_mlp.yaml", "guide_input_shape.yaml"):
+    with open(os.path.join(os.path.dirname(__file__), "..", "specs", _name), encoding="utf-8") as _handle:
+        GUIDE_SPECS.append(_handle.read())
+GUIDE_SPECS.append(json.dumps({"input_shape": [8, 8, 3], "layers": [
+    {"Conv2D": {"filters": 4, "kernel_size": 3}}, {"Flatten": {}}, {"Dense": {"units": 2}}]}))
+
+mutation = st.tuples(st.sampled_from(["delete", "insert", "replace"]), st.floats(0, 1),
+                     st.sampled_from(list("[]{}:,-#&*!'\"\n 0123456789aeZ\t") + ["\x00", "é"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(base=st.sampled_from(GUIDE_SPECS), edits=st.lists(mutation, min_size=1, max_size=4))
+def test_mutated_specs_end_in_a_model_or_a_located_error(base, edits):
+    text = base
+    for kind, where, char in edits:
+        at = int(where * len(text))
+        if kind == "delete":
+            text = text[:at] + text[at + 1:]
+        elif kind == "insert":
+            text = text[:at] + char + text[at:]
+        else:
+            text = text[:at] + char + text[at + 1:]
+    name = "mutated.json" if base.startswith("{") else "mutated.yaml"
     try:
         spec_module.load_text(text, name)
     except SeqcliError as exc:

@@ -1,0 +1,315 @@
+"""Hostile input, surface by surface: each gets one clean, located line and changes nothing.
+
+Every case asserts the exit status, that stderr ends in one `seqcli: error:` line naming
+where the problem is and saying what is wrong, that no traceback appears, and that every
+file in the folder is byte-identical afterwards (no output half-written).
+"""
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from tests.conftest import SPECS
+from tests.test_cli import assert_clean_error
+
+GOOD = "name: m\ninput_shape: [4]\nlayers:\n  - Dense: {units: 2}\n"
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdef", "bcdefg")) + \
+    "layers: []\n"
+
+
+def npy(array, allow_pickle=False) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+def forged_npy(shape, payload=b"\x00" * 16) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + payload
+
+
+def npz(members: dict, compression=zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+W = {"dense/kernel.npy": npy(np.zeros((4, 2), np.float32)),
+     "dense/bias.npy": npy(np.zeros(2, np.float32))}
+X4 = npy(np.ones((3, 4), np.float32))
+
+# (id, files, command args, exit status, location prefix, words)
+CASES = [
+    # spec files
+    ("yaml-python-tag", {"s.yaml": "layers:\n  - !!python/object/apply:os.system [echo hi]\n"},
+     ["summary", "s.yaml"], 1, ("s.yaml", "!!python"), "tag"),
+    ("yaml-python-name", {"s.yaml": GOOD + "compile: !!python/name:os.system\n"},
+     ["summary", "s.yaml"], 1, ("s.yaml", "!!python"), "not allowed"),
+    ("billion-laughs", {"s.yaml": BOMB}, ["summary", "s.yaml"], 1, "s.yaml:", "expands to more"),
+    ("self-alias", {"s.yaml": "a: &a [*a]\nlayers: []\n"}, ["summary", "s.yaml"], 1,
+     ("s.yaml", "&a"), "cycle"),
+    ("deep-yaml", {"s.yaml": "layers: " + "[" * 5000 + "]" * 5000 + "\n"},
+     ["summary", "s.yaml"], 1, "s.yaml:1:", "nests deeper than 100"),
+    ("deep-json", {"s.json": '{"layers": ' + "[" * 5000 + "]" * 5000 + "}"},
+     ["summary", "s.json"], 1, "s.json", "nested too deeply"),
+    ("duplicate-key", {"s.yaml": GOOD + "name: again\n"}, ["summary", "s.yaml"], 1,
+     ("s.yaml", "name: again"), "duplicate key 'name'"),
+    ("json-nan", {"s.json": '{"layers": [{"Dropout": {"rate": NaN}}]}'},
+     ["summary", "s.json"], 1, "s.json", "NaN is not valid JSON"),
+    ("json-infinity", {"s.json": '{"layers": [{"Dropout": {"rate": -Infinity}}]}'},
+     ["summary", "s.json"], 1, "s.json", "-Infinity is not valid JSON"),
+    ("yaml-nan", {"s.yaml": "layers:\n  - Dropout: {rate: .nan}\n"}, ["summary", "s.yaml"], 1,
+     ("s.yaml", ".nan"), "not a finite number"),
+    ("bool-as-int", {"s.yaml": "layers:\n  - Dense: {units: true}\n"}, ["summary", "s.yaml"],
+     1, ("s.yaml", "true"), "units=True"),
+    ("1e3-as-int", {"s.yaml": "layers:\n  - Dense: {units: 1e3}\n"}, ["summary", "s.yaml"], 1,
+     ("s.yaml", "1e3"), "units=1000.0"),
+    ("octal-012", {"s.yaml": "layers:\n  - Dense: {units: 012}\n"}, ["summary", "s.yaml"], 1,
+     ("s.yaml", "012"), "leading zero"),
+    ("no-as-bool", {"s.yaml": "layers:\n  - Dense: {units: 2, use_bias: no}\n"},
+     ["summary", "s.yaml"], 1, ("s.yaml", "no}"), "expected true or false"),
+    ("string-kernel", {"s.yaml": "layers:\n  - Conv2D: {filters: 2, kernel_size: '3'}\n"},
+     ["summary", "s.yaml"], 1, ("s.yaml", "'3'"), "tuple of 2 integers"),
+    ("unknown-top-key", {"s.yaml": GOOD + "layer: []\n"}, ["summary", "s.yaml"], 1,
+     ("s.yaml", "layer: []"), "did you mean 'layers'"),
+    ("unknown-argument", {"s.yaml": "layers:\n  - Dense: {units: 2, activaton: relu}\n"},
+     ["summary", "s.yaml"], 1, ("s.yaml", "activaton"), "did you mean 'activation'"),
+    ("empty-file", {"s.yaml": ""}, ["summary", "s.yaml"], 1, "s.yaml", "empty"),
+    ("list-document", {"s.yaml": "- Dense: {units: 2}\n"}, ["summary", "s.yaml"], 1,
+     "s.yaml:1:1", "a spec is a mapping"),
+    ("scalar-document", {"s.yaml": "hello\n"}, ["summary", "s.yaml"], 1, "s.yaml:1:1",
+     "a spec is a mapping"),
+    ("binary-junk", {"s.yaml": b"\x7fELF\x00\x01\x02"}, ["summary", "s.yaml"], 1, "s.yaml",
+     "binary"),
+    ("not-utf8", {"s.yaml": b"layers: [\xff\xfe]\n"}, ["summary", "s.yaml"], 1, "s.yaml",
+     "not UTF-8"),
+    ("nested-self", {"s.yaml": "layers:\n  - Sequential: {spec: s.yaml}\n"},
+     ["summary", "s.yaml"], 1, ("s.yaml", "s.yaml}"), "includes itself"),
+    ("nested-missing", {"s.yaml": "layers:\n  - Sequential: {spec: gone.yaml}\n"},
+     ["summary", "s.yaml"], 1, ("s.yaml", "gone.yaml"), "cannot read the nested spec"),
+    ("yaml-syntax", {"s.yaml": "layers:\n  - Dense: {units: 2\n"}, ["summary", "s.yaml"], 1,
+     "s.yaml:3:1", "invalid YAML"),
+    ("json-syntax", {"s.json": '{"layers": [}'}, ["summary", "s.json"], 1, "s.json:1:13",
+     "invalid JSON"),
+    ("lambda", {"s.yaml": "layers:\n  - Lambda: {function: 'lambda x: x'}\n"},
+     ["summary", "s.yaml"], 1, ("s.yaml", "Lambda"), "never runs code"),
+    ("non-string-key", {"s.yaml": "layers: []\n1: x\n"}, ["summary", "s.yaml"], 1,
+     ("s.yaml", "1: x"), "keys must be strings"),
+    ("merge-key", {"s.yaml": "base: &b {units: 2}\nlayers:\n  - Dense: {<<: *b}\n"},
+     ["summary", "s.yaml"], 1, ("s.yaml", "{<<"), "merge keys"),
+    # array files
+    ("pickled-npy", {"s.yaml": GOOD, "x.npy": npy(np.array([{"a": 1}], dtype=object), True)},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "never loads"),
+    ("huge-header", {"s.yaml": GOOD, "x.npy": forged_npy((10**7, 10**6))},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "more than the"),
+    ("truncated-npy", {"s.yaml": GOOD, "x.npy": forged_npy((100, 4))},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "truncated"),
+    ("text-as-npy", {"s.yaml": GOOD, "x.npy": "1,2,3,4\n"},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "not a readable .npy"),
+    ("npz-as-npy", {"s.yaml": GOOD, "x.npy": npz({"x.npy": X4})},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "npz archive"),
+    ("string-dtype", {"s.yaml": GOOD, "x.npy": npy(np.array([["a", "b", "c", "d"]]))},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "dtype <U1"),
+    ("complex-dtype", {"s.yaml": GOOD, "x.npy": npy(np.ones((2, 4), np.complex64))},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "complex64"),
+    ("datetime-dtype", {"s.yaml": GOOD, "x.npy": npy(np.zeros((2, 4), "datetime64[s]"))},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "datetime64"),
+    ("structured-dtype", {"s.yaml": GOOD,
+                          "x.npy": npy(np.zeros((2, 4), [("a", "f4"), ("b", "i4")]))},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "cannot take"),
+    ("wrong-input-shape", {"s.yaml": GOOD, "x.npy": npy(np.ones((2, 5), np.float32))},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "Input 0", "expected shape=(None, 4)"),
+    ("nan-input", {"s.yaml": GOOD, "x.npy": npy(np.array([[1, 2, 3, 4], [0, np.nan, 0, 0]],
+                                                         np.float32))},
+     ["run", "s.yaml", "--input", "x.npy", "-o", "y.npy"], 1, "the input",
+     "NaN or Inf (first in sample 1)"),
+    # weights archives
+    ("npz-path-member", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz({**W, "../evil.npy": X4})},
+     ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
+     "not a plain array name"),
+    ("npz-absolute-member", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz({**W, "/etc/x.npy": X4})},
+     ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz", "absolute"),
+    ("npz-pickled-member", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz(
+        {**W, "dense/bias.npy": npy(np.array([None, None], dtype=object), True)})},
+     ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz[dense/bias]",
+     "never loads"),
+    ("npz-forged-member", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz(
+        {**W, "dense/kernel.npy": forged_npy((4000, 2000))})},
+     ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz[dense/kernel]",
+     "truncated or forged"),
+    ("npz-corrupt", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz(W)[:-30]},
+     ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
+     "not a readable .npz"),
+    ("npz-wrong-shape", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz(
+        {**W, "dense/kernel.npy": npy(np.zeros((2, 4), np.float32))})},
+     ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
+     "expected (4, 2)"),
+    # sizes
+    ("huge-dense-init", {"s.yaml": "input_shape: [4]\nlayers:\n  - Dense: {units: 1000000000000}\n"},
+     ["init", "s.yaml", "-o", "w.npz"], 1, "this needs about", "--max-memory"),
+    ("batch-over-budget", {"s.yaml": GOOD, "x.npy": X4},
+     ["run", "s.yaml", "--input", "x.npy", "--max-memory", "100"], 1, "this needs about",
+     "over the 100 bytes limit"),
+    ("bad-max-memory", {"s.yaml": GOOD, "x.npy": X4},
+     ["run", "s.yaml", "--input", "x.npy", "--max-memory", "lots"], 2, "Invalid value",
+     "512M"),
+    # the command line
+    ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
+     "Invalid value", "directory"),
+    ("missing-spec", {}, ["summary", "nothere.yaml"], 1, "nothere.yaml", "No such file"),
+    ("in-place-stdin", {}, ["freeze", "--all", "-i"], 2, "-i/--in-place", "standard input"),
+    ("unknown-option", {"s.yaml": GOOD}, ["summary", "s.yaml", "--colour"], 2, "No such option",
+     "--colour"),
+]
+
+
+def write_files(folder, files):
+    for name, content in files.items():
+        data = content.encode() if isinstance(content, str) else content
+        (folder / name).write_bytes(data)
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_there_are_at_least_forty_cases():
+    assert len(CASES) >= 40
+    assert len({case[0] for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_hostile_input(cli, tmp_path, monkeypatch, case):
+    _, files, args, status, where, words = case
+    if isinstance(where, tuple):  # (file, marker): where the marker first stands in it
+        name, marker = where
+        text = files[name]
+        offset = text.index(marker)
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        where = f"{name}:{text.count(chr(10), 0, offset) + 1}:{column}"
+    monkeypatch.chdir(tmp_path)
+    write_files(tmp_path, files)
+    before = snapshot(tmp_path)
+    stdin = GOOD if args[0] == "freeze" else None
+    result = cli(*args, input=stdin)
+    assert_clean_error(result, status, words)
+    assert result.stderr.strip().splitlines()[-1].startswith(f"seqcli: error: {where}")
+    assert snapshot(tmp_path) == before
+
+
+def test_absurd_spec_size_is_refused_before_reading(cli, tmp_path, monkeypatch):
+    from seqcli import spec
+
+    monkeypatch.setattr(spec, "MAX_SPEC_BYTES", 64)
+    (tmp_path / "s.yaml").write_text(GOOD * 4)
+    assert_clean_error(cli("summary", str(tmp_path / "s.yaml")), 1, "larger than 64 bytes")
+
+
+def test_zip_bomb_member_is_refused(cli, tmp_path, monkeypatch):
+    from seqcli import arrays
+
+    monkeypatch.setattr(arrays, "MAX_COMPRESSION_RATIO", 50)
+    monkeypatch.chdir(tmp_path)
+    write_files(tmp_path, {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz(
+        {**W, "extra.npy": npy(np.zeros(2**20, np.float32))}, zipfile.ZIP_DEFLATED)})
+    result = cli("run", "s.yaml", "--input", "x.npy", "--weights", "w.npz")
+    assert_clean_error(result, 1, "w.npz[extra]", "inflates", "zip bomb")
+
+
+def test_an_unreadable_file_is_one_line(cli, tmp_path, monkeypatch):
+    import builtins
+
+    real_open = builtins.open
+    (tmp_path / "s.yaml").write_text(GOOD)
+
+    def guarded(path, *args, **kwargs):
+        if str(path).endswith("s.yaml"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded)
+    assert_clean_error(cli("summary", str(tmp_path / "s.yaml")), 1, "Permission denied")
+
+
+def test_empty_batch_gives_an_empty_output_of_the_right_shape(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_files(tmp_path, {"x.npy": npy(np.zeros((0, 250, 250, 3), np.float32))})
+    result = cli("run", os.path.join(SPECS, "guide_cnn.yaml"), "--input", "x.npy", "-o", "y.npy")
+    assert result.exit_code == 0, result.stderr
+    y = np.load("y.npy")
+    assert y.shape == (0, 10) and y.dtype == np.float32
+    extracted = cli("extract", os.path.join(SPECS, "guide_cnn.yaml"), "--input", "x.npy",
+                    "--all", "-o", "f.npz")
+    assert extracted.exit_code == 0, extracted.stderr
+    assert np.load("f.npz")["conv2d"].shape == (0, 123, 123, 32)
+
+
+def test_inputs_are_cast_explicitly_and_activations_stay_finite(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = "input_shape: [6]\nlayers:\n" + "".join(
+        f"  - Activation: {{activation: {a}}}\n" for a in ("softmax", "sigmoid", "softplus",
+                                                             "elu", "log_softmax", "mish"))
+    write_files(tmp_path, {"s.yaml": spec,
+                           "ints.npy": npy(np.array([[1, 2, 3, 4, 5, 6]], np.int64)),
+                           "big.npy": npy(np.array([[1e4, -1e4, 3e4, 0, -3e4, 88.0]]))})
+    for name in ("ints.npy", "big.npy"):
+        result = cli("run", "s.yaml", "--input", name, "-o", "y.npy")
+        assert result.exit_code == 0, result.stderr
+        y = np.load("y.npy")
+        assert y.dtype == np.float32 and np.isfinite(y).all()
+
+
+def test_a_failing_write_leaves_the_old_weights(cli, tmp_path, monkeypatch):
+    from seqcli import files
+
+    monkeypatch.chdir(tmp_path)
+    cli("init", os.path.join(SPECS, "guide_layers.yaml"), "-o", "w.npz")
+    before = snapshot(tmp_path)
+    real_fdopen = os.fdopen
+
+    class DiskFull:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+    monkeypatch.setattr(files.os, "fdopen", lambda *a, **k: DiskFull(real_fdopen(*a, **k)))
+    result = cli("init", os.path.join(SPECS, "guide_layers.yaml"), "-o", "w.npz", "--seed", "5")
+    assert_clean_error(result, 1, "w.npz", "No space left on device")
+    assert snapshot(tmp_path) == before
+
+
+def test_stdout_closed_early_is_quiet(tmp_path):
+    """`seqcli run ... -o - | head -c 1`: 58 MB streamed over seconds, long after head has
+    gone, so the writes really hit the closed pipe; the exit is quiet, no traceback."""
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "x.npy", np.ones((32, 250, 250, 3), np.float32))
+    features = os.path.join(SPECS, "guide_features.yaml")
+    shell = (f"{sys.executable} -m seqcli run {features} --input x.npy -o - --batch-size 1"
+             " 2> err.txt | head -c 1 > /dev/null; echo ${PIPESTATUS[0]} > status.txt")
+    subprocess.run(["bash", "-c", shell], cwd=tmp_path, timeout=120,
+                   env={**os.environ, "PYTHONPATH": os.path.dirname(SPECS)})
+    err = (tmp_path / "err.txt").read_text()
+    assert "Traceback" not in err and "Error" not in err, err
+    assert (tmp_path / "status.txt").read_text().strip() == "1"
