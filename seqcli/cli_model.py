@@ -59,7 +59,7 @@ WEIGHTS = click.option("--weights", "weights_path", type=click.Path(dir_okay=Fal
 
 def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
     """The spec's model, built from --input-shape, data, or the spec itself."""
-    spec = spec_module.load(spec_path, sys.stdin)
+    spec = spec_module.load(spec_path, sys.stdin)  # a built spec is traced as it loads
     model = spec.model
     if data_shape is not None:
         model = model.with_input(tuple(data_shape))
@@ -68,8 +68,8 @@ def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
         model = model.with_input((batch, *input_shape))
     elif batch_size is not None and model.built:
         model = model.with_input((batch_size, *model.input_shape))
-    if model.built:
-        model.trace(model.batch_input_shape)
+    if model is not spec.model:
+        model.trace(model.batch_input_shape)  # the new shape must fit every layer
     return spec, model
 
 

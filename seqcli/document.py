@@ -12,15 +12,45 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
 from seqcli.errors import SeqcliError
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+try:
+    from yaml.cyaml import CParser as _Parser  # libyaml, when pyyaml was built with it
+except ImportError:
+    _Parser = None
 
-MAX_NODES = 100_000  # alias expansion budget: a "billion laughs" file stops here
+
+class _KindResolver(yaml.resolver.BaseResolver):
+    """Tags by node kind only. Plain scalars are resolved by `resolve_plain` (YAML 1.2),
+    so pyyaml's YAML 1.1 guessing is wasted work; explicit tags still come through."""
+
+    def resolve(self, kind, value, implicit):
+        return {yaml.ScalarNode: self.DEFAULT_SCALAR_TAG,
+                yaml.SequenceNode: self.DEFAULT_SEQUENCE_TAG}.get(kind, self.DEFAULT_MAPPING_TAG)
+
+
+if _Parser is not None:
+    class _Loader(_Parser, yaml.constructor.BaseConstructor, _KindResolver):
+        def __init__(self, stream):
+            _Parser.__init__(self, stream)
+            yaml.constructor.BaseConstructor.__init__(self)
+            _KindResolver.__init__(self)
+else:  # no libyaml: the pure-Python parts, same behaviour
+    class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
+                  yaml.composer.Composer, yaml.constructor.BaseConstructor, _KindResolver):
+        def __init__(self, stream):
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.BaseConstructor.__init__(self)
+            _KindResolver.__init__(self)
+
+MAX_NODES = 1_000_000  # values once aliases are expanded: a "billion laughs" stops here
 MAX_DEPTH = 100  # nesting bound, checked on tokens before any (recursive) composing
 _OPENERS = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken,
             yaml.BlockSequenceStartToken, yaml.BlockMappingStartToken)
@@ -46,6 +76,8 @@ class Document:
     text: str
     fmt: str  # "yaml" or "json"
     root: yaml.Node
+    # id(node) -> (value,), filled by the validating pass so later look-ups are free
+    values: dict = field(default_factory=dict, repr=False)
 
     def where(self, node: yaml.Node | None) -> str:
         """'file:line:col' of a node (1-based), or just the file name."""
@@ -55,8 +87,11 @@ class Document:
         return f"{self.name}:{mark.line + 1}:{mark.column + 1}"
 
     def value(self, node: yaml.Node):
-        """The plain Python value of a node (dicts, lists, scalars)."""
-        return _Converter(self).convert(node, depth=0)
+        """The plain Python value of a node (dicts, lists, scalars); treat it as read-only."""
+        cached = self.values.get(id(node))
+        if cached is not None:
+            return cached[0]
+        return _Converter(self).convert(node)
 
 
 def sniff_format(name: str, text: str) -> str:
@@ -98,12 +133,15 @@ def parse(text: str, name: str, fmt: str | None = None) -> Document:
     if root is None:
         raise SeqcliError("the spec is empty; expected a mapping with a `layers:` list", name)
     doc = Document(name=name, text=text, fmt=fmt, root=root)
-    doc.value(root)  # one full pass: foreign tags, alias bombs, cycles, bad scalars
+    # one full pass: foreign tags, alias bombs, cycles, duplicate keys, bad scalars
+    _Converter(doc, count_expansion="*" in text).convert(root)
     return doc
 
 
 def _check_depth(text: str, name: str) -> None:
     """Refuse nesting deeper than MAX_DEPTH; the scanner is iterative, so this is safe."""
+    if _depth_bound(text) <= MAX_DEPTH:
+        return  # provably shallow: skip the (slow, token by token) scan
     depth = 0
     for token in yaml.scan(text, Loader=_Loader):
         if isinstance(token, _OPENERS):
@@ -114,6 +152,17 @@ def _check_depth(text: str, name: str) -> None:
                                   f"{name}:{mark.line + 1}:{mark.column + 1}")
         elif isinstance(token, _CLOSERS):
             depth -= 1
+
+
+def _depth_bound(text: str) -> int:
+    """An upper bound on nesting: a block level takes at least one column of a line,
+    and a flow level one bracket (brackets inside strings only make it looser)."""
+    longest = max(map(len, text.splitlines()), default=0)
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", text):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return longest + deepest + 1
 
 
 def _check_json(text: str, name: str) -> None:
@@ -130,8 +179,15 @@ def _check_json(text: str, name: str) -> None:
         raise SeqcliError("the document is nested too deeply to read", name)
 
 
+_WORDS = {"null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE"}
+
+
 def resolve_plain(text: str):
     """The YAML 1.2 core-schema value of an unquoted scalar."""
+    if text[:1].isalpha() and text not in _WORDS:
+        return text  # a plain word: the common case, decided at once
+    if text.isdigit() and (text[0] != "0" or len(text) == 1):
+        return int(text)  # a plain decimal integer, the other common case
     if _NULL.match(text):
         return None
     if _TRUE.match(text):
@@ -158,59 +214,81 @@ def resolve_plain(text: str):
 class _Converter:
     """Turns nodes into values, refusing foreign tags and unbounded expansion."""
 
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, count_expansion: bool = True):
         self.doc = doc
-        self.budget = MAX_NODES
+        # without an alias (`*`) in the text, expansion is the node count: nothing to measure
+        self.count_expansion = count_expansion
+        self.sizes: dict[int, int] = {}  # id(node) -> values it expands to, aliases included
         self.open: set[int] = set()  # nodes being converted: a revisit is a cycle
 
-    def convert(self, node: yaml.Node, depth: int):
-        self.budget -= 1
-        if self.budget < 0:
-            raise SeqcliError(
-                f"the document expands to more than {MAX_NODES:,} values "
-                "(aliases repeated too often?)", self.doc.where(node))
+    def convert(self, node: yaml.Node):
+        values = self.doc.values
+        cached = values.get(id(node))
+        if cached is not None:  # an alias to a node already converted: share its value
+            return cached[0]
         if node.tag not in STANDARD_TAGS:
-            raise SeqcliError(
-                f"the YAML tag {node.tag!r} is not allowed; specs hold plain "
-                "mappings, lists, strings, numbers, booleans and null",
-                self.doc.where(node))
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node)
-        if id(node) in self.open:
-            raise SeqcliError("an alias refers to itself (a cycle)", self.doc.where(node))
-        self.open.add(id(node))
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                return [self.convert(item, depth + 1) for item in node.value]
-            return self.mapping(node, depth)
-        finally:
+            raise SeqcliError(f"the YAML tag {node.tag!r} is not allowed; specs hold plain "
+                              "mappings, lists, strings, numbers, booleans and null",
+                              self.doc.where(node))
+        kind = type(node)
+        if kind is yaml.ScalarNode:
+            value = self.scalar(node)
+        else:
+            if id(node) in self.open:
+                raise SeqcliError("an alias refers to itself (a cycle)", self.doc.where(node))
+            self.open.add(id(node))  # (an error ends the whole conversion: no cleanup needed)
+            if kind is yaml.SequenceNode:
+                value = [self.convert(item) for item in node.value]
+            else:
+                value = self.mapping(node)
             self.open.discard(id(node))
+        values[id(node)] = (value,)
+        if self.count_expansion:
+            self._count(node)
+        return value
+
+    def _count(self, node) -> None:
+        """Expanded size, memoized per node, so even a bomb is measured in linear time."""
+        children = [] if isinstance(node, yaml.ScalarNode) else (
+            node.value if isinstance(node, yaml.SequenceNode) else
+            [n for pair in node.value for n in pair])
+        size = 1 + sum(self.sizes.get(id(child), 1) for child in children)
+        self.sizes[id(node)] = size
+        if size > MAX_NODES:
+            raise SeqcliError(f"the document expands to more than {MAX_NODES:,} values "
+                              "(aliases repeated too often?)", self.doc.where(node))
 
     def scalar(self, node: yaml.ScalarNode):
-        if not is_plain(node):  # quoted or block scalar: always a string
+        if node.style:  # quoted or block scalar: always a string
             return node.value
         try:
             value = resolve_plain(node.value)
         except ValueError as exc:
             raise SeqcliError(str(exc), self.doc.where(node))
-        if isinstance(value, float) and not math.isfinite(value):
+        if type(value) is float and not math.isfinite(value):
             raise SeqcliError(f"{node.value!r} is not a finite number", self.doc.where(node))
         return value
 
-    def mapping(self, node: yaml.MappingNode, depth: int) -> dict:
+    def mapping(self, node: yaml.MappingNode) -> dict:
         result = {}
         for key_node, value_node in pairs(node, self.doc):
-            key = self.convert(key_node, depth + 1)
-            if not isinstance(key, str):
+            key = self.convert(key_node)
+            if type(key) is not str:
                 raise SeqcliError(f"mapping keys must be strings, got {key!r}",
                                   self.doc.where(key_node))
-            result[key] = self.convert(value_node, depth + 1)
+            result[key] = self.convert(value_node)
         return result
 
 
 def pairs(node: yaml.MappingNode, doc: Document):
     """A mapping's (key node, value node) pairs; a duplicate key is an error."""
-    if any(key.tag == "tag:yaml.org,2002:merge" for key, _ in node.value):
+    if id(node) in doc.values:  # already accepted by the validating pass
+        return iter(node.value)
+    return _checked_pairs(node, doc)
+
+
+def _checked_pairs(node: yaml.MappingNode, doc: Document):
+    if any(is_plain(key) and key.value == "<<" for key, _ in node.value):
         raise SeqcliError("YAML merge keys (<<) are not supported; write the keys out",
                           doc.where(node))
     seen = {}

@@ -71,9 +71,10 @@ class Sequential(Layer):
         shapes = self.trace(input_shape)
         return shapes[-1] if shapes else input_shape
 
-    def layer_inputs(self, input_shape: Shape) -> list[Shape]:
-        """The input shape of each layer."""
-        return [input_shape, *self.trace(input_shape)[:-1]]
+    def layer_inputs(self, input_shape: Shape, outputs: list | None = None) -> list[Shape]:
+        """The input shape of each layer (from its outputs, when already traced)."""
+        outputs = self.trace(input_shape) if outputs is None else outputs
+        return [input_shape, *outputs[:-1]]
 
     def weight_specs(self, input_shape) -> list[WeightSpec]:
         """Every weight, keyed `layer/weight` (nested: `model/layer/weight`)."""

@@ -56,8 +56,9 @@ def summarize(model: Sequential) -> Summary:
 
 def _rows(model: Sequential, input_shape: Shape, parent_trainable: bool) -> list[Row]:
     rows = []
-    for layer, in_shape, out_shape in zip(model.layers, model.layer_inputs(input_shape),
-                                          model.trace(input_shape)):
+    outputs = model.trace(input_shape)
+    for layer, in_shape, out_shape in zip(model.layers, model.layer_inputs(input_shape, outputs),
+                                          outputs):
         trainable = parent_trainable and layer.trainable
         specs = layer.weight_specs(in_shape)
         row = Row(layer.name, type(layer).__name__, out_shape,
@@ -109,8 +110,29 @@ def render_text(summary: Summary, show_trainable=False, expand_nested=False) -> 
 
 
 def _format_row(fields, positions, level=0) -> list[str]:
+    """One row's lines: directly when every cell fits, else Keras's own algorithm."""
+    cells = [str(f) for f in fields]
+    if level or not _fits_one_line(cells, positions):
+        return _keras_print_row(cells, positions, level)
+    starts = (0, *positions[:-1])
+    return ["".join((" " + text if col == 0 else text).ljust(end - start)
+                    for col, (text, start, end) in enumerate(zip(cells, starts, positions)))]
+
+
+def _fits_one_line(cells, positions) -> bool:
+    """True when Keras would print the row on one line with no cell overflowing."""
+    starts = (0, *positions[:-1])
+    last = len(positions) - 1
+    for col, (text, start, end) in enumerate(zip(cells, starts, positions)):
+        used = len(text) + (1 if col == 0 else 0) + (2 if col != last else 0)
+        if used > end - start or any(mark in text for mark in ("),", "},", "],", "',")):
+            return False
+    return True
+
+
+def _keras_print_row(fields, positions, level=0) -> list[str]:
     """Keras 2's print_row: fixed columns, overflow wrapped onto further lines."""
-    left = [str(f) for f in fields]
+    left = list(fields)
     lines = []
     while any(left):
         line = ""

@@ -60,3 +60,25 @@ def test_every_summary_printed_in_the_guide(cli, ones, name):
 def test_golden_keras2_files_are_all_checked():
     produced = {n[:-4] for n in os.listdir(os.path.join(GOLDEN, "keras2"))}
     assert produced == set(CASES)
+
+
+def test_the_one_line_fast_path_equals_kerass_algorithm():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from seqcli.summary import POSITIONS, _format_row, _keras_print_row
+
+    text = st.text(alphabet="ab_(), 0123456789'", min_size=0, max_size=40)
+
+    @settings(max_examples=500, deadline=None)
+    @given(cells=st.tuples(text, text, text), trainable=st.booleans())
+    def same(cells, trainable):
+        positions = POSITIONS + ((76,) if trainable else ())
+        fields = list(cells) + (["Y"] if trainable else [])
+        assert _format_row(fields, positions) == _keras_print_row(fields, positions)
+
+    same()
+    # the boundary the guide shows: a 27-character first cell overflows by one column
+    row = _format_row(["x" * 27, "(None, 3)", 12], POSITIONS)
+    assert row == _keras_print_row(["x" * 27, "(None, 3)", "12"], POSITIONS)
+    assert row[0].index("(None") == 30

@@ -50,10 +50,9 @@ class Layer:
     weights_doc: ClassVar[str] = "none"  # its weights, for `seqcli catalog CLASS`
 
     def __post_init__(self):
-        for f in dataclasses.fields(self):
-            kind = f.metadata.get("kind")
-            if kind is not None:
-                object.__setattr__(self, f.name, kind(f.name, getattr(self, f.name)))
+        for f in self.arguments():
+            kind = f.metadata["kind"]
+            object.__setattr__(self, f.name, kind(f.name, getattr(self, f.name)))
         self.check()
 
     def check(self) -> None:
@@ -63,15 +62,19 @@ class Layer:
 
     @classmethod
     def arguments(cls) -> list[dataclasses.Field]:
-        """The Keras arguments, own ones first, in declaration order."""
-        own = [f for f in dataclasses.fields(cls) if "kind" in f.metadata]
-        base = {f.name for f in dataclasses.fields(Layer)}
-        return [f for f in own if f.name not in base] + [f for f in own if f.name in base]
+        """The Keras arguments, own ones first, in declaration order (computed once)."""
+        cached = _ARGUMENTS.get(cls)
+        if cached is None:
+            own = [f for f in dataclasses.fields(cls) if "kind" in f.metadata]
+            base = {f.name for f in dataclasses.fields(Layer)}
+            cached = _ARGUMENTS[cls] = tuple(
+                [f for f in own if f.name not in base] + [f for f in own if f.name in base])
+        return cached
 
     @classmethod
     def create(cls, args: dict, where: str = "") -> "Layer":
         """Build from a dict of Keras arguments; ArgError names the bad one."""
-        known = {f.name: f for f in cls.arguments()}
+        known = [f.name for f in cls.arguments()]
         args = dict(args)
         for key in list(args):
             if key in known:
@@ -83,7 +86,7 @@ class Layer:
                 continue
             raise ArgError(key, f"{cls.__name__} has no argument `{key}`"
                            f"{did_you_mean(key, known)}; it takes: {', '.join(known)}")
-        missing = [n for n, f in known.items() if _required(f) and n not in args]
+        missing = [f.name for f in cls.arguments() if _required(f) and f.name not in args]
         if missing:
             raise ArgError(missing[0], f"{cls.__name__} needs the argument `{missing[0]}`")
         return cls(**args, where=where)
@@ -119,6 +122,9 @@ class Layer:
 
     def describe(self) -> str:
         return f"{type(self).__name__} {self.name!r}"
+
+
+_ARGUMENTS: dict[type, tuple] = {}
 
 
 def _required(f: dataclasses.Field) -> bool:
