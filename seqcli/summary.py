@@ -112,7 +112,7 @@ def render_text(summary: Summary, show_trainable=False, expand_nested=False) -> 
 def _format_row(fields, positions, level=0) -> list[str]:
     """One row's lines: directly when every cell fits, else Keras's own algorithm."""
     cells = [str(f) for f in fields]
-    if level or not _fits_one_line(cells, positions):
+    if level or not any(cells) or not _fits_one_line(cells, positions):
         return _keras_print_row(cells, positions, level)
     starts = (0, *positions[:-1])
     return ["".join((" " + text if col == 0 else text).ljust(end - start)
