@@ -36,6 +36,16 @@ def get(name):
     return getattr(ops, ACTIVATIONS[name or "linear"])
 
 
+def apply_in_place(name, z):
+    """The activation of z, reusing z's memory where the function allows (inference)."""
+    if name in (None, "linear"):
+        return z
+    if name == "relu":
+        import numpy as np
+        return np.maximum(z, 0, out=z)
+    return get(name)(z)
+
+
 def gradient(name):
     """dL/dz from (z, y, dy) for an activation name (None means linear)."""
     from seqcli import ops

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 
 import numpy as np
@@ -20,6 +21,70 @@ def check_numeric(array, where: str, what: str = "array"):
         raise SeqcliError(f"the {what} has dtype {array.dtype}, which a model cannot take; "
                           "expected numbers (float32, float64 or integers)", where)
     return array
+
+
+RELEASE_BYTES = 32 * 2**20  # a streamed input keeps at most about this much resident
+
+
+class NpyRows:
+    """A .npy file mapped into memory and read a batch of rows at a time.
+
+    Rows are zero-copy views of the mapping; `release` tells the kernel to drop
+    pages already used, so a 2 GB input costs about one batch of resident memory.
+    """
+
+    def __init__(self, path: str, shape: tuple, dtype, offset: int):
+        import mmap
+
+        self.path, self.shape, self.dtype, self.offset = path, shape, dtype, offset
+        self.ndim, self.size = len(shape), int(np.prod(shape, dtype=np.int64))
+        self.row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+        with open(path, "rb") as handle:
+            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        self._released = 0
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            raise TypeError("NpyRows reads row ranges only")
+        start, stop, _ = key.indices(self.shape[0])
+        rows = max(stop - start, 0)
+        return np.frombuffer(self._map, dtype=self.dtype, count=rows * self.row_bytes
+                             // max(self.dtype.itemsize, 1),
+                             offset=self.offset + start * self.row_bytes
+                             ).reshape(rows, *self.shape[1:])
+
+    def release(self, start: int, stop: int) -> None:
+        """Rows before `stop` were used: drop their pages from resident memory, in
+        RELEASE_BYTES windows (one system call per window, not per batch)."""
+        import mmap
+
+        page = mmap.PAGESIZE
+        used = (self.offset + stop * self.row_bytes) // page * page  # keep a shared page
+        if used - self._released >= RELEASE_BYTES and hasattr(self._map, "madvise"):
+            self._map.madvise(mmap.MADV_DONTNEED, self._released, used - self._released)
+            self._released = used
+
+
+def open_rows(path: str):
+    """The .npy at `path` as NpyRows (checked like read_npy), or an array for
+    what rows cannot express (Fortran order)."""
+    with open(path, "rb") as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            shape, fortran, dtype = (np.lib.format.read_array_header_1_0(handle)
+                                     if version == (1, 0)
+                                     else np.lib.format.read_array_header_2_0(handle))
+        except ValueError:
+            return read_npy(path)  # gives the precise error
+        offset = handle.tell()
+    if fortran or len(shape) == 0:
+        return read_npy(path)
+    check_declared(shape, dtype, path, os.path.getsize(path) - offset)
+    check_numeric(np.empty(0, dtype=dtype), path, "input")
+    return NpyRows(path, shape, dtype, offset)
 
 
 def read_npy(path: str, stdin=None, mmap: bool = True):
@@ -44,8 +109,6 @@ def read_npy(path: str, stdin=None, mmap: bool = True):
 
 
 def _check_header(path: str) -> None:
-    import os
-
     with open(path, "rb") as handle:
         try:
             shape, dtype = read_header(handle)
@@ -130,12 +193,6 @@ def _read_member(archive, info, path: str):
     with archive.open(info) as stream:
         array = np.lib.format.read_array(stream, allow_pickle=False)
     return check_numeric(array, where)
-
-
-def write_npy(path: str, array) -> None:
-    """Write one array as .npy, atomically."""
-    with atomic_writer(path, binary=True) as handle:
-        np.save(handle, array, allow_pickle=False)
 
 
 def write_npz(path: str, arrays: dict) -> None:

@@ -192,7 +192,9 @@ def _data_and_model(spec, input_path):
 
     if spec == "-" and input_path == "-":
         raise click.UsageError("the spec and the input cannot both come from standard input")
-    x = arrays.read_npy(input_path, sys.stdin.buffer)
+    # a file is read a batch at a time; standard input has to be read whole
+    x = arrays.read_npy(input_path, sys.stdin.buffer) if input_path == "-" \
+        else arrays.open_rows(input_path)
     spec_obj = spec_module.load(spec, sys.stdin)
     return x, runner.build_for(spec_obj.model, x)
 
@@ -227,15 +229,18 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
 
     from seqcli import budget
 
+    from seqcli.files import atomic_writer
+
     x, model = _data_and_model(spec, input_path)
-    outputs = 0 if output == "-" else budget.FLOAT_BYTES * runner.output_size(model, len(x))
-    budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=outputs)
+    printed = 0 if output else budget.FLOAT_BYTES * runner.output_size(model, len(x))
+    budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=printed)
     weights = _weights_for(model, weights_path)
     allow = allow_nonfinite
     if output == "-":
         runner.stream_npy(model, weights, x, batch_size, sys.stdout.buffer, allow)
-    elif output is not None:
-        arrays.write_npy(output, runner.predict(model, weights, x, batch_size, allow))
+    elif output is not None:  # written batch by batch, then renamed into place
+        with atomic_writer(output, binary=True) as handle:
+            runner.stream_npy(model, weights, x, batch_size, handle, allow)
         click.echo(f"seqcli: wrote outputs of shape {runner.output_shape(model, len(x))} "
                    f"to {output}", err=True)
     else:

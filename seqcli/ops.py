@@ -124,24 +124,61 @@ def pad_spatial(x, pads, value=0.0):
 
 # ---------------------------------------------------------------- convolution
 
+CONV_BLOCK_BYTES = 2 * 2**20  # a patch block small enough to stay in cache for its matmul
+
+
 def conv2d(x, kernel, strides, padding, dilation, groups=1):
-    """2-D convolution, channels-last: x (N, H, W, C), kernel (kh, kw, C/groups, F)."""
+    """2-D convolution, channels-last: x (N, H, W, C), kernel (kh, kw, C/groups, F).
+
+    im2col in cache-sized blocks: each block of patches is copied into one reused
+    buffer and multiplied while still in cache, straight into the output.
+    """
     kh, kw, _, filters = kernel.shape
     if padding == "same":
         pads = [same_padding(x.shape[1], kh, strides[0], dilation[0]),
                 same_padding(x.shape[2], kw, strides[1], dilation[1])]
         x = pad_spatial(x, pads)
+    x = np.ascontiguousarray(x)
     n, h, w, c = x.shape
     out_h = (h - (kh - 1) * dilation[0] - 1) // strides[0] + 1
     out_w = (w - (kw - 1) * dilation[1] - 1) // strides[1] + 1
     out = np.empty((n, out_h, out_w, filters), dtype=x.dtype)
-    per_sample = out_h * out_w * kh * kw * c * x.itemsize
-    chunk = max(1, IM2COL_BYTES // max(per_sample, 1))
-    for start in range(0, n, chunk):
-        part = np.ascontiguousarray(x[start:start + chunk])
-        patches = _patches(part, (kh, kw), strides, dilation, (out_h, out_w))
-        out[start:start + chunk] = _grouped_matmul(patches, kernel, groups)
+    row_bytes = out_w * kh * kw * c * x.itemsize
+    if out_h * row_bytes <= CONV_BLOCK_BYTES:  # whole images per block
+        images = max(1, min(n, CONV_BLOCK_BYTES // (out_h * row_bytes)))
+        buffer = np.empty((images * out_h * out_w, kh * kw * c), dtype=x.dtype)
+        for start in range(0, n, images):
+            patches = _patches(x[start:start + images], (kh, kw), strides, dilation,
+                               (out_h, out_w))
+            _block_matmul(patches, kernel, groups, out[start:start + images], buffer)
+        return out
+    rows = max(1, CONV_BLOCK_BYTES // row_bytes)  # else runs of output rows of one image
+    buffer = np.empty((rows * out_w, kh * kw * c), dtype=x.dtype)
+    for i in range(n):
+        for top in range(0, out_h, rows):
+            count = min(rows, out_h - top)
+            window = x[i:i + 1, top * strides[0]:]
+            patches = _patches(window, (kh, kw), strides, dilation, (count, out_w))
+            _block_matmul(patches, kernel, groups, out[i:i + 1, top:top + count], buffer)
     return out
+
+
+def _block_matmul(patches, kernel, groups, out, buffer):
+    """out (b, rows, cols, F) = one block of patches (b, rows, cols, kh, kw, C) @ kernel,
+    the patches copied into (the front of) a reused buffer."""
+    size = patches.shape[0] * patches.shape[1] * patches.shape[2]
+    cols = buffer[:size]
+    np.copyto(cols.reshape(patches.shape), patches)
+    target = out.reshape(-1, out.shape[-1])
+    if groups == 1:
+        np.matmul(cols, kernel.reshape(cols.shape[1], -1), out=target)
+        return
+    kh, kw, cg, filters = kernel.shape
+    fg = filters // groups
+    blocks = cols.reshape(len(cols), kh * kw, groups, cg)
+    for g in range(groups):
+        part = blocks[:, :, g, :].reshape(len(cols), kh * kw * cg)
+        target[:, g * fg:(g + 1) * fg] = part @ kernel[..., g * fg:(g + 1) * fg].reshape(-1, fg)
 
 
 def _patches(x, window, strides, dilation, out_hw):

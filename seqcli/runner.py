@@ -19,7 +19,9 @@ def build_for(model: Sequential, x) -> Sequential:
 
 def batches(x, batch_size: int, allow_nonfinite: bool = False):
     """float32 chunks of x along the batch axis (integers and float64 cast explicitly);
-    NaN or Inf is refused unless allowed."""
+    NaN or Inf is refused unless allowed. A streamed input's rows are released once
+    their batch has been used."""
+    release = getattr(x, "release", None)
     for start in range(0, x.shape[0], batch_size):
         chunk = np.asarray(x[start:start + batch_size])
         if chunk.dtype != np.float32:
@@ -27,6 +29,8 @@ def batches(x, batch_size: int, allow_nonfinite: bool = False):
         if not allow_nonfinite:
             check_finite(chunk, start)
         yield chunk
+        if release is not None:
+            release(start, start + batch_size)
 
 
 def check_finite(array, offset: int = 0, what: str = "input") -> None:

@@ -77,17 +77,31 @@ class Conv2D(Layer):
             specs.append(WeightSpec("bias", (self.filters,), self.bias_initializer))
         return specs
 
+    def forward(self, params, x):
+        from seqcli import ops
+
+        last = channels_last(self.data_format)
+        z = self._convolve(params, x if last else ops.to_channels_last(x))
+        y = activations.apply_in_place(self.activation, z)  # z is not kept at inference
+        return y if last else ops.to_channels_first(y)
+
     def forward_train(self, params, x, rng):
         from seqcli import ops
 
         last = channels_last(self.data_format)
         x = x if last else ops.to_channels_last(x)
+        z = self._convolve(params, x)
+        y = activations.get(self.activation)(z)
+        return (y if last else ops.to_channels_first(y)), (x, z, y)
+
+    def _convolve(self, params, x):
+        from seqcli import ops
+
         z = ops.conv2d(x, params["kernel"], self.strides, self.padding,
                        self.dilation_rate, self.groups)
         if self.use_bias:
             z += params["bias"]
-        y = activations.get(self.activation)(z)
-        return (y if last else ops.to_channels_first(y)), (x, z, y)
+        return z
 
     def backward(self, params, cache, dy):
         from seqcli import ops

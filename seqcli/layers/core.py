@@ -53,6 +53,12 @@ class Dense(Layer):
             specs.append(WeightSpec("bias", (self.units,), self.bias_initializer))
         return specs
 
+    def forward(self, params, x):
+        z = x @ params["kernel"]
+        if self.use_bias:
+            z += params["bias"]
+        return activations.apply_in_place(self.activation, z)  # z is not kept at inference
+
     def forward_train(self, params, x, rng):
         z = x @ params["kernel"]
         if self.use_bias:
