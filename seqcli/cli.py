@@ -15,12 +15,32 @@ from seqcli import __version__
 from seqcli.errors import SeqcliError
 
 
+# command -> the module that defines it, imported only when the command runs, so that
+# `seqcli summary` loads neither the editing nor the training code
+COMMAND_MODULES = {
+    "summary": "seqcli.cli_model", "init": "seqcli.cli_model", "weights": "seqcli.cli_model",
+    "run": "seqcli.cli_model", "extract": "seqcli.cli_model", "catalog": "seqcli.cli_model",
+    "freeze": "seqcli.cli_edit", "unfreeze": "seqcli.cli_edit", "new": "seqcli.cli_edit",
+    "add": "seqcli.cli_edit", "pop": "seqcli.cli_edit",
+    "fit": "seqcli.cli_train", "evaluate": "seqcli.cli_train",
+}
+
+
 class SeqcliGroup(click.Group):
     """A group whose errors end as one `seqcli: error:` line (traceback with --debug).
 
     A closed stdout (`seqcli run ... | head -1`) is click's to handle: it exits
     quietly with status 1, like other tools whose reader went away.
     """
+
+    def list_commands(self, ctx):
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx, name):
+        if name in COMMAND_MODULES and name not in self.commands:
+            import importlib
+            importlib.import_module(COMMAND_MODULES[name])  # it registers its commands
+        return super().get_command(ctx, name)
 
     def main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)
@@ -77,7 +97,3 @@ def cli(debug):
 
 def main():
     cli.main()
-
-
-# the commands register themselves on `cli`
-from seqcli import cli_edit, cli_model, cli_train  # noqa: E402,F401

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from contextlib import contextmanager
 
 from seqcli.errors import SeqcliError
@@ -16,6 +15,8 @@ def atomic_writer(path: str, binary: bool = False):
 
     Writes through a symlink to its target and keeps an existing file's mode.
     """
+    import tempfile
+
     target = os.path.realpath(path)
     folder = os.path.dirname(target) or "."
     if os.path.isdir(target):

@@ -127,11 +127,13 @@ def pad_spatial(x, pads, value=0.0):
 CONV_BLOCK_BYTES = 2 * 2**20  # a patch block small enough to stay in cache for its matmul
 
 
-def conv2d(x, kernel, strides, padding, dilation, groups=1):
-    """2-D convolution, channels-last: x (N, H, W, C), kernel (kh, kw, C/groups, F).
+def conv2d(x, kernel, strides, padding, dilation, groups=1, bias=None):
+    """2-D convolution, channels-last: x (N, H, W, C), kernel (kh, kw, C/groups, F),
+    plus bias (F,) when given.
 
     im2col in cache-sized blocks: each block of patches is copied into one reused
-    buffer and multiplied while still in cache, straight into the output.
+    buffer and multiplied while still in cache, straight into the output. The bias
+    rides in the same matrix product (a column of ones against a row of biases).
     """
     kh, kw, _, filters = kernel.shape
     if padding == "same":
@@ -146,33 +148,53 @@ def conv2d(x, kernel, strides, padding, dilation, groups=1):
     row_bytes = out_w * kh * kw * c * x.itemsize
     if out_h * row_bytes <= CONV_BLOCK_BYTES:  # whole images per block
         images = max(1, min(n, CONV_BLOCK_BYTES // (out_h * row_bytes)))
-        buffer = np.empty((images * out_h * out_w, kh * kw * c), dtype=x.dtype)
+        block = _Block(images * out_h * out_w, kernel, groups, bias)
         for start in range(0, n, images):
             patches = _patches(x[start:start + images], (kh, kw), strides, dilation,
                                (out_h, out_w))
-            _block_matmul(patches, kernel, groups, out[start:start + images], buffer)
+            block.multiply(patches, out[start:start + images])
         return out
     rows = max(1, CONV_BLOCK_BYTES // row_bytes)  # else runs of output rows of one image
-    buffer = np.empty((rows * out_w, kh * kw * c), dtype=x.dtype)
+    block = _Block(rows * out_w, kernel, groups, bias)
     for i in range(n):
         for top in range(0, out_h, rows):
             count = min(rows, out_h - top)
             window = x[i:i + 1, top * strides[0]:]
             patches = _patches(window, (kh, kw), strides, dilation, (count, out_w))
-            _block_matmul(patches, kernel, groups, out[i:i + 1, top:top + count], buffer)
+            block.multiply(patches, out[i:i + 1, top:top + count])
     return out
 
 
-def _block_matmul(patches, kernel, groups, out, buffer):
-    """out (b, rows, cols, F) = one block of patches (b, rows, cols, kh, kw, C) @ kernel,
-    the patches copied into (the front of) a reused buffer."""
-    size = patches.shape[0] * patches.shape[1] * patches.shape[2]
-    cols = buffer[:size]
-    np.copyto(cols.reshape(patches.shape), patches)
-    target = out.reshape(-1, out.shape[-1])
-    if groups == 1:
-        np.matmul(cols, kernel.reshape(cols.shape[1], -1), out=target)
-        return
+class _Block:
+    """A reused patch buffer and the kernel as a matrix; with a bias, the buffer has
+    a last column of ones and the matrix a last row of biases."""
+
+    def __init__(self, rows, kernel, groups, bias):
+        kh, kw, cg, filters = kernel.shape
+        self.kernel, self.groups = kernel, groups
+        self.width = kh * kw * cg * groups
+        extra = 0 if bias is None or groups != 1 else 1
+        self.buffer = np.empty((rows, self.width + extra), dtype=kernel.dtype)
+        self.matrix = kernel.reshape(self.width // groups, filters)
+        if extra:
+            self.buffer[:, -1] = 1
+            self.matrix = np.concatenate([self.matrix, bias[None, :].astype(kernel.dtype)])
+        self.bias = bias if not extra else None  # still to add after the product
+
+    def multiply(self, patches, out):
+        """out (b, rows, cols, F) = patches (b, rows, cols, kh, kw, C) @ kernel (+ bias)."""
+        size = patches.shape[0] * patches.shape[1] * patches.shape[2]
+        np.copyto(self.buffer[:size, :self.width].reshape(patches.shape), patches)
+        target = out.reshape(-1, out.shape[-1])
+        if self.groups == 1:
+            np.matmul(self.buffer[:size], self.matrix, out=target)
+        else:
+            _grouped_block(self.buffer[:size, :self.width], self.kernel, self.groups, target)
+        if self.bias is not None:
+            target += self.bias
+
+
+def _grouped_block(cols, kernel, groups, target):
     kh, kw, cg, filters = kernel.shape
     fg = filters // groups
     blocks = cols.reshape(len(cols), kh * kw, groups, cg)
@@ -187,21 +209,6 @@ def _patches(x, window, strides, dilation, out_hw):
     shape = (x.shape[0], *out_hw, *window, x.shape[3])
     view_strides = (sn, sh * strides[0], sw * strides[1], sh * dilation[0], sw * dilation[1], sc)
     return as_strided(x, shape=shape, strides=view_strides, writeable=False)
-
-
-def _grouped_matmul(patches, kernel, groups):
-    n, oh, ow, kh, kw, c = patches.shape
-    filters = kernel.shape[-1]
-    if groups == 1:
-        cols = patches.reshape(n * oh * ow, kh * kw * c)
-        return (cols @ kernel.reshape(kh * kw * c, filters)).reshape(n, oh, ow, filters)
-    cg, fg = c // groups, filters // groups
-    parts = []
-    for g in range(groups):
-        cols = patches[..., g * cg:(g + 1) * cg].reshape(n * oh * ow, kh * kw * cg)
-        k = kernel[..., g * fg:(g + 1) * fg].reshape(kh * kw * cg, fg)
-        parts.append(cols @ k)
-    return np.concatenate(parts, axis=-1).reshape(n, oh, ow, filters)
 
 
 # ---------------------------------------------------------------- pooling

@@ -12,7 +12,16 @@ import pytest
 from seqcli.cli import cli as seqcli_group
 from tests.conftest import ROOT, spec_path
 
-COMMANDS = sorted(seqcli_group.commands)
+COMMANDS = seqcli_group.list_commands(None)
+
+
+def test_every_command_is_listed_and_loads():
+    import click
+
+    assert COMMANDS == sorted(["summary", "init", "weights", "run", "extract", "catalog",
+                               "freeze", "unfreeze", "new", "add", "pop", "fit", "evaluate"])
+    for name in COMMANDS:
+        assert isinstance(seqcli_group.get_command(None, name), click.Command)
 
 
 @pytest.fixture
@@ -233,8 +242,14 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("args", [
     ["summary", "specs/guide_cnn.yaml"],
     ["summary", "specs/guide_transfer.yaml", "--format", "json", "--expand-nested"],
+    ["summary", "specs/guide_unbuilt.yaml", "--input-shape", "4"],
+    ["catalog"],
     ["catalog", "Conv2D"],
     ["freeze", "specs/guide_mlp.yaml", "--except-last"],
+    ["unfreeze", "specs/guide_mlp.yaml", "--all"],
+    ["new", "--input-shape", "4"],
+    ["add", "specs/guide_cnn.yaml", "Dense(3)"],
+    ["pop", "specs/guide_cnn.yaml"],
 ])
 def test_commands_that_need_no_arrays_never_import_numpy(args):
     code = ("import sys\nfrom seqcli.cli import cli\n"

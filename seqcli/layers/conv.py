@@ -97,11 +97,8 @@ class Conv2D(Layer):
     def _convolve(self, params, x):
         from seqcli import ops
 
-        z = ops.conv2d(x, params["kernel"], self.strides, self.padding,
-                       self.dilation_rate, self.groups)
-        if self.use_bias:
-            z += params["bias"]
-        return z
+        return ops.conv2d(x, params["kernel"], self.strides, self.padding, self.dilation_rate,
+                          self.groups, params["bias"] if self.use_bias else None)
 
     def backward(self, params, cache, dy):
         from seqcli import ops
