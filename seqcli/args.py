@@ -177,3 +177,32 @@ class LayerName:
             raise ArgError(name, "Argument `name` must be a non-empty string and cannot "
                            "contain the character `/`. " + _received(name, value))
         return value
+
+
+class TargetShape:
+    """Reshape's target: positive ints, with at most one -1 to infer."""
+
+    describe = "list of (int >= 1 | -1)"
+
+    def __call__(self, name, value):
+        if _is_int(value):
+            value = [value]
+        ok = isinstance(value, (list, tuple)) and value and all(
+            _is_int(v) and (v > 0 or v == -1) for v in value)
+        if not ok or list(value).count(-1) > 1:
+            raise ArgError(name, f"Invalid value for argument `{name}`: expected a list of "
+                           "positive integers with at most one -1. " + _received(name, value))
+        return tuple(value)
+
+
+class Axes:
+    """An axis or list of axes (negative counts from the end; 0 is the batch axis)."""
+
+    describe = "int | list of ints"
+
+    def __call__(self, name, value):
+        values = [value] if _is_int(value) else value
+        if not isinstance(values, (list, tuple)) or not values or not all(map(_is_int, values)):
+            raise ArgError(name, f"Invalid value for argument `{name}`: expected an integer "
+                           "axis or a list of them. " + _received(name, value))
+        return value if _is_int(value) else tuple(values)

@@ -34,7 +34,8 @@ ALIASES = {"Zeros": "zeros", "Ones": "ones", "GlorotUniform": "glorot_uniform",
            "TruncatedNormal": "truncated_normal", "Orthogonal": "orthogonal",
            "Constant": "constant", "LecunNormal": "lecun_normal",
            "LecunUniform": "lecun_uniform", "Identity": "identity",
-           "VarianceScaling": "variance_scaling"}
+           "VarianceScaling": "variance_scaling",
+           "uniform": "random_uniform", "normal": "random_normal"}  # Keras's short names
 # variance-scaling family: name -> (scale, mode, distribution)
 _VARIANCE = {
     "glorot_uniform": (1.0, "fan_avg", "uniform"),

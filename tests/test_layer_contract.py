@@ -28,9 +28,28 @@ EXAMPLES = {
     "GlobalMaxPooling2D": [({}, [4, 5, 3]), ({"keepdims": True}, [4, 5, 3])],
     "Sequential": [({"layers": [{"Dense": {"units": 4}}, {"Dropout": {"rate": 0.1}}]}, [3])],
     "Input": [({"shape": [4]}, [4])],
+    "Identity": [({}, [3, 2])],
+    "Reshape": [({"target_shape": [6, 2]}, [3, 4]), ({"target_shape": [-1, 3]}, [2, 3, 2])],
+    "Permute": [({"dims": [2, 1]}, [3, 4]), ({"dims": [3, 1, 2]}, [2, 3, 4])],
+    "RepeatVector": [({"n": 3}, [4])],
+    "Embedding": [({"input_dim": 7, "output_dim": 3}, [5], "indices"),
+                  ({"input_dim": 4, "output_dim": 2}, [2, 3], "indices")],
+    "ReLU": [({}, [6]), ({"max_value": 1.5, "negative_slope": 0.1, "threshold": 0.2}, [3, 4])],
+    "LeakyReLU": [({}, [5]), ({"negative_slope": 0.05}, [2, 3])],
+    "PReLU": [({}, [4]), ({"shared_axes": [1, 2]}, [3, 4, 2])],
+    "ELU": [({}, [5]), ({"alpha": 0.5}, [2, 3])],
+    "Softmax": [({}, [5]), ({"axis": 1}, [3, 4]), ({"axis": [1, 2]}, [2, 3, 2])],
 }
 
-CASES = [(name, args, shape) for name, examples in EXAMPLES.items() for args, shape in examples]
+# (class, args, sample shape, input kind): "normal" floats, or "indices" below input_dim
+CASES = [(name, example[0], example[1], example[2] if len(example) > 2 else "normal")
+         for name, examples in EXAMPLES.items() for example in examples]
+
+
+def make_input(kind, args, shape, rng):
+    if kind == "indices":
+        return rng.integers(0, args["input_dim"], shape).astype(np.float64)
+    return rng.standard_normal(shape)
 
 
 def build(class_name, args, sample_shape):
@@ -42,10 +61,10 @@ def test_every_registered_layer_has_examples():
     assert set(all_layers()) == set(EXAMPLES)
 
 
-@pytest.mark.parametrize("class_name,args,shape", CASES)
-def test_forward_shape_equals_inferred_shape(class_name, args, shape):
+@pytest.mark.parametrize("class_name,args,shape,kind", CASES)
+def test_forward_shape_equals_inferred_shape(class_name, args, shape, kind):
     model = build(class_name, args, shape)
-    x = np.random.default_rng(0).standard_normal((3, *shape)).astype(np.float32)
+    x = make_input(kind, args, (3, *shape), np.random.default_rng(0)).astype(np.float32)
     weights = weights_module.fresh(model, seed=1)
     y = runner.predict(model, weights, x)
     assert y.shape == model.output_shape((3, *shape))
@@ -53,8 +72,8 @@ def test_forward_shape_equals_inferred_shape(class_name, args, shape):
     assert np.all(np.isfinite(y))
 
 
-@pytest.mark.parametrize("class_name,args,shape", CASES)
-def test_param_count_is_the_sum_of_weight_sizes(class_name, args, shape):
+@pytest.mark.parametrize("class_name,args,shape,kind", CASES)
+def test_param_count_is_the_sum_of_weight_sizes(class_name, args, shape, kind):
     from seqcli.summary import summarize
 
     model = build(class_name, args, shape)
@@ -66,8 +85,8 @@ def test_param_count_is_the_sum_of_weight_sizes(class_name, args, shape):
     assert summarize(model).total_params == sum(w.size for w in weights.values())
 
 
-@pytest.mark.parametrize("class_name,args,shape", CASES)
-def test_config_round_trip(class_name, args, shape):
+@pytest.mark.parametrize("class_name,args,shape,kind", CASES)
+def test_config_round_trip(class_name, args, shape, kind):
     model = build(class_name, args, shape)
     if class_name == "Input":
         assert model.layers == () and model.input_shape == tuple(shape)
@@ -91,7 +110,7 @@ def test_catalog_documents_every_argument(class_name):
 @pytest.mark.parametrize("class_name", sorted(set(EXAMPLES) - {"Sequential", "Input"}))
 def test_unknown_and_missing_arguments_are_named(class_name):
     cls = all_layers()[class_name]
-    args, _ = EXAMPLES[class_name][0]
+    args = EXAMPLES[class_name][0][0]
     with pytest.raises(ArgError) as unknown:
         cls.create({**args, "name": "x", "not_an_argument": 1})
     assert unknown.value.arg == "not_an_argument"
@@ -118,12 +137,12 @@ def sample_indices(shape, rng, count=8):
     return [np.unravel_index(i, shape) for i in flat]
 
 
-@pytest.mark.parametrize("class_name,args,shape", CASES)
-def test_backward_matches_finite_differences(class_name, args, shape):
+@pytest.mark.parametrize("class_name,args,shape,kind", CASES)
+def test_backward_matches_finite_differences(class_name, args, shape, kind):
     """dL/dx and dL/dweights for L = sum(y * r), in float64, against central differences."""
     model = build(class_name, args, shape)
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((2, *shape))
+    x = make_input(kind, args, (2, *shape), rng)
     params = weights_module.nest({k: v.astype(np.float64) + rng.normal(0, 0.1, v.shape)
                                   for k, v in weights_module.fresh(model).items()})
     r = rng.standard_normal(model.output_shape((2, *shape)))
@@ -134,7 +153,9 @@ def test_backward_matches_finite_differences(class_name, args, shape):
     y, cache = model.forward_train(params, x, np.random.default_rng(5))
     dx, grads = model.backward(params, cache, r)
     assert dx.shape == x.shape and y.dtype == np.float64
-    for index in sample_indices(x.shape, rng):
+    if kind == "indices":  # integer inputs have no gradient
+        assert not dx.any()
+    for index in sample_indices(x.shape, rng) if kind == "normal" else []:
         assert dx[index] == pytest.approx(numeric_gradient(loss, x, index), rel=1e-5, abs=1e-6)
     flat_grads, flat_params = weights_module.flatten(grads), weights_module.flatten(params)
     assert set(flat_grads) == set(flat_params)

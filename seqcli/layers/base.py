@@ -79,7 +79,7 @@ class Layer:
         for key in list(args):
             if key in known:
                 continue
-            if key in NULL_ONLY_ARGS:
+            if key in NULL_ONLY_ARGS or key.endswith(("_regularizer", "_constraint")):
                 if args.pop(key) is not None:
                     raise ArgError(key, f"`{key}` is a Keras argument that seqcli does not "
                                    "support yet; remove it (or set it to null)")

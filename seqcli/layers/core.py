@@ -9,6 +9,7 @@ from typing import ClassVar
 from seqcli import activations
 from seqcli.args import (ActivationArg, Bool, Choice, Float, InitializerArg, Int, LayerName,
                          Optional, ShapeArg, arg)
+from seqcli.errors import ArgError
 from seqcli.layers.base import Layer, WeightSpec, format_shape
 from seqcli.registry import register
 
@@ -161,3 +162,54 @@ class Flatten(Layer):
 
     def _moves_channels(self, ndim: int) -> bool:
         return self.data_format == "channels_first" and ndim > 2
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class Embedding(Layer):
+    input_dim: int = arg(Int(1), doc="vocabulary size: indices are 0 .. input_dim - 1")
+    output_dim: int = arg(Int(1), doc="size of each embedding vector")
+    embeddings_initializer: object = arg(InitializerArg(), default="uniform")
+    mask_zero: bool = arg(Bool(), default=False, doc="true is not supported yet")
+
+    positional = ("input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer",
+                  "embeddings_constraint", "mask_zero")
+    summary = "Turns integer indices into dense vectors (a learned lookup table)"
+    weights_doc = "embeddings (input_dim, output_dim)"
+
+    def check(self):
+        if self.mask_zero:
+            raise ArgError("mask_zero", "mask_zero=true is not supported yet: seqcli does not "
+                           "carry masks to later layers or the loss, so results would differ "
+                           "from Keras; use mask_zero: false")
+
+    def output_shape(self, input_shape):
+        return (*input_shape, self.output_dim)
+
+    def weight_specs(self, input_shape):
+        return [WeightSpec("embeddings", (self.input_dim, self.output_dim),
+                           self.embeddings_initializer)]
+
+    def forward_train(self, params, x, rng):
+        indices = self._indices(x)
+        return params["embeddings"][indices], (x.shape, indices)
+
+    def backward(self, params, cache, dy):
+        import numpy as np
+
+        shape, indices = cache
+        grad = np.zeros_like(params["embeddings"])
+        np.add.at(grad, indices.reshape(-1), dy.reshape(-1, self.output_dim))
+        return np.zeros(shape, dtype=dy.dtype), {"embeddings": grad}  # indices have no gradient
+
+    def _indices(self, x):
+        import numpy as np
+
+        from seqcli.errors import SeqcliError
+
+        indices = x.astype(np.int64)
+        if indices.size and (not np.array_equal(indices, x) or indices.min() < 0
+                             or indices.max() >= self.input_dim):
+            raise SeqcliError(f"layer {self.name!r} (Embedding): inputs must be whole numbers "
+                              f"from 0 to {self.input_dim - 1} (input_dim={self.input_dim})")
+        return indices

@@ -1,0 +1,159 @@
+"""Activation layers with arguments: ReLU, LeakyReLU, PReLU, ELU, Softmax."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seqcli.args import Axes, Float, InitializerArg, Optional, ShapeArg, arg
+from seqcli.errors import ArgError
+from seqcli.layers.base import Layer, WeightSpec
+from seqcli.registry import register
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class ReLU(Layer):
+    max_value: float | None = arg(Optional(Float(0.0)), default=None, doc="upper clip")
+    negative_slope: float = arg(Float(0.0), default=0.0, doc="slope below the threshold")
+    threshold: float = arg(Float(0.0), default=0.0, doc="values below it are damped")
+
+    positional = ("max_value", "negative_slope", "threshold")
+    summary = "Rectified linear unit with optional max value, slope and threshold"
+
+    def forward_train(self, params, x, rng):
+        import numpy as np
+
+        y = np.where(x > self.threshold, x, 0).astype(x.dtype)
+        if self.max_value is not None:
+            y = np.clip(y, 0, self.max_value).astype(x.dtype)
+        if self.negative_slope:
+            y = y - x.dtype.type(self.negative_slope) * np.maximum(self.threshold - x, 0)
+        return y, x
+
+    def backward(self, params, cache, dy):
+        x = cache
+        passed = x > self.threshold
+        if self.max_value is not None:
+            passed &= x < self.max_value
+        grad = dy * passed
+        if self.negative_slope:
+            grad = grad + dy * (x < self.threshold) * dy.dtype.type(self.negative_slope)
+        return grad, {}
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class LeakyReLU(Layer):
+    negative_slope: float = arg(Float(0.0), default=0.3, doc="slope for negative inputs")
+
+    positional = ("negative_slope",)
+    summary = "Leaky ReLU: x, or negative_slope * x below zero"
+
+    def forward_train(self, params, x, rng):
+        from seqcli import ops
+
+        return ops.leaky_relu(x, self.negative_slope), x
+
+    def backward(self, params, cache, dy):
+        from seqcli import ops
+
+        return ops.leaky_relu_grad(cache, None, dy, self.negative_slope), {}
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class PReLU(Layer):
+    alpha_initializer: object = arg(InitializerArg(), default="zeros")
+    shared_axes: tuple | None = arg(Optional(ShapeArg()), default=None,
+                                    doc="axes (1-based) sharing one alpha")
+
+    positional = ("alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes")
+    summary = "Parametric ReLU: x, or a learned alpha * x below zero"
+    weights_doc = "alpha (input shape without the batch, 1 on shared axes)"
+
+    def _alpha_shape(self, input_shape):
+        shape = list(input_shape[1:])
+        for axis in self.shared_axes or ():
+            if axis >= len(input_shape):
+                raise ValueError(f"shared_axes {self.shared_axes} do not fit an input of "
+                                 f"rank {len(input_shape)}")
+            shape[axis - 1] = 1
+        if None in shape:
+            raise ValueError("PReLU needs every non-shared input dimension defined; received "
+                             f"input_shape={tuple(input_shape)}")
+        return tuple(shape)
+
+    def weight_specs(self, input_shape):
+        return [WeightSpec("alpha", self._alpha_shape(input_shape), self.alpha_initializer)]
+
+    def forward_train(self, params, x, rng):
+        import numpy as np
+
+        alpha = params["alpha"]
+        return np.maximum(x, 0) + alpha * np.minimum(x, 0), x
+
+    def backward(self, params, cache, dy):
+        import numpy as np
+
+        x, alpha = cache, params["alpha"]
+        dx = dy * np.where(x > 0, 1, 0).astype(dy.dtype) + dy * alpha * (x < 0)
+        dalpha = dy * np.minimum(x, 0)
+        axes = tuple(i for i, size in enumerate(alpha.shape, start=1) if size == 1
+                     and x.shape[i] != 1)
+        dalpha = dalpha.sum(axis=(0, *axes), keepdims=True)[0]
+        return dx, {"alpha": dalpha.reshape(alpha.shape)}
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class ELU(Layer):
+    alpha: float = arg(Float(), default=1.0, doc="scale of the negative part")
+
+    positional = ("alpha",)
+    summary = "Exponential linear unit: x, or alpha * (exp(x) - 1) below zero"
+
+    def forward_train(self, params, x, rng):
+        from seqcli import ops
+
+        y = ops.elu(x, self.alpha)
+        return y, (x, y)
+
+    def backward(self, params, cache, dy):
+        from seqcli import ops
+
+        x, y = cache
+        return ops.elu_grad(x, y, dy, self.alpha), {}
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class Softmax(Layer):
+    axis: object = arg(Axes(), default=-1, doc="axis or axes to normalize over")
+
+    positional = ("axis",)
+    summary = "Softmax over an axis (or several)"
+
+    def check(self):
+        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+        if 0 in axes:
+            raise ArgError("axis", "Softmax cannot normalize over the batch axis (0). "
+                           f"Received: axis={self.axis}")
+
+    def output_shape(self, input_shape):
+        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+        if any(not -len(input_shape) <= a < len(input_shape) or a % len(input_shape) == 0
+               for a in axes):
+            raise ValueError(f"axis {self.axis} does not fit an input of rank "
+                             f"{len(input_shape)} (the batch axis cannot be used)")
+        return input_shape
+
+    def forward_train(self, params, x, rng):
+        from seqcli import ops
+
+        y = ops.softmax(x, axis=self.axis)
+        return y, y
+
+    def backward(self, params, cache, dy):
+        from seqcli import ops
+
+        return ops.softmax_grad(None, cache, dy, axis=self.axis), {}
