@@ -213,28 +213,80 @@ def _patches(x, window, strides, dilation, out_hw):
 
 # ---------------------------------------------------------------- pooling
 
-def max_pool2d(x, pool, strides, padding):
-    """Max pooling, channels-last, as a running maximum over the window offsets."""
-    if padding == "same":
-        pads = [same_padding(x.shape[1], pool[0], strides[0]),
-                same_padding(x.shape[2], pool[1], strides[1])]
-        x = pad_spatial(x, pads, value=-np.inf)
-    out_h = (x.shape[1] - pool[0]) // strides[0] + 1
-    out_w = (x.shape[2] - pool[1]) // strides[1] + 1
+def _pool_windows(spatial, pool, strides):
+    """Index tuples of each window offset over channels-last (N, *spatial, C) data."""
+    import itertools
+
+    out = [(size - window) // stride + 1 for size, window, stride in zip(spatial, pool, strides)]
+    for offset in itertools.product(*(range(window) for window in pool)):
+        yield (slice(None), *(slice(o, o + (n - 1) * s + 1, s)
+                              for o, n, s in zip(offset, out, strides)), slice(None))
+
+
+def _pool_pads(x, pool, strides, padding):
+    if padding != "same":
+        return [(0, 0)] * len(pool)
+    return [same_padding(size, window, stride)
+            for size, window, stride in zip(x.shape[1:-1], pool, strides)]
+
+
+def pool(x, pool_size, strides, padding, mode):
+    """Max or average pooling over the spatial axes of channels-last (N, *spatial, C) data.
+    "same" averages count only real (not padded) values, as Keras does."""
+    pads = _pool_pads(x, pool_size, strides, padding)
+    fill = -np.inf if mode == "max" else 0.0
+    xp = pad_spatial(x, pads, value=fill)
     result = None
-    for i in range(pool[0]):
-        for j in range(pool[1]):
-            window = x[:, i:i + (out_h - 1) * strides[0] + 1:strides[0],
-                       j:j + (out_w - 1) * strides[1] + 1:strides[1], :]
-            if result is None:
-                result = window.copy()
-            else:
-                np.maximum(result, window, out=result)
+    for window in _pool_windows(xp.shape[1:-1], pool_size, strides):
+        if result is None:
+            result = xp[window].copy()
+        elif mode == "max":
+            np.maximum(result, xp[window], out=result)
+        else:
+            result += xp[window]
+    if mode == "average":
+        result /= _window_counts(x, pool_size, strides, pads)
     return result
 
 
+def _window_counts(x, pool_size, strides, pads):
+    """How many real values each window holds (only "same" padding makes it vary)."""
+    if not any(a or b for a, b in pads):
+        return x.dtype.type(np.prod(pool_size))
+    ones = pad_spatial(np.ones((1, *x.shape[1:-1], 1), dtype=x.dtype), pads)
+    counts = None
+    for window in _pool_windows(ones.shape[1:-1], pool_size, strides):
+        counts = ones[window].copy() if counts is None else counts + ones[window]
+    return counts
+
+
+def pool_backward(x, dy, pool_size, strides, padding, mode):
+    """dx of `pool`: max routes each gradient to its window's first maximum; average
+    spreads it over the window's real values."""
+    pads = _pool_pads(x, pool_size, strides, padding)
+    xp = pad_spatial(x, pads, value=-np.inf if mode == "max" else 0.0)
+    windows = list(_pool_windows(xp.shape[1:-1], pool_size, strides))
+    dxp = np.zeros_like(xp)
+    if mode == "average":
+        share = dy / _window_counts(x, pool_size, strides, pads)
+        for window in windows:
+            dxp[window] += share
+    else:
+        best = np.full(dy.shape, -np.inf, dtype=x.dtype)
+        winner = np.zeros(dy.shape, dtype=np.int32)
+        for k, window in enumerate(windows):
+            better = xp[window] > best  # strict: the first maximum keeps the gradient
+            best = np.where(better, xp[window], best)
+            winner[better] = k
+        for k, window in enumerate(windows):
+            dxp[window] += np.where(winner == k, dy, 0)
+    crop = (slice(None), *(slice(a, a + size) for (a, _), size in zip(pads, x.shape[1:-1])),
+            slice(None))
+    return dxp[crop]
+
+
 def to_channels_last(x):
-    return np.moveaxis(x, 1, -1)
+    return np.moveaxis(x, 1, -1)  # works for any rank: (N, C, *spatial) -> (N, *spatial, C)
 
 
 def to_channels_first(x):
@@ -361,27 +413,3 @@ def _col2im(dx, dcols, strides, dilation):
             top, left = i * dilation[0], j * dilation[1]
             dx[:, top:top + (out_h - 1) * strides[0] + 1:strides[0],
                left:left + (out_w - 1) * strides[1] + 1:strides[1], :] += dcols[:, :, :, i, j, :]
-
-
-def max_pool2d_backward(x, dy, pool, strides, padding):
-    """dx of max_pool2d: each output's gradient goes to the first maximum of its window."""
-    pads = [(0, 0), (0, 0)]
-    if padding == "same":
-        pads = [same_padding(x.shape[1], pool[0], strides[0]),
-                same_padding(x.shape[2], pool[1], strides[1])]
-    xp = pad_spatial(x, pads, value=-np.inf)
-    out_h, out_w = dy.shape[1:3]
-    windows = [(i, j, (slice(None), slice(i, i + (out_h - 1) * strides[0] + 1, strides[0]),
-                       slice(j, j + (out_w - 1) * strides[1] + 1, strides[1])))
-               for i in range(pool[0]) for j in range(pool[1])]
-    best = np.full(dy.shape, -np.inf, dtype=x.dtype)
-    winner = np.zeros(dy.shape, dtype=np.int32)
-    for k, (_, _, where) in enumerate(windows):
-        better = xp[where] > best  # strict: the first maximum keeps the gradient
-        best = np.where(better, xp[where], best)
-        winner[better] = k
-    dxp = np.zeros_like(xp)
-    for k, (_, _, where) in enumerate(windows):
-        dxp[where] += np.where(winner == k, dy, 0)
-    (top, _), (left, _) = pads
-    return dxp[:, top:top + x.shape[1], left:left + x.shape[2], :]

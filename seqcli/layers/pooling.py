@@ -1,37 +1,35 @@
-"""Pooling layers."""
+"""Pooling layers, 1-D to 3-D: windowed max and average, and their global forms."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
+from typing import ClassVar
 
-from seqcli.args import Bool, Choice, IntTuple, Optional, arg
+from seqcli.args import REQUIRED, Bool, Choice, IntTuple, Optional, arg
 from seqcli.layers.base import Layer, channels_last, format_shape, require_rank
 from seqcli.layers.conv import conv_output_size
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
 
+NAMES = {1: "1D", 2: "2D", 3: "3D"}
 
-@register
+
 @dataclass(frozen=True, kw_only=True)
-class MaxPooling2D(Layer):
-    pool_size: tuple = arg(IntTuple(2), default=2, doc="window height and width")
-    strides: tuple | None = arg(Optional(IntTuple(2)), default=None,
-                                doc="defaults to pool_size")
-    padding: str = arg(Choice("valid", "same"), default="valid")
-    data_format: str | None = arg(DATA_FORMAT, default=None)
+class Pooling(Layer):
+    """Max or average over windows of the spatial axes."""
 
-    aliases = ("MaxPool2D",)
+    rank: ClassVar[int] = 2
+    mode: ClassVar[str] = "max"
     positional = ("pool_size", "strides", "padding", "data_format")
-    summary = "Maximum over 2-D windows"
 
     @property
     def step(self) -> tuple:
         return self.strides or self.pool_size
 
     def output_shape(self, input_shape):
-        require_rank(self, input_shape, 4)
+        require_rank(self, input_shape, self.rank + 2)
         last = channels_last(self.data_format)
-        spatial = input_shape[1:3] if last else input_shape[2:4]
+        spatial = input_shape[1:-1] if last else input_shape[2:]
         out = [conv_output_size(s, p, st, self.padding)
                for s, p, st in zip(spatial, self.pool_size, self.step)]
         if any(o is not None and o <= 0 for o in out):
@@ -40,56 +38,101 @@ class MaxPooling2D(Layer):
                 f"`inputs shape={format_shape(input_shape)}`, `pool_size={self.pool_size}`, "
                 f"`strides={self.step}`, `padding={self.padding}`; the input is smaller "
                 "than the pooling window")
-        if last:
-            return (input_shape[0], *out, input_shape[3])
-        return (input_shape[0], input_shape[1], *out)
+        channels = input_shape[-1] if last else input_shape[1]
+        return (input_shape[0], *out, channels) if last else (input_shape[0], channels, *out)
 
     def forward_train(self, params, x, rng):
         from seqcli import ops
 
         last = channels_last(self.data_format)
         x = x if last else ops.to_channels_last(x)
-        y = ops.max_pool2d(x, self.pool_size, self.step, self.padding)
+        y = ops.pool(x, self.pool_size, self.step, self.padding, self.mode)
         return (y if last else ops.to_channels_first(y)), x
 
     def backward(self, params, cache, dy):
         from seqcli import ops
 
         last = channels_last(self.data_format)
-        dx = ops.max_pool2d_backward(cache, dy if last else ops.to_channels_last(dy),
-                                     self.pool_size, self.step, self.padding)
+        dx = ops.pool_backward(cache, dy if last else ops.to_channels_last(dy),
+                               self.pool_size, self.step, self.padding, self.mode)
         return (dx if last else ops.to_channels_first(dx)), {}
 
 
-@register
 @dataclass(frozen=True, kw_only=True)
-class GlobalMaxPooling2D(Layer):
-    data_format: str | None = arg(DATA_FORMAT, default=None)
-    keepdims: bool = arg(Bool(), default=False, doc="keep the spatial axes with size 1")
+class GlobalPooling(Layer):
+    """Max or average over all spatial positions, per channel."""
 
-    aliases = ("GlobalMaxPool2D",)
+    rank: ClassVar[int] = 2
+    mode: ClassVar[str] = "max"
     positional = ("data_format", "keepdims")
-    summary = "Maximum over the whole image, per channel"
-
-    def output_shape(self, input_shape):
-        require_rank(self, input_shape, 4)
-        last = channels_last(self.data_format)
-        channels = input_shape[3] if last else input_shape[1]
-        if not self.keepdims:
-            return (input_shape[0], channels)
-        return (input_shape[0], 1, 1, channels) if last else (input_shape[0], channels, 1, 1)
 
     def _axes(self):
-        return (1, 2) if channels_last(self.data_format) else (2, 3)
+        spatial = range(1, self.rank + 1) if channels_last(self.data_format) \
+            else range(2, self.rank + 2)
+        return tuple(spatial)
+
+    def output_shape(self, input_shape):
+        require_rank(self, input_shape, self.rank + 2)
+        axes = self._axes()
+        if self.keepdims:
+            return tuple(1 if i in axes else d for i, d in enumerate(input_shape))
+        return tuple(d for i, d in enumerate(input_shape) if i not in axes)
 
     def forward_train(self, params, x, rng):
-        return x.max(axis=self._axes(), keepdims=self.keepdims), x
+        reduce = x.max if self.mode == "max" else x.mean
+        return reduce(axis=self._axes(), keepdims=self.keepdims), x
 
     def backward(self, params, cache, dy):
-        x = cache
-        peak = x.max(axis=self._axes(), keepdims=True)
-        if not self.keepdims:
-            dy = dy.reshape(peak.shape)
+        import numpy as np
+
+        x, axes = cache, self._axes()
+        shape = [1 if i in axes else d for i, d in enumerate(x.shape)]
+        dy = dy.reshape(shape)
+        if self.mode == "average":
+            count = int(np.prod([x.shape[i] for i in axes]))
+            return np.broadcast_to(dy / count, x.shape).astype(x.dtype), {}
         # like JAX's max, ties share the gradient equally
-        winners = (x == peak).astype(x.dtype)
-        return winners * (dy / winners.sum(axis=self._axes(), keepdims=True)), {}
+        winners = (x == x.max(axis=axes, keepdims=True)).astype(x.dtype)
+        return winners * (dy / winners.sum(axis=axes, keepdims=True)), {}
+
+
+def _pooling(rank: int, mode: str):
+    prefix = "MaxPooling" if mode == "max" else "AveragePooling"
+    short = "MaxPool" if mode == "max" else "AvgPool"
+    name = prefix + NAMES[rank]
+    cls = make_dataclass(name, [
+        # Keras: MaxPooling defaults to 2 per axis; AveragePooling needs pool_size
+        ("pool_size", tuple, arg(IntTuple(rank), default=2 if mode == "max" else REQUIRED,
+                                 doc="window size per axis")),
+        ("strides", Optional, arg(Optional(IntTuple(rank)), default=None,
+                                  doc="defaults to pool_size")),
+        ("padding", str, arg(Choice("valid", "same"), default="valid")),
+        ("data_format", str, arg(DATA_FORMAT, default=None)),
+    ], bases=(Pooling,), frozen=True, kw_only=True, namespace={
+        "rank": rank, "mode": mode, "aliases": (short + NAMES[rank],),
+        "summary": f"{'Maximum' if mode == 'max' else 'Average'} over {NAMES[rank]} windows",
+        "__module__": __name__})
+    return register(cls)
+
+
+def _global_pooling(rank: int, mode: str):
+    prefix = "GlobalMaxPooling" if mode == "max" else "GlobalAveragePooling"
+    short = "GlobalMaxPool" if mode == "max" else "GlobalAvgPool"
+    name = prefix + NAMES[rank]
+    cls = make_dataclass(name, [
+        ("data_format", str, arg(DATA_FORMAT, default=None)),
+        ("keepdims", bool, arg(Bool(), default=False, doc="keep the spatial axes, size 1")),
+    ], bases=(GlobalPooling,), frozen=True, kw_only=True, namespace={
+        "rank": rank, "mode": mode, "aliases": (short + NAMES[rank],),
+        "summary": f"{'Maximum' if mode == 'max' else 'Average'} over all positions "
+                   f"({NAMES[rank]}), per channel",
+        "__module__": __name__})
+    return register(cls)
+
+
+MaxPooling1D, MaxPooling2D, MaxPooling3D = (_pooling(r, "max") for r in (1, 2, 3))
+AveragePooling1D, AveragePooling2D, AveragePooling3D = (_pooling(r, "average") for r in (1, 2, 3))
+GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D = (
+    _global_pooling(r, "max") for r in (1, 2, 3))
+GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D = (
+    _global_pooling(r, "average") for r in (1, 2, 3))
