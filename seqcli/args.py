@@ -206,3 +206,42 @@ class Axes:
             raise ArgError(name, f"Invalid value for argument `{name}`: expected an integer "
                            "axis or a list of them. " + _received(name, value))
         return value if _is_int(value) else tuple(values)
+
+
+class Margins:
+    """Padding or cropping per spatial axis, normalized to ((before, after), ...):
+    an int for all; one int per axis (both sides); or one (before, after) per axis.
+    In 1-D Keras takes an int or a single (before, after)."""
+
+    def __init__(self, rank: int):
+        self.rank = rank
+        self.describe = "int | list of (before, after) per axis" if rank > 1 else \
+            "int | [before, after]"
+
+    def __call__(self, name, value):
+        pairs = self._pairs(value)
+        flat = pairs if self.rank > 1 or pairs is None else (pairs,)
+        if pairs is None or any(v < 0 for pair in flat for v in pair):
+            raise ArgError(name, f"`{name}` should be a non-negative int, or "
+                           f"{'a tuple of 2 ints' if self.rank == 1 else f'a tuple of {self.rank} ints or of {self.rank} tuples of 2 ints'}. "
+                           + _received(name, value))
+        return pairs
+
+    def _pairs(self, value):
+        if _is_int(value):
+            return (value, value) if self.rank == 1 else ((value, value),) * self.rank
+        if not isinstance(value, (list, tuple)):
+            return None
+        if self.rank == 1:  # Keras keeps a flat (before, after) here
+            return tuple(value) if len(value) == 2 and all(map(_is_int, value)) else None
+        if len(value) != self.rank:
+            return None
+        pairs = []
+        for item in value:
+            if _is_int(item):
+                pairs.append((item, item))
+            elif isinstance(item, (list, tuple)) and len(item) == 2 and all(map(_is_int, item)):
+                pairs.append(tuple(item))
+            else:
+                return None
+        return tuple(pairs)

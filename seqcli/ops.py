@@ -413,3 +413,41 @@ def _col2im(dx, dcols, strides, dilation):
             top, left = i * dilation[0], j * dilation[1]
             dx[:, top:top + (out_h - 1) * strides[0] + 1:strides[0],
                left:left + (out_w - 1) * strides[1] + 1:strides[1], :] += dcols[:, :, :, i, j, :]
+
+
+# ---------------------------------------------------------------- resizing
+
+def _linear_taps(size: int, factor: int):
+    """For each output position of a whole-factor upscale: two source indices and the
+    second one's weight (half-pixel centres, edges clamped, as jax.image.resize)."""
+    centres = (np.arange(size * factor) + 0.5) / factor - 0.5
+    low = np.floor(centres).astype(np.int64)
+    weight = (centres - low).astype(np.float32)
+    return np.clip(low, 0, size - 1), np.clip(low + 1, 0, size - 1), weight
+
+
+def resize_bilinear(x, factors):
+    """Bilinear upscaling of channels-last (N, H, W, C) by whole factors."""
+    for axis, factor in zip((1, 2), factors):
+        low, high, weight = _linear_taps(x.shape[axis], factor)
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        weight = weight.reshape(shape).astype(x.dtype)
+        x = np.take(x, low, axis=axis) * (1 - weight) + np.take(x, high, axis=axis) * weight
+    return x
+
+
+def resize_bilinear_backward(dy, factors):
+    """The transpose of resize_bilinear: each output's gradient back to its two taps."""
+    for axis, factor in zip((2, 1), factors[::-1]):
+        size = dy.shape[axis] // factor
+        low, high, weight = _linear_taps(size, factor)
+        shape = [1] * dy.ndim
+        shape[axis] = -1
+        weight = weight.reshape(shape).astype(dy.dtype)
+        moved = np.moveaxis(dy, axis, 0)
+        out = np.zeros((size, *moved.shape[1:]), dtype=dy.dtype)
+        np.add.at(out, low, np.moveaxis(dy * (1 - weight), axis, 0))
+        np.add.at(out, high, np.moveaxis(dy * weight, axis, 0))
+        dy = np.moveaxis(out, 0, axis)
+    return dy

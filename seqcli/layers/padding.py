@@ -1,0 +1,157 @@
+"""Spatial reshaping, 1-D to 3-D: ZeroPadding, Cropping, UpSampling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, make_dataclass
+from typing import ClassVar
+
+from seqcli.args import Choice, Int, IntTuple, Margins, arg
+from seqcli.layers.base import Layer, channels_last, require_rank
+from seqcli.layers.core import DATA_FORMAT
+from seqcli.registry import register
+
+NAMES = {1: "1D", 2: "2D", 3: "3D"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spatial(Layer):
+    """A layer that changes the spatial axes of (batch, *spatial, channels) data."""
+
+    rank: ClassVar[int] = 2
+
+    @property
+    def last(self) -> bool:
+        return channels_last(getattr(self, "data_format", None))
+
+    def output_shape(self, input_shape):
+        require_rank(self, input_shape, self.rank + 2)
+        spatial = input_shape[1:-1] if self.last else input_shape[2:]
+        out = [None if size is None else self.new_size(axis, size)
+               for axis, size in enumerate(spatial)]
+        channels = input_shape[-1] if self.last else input_shape[1]
+        return (input_shape[0], *out, channels) if self.last else (input_shape[0], channels, *out)
+
+    def forward_train(self, params, x, rng):
+        from seqcli import ops
+
+        y = self.apply(x if self.last else ops.to_channels_last(x))
+        return (y if self.last else ops.to_channels_first(y)), x.shape
+
+    def backward(self, params, cache, dy):
+        from seqcli import ops
+
+        dx = self.apply_backward(dy if self.last else ops.to_channels_last(dy), cache)
+        return (dx if self.last else ops.to_channels_first(dx)), {}
+
+    def pairs(self, margins) -> tuple:
+        """((before, after), ...) per spatial axis; 1-D layers hold a flat pair."""
+        return (margins,) if self.rank == 1 else margins
+
+    def spatial_slices(self, margins):
+        return (slice(None), *(slice(a, -b or None) for a, b in self.pairs(margins)),
+                slice(None))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZeroPadding(Spatial):
+    def new_size(self, axis, size):
+        return size + sum(self.pairs(self.padding)[axis])
+
+    def apply(self, x):
+        import numpy as np
+
+        return np.pad(x, [(0, 0), *self.pairs(self.padding), (0, 0)])
+
+    def apply_backward(self, dy, shape):
+        return dy[self.spatial_slices(self.padding)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cropping(Spatial):
+    def new_size(self, axis, size):
+        kept = size - sum(self.pairs(self.cropping)[axis])
+        if kept <= 0:
+            raise ValueError(f"`cropping` parameter of `{type(self).__name__}` layer must be "
+                             f"smaller than the input size: spatial axis {axis + 1} has {size} "
+                             f"values and the cropping removes "
+                             f"{sum(self.pairs(self.cropping)[axis])}. "
+                             f"Received: cropping={self.cropping}")
+        return kept
+
+    def apply(self, x):
+        return x[self.spatial_slices(self.cropping)]
+
+    def apply_backward(self, dy, shape):
+        import numpy as np
+
+        return np.pad(dy, [(0, 0), *self.pairs(self.cropping), (0, 0)])
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpSampling(Spatial):
+    def factors(self):
+        return self.size if isinstance(self.size, tuple) else (self.size,)
+
+    def new_size(self, axis, size):
+        return size * self.factors()[axis]
+
+    def apply(self, x):
+        import numpy as np
+
+        if getattr(self, "interpolation", "nearest") == "bilinear":
+            from seqcli import ops
+            return ops.resize_bilinear(x, self.factors())
+        for axis, factor in enumerate(self.factors(), start=1):
+            x = np.repeat(x, factor, axis=axis)
+        return x
+
+    def apply_backward(self, dy, shape):
+        if getattr(self, "interpolation", "nearest") == "bilinear":
+            from seqcli import ops
+            return ops.resize_bilinear_backward(dy, self.factors())
+        for axis, factor in enumerate(self.factors(), start=1):
+            size = dy.shape[axis] // factor
+            dy = dy.reshape(*dy.shape[:axis], size, factor, *dy.shape[axis + 1:]).sum(axis + 1)
+        return dy
+
+
+def _make(name, base, rank, fields, summary, positional):
+    cls = make_dataclass(name, fields, bases=(base,), frozen=True, kw_only=True, namespace={
+        "rank": rank, "summary": summary, "positional": positional, "__module__": __name__})
+    return register(cls)
+
+
+def _data_format(rank):
+    return [("data_format", str, arg(DATA_FORMAT, default=None))]
+
+
+ZeroPadding1D, ZeroPadding2D, ZeroPadding3D = (
+    _make(f"ZeroPadding{NAMES[r]}", ZeroPadding, r,
+          [("padding", tuple, arg(Margins(r), default=1, doc="zeros added per axis"))]
+          + _data_format(r), f"Pads the {NAMES[r]} spatial axes with zeros",
+          ("padding", "data_format")) for r in (1, 2, 3))
+
+Cropping1D = _make("Cropping1D", Cropping, 1,
+                   [("cropping", tuple, arg(Margins(1), default=1, doc="values cut per side"))],
+                   "Cuts values off both ends of the steps axis", ("cropping",))
+Cropping2D, Cropping3D = (
+    _make(f"Cropping{NAMES[r]}", Cropping, r,
+          [("cropping", tuple, arg(Margins(r), default=0 if r == 2 else 1,
+                                   doc="values cut per side and axis"))] + _data_format(r),
+          f"Cuts values off the {NAMES[r]} spatial axes", ("cropping", "data_format"))
+    for r in (2, 3))
+
+UpSampling1D = _make("UpSampling1D", UpSampling, 1,
+                     [("size", int, arg(Int(1), default=2, doc="repeats per step"))],
+                     "Repeats each step `size` times", ("size",))
+UpSampling2D = _make("UpSampling2D", UpSampling, 2,
+                     [("size", tuple, arg(IntTuple(2), default=2, doc="factor per axis"))]
+                     + _data_format(2)
+                     + [("interpolation", str, arg(Choice("nearest", "bilinear"),
+                                                   default="nearest"))],
+                     "Enlarges images by whole factors (nearest or bilinear)",
+                     ("size", "data_format", "interpolation"))
+UpSampling3D = _make("UpSampling3D", UpSampling, 3,
+                     [("size", tuple, arg(IntTuple(3), default=2, doc="factor per axis"))]
+                     + _data_format(3), "Enlarges volumes by whole factors (nearest)",
+                     ("size", "data_format"))
