@@ -164,6 +164,16 @@ def entry_parts(doc: Document, node) -> tuple:
     return class_node.value, class_node, list(pairs(args_node, doc))
 
 
+def _frozen(layer):
+    """The layer with trainable false, a nested model's layers included."""
+    import dataclasses
+
+    changes = {"trainable": False}
+    if isinstance(layer, Sequential):
+        changes["layers"] = tuple(_frozen(inner) for inner in layer.layers)
+    return dataclasses.replace(layer, **changes)
+
+
 def _checked(doc, keys, key, kind, value):
     """A model-level value checked by its argument kind, the error located."""
     try:
@@ -213,6 +223,8 @@ class _Loader:
             if layer is not None:
                 layers.append(layer)
         input_shape, batch_size = self._input_shape(doc, shape_sources, batch_size)
+        if values.get("trainable") is False:  # as Keras: freezing a model freezes its layers
+            layers = [_frozen(layer) for layer in layers]
         try:
             return Sequential(name=name, trainable=values.get("trainable", True),
                               input_shape=input_shape, batch_size=batch_size,

@@ -1,0 +1,349 @@
+"""Normalization: BatchNormalization, LayerNormalization, GroupNormalization,
+UnitNormalization, with Keras's formulas (biased variance, epsilon inside the root)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seqcli.args import Axes, Bool, Float, InitializerArg, Int, arg
+from seqcli.errors import ArgError
+from seqcli.layers.base import Layer, WeightSpec, format_shape
+from seqcli.registry import register
+
+
+def _normalize(x, axes, gamma, beta, epsilon):
+    """(y, cache) for y = (x - mean) / sqrt(var + eps) * gamma + beta over `axes`."""
+    import numpy as np
+
+    mean = x.mean(axis=axes, keepdims=True)
+    variance = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    inv = 1 / np.sqrt(variance + x.dtype.type(epsilon))
+    xhat = (x - mean) * inv
+    y = xhat * gamma if gamma is not None else xhat
+    return (y + beta if beta is not None else y), (xhat, inv, mean, variance)
+
+
+def _normalize_backward(dy, cache, axes, gamma):
+    """dx of _normalize, with the statistics computed from x itself."""
+    xhat, inv, _, _ = cache
+    dxhat = dy * gamma if gamma is not None else dy
+    return inv * (dxhat - dxhat.mean(axis=axes, keepdims=True)
+                  - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Normalization(Layer):
+    @property
+    def has_gamma(self) -> bool:
+        return self.scale
+
+    @property
+    def has_beta(self) -> bool:
+        return self.center
+
+    def _broadcast(self, input_shape):
+        """The shape gamma and beta broadcast as: 1 except on the normalized-per axes."""
+        raise NotImplementedError
+
+    def _param_shape(self, input_shape):
+        return tuple(d for d in self._broadcast(input_shape) if d != 1) or (1,)
+
+    def _weights(self, params, input_shape):
+        shape = self._broadcast(input_shape)
+        gamma = params["gamma"].reshape(shape) if self.has_gamma else None
+        beta = params["beta"].reshape(shape) if self.has_beta else None
+        return gamma, beta
+
+    def _grads(self, dy, xhat, params, input_shape):
+        shape = self._broadcast(input_shape)
+        axes = tuple(i for i, size in enumerate(shape) if size == 1)
+        grads = {}
+        if self.has_gamma:
+            grads["gamma"] = (dy * xhat).sum(axis=axes).reshape(params["gamma"].shape)
+        if self.has_beta:
+            grads["beta"] = dy.sum(axis=axes).reshape(params["beta"].shape)
+        return grads
+
+    def _specs(self, input_shape, extra=()):
+        shape = self._param_shape(input_shape)
+        specs = []
+        if self.has_gamma:
+            specs.append(WeightSpec("gamma", shape, self.gamma_initializer))
+        if self.has_beta:
+            specs.append(WeightSpec("beta", shape, self.beta_initializer))
+        return specs + list(extra)
+
+
+def _axis_index(axis, ndim, layer):
+    index = axis % ndim if -ndim <= axis < ndim else None
+    if index in (None, 0):
+        raise ValueError(f"Invalid axis {axis} for {type(layer).__name__} on an input of rank "
+                         f"{ndim} (the batch axis cannot be used)")
+    return index
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class BatchNormalization(_Normalization):
+    axis: int = arg(Int(None), default=-1, doc="the features axis")
+    momentum: float = arg(Float(0.0, 1.0), default=0.99, doc="moving statistics decay")
+    epsilon: float = arg(Float(0.0), default=1e-3)
+    center: bool = arg(Bool(), default=True, doc="learn beta")
+    scale: bool = arg(Bool(), default=True, doc="learn gamma")
+    beta_initializer: object = arg(InitializerArg(), default="zeros")
+    gamma_initializer: object = arg(InitializerArg(), default="ones")
+    moving_mean_initializer: object = arg(InitializerArg(), default="zeros")
+    moving_variance_initializer: object = arg(InitializerArg(), default="ones")
+
+    aliases = ()
+    positional = ("axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
+                  "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer")
+    summary = ("Normalizes with batch statistics in training and moving statistics at "
+               "inference (a frozen layer always uses the moving ones)")
+    weights_doc = ("gamma, beta (features,); moving_mean, moving_variance (features,), "
+                   "never trainable")
+
+    def _broadcast(self, input_shape):
+        index = _axis_index(self.axis, len(input_shape), self)
+        return tuple(d if i == index else 1 for i, d in enumerate(input_shape))
+
+    def output_shape(self, input_shape):
+        index = _axis_index(self.axis, len(input_shape), self)
+        if input_shape[index] is None:
+            raise ValueError(f"Axis {self.axis} of the input to BatchNormalization should have "
+                             f"a defined size; received {format_shape(input_shape)}")
+        return input_shape
+
+    def weight_specs(self, input_shape):
+        self.output_shape(input_shape)
+        shape = self._param_shape(input_shape)
+        return self._specs(input_shape, [
+            WeightSpec("moving_mean", shape, self.moving_mean_initializer, trainable=False),
+            WeightSpec("moving_variance", shape, self.moving_variance_initializer,
+                       trainable=False)])
+
+    def forward(self, params, x):
+        return self._inference(params, x)[0]
+
+    def forward_train(self, params, x, rng):
+        if not self.trainable:  # Keras: a frozen BatchNormalization runs in inference mode
+            return self._inference(params, x)
+        gamma, beta = self._weights(params, x.shape)
+        axes = tuple(i for i, size in enumerate(self._broadcast(x.shape)) if size == 1)
+        y, cache = _normalize(x, axes, gamma, beta, self.epsilon)
+        # the moving statistics move during training, in place (Keras's update rule)
+        momentum = x.dtype.type(self.momentum)
+        for name, batch_value in (("moving_mean", cache[2]), ("moving_variance", cache[3])):
+            moving = params[name]
+            moving[...] = moving * momentum + batch_value.reshape(moving.shape) * (1 - momentum)
+        return y, ("batch", cache, x.shape)
+
+    def _inference(self, params, x):
+        import numpy as np
+
+        shape = self._broadcast(x.shape)
+        gamma, beta = self._weights(params, x.shape)
+        mean = params["moving_mean"].reshape(shape)
+        inv = 1 / np.sqrt(params["moving_variance"].reshape(shape) + x.dtype.type(self.epsilon))
+        xhat = (x - mean) * inv
+        y = xhat * gamma if gamma is not None else xhat
+        return (y + beta if beta is not None else y), ("moving", (xhat, inv), x.shape)
+
+    def backward(self, params, cache, dy):
+        mode, stats, shape = cache
+        gamma, _ = self._weights(params, shape)
+        axes = tuple(i for i, size in enumerate(self._broadcast(shape)) if size == 1)
+        if mode == "moving":
+            xhat, inv = stats
+            dx = dy * inv * (gamma if gamma is not None else 1)
+        else:
+            xhat = stats[0]
+            dx = _normalize_backward(dy, stats, axes, gamma)
+        return dx, self._grads(dy, xhat, params, shape)
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class LayerNormalization(_Normalization):
+    axis: object = arg(Axes(), default=-1, doc="axis or axes to normalize over")
+    epsilon: float = arg(Float(0.0), default=1e-3)
+    center: bool = arg(Bool(), default=True)
+    scale: bool = arg(Bool(), default=True)
+    rms_scaling: bool = arg(Bool(), default=False, doc="deprecated in Keras: x / sqrt(var)")
+    beta_initializer: object = arg(InitializerArg(), default="zeros")
+    gamma_initializer: object = arg(InitializerArg(), default="ones")
+
+    positional = ("axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer",
+                  "gamma_initializer")
+    summary = "Normalizes each sample over its last axis (or the given axes)"
+    weights_doc = "gamma, beta (the sizes of the normalized axes)"
+
+    def _axes(self, ndim):
+        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+        return tuple(sorted(_axis_index(a, ndim, self) for a in axes))
+
+    def _broadcast(self, input_shape):
+        axes = self._axes(len(input_shape))
+        return tuple(d if i in axes else 1 for i, d in enumerate(input_shape))
+
+    def _param_shape(self, input_shape):
+        return tuple(input_shape[i] for i in self._axes(len(input_shape)))
+
+    def output_shape(self, input_shape):
+        if any(input_shape[i] is None for i in self._axes(len(input_shape))):
+            raise ValueError("LayerNormalization needs the normalized axes defined; received "
+                             f"input_shape={format_shape(input_shape)}")
+        return input_shape
+
+    @property
+    def has_gamma(self) -> bool:  # Keras: gamma with scale or rms_scaling, beta never with it
+        return self.scale or self.rms_scaling
+
+    @property
+    def has_beta(self) -> bool:
+        return self.center and not self.rms_scaling
+
+    def weight_specs(self, input_shape):
+        self.output_shape(input_shape)
+        return self._specs(input_shape)
+
+    def forward_train(self, params, x, rng):
+        import numpy as np
+
+        axes = self._axes(x.ndim)
+        gamma, beta = self._weights(params, x.shape)
+        if self.rms_scaling:  # Keras's (deprecated) rms_scaling: x / sqrt(var + eps) * gamma
+            variance = x.var(axis=axes, keepdims=True)
+            inv = 1 / np.sqrt(variance + x.dtype.type(self.epsilon))
+            y = x * inv
+            return (y * gamma if gamma is not None else y), ("rms", x, inv)
+        y, cache = _normalize(x, axes, gamma, beta, self.epsilon)
+        return y, ("moments", cache, x.shape)
+
+    def backward(self, params, cache, dy):
+        if cache[0] == "rms":
+            return self._rms_backward(params, cache, dy)
+        _, stats, shape = cache
+        axes = self._axes(len(shape))
+        gamma, _ = self._weights(params, shape)
+        return _normalize_backward(dy, stats, axes, gamma), self._grads(dy, stats[0], params,
+                                                                         shape)
+
+    def _rms_backward(self, params, cache, dy):
+        _, x, inv = cache
+        axes = self._axes(x.ndim)
+        gamma, _ = self._weights(params, x.shape)
+        g = dy * gamma if gamma is not None else dy
+        centred = x - x.mean(axis=axes, keepdims=True)
+        count = x.size // inv.size
+        dx = g * inv - centred * inv ** 3 * (g * x).sum(axis=axes, keepdims=True) / count
+        return dx, self._grads(dy, x * inv, params, x.shape)
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class GroupNormalization(_Normalization):
+    groups: int = arg(Int(-1), default=32, doc="channel groups (-1: one per channel)")
+    axis: int = arg(Int(None), default=-1, doc="the channels axis")
+    epsilon: float = arg(Float(0.0), default=1e-3)
+    center: bool = arg(Bool(), default=True)
+    scale: bool = arg(Bool(), default=True)
+    beta_initializer: object = arg(InitializerArg(), default="zeros")
+    gamma_initializer: object = arg(InitializerArg(), default="ones")
+
+    positional = ("groups", "axis", "epsilon", "center", "scale", "beta_initializer",
+                  "gamma_initializer")
+    summary = "Normalizes each sample over groups of channels"
+    weights_doc = "gamma, beta (channels,)"
+
+    def check(self):
+        if self.groups == 0:
+            raise ArgError("groups", "`groups` must be a positive integer or -1. "
+                           f"Received: groups={self.groups}")
+
+    def _groups(self, channels):
+        return channels if self.groups == -1 else self.groups
+
+    def _broadcast(self, input_shape):
+        index = _axis_index(self.axis, len(input_shape), self)
+        return tuple(d if i == index else 1 for i, d in enumerate(input_shape))
+
+    def output_shape(self, input_shape):
+        index = _axis_index(self.axis, len(input_shape), self)
+        channels = input_shape[index]
+        if channels is None:
+            raise ValueError(f"Axis {self.axis} of the input should have a defined size; "
+                             f"received {format_shape(input_shape)}")
+        groups = self._groups(channels)
+        if groups > channels:
+            raise ValueError(f"Number of groups ({groups}) cannot be more than the number of "
+                             f"channels ({channels}).")
+        if channels % groups:
+            raise ValueError(f"Number of groups ({groups}) must be a multiple of the number "
+                             f"of channels ({channels}).")
+        return input_shape
+
+    def weight_specs(self, input_shape):
+        self.output_shape(input_shape)
+        return self._specs(input_shape)
+
+    def _grouped(self, x):
+        index = _axis_index(self.axis, x.ndim, self)
+        groups = self._groups(x.shape[index])
+        shape = (*x.shape[:index], groups, x.shape[index] // groups, *x.shape[index + 1:])
+        axes = tuple(i for i in range(1, len(shape)) if i != index)
+        return x.reshape(shape), axes
+
+    def forward_train(self, params, x, rng):
+        grouped, axes = self._grouped(x)
+        y, cache = _normalize(grouped, axes, None, None, self.epsilon)
+        y = y.reshape(x.shape)
+        gamma, beta = self._weights(params, x.shape)
+        if gamma is not None:
+            y = y * gamma
+        if beta is not None:
+            y = y + beta
+        return y, (cache, x.shape)
+
+    def backward(self, params, cache, dy):
+        stats, shape = cache
+        gamma, _ = self._weights(params, shape)
+        xhat = stats[0].reshape(shape)
+        grads = self._grads(dy, xhat, params, shape)
+        dxhat = dy * gamma if gamma is not None else dy
+        grouped, axes = self._grouped(dxhat)
+        return _normalize_backward(grouped, stats, axes, None).reshape(shape), grads
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class UnitNormalization(Layer):
+    axis: object = arg(Axes(), default=-1, doc="axis or axes to normalize over")
+
+    positional = ("axis",)
+    summary = "Scales each sample to unit L2 norm over the axis"
+
+    def _axes(self, ndim):
+        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+        return tuple(_axis_index(a, ndim, self) for a in axes)
+
+    def output_shape(self, input_shape):
+        self._axes(len(input_shape))
+        return input_shape
+
+    def forward_train(self, params, x, rng):
+        import numpy as np
+
+        axes = self._axes(x.ndim)
+        square_sum = (x * x).sum(axis=axes, keepdims=True)
+        with np.errstate(divide="ignore"):
+            inv = np.minimum(1 / np.sqrt(square_sum), x.dtype.type(1e12))  # Keras's cap
+        return x * inv, (x, inv, square_sum)
+
+    def backward(self, params, cache, dy):
+        x, inv, square_sum = cache
+        axes = self._axes(x.ndim)
+        capped = inv >= 1e12  # where the norm is under 1e-12 the scale is a constant
+        dot = (dy * x).sum(axis=axes, keepdims=True)
+        dx = dy * inv - x * inv ** 3 * dot * ~capped
+        return dx, {}
