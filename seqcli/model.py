@@ -100,6 +100,22 @@ class Sequential(Layer):
             caches.append(cache)
         return x, caches
 
+    def penalty(self, cache) -> float:
+        return sum(layer.penalty(c) for layer, c in zip(self.layers, cache))
+
+    def forward_with_penalty(self, params, x) -> tuple:
+        """(output, extra loss) at inference: what evaluate scores, as Keras does."""
+        total = 0.0
+        for layer in self.layers:
+            layer_params = params.get(layer.name, {})
+            if isinstance(layer, Sequential):
+                x, extra = layer.forward_with_penalty(layer_params, x)
+            else:
+                x = layer.forward(layer_params, x)
+                extra = layer.output_penalty(x)
+            total += extra
+        return x, total
+
     def backward(self, params, cache, dy):
         grads = {}
         for layer, layer_cache in zip(reversed(self.layers), reversed(cache)):

@@ -170,6 +170,7 @@ def _train_epoch(model, weights, params, x, y, order, batch_size, compiled, opti
         y_batch = np.asarray(y[index])
         y_pred, cache = model.forward_train(params, x_batch, rng)
         loss, d_loss = _loss(compiled, y_batch, y_pred)
+        loss += model.penalty(cache)  # layers' own loss terms (ActivityRegularization)
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
                                 "try a lower learning rate, or check the data for NaN/Inf")
@@ -207,8 +208,9 @@ def evaluate(model: Sequential, weights: dict, x, y, compiled: Compiled,
     for start in range(0, len(x), batch_size):
         x_batch = np.asarray(x[start:start + batch_size], dtype=np.float32)
         y_batch = np.asarray(y[start:start + batch_size])
-        y_pred = model.forward(params, x_batch)
+        y_pred, extra = model.forward_with_penalty(params, x_batch)
         loss, _ = _loss(compiled, y_batch, y_pred)
+        loss += extra
         loss_sum += loss * len(x_batch)
         seen += len(x_batch)
         for metric in tracked:

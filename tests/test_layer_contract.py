@@ -17,7 +17,7 @@ from seqcli.registry import all_layers
 EXAMPLES = {
     "Dense": [({"units": 3}, [5]), ({"units": 2, "use_bias": False, "activation": "tanh"}, [4, 6])],
     "Activation": [({"activation": "softmax"}, [7]), ({"activation": "gelu"}, [2, 3])],
-    "Dropout": [({"rate": 0.3}, [6])],
+    "Dropout": [({"rate": 0.3}, [6]), ({"rate": 0.5, "noise_shape": [None, 1, 3]}, [4, 3])],
     "Flatten": [({}, [3, 4, 5]), ({"data_format": "channels_first"}, [2, 3, 4])],
     "Conv2D": [({"filters": 4, "kernel_size": 3}, [8, 9, 2]),
                ({"filters": 4, "kernel_size": [3, 2], "strides": 2, "padding": "same"}, [7, 9, 3]),
@@ -61,6 +61,14 @@ EXAMPLES = {
                            ({"rms_scaling": True}, [5])],
     "GroupNormalization": [({"groups": 2}, [4, 6]), ({"groups": -1, "axis": 1}, [3, 5])],
     "UnitNormalization": [({}, [5]), ({"axis": [1, 2]}, [3, 4])],
+    "SpatialDropout1D": [({"rate": 0.5}, [4, 3])],
+    "SpatialDropout2D": [({"rate": 0.3}, [3, 3, 2]),
+                         ({"rate": 0.5, "data_format": "channels_first"}, [2, 3, 3])],
+    "SpatialDropout3D": [({"rate": 0.4}, [2, 2, 2, 3])],
+    "GaussianNoise": [({"stddev": 0.5}, [5])],
+    "GaussianDropout": [({"rate": 0.3}, [5])],
+    "AlphaDropout": [({"rate": 0.2}, [6]), ({"rate": 0.5, "noise_shape": [None, 1, 4]}, [3, 4])],
+    "ActivityRegularization": [({"l1": 0.01, "l2": 0.02}, [5])],
     "Identity": [({}, [3, 2])],
     "Reshape": [({"target_shape": [6, 2]}, [3, 4]), ({"target_shape": [-1, 3]}, [2, 3, 2])],
     "Permute": [({"dims": [2, 1]}, [3, 4]), ({"dims": [3, 1, 2]}, [2, 3, 4])],
@@ -180,8 +188,9 @@ def test_backward_matches_finite_differences(class_name, args, shape, kind):
                                   for k, v in weights_module.fresh(model).items()})
     r = rng.standard_normal(model.output_shape((2, *shape)))
 
-    def loss():  # the same dropout mask every time
-        return float(np.sum(model.forward_train(params, x, np.random.default_rng(5))[0] * r))
+    def loss():  # the same random draws every time; layers' own loss terms included
+        y, cache = model.forward_train(params, x, np.random.default_rng(5))
+        return float(np.sum(y * r)) + model.penalty(cache)
 
     y, cache = model.forward_train(params, x, np.random.default_rng(5))
     dx, grads = model.backward(params, cache, r)

@@ -146,6 +146,8 @@ def test_nested_spec_cycle_and_missing_file(tmp_path):
      "expected ndim=4"),
     ("input_shape: [2, 2, 3]\nlayers:\n  - MaxPooling2D: {pool_size: 3}\n", "MaxPooling2D",
      "zero or negative"),
+    ("input_shape: [3, 4]\nlayers:\n  - Dropout: {rate: 0.5, noise_shape: [null, 1]}\n",
+     "Dropout", "noise_shape=(None, 1) does not fit"),
     ("layers: {Dense: 3}\n", "{", "must be a list"),
     ("lyers: []\n", "lyers", "did you mean 'layers'"),
     ("- Dense\n", "-", "a spec is a mapping"),

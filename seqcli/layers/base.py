@@ -120,6 +120,15 @@ class Layer:
         """(dL/dx, {weight name: dL/dweight}) from dL/dy and the forward cache."""
         raise NotImplementedError
 
+    def penalty(self, cache) -> float:
+        """An extra loss term this layer adds in training (Keras's add_loss): 0 for most.
+        A layer that has one also adds its gradient in `backward`."""
+        return 0.0
+
+    def output_penalty(self, y) -> float:
+        """The same term from the layer's output at inference (for evaluate)."""
+        return 0.0
+
     def describe(self) -> str:
         return f"{type(self).__name__} {self.name!r}"
 
@@ -142,6 +151,18 @@ def require_rank(layer: Layer, input_shape: Shape, ndim: int) -> None:
         raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: '
                          f"expected ndim={ndim}, found ndim={len(input_shape)}. "
                          f"Full shape received: {format_shape(input_shape)}")
+
+
+def check_noise_shape(noise_shape, input_shape) -> None:
+    """A dropout mask shape (batch included, None = the input's size) must broadcast."""
+    if noise_shape is None:
+        return
+    fits = len(noise_shape) == len(input_shape) and all(
+        n is None or n == 1 or i is None or n == i for n, i in zip(noise_shape, input_shape))
+    if not fits:
+        raise ValueError(f"noise_shape={tuple(noise_shape)} does not fit the input shape "
+                         f"{format_shape(input_shape)}: it needs one entry per axis, batch "
+                         "included, each 1, null or the input's size")
 
 
 def format_shape(shape: Shape) -> str:

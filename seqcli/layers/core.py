@@ -10,7 +10,7 @@ from seqcli import activations
 from seqcli.args import (ActivationArg, Bool, Choice, Float, InitializerArg, Int, LayerName,
                          Optional, ShapeArg, arg)
 from seqcli.errors import ArgError
-from seqcli.layers.base import Layer, WeightSpec, format_shape
+from seqcli.layers.base import Layer, WeightSpec, check_noise_shape, format_shape
 from seqcli.registry import register
 
 DATA_FORMAT = Optional(Choice("channels_last", "channels_first"))
@@ -113,6 +113,10 @@ class Dropout(Layer):
 
     positional = ("rate", "noise_shape", "seed")
     summary = "Randomly zeroes inputs during training; the identity at inference"
+
+    def output_shape(self, input_shape):
+        check_noise_shape(self.noise_shape, input_shape)
+        return input_shape
 
     def forward(self, params, x):
         return x  # the identity at inference
