@@ -127,41 +127,51 @@ def pad_spatial(x, pads, value=0.0):
 CONV_BLOCK_BYTES = 2 * 2**20  # a patch block small enough to stay in cache for its matmul
 
 
-def conv2d(x, kernel, strides, padding, dilation, groups=1, bias=None):
-    """2-D convolution, channels-last: x (N, H, W, C), kernel (kh, kw, C/groups, F),
-    plus bias (F,) when given.
+def conv_pads(spatial, window, strides, padding, dilation):
+    """(before, after) per spatial axis for "valid", "same" (TensorFlow's) or "causal"."""
+    if padding == "same":
+        return [same_padding(size, k, s, d)
+                for size, k, s, d in zip(spatial, window, strides, dilation)]
+    if padding == "causal":  # 1-D: everything before, so no step sees the future
+        return [((window[0] - 1) * dilation[0], 0)]
+    return [(0, 0)] * len(window)
+
+
+def conv_output_sizes(spatial, window, strides, dilation):
+    return [(size - (k - 1) * d - 1) // s + 1
+            for size, k, s, d in zip(spatial, window, strides, dilation)]
+
+
+def conv(x, kernel, strides, padding, dilation, groups=1, bias=None):
+    """Convolution over the spatial axes of channels-last x (N, *spatial, C), kernel
+    (*window, C/groups, F), plus bias (F,) when given; 1-D to 3-D.
 
     im2col in cache-sized blocks: each block of patches is copied into one reused
     buffer and multiplied while still in cache, straight into the output. The bias
     rides in the same matrix product (a column of ones against a row of biases).
     """
-    kh, kw, _, filters = kernel.shape
-    if padding == "same":
-        pads = [same_padding(x.shape[1], kh, strides[0], dilation[0]),
-                same_padding(x.shape[2], kw, strides[1], dilation[1])]
-        x = pad_spatial(x, pads)
-    x = np.ascontiguousarray(x)
-    n, h, w, c = x.shape
-    out_h = (h - (kh - 1) * dilation[0] - 1) // strides[0] + 1
-    out_w = (w - (kw - 1) * dilation[1] - 1) // strides[1] + 1
-    out = np.empty((n, out_h, out_w, filters), dtype=x.dtype)
-    row_bytes = out_w * kh * kw * c * x.itemsize
-    if out_h * row_bytes <= CONV_BLOCK_BYTES:  # whole images per block
-        images = max(1, min(n, CONV_BLOCK_BYTES // (out_h * row_bytes)))
-        block = _Block(images * out_h * out_w, kernel, groups, bias)
+    window, filters = kernel.shape[:-2], kernel.shape[-1]
+    x = np.ascontiguousarray(pad_spatial(x, conv_pads(x.shape[1:-1], window, strides,
+                                                      padding, dilation)))
+    n, c = x.shape[0], x.shape[-1]
+    out_sizes = conv_output_sizes(x.shape[1:-1], window, strides, dilation)
+    out = np.empty((n, *out_sizes, filters), dtype=x.dtype)
+    row_bytes = int(np.prod(out_sizes[1:])) * int(np.prod(window)) * c * x.itemsize
+    if out_sizes[0] * row_bytes <= CONV_BLOCK_BYTES:  # whole samples per block
+        images = max(1, min(n, CONV_BLOCK_BYTES // max(out_sizes[0] * row_bytes, 1)))
+        block = _Block(images * int(np.prod(out_sizes)), kernel, groups, bias)
         for start in range(0, n, images):
-            patches = _patches(x[start:start + images], (kh, kw), strides, dilation,
-                               (out_h, out_w))
-            block.multiply(patches, out[start:start + images])
+            block.multiply(patches(x[start:start + images], window, strides, dilation,
+                                   out_sizes), out[start:start + images])
         return out
-    rows = max(1, CONV_BLOCK_BYTES // row_bytes)  # else runs of output rows of one image
-    block = _Block(rows * out_w, kernel, groups, bias)
+    rows = max(1, CONV_BLOCK_BYTES // row_bytes)  # else runs along the first spatial axis
+    block = _Block(rows * int(np.prod(out_sizes[1:])), kernel, groups, bias)
     for i in range(n):
-        for top in range(0, out_h, rows):
-            count = min(rows, out_h - top)
-            window = x[i:i + 1, top * strides[0]:]
-            patches = _patches(window, (kh, kw), strides, dilation, (count, out_w))
-            block.multiply(patches, out[i:i + 1, top:top + count])
+        for top in range(0, out_sizes[0], rows):
+            count = min(rows, out_sizes[0] - top)
+            view = patches(x[i:i + 1, top * strides[0]:], window, strides, dilation,
+                           (count, *out_sizes[1:]))
+            block.multiply(view, out[i:i + 1, top:top + count])
     return out
 
 
@@ -170,9 +180,9 @@ class _Block:
     a last column of ones and the matrix a last row of biases."""
 
     def __init__(self, rows, kernel, groups, bias):
-        kh, kw, cg, filters = kernel.shape
+        filters = kernel.shape[-1]
         self.kernel, self.groups = kernel, groups
-        self.width = kh * kw * cg * groups
+        self.width = int(np.prod(kernel.shape[:-1])) * groups
         extra = 0 if bias is None or groups != 1 else 1
         self.buffer = np.empty((rows, self.width + extra), dtype=kernel.dtype)
         self.matrix = kernel.reshape(self.width // groups, filters)
@@ -181,33 +191,35 @@ class _Block:
             self.matrix = np.concatenate([self.matrix, bias[None, :].astype(kernel.dtype)])
         self.bias = bias if not extra else None  # still to add after the product
 
-    def multiply(self, patches, out):
-        """out (b, rows, cols, F) = patches (b, rows, cols, kh, kw, C) @ kernel (+ bias)."""
-        size = patches.shape[0] * patches.shape[1] * patches.shape[2]
-        np.copyto(self.buffer[:size, :self.width].reshape(patches.shape), patches)
+    def multiply(self, view, out):
+        """out (b, *out_sizes, F) = patches (b, *out_sizes, *window, C) @ kernel (+ bias)."""
+        size = int(np.prod(out.shape[:-1]))
+        np.copyto(self.buffer[:size, :self.width].reshape(view.shape), view)
         target = out.reshape(-1, out.shape[-1])
         if self.groups == 1:
             np.matmul(self.buffer[:size], self.matrix, out=target)
         else:
-            _grouped_block(self.buffer[:size, :self.width], self.kernel, self.groups, target)
+            grouped_matmul(self.buffer[:size, :self.width], self.kernel, self.groups, target)
         if self.bias is not None:
             target += self.bias
 
 
-def _grouped_block(cols, kernel, groups, target):
-    kh, kw, cg, filters = kernel.shape
-    fg = filters // groups
-    blocks = cols.reshape(len(cols), kh * kw, groups, cg)
+def grouped_matmul(cols, kernel, groups, target):
+    """target = cols @ kernel one channel group at a time (cols: (rows, *window, C))."""
+    cg, filters = kernel.shape[-2], kernel.shape[-1]
+    fg, taps = filters // groups, int(np.prod(kernel.shape[:-2]))
+    blocks = cols.reshape(len(cols), taps, groups, cg)
     for g in range(groups):
-        part = blocks[:, :, g, :].reshape(len(cols), kh * kw * cg)
+        part = blocks[:, :, g, :].reshape(len(cols), taps * cg)
         target[:, g * fg:(g + 1) * fg] = part @ kernel[..., g * fg:(g + 1) * fg].reshape(-1, fg)
 
 
-def _patches(x, window, strides, dilation, out_hw):
-    """A (N, out_h, out_w, kh, kw, C) view of every receptive field (no copy)."""
-    sn, sh, sw, sc = x.strides
-    shape = (x.shape[0], *out_hw, *window, x.shape[3])
-    view_strides = (sn, sh * strides[0], sw * strides[1], sh * dilation[0], sw * dilation[1], sc)
+def patches(x, window, strides, dilation, out_sizes):
+    """A (N, *out_sizes, *window, C) view of every receptive field (no copy)."""
+    spatial_strides = x.strides[1:-1]
+    shape = (x.shape[0], *out_sizes, *window, x.shape[-1])
+    view_strides = (x.strides[0], *(st * s for st, s in zip(spatial_strides, strides)),
+                    *(st * d for st, d in zip(spatial_strides, dilation)), x.strides[-1])
     return as_strided(x, shape=shape, strides=view_strides, writeable=False)
 
 
@@ -376,43 +388,118 @@ def log_softmax_grad(z, y, dy, axis=-1):
 
 # ---------------------------------------------------------------- backward kernels
 
-def conv2d_backward(x, kernel, dy, strides, padding, dilation, groups=1):
-    """Gradients (dx, dkernel) of conv2d, channels-last, by col2im on the same views."""
-    kh, kw, _, filters = kernel.shape
-    pads = [(0, 0), (0, 0)]
-    if padding == "same":
-        pads = [same_padding(x.shape[1], kh, strides[0], dilation[0]),
-                same_padding(x.shape[2], kw, strides[1], dilation[1])]
-    xp = pad_spatial(x, pads)
-    n, _, _, c = xp.shape
-    out_h, out_w = dy.shape[1:3]
+def conv_backward(x, kernel, dy, strides, padding, dilation, groups=1):
+    """Gradients (dx, dkernel) of `conv`, by col2im on the same patch views."""
+    window, filters = kernel.shape[:-2], kernel.shape[-1]
+    pads = conv_pads(x.shape[1:-1], window, strides, padding, dilation)
+    xp = np.ascontiguousarray(pad_spatial(x, pads))
+    out_sizes = dy.shape[1:-1]
     dxp = np.zeros_like(xp)
     dkernel = np.zeros_like(kernel)
+    c = xp.shape[-1]
     cg, fg = c // groups, filters // groups
-    chunk = max(1, IM2COL_BYTES // max(out_h * out_w * kh * kw * c * x.itemsize, 1))
-    for start in range(0, n, chunk):
-        part = np.ascontiguousarray(xp[start:start + chunk])
-        patches = _patches(part, (kh, kw), strides, dilation, (out_h, out_w))
-        rows = part.shape[0] * out_h * out_w
+    taps = int(np.prod(window))
+    per_sample = int(np.prod(out_sizes)) * taps * c * x.itemsize
+    chunk = max(1, 16 * CONV_BLOCK_BYTES // max(per_sample, 1))
+    for start in range(0, xp.shape[0], chunk):
+        part = xp[start:start + chunk]
+        view = patches(part, window, strides, dilation, out_sizes)
+        rows = part.shape[0] * int(np.prod(out_sizes))
+        cols = np.ascontiguousarray(view).reshape(rows, taps, groups, cg)
+        dcols = np.empty((rows, taps, groups, cg), dtype=x.dtype)
         for g in range(groups):
-            cols = patches[..., g * cg:(g + 1) * cg].reshape(rows, kh * kw * cg)
             grad = dy[start:start + chunk, ..., g * fg:(g + 1) * fg].reshape(rows, fg)
-            dkernel[..., g * fg:(g + 1) * fg] += (cols.T @ grad).reshape(kh, kw, cg, fg)
-            k = kernel[..., g * fg:(g + 1) * fg].reshape(kh * kw * cg, fg)
-            dcols = (grad @ k.T).reshape(part.shape[0], out_h, out_w, kh, kw, cg)
-            _col2im(dxp[start:start + chunk, ..., g * cg:(g + 1) * cg], dcols, strides, dilation)
-    (top, _), (left, _) = pads
-    return dxp[:, top:top + x.shape[1], left:left + x.shape[2], :], dkernel
+            k = kernel[..., g * fg:(g + 1) * fg].reshape(taps * cg, fg)
+            dkernel[..., g * fg:(g + 1) * fg] += (
+                cols[:, :, g, :].reshape(rows, -1).T @ grad).reshape(*window, cg, fg)
+            dcols[:, :, g, :] = (grad @ k.T).reshape(rows, taps, cg)
+        col2im(dxp[start:start + chunk], dcols.reshape(part.shape[0], *out_sizes, *window, c),
+               strides, dilation)
+    return dxp[_crop_slices(pads, x.shape[1:-1])], dkernel
 
 
-def _col2im(dx, dcols, strides, dilation):
-    """Add each window offset's gradient back onto the positions it read."""
-    out_h, out_w, kh, kw = dcols.shape[1:5]
-    for i in range(kh):
-        for j in range(kw):
-            top, left = i * dilation[0], j * dilation[1]
-            dx[:, top:top + (out_h - 1) * strides[0] + 1:strides[0],
-               left:left + (out_w - 1) * strides[1] + 1:strides[1], :] += dcols[:, :, :, i, j, :]
+def col2im(target, cols, strides, dilation):
+    """Add every window offset's values back onto the positions it covers:
+    target (N, *spatial, C) += cols (N, *out_sizes, *window, C), the adjoint of patches."""
+    import itertools
+
+    rank = target.ndim - 2
+    out_sizes, window = cols.shape[1:1 + rank], cols.shape[1 + rank:1 + 2 * rank]
+    for offset in itertools.product(*(range(k) for k in window)):
+        where = (slice(None), *(slice(o * d, o * d + (n - 1) * s + 1, s) for o, d, n, s
+                                in zip(offset, dilation, out_sizes, strides)), slice(None))
+        target[where] += cols[(slice(None),) * (1 + rank) + offset]
+
+
+def _crop_slices(pads, spatial):
+    return (slice(None), *(slice(a, a + size) for (a, _), size in zip(pads, spatial)),
+            slice(None))
+
+
+# ---------------------------------------------------------------- transposed convolution
+
+def conv_transpose_sizes(spatial, window, strides, padding, output_padding, dilation):
+    """Keras's output sizes and the crops of the full result, per spatial axis."""
+    sizes, crops = [], []
+    for i, size in enumerate(spatial):
+        k = (window[i] - 1) * dilation[i] + 1
+        s = strides[i]
+        extra = None if output_padding is None else output_padding[i]
+        if padding == "valid":
+            extra = max(k, s) - k if extra is None else extra
+            left, right = k - 1, k - 1 + extra
+        else:
+            total = s + k - 2 if extra is None else k + k % 2 - 2 + extra
+            left = min(total // 2 + total % 2, k - 1)
+            right = total - left
+        sizes.append((size - 1) * s + k + left + right - 2 * (k - 1))
+        crops.append(((k - 1) - left, (k - 1) - right))
+    return sizes, crops
+
+
+def conv_transpose(x, kernel, strides, padding, output_padding, dilation, bias=None):
+    """Transposed convolution: x (N, *spatial, C_in), kernel (*window, F, C_in), the
+    adjoint of `conv` (each input position spreads x @ W over its window)."""
+    window, filters = kernel.shape[:-2], kernel.shape[-2]
+    spatial = x.shape[1:-1]
+    sizes, crops = conv_transpose_sizes(spatial, window, strides, padding, output_padding,
+                                        dilation)
+    full = [(n - 1) * s + (k - 1) * d + 1 for n, s, k, d in zip(spatial, strides, window,
+                                                                 dilation)]
+    grow = [max(-right, 0) for _, right in crops]  # negative crops mean zeros past the end
+    out = np.zeros((x.shape[0], *(f + g for f, g in zip(full, grow)), filters), dtype=x.dtype)
+    taps = int(np.prod(window))
+    cols = x.reshape(-1, x.shape[-1]) @ kernel.reshape(taps * filters, -1).T
+    col2im(out, cols.reshape(x.shape[0], *spatial, *window, filters), strides, dilation)
+    keep = (slice(None), *(slice(left, left + size) for (left, _), size in zip(crops, sizes)),
+            slice(None))
+    y = np.ascontiguousarray(out[keep])
+    if bias is not None:
+        y += bias
+    return y
+
+
+def conv_transpose_backward(x, kernel, dy, strides, padding, output_padding, dilation):
+    """(dx, dkernel) of conv_transpose: the gradient gathered back through each window."""
+    window, filters = kernel.shape[:-2], kernel.shape[-2]
+    spatial = x.shape[1:-1]
+    sizes, crops = conv_transpose_sizes(spatial, window, strides, padding, output_padding,
+                                        dilation)
+    full = [(n - 1) * s + (k - 1) * d + 1 for n, s, k, d in zip(spatial, strides, window,
+                                                                 dilation)]
+    grow = [max(-right, 0) for _, right in crops]
+    dfull = np.zeros((dy.shape[0], *(f + g for f, g in zip(full, grow)), filters),
+                     dtype=dy.dtype)
+    keep = (slice(None), *(slice(left, left + size) for (left, _), size in zip(crops, sizes)),
+            slice(None))
+    dfull[keep] = dy
+    view = patches(np.ascontiguousarray(dfull), window, strides, dilation, spatial)
+    taps = int(np.prod(window))
+    cols = np.ascontiguousarray(view).reshape(-1, taps * filters)
+    flat_x = x.reshape(-1, x.shape[-1])
+    dx = (cols @ kernel.reshape(taps * filters, -1)).reshape(x.shape)
+    dkernel = (cols.T @ flat_x).reshape(kernel.shape)
+    return dx, dkernel
 
 
 # ---------------------------------------------------------------- resizing
