@@ -101,8 +101,16 @@ def compute_fans(shape):
 
 
 def initialize(spec, shape, rng):
-    """Draw a float32 array of `shape` for an initializer spec."""
+    """Draw a float32 array of `shape` for an initializer spec.
+
+    A layer may also give ("segments", [(spec, length), ...]): slices of the last axis
+    drawn from their own initializers (LSTM's forget-gate bias of ones, say).
+    """
     import numpy as np
+
+    if isinstance(spec, tuple) and spec and spec[0] == "segments":
+        parts = [initialize(part, (*shape[:-1], length), rng) for part, length in spec[1]]
+        return np.concatenate(parts, axis=-1)
 
     name, args = (spec, {}) if isinstance(spec, str) else next(iter(spec.items()))
     args = {**INITIALIZERS[name], **{k: v for k, v in args.items() if k != "seed"}}

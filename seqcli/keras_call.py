@@ -70,21 +70,30 @@ def _arguments(cls, call: ast.Call) -> dict:
         extra = call.args[len(cls.positional)]
         raise SeqcliError(f"{cls.__name__} takes at most {len(cls.positional)} positional "
                           f"arguments ({', '.join(cls.positional)})", _where(extra))
+    wraps = getattr(cls, "wraps", ())
     for name, node in zip(cls.positional, call.args):
         if isinstance(node, ast.Starred):
             raise SeqcliError("*args cannot be used; write each argument", _where(node))
-        args[name] = _literal(node, name)
+        args[name] = _literal(node, name, name in wraps)
     for keyword in call.keywords:
         if keyword.arg is None:
             raise SeqcliError("**kwargs cannot be used; write each argument",
                               _where(keyword.value))
         if keyword.arg in args:
             raise SeqcliError(f"argument `{keyword.arg}` is given twice", _where(keyword.value))
-        args[keyword.arg] = _literal(keyword.value, keyword.arg)
+        args[keyword.arg] = _literal(keyword.value, keyword.arg, keyword.arg in wraps)
     return args
 
 
-def _literal(node, name):
+def _literal(node, name, layer_allowed=False):
+    if layer_allowed and isinstance(node, ast.Call):  # a wrapped layer: Bidirectional(LSTM(8))
+        class_name, args = _class_name(node.func), None
+        try:
+            cls = lookup(class_name)
+        except KeyError as exc:
+            raise SeqcliError(exc.args[0], _where(node.func)) from None
+        args = _arguments(cls, node)
+        return {cls.__name__: args}
     try:
         return _plain(ast.literal_eval(node))
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):

@@ -268,9 +268,13 @@ class _Loader:
             return None
         if cls is Sequential:
             return self._load_nested(doc, class_node, arg_items, where, shape_sources, first)
-        args = {k.value: doc.value(v) for k, v in arg_items}
         nodes = {k.value: v for k, v in arg_items}
         key_nodes = {k.value: k for k, v in arg_items}
+        # a wrapper's layer arguments are layer entries of their own, built first (as in
+        # Keras, where the inner layer exists, and takes its name, before the wrapper)
+        inner = {key: self.load_entry(doc, nodes[key], index, [], first=False)
+                 for key in getattr(cls, "wraps", ()) if key in nodes and not is_null(nodes[key])}
+        args = {k.value: inner.get(k.value) or doc.value(v) for k, v in arg_items}
         if "input_shape" in args:
             self._take_input_shape(doc, args, nodes, first, shape_sources)
         if "name" not in args:  # only unnamed layers take (and advance) an automatic name

@@ -142,6 +142,8 @@ def test_pop_down_to_empty_and_past_it(cli):
     ("Dense(2", "not a Python call"),
     ("open('x')", "unknown layer class 'open'"),
     ("Dense(1, 2, 3, 4, 5, 6)", "at most 5 positional"),
+    ("TimeDistributed(Dense(units=len('abc')))", "must be a literal"),
+    ("Bidirectional(open('x'))", "unknown layer class 'open'"),
 ])
 def test_add_refuses_bad_calls_and_never_runs_code(cli, model_file, call, words):
     result = cli("add", "model.yaml", "-i", call)

@@ -1,0 +1,317 @@
+"""Recurrent layers: SimpleRNN, LSTM, GRU (reset_after both ways), each with its
+backward pass through time. Inputs are (batch, timesteps, features)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seqcli import activations
+from seqcli.args import ActivationArg, Bool, Choice, Float, InitializerArg, Int, Optional, arg
+from seqcli.errors import ArgError
+from seqcli.layers.base import Layer, WeightSpec, format_shape, require_rank
+from seqcli.registry import register
+
+RATE = Float(0.0, 1.0)
+
+
+class _BoolOrAuto:
+    describe = "bool | auto"
+
+    def __call__(self, name, value):
+        if isinstance(value, bool) or value == "auto":
+            return value
+        raise ArgError(name, f"`{name}` must be true, false or auto. Received: {name}={value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Recurrent(Layer):
+    units: int = arg(Int(1), doc="size of the state and of each output")
+    activation: str | None = arg(ActivationArg(), default="tanh")
+    use_bias: bool = arg(Bool(), default=True)
+    kernel_initializer: object = arg(InitializerArg(), default="glorot_uniform")
+    recurrent_initializer: object = arg(InitializerArg(), default="orthogonal")
+    bias_initializer: object = arg(InitializerArg(), default="zeros")
+    dropout: float = arg(RATE, default=0.0, doc="input dropout in training")
+    recurrent_dropout: float = arg(RATE, default=0.0, doc="state dropout in training")
+    seed: int | None = arg(Optional(Int(0)), default=None)
+    return_sequences: bool = arg(Bool(), default=False, doc="output every step, not the last")
+    return_state: bool = arg(Bool(), default=False, doc="not supported: one output only")
+    go_backwards: bool = arg(Bool(), default=False, doc="read the sequence from its end")
+    stateful: bool = arg(Bool(), default=False, doc="not supported")
+    unroll: bool = arg(Bool(), default=False, doc="accepted; no effect on results")
+
+    gates = 1  # kernel width in units
+
+    def check(self):
+        if self.return_state:
+            raise ArgError("return_state", "return_state=true gives several outputs, and a "
+                           "Sequential model has one; use return_sequences instead")
+        if self.stateful:
+            raise ArgError("stateful", "stateful=true is not supported: seqcli keeps no state "
+                           "between calls")
+
+    def output_shape(self, input_shape):
+        require_rank(self, input_shape, 3)
+        self._features(input_shape)
+        if self.return_sequences:
+            return (input_shape[0], input_shape[1], self.units)
+        return (input_shape[0], self.units)
+
+    def _features(self, input_shape):
+        if input_shape[2] is None:
+            raise ValueError("The last dimension of the inputs to an RNN should be defined; "
+                             f"received {format_shape(input_shape)}")
+        return input_shape[2]
+
+    def weight_specs(self, input_shape):
+        width = self.units * self.gates
+        specs = [WeightSpec("kernel", (self._features(input_shape), width),
+                            self.kernel_initializer),
+                 WeightSpec("recurrent_kernel", (self.units, width), self.recurrent_initializer)]
+        if self.use_bias:
+            specs.append(WeightSpec("bias", self.bias_shape(), self.bias_init()))
+        return specs
+
+    def bias_shape(self):
+        return (self.units * self.gates,)
+
+    def bias_init(self):
+        return self.bias_initializer
+
+    # ------------------------------------------------------------ the time loop
+
+    def forward_train(self, params, x, rng):
+        import numpy as np
+
+        sequence = x[:, ::-1] if self.go_backwards else x
+        in_mask, state_mask = self._masks(x, rng)
+        inputs = sequence * in_mask[:, None, :] if in_mask is not None else sequence
+        projected = self.project(params, inputs)  # x_t @ kernel (+ input bias), all steps
+        h = np.zeros((x.shape[0], self.units), dtype=x.dtype)
+        state, steps, outputs = self.initial_state(h), [], []
+        for t in range(x.shape[1]):
+            h_in = h * state_mask if state_mask is not None else h
+            h, state, step = self.step(params, projected[:, t], h_in, state)
+            steps.append(step)
+            outputs.append(h)
+        if self.return_sequences:
+            y = np.stack(outputs, axis=1) if outputs else \
+                np.zeros((x.shape[0], 0, self.units), x.dtype)
+        else:
+            y = h
+        return y, (inputs, steps, in_mask, state_mask, x.shape)
+
+    def backward(self, params, cache, dy):
+        import numpy as np
+
+        inputs, steps, in_mask, state_mask, shape = cache
+        grads = {name: np.zeros_like(value) for name, value in params.items()}
+        dprojected = np.zeros((shape[0], shape[1], self.projected_width()), dtype=dy.dtype)
+        dh = np.zeros((shape[0], self.units), dtype=dy.dtype)
+        dstate = self.zero_state_grad(dh)
+        for t in reversed(range(shape[1])):
+            if self.return_sequences:
+                dh = dh + dy[:, t]
+            elif t == shape[1] - 1:
+                dh = dh + dy
+            dh_in, dstate, dprojected[:, t] = self.step_backward(params, steps[t], dh, dstate,
+                                                                 grads)
+            dh = dh_in * state_mask if state_mask is not None else dh_in
+        dinputs = self.project_backward(params, inputs, dprojected, grads)
+        if in_mask is not None:
+            dinputs = dinputs * in_mask[:, None, :]
+        dx = dinputs[:, ::-1] if self.go_backwards else dinputs
+        return dx, grads
+
+    def _masks(self, x, rng):
+        """Keras's dropout masks: one per sequence, the same at every step (training)."""
+        if rng is None:
+            return None, None
+        masks = []
+        for rate, width in ((self.dropout, x.shape[2]), (self.recurrent_dropout, self.units)):
+            if rate > 0:
+                keep = (rng.random((x.shape[0], width)) >= rate).astype(x.dtype)
+                masks.append(keep / x.dtype.type(1 - rate))
+            else:
+                masks.append(None)
+        return masks
+
+    # the input projection, shared by every cell: x @ kernel (+ bias where it goes there)
+
+    def projected_width(self):
+        return self.units * self.gates
+
+    def input_bias(self, params):
+        return params["bias"] if self.use_bias else None
+
+    def project(self, params, inputs):
+        projected = inputs @ params["kernel"]
+        bias = self.input_bias(params)
+        return projected + bias if bias is not None else projected
+
+    def project_backward(self, params, inputs, dprojected, grads):
+        flat = dprojected.reshape(-1, dprojected.shape[-1])
+        grads["kernel"] += inputs.reshape(-1, inputs.shape[-1]).T @ flat
+        if self.use_bias:
+            self.add_input_bias_grad(grads, flat.sum(axis=0))
+        return dprojected @ params["kernel"].T
+
+    def add_input_bias_grad(self, grads, total):
+        grads["bias"] += total
+
+    def initial_state(self, h):
+        return None
+
+    def zero_state_grad(self, dh):
+        return None
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class SimpleRNN(_Recurrent):
+    positional = ("units", "activation", "use_bias", "kernel_initializer",
+                  "recurrent_initializer", "bias_initializer")
+    summary = "Fully connected recurrence: h = activation(x W + h U + b)"
+    weights_doc = "kernel (features, units), recurrent_kernel (units, units), bias (units,)"
+
+    def step(self, params, projected_t, h_prev, state):
+        z = projected_t + h_prev @ params["recurrent_kernel"]
+        h = activations.get(self.activation)(z)
+        return h, None, (z, h, h_prev)
+
+    def step_backward(self, params, step, dh, dstate, grads):
+        z, h, h_prev = step
+        dz = activations.gradient(self.activation)(z, h, dh)
+        grads["recurrent_kernel"] += h_prev.T @ dz
+        return dz @ params["recurrent_kernel"].T, None, dz
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class LSTM(_Recurrent):
+    recurrent_activation: str | None = arg(ActivationArg(), default="sigmoid")
+    unit_forget_bias: bool = arg(Bool(), default=True, doc="forget-gate bias starts at one")
+    use_cudnn: object = arg(_BoolOrAuto(), default="auto", doc="accepted; no effect")
+
+    gates = 4
+    positional = ("units", "activation", "recurrent_activation", "use_bias",
+                  "kernel_initializer", "recurrent_initializer", "bias_initializer",
+                  "unit_forget_bias")
+    summary = "Long short-term memory (gates i, f, c, o)"
+    weights_doc = ("kernel (features, 4 units), recurrent_kernel (units, 4 units), "
+                   "bias (4 units,), gates in the order i, f, c, o")
+
+    def bias_init(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        return ("segments", ((self.bias_initializer, self.units), ("ones", self.units),
+                             (self.bias_initializer, 2 * self.units)))
+
+    def initial_state(self, h):
+        return h.copy()  # the cell state c
+
+    def zero_state_grad(self, dh):
+        return dh * 0
+
+    def step(self, params, projected_t, h_prev, c_prev):
+        u = self.units
+        z = projected_t + h_prev @ params["recurrent_kernel"]
+        gate = activations.get(self.recurrent_activation)
+        i, f, o = gate(z[:, :u]), gate(z[:, u:2 * u]), gate(z[:, 3 * u:])
+        g = activations.get(self.activation)(z[:, 2 * u:3 * u])
+        c = f * c_prev + i * g
+        tc = activations.get(self.activation)(c)
+        h = o * tc
+        return h, c, (z, i, f, g, o, c, tc, c_prev, h_prev)
+
+    def step_backward(self, params, step, dh, dc, grads):
+        import numpy as np
+
+        z, i, f, g, o, c, tc, c_prev, h_prev = step
+        u = self.units
+        gate_grad = activations.gradient(self.recurrent_activation)
+        dc = dc + activations.gradient(self.activation)(c, tc, dh * o)
+        dz = np.concatenate([gate_grad(z[:, :u], i, dc * g),
+                             gate_grad(z[:, u:2 * u], f, dc * c_prev),
+                             activations.gradient(self.activation)(z[:, 2 * u:3 * u], g, dc * i),
+                             gate_grad(z[:, 3 * u:], o, dh * tc)], axis=1)
+        grads["recurrent_kernel"] += h_prev.T @ dz
+        return dz @ params["recurrent_kernel"].T, dc * f, dz
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class GRU(_Recurrent):
+    recurrent_activation: str | None = arg(ActivationArg(), default="sigmoid")
+    reset_after: bool = arg(Bool(), default=True, doc="apply the reset gate after the "
+                            "recurrent product (Keras's default, CuDNN's form)")
+    use_cudnn: object = arg(_BoolOrAuto(), default="auto", doc="accepted; no effect")
+
+    gates = 3
+    positional = ("units", "activation", "recurrent_activation", "use_bias",
+                  "kernel_initializer", "recurrent_initializer", "bias_initializer")
+    summary = "Gated recurrent unit (gates z, r, h), reset_after either way"
+    weights_doc = ("kernel (features, 3 units), recurrent_kernel (units, 3 units), bias "
+                   "(2, 3 units) with reset_after (input and recurrent biases), else (3 units,)")
+
+    def bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def input_bias(self, params):
+        if not self.use_bias:
+            return None
+        return params["bias"][0] if self.reset_after else params["bias"]
+
+    def add_input_bias_grad(self, grads, total):
+        if self.reset_after:
+            grads["bias"][0] += total
+        else:
+            grads["bias"] += total
+
+    def step(self, params, projected_t, h_prev, state):
+        u = self.units
+        kernel = params["recurrent_kernel"]
+        gate = activations.get(self.recurrent_activation)
+        xz, xr, xh = projected_t[:, :u], projected_t[:, u:2 * u], projected_t[:, 2 * u:]
+        if self.reset_after:
+            rec = h_prev @ kernel
+            if self.use_bias:
+                rec = rec + params["bias"][1]
+            rz, rr, rh = rec[:, :u], rec[:, u:2 * u], rec[:, 2 * u:]
+            pz, pr = xz + rz, xr + rr
+            z, r = gate(pz), gate(pr)
+            ph = xh + r * rh
+        else:
+            pz, pr = xz + h_prev @ kernel[:, :u], xr + h_prev @ kernel[:, u:2 * u]
+            z, r = gate(pz), gate(pr)
+            rh = r * h_prev
+            ph = xh + rh @ kernel[:, 2 * u:]
+        hh = activations.get(self.activation)(ph)
+        h = z * h_prev + (1 - z) * hh
+        return h, None, (pz, pr, ph, z, r, hh, rh, h_prev)
+
+    def step_backward(self, params, step, dh, dstate, grads):
+        import numpy as np
+
+        pz, pr, ph, z, r, hh, rh, h_prev = step
+        u = self.units
+        kernel = params["recurrent_kernel"]
+        gate_grad = activations.gradient(self.recurrent_activation)
+        dpz = gate_grad(pz, z, dh * (h_prev - hh))
+        dph = activations.gradient(self.activation)(ph, hh, dh * (1 - z))
+        dh_prev = dh * z
+        if self.reset_after:
+            dpr = gate_grad(pr, r, dph * rh)
+            drec = np.concatenate([dpz, dpr, dph * r], axis=1)
+            grads["recurrent_kernel"] += h_prev.T @ drec
+            if self.use_bias:
+                grads["bias"][1] += drec.sum(axis=0)
+            dh_prev = dh_prev + drec @ kernel.T
+        else:
+            drh = dph @ kernel[:, 2 * u:].T
+            dpr = gate_grad(pr, r, drh * h_prev)
+            grads["recurrent_kernel"][:, :u] += h_prev.T @ dpz
+            grads["recurrent_kernel"][:, u:2 * u] += h_prev.T @ dpr
+            grads["recurrent_kernel"][:, 2 * u:] += rh.T @ dph
+            dh_prev = dh_prev + drh * r + dpz @ kernel[:, :u].T + dpr @ kernel[:, u:2 * u].T
+        return dh_prev, None, np.concatenate([dpz, dpr, dph], axis=1)
