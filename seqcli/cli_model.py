@@ -164,7 +164,7 @@ def weights(spec, weights_path, input_shape, fmt):
     specs = weights_module.specs_of(model)
     if weights_path is not None:
         weights_module.load(model, weights_path)
-    rows = [{"key": s.name, "shape": list(s.shape), "dtype": "float32",
+    rows = [{"key": s.name, "shape": list(s.shape), "dtype": s.dtype,
              "trainable": s.trainable, "params": s.size} for s in specs]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))

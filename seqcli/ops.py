@@ -504,37 +504,39 @@ def conv_transpose_backward(x, kernel, dy, strides, padding, output_padding, dil
 
 # ---------------------------------------------------------------- resizing
 
-def _linear_taps(size: int, factor: int):
-    """For each output position of a whole-factor upscale: two source indices and the
-    second one's weight (half-pixel centres, edges clamped, as jax.image.resize)."""
-    centres = (np.arange(size * factor) + 0.5) / factor - 0.5
+def _taps(size: int, out: int, method: str):
+    """For each output position along one axis: source indices and weights, as
+    jax.image.resize computes them without antialiasing (half-pixel centres; linear
+    clamps at the edges, nearest takes the pixel under the centre)."""
+    centres = (np.arange(out) + 0.5) * size / out
+    if method == "nearest":
+        index = np.clip(np.floor(centres).astype(np.int64), 0, size - 1)
+        return [(index, np.ones(out, dtype=np.float32))]
+    centres = centres - 0.5
     low = np.floor(centres).astype(np.int64)
     weight = (centres - low).astype(np.float32)
-    return np.clip(low, 0, size - 1), np.clip(low + 1, 0, size - 1), weight
+    return [(np.clip(low, 0, size - 1), 1 - weight), (np.clip(low + 1, 0, size - 1), weight)]
 
 
-def resize_bilinear(x, factors):
-    """Bilinear upscaling of channels-last (N, H, W, C) by whole factors."""
-    for axis, factor in zip((1, 2), factors):
-        low, high, weight = _linear_taps(x.shape[axis], factor)
+def resize(x, sizes, method="bilinear"):
+    """Resize the spatial axes of channels-last (N, *spatial, C) data to `sizes`."""
+    for axis, out in enumerate(sizes, start=1):
         shape = [1] * x.ndim
         shape[axis] = -1
-        weight = weight.reshape(shape).astype(x.dtype)
-        x = np.take(x, low, axis=axis) * (1 - weight) + np.take(x, high, axis=axis) * weight
+        x = sum(np.take(x, index, axis=axis) * weight.reshape(shape).astype(x.dtype)
+                for index, weight in _taps(x.shape[axis], out, method))
     return x
 
 
-def resize_bilinear_backward(dy, factors):
-    """The transpose of resize_bilinear: each output's gradient back to its two taps."""
-    for axis, factor in zip((2, 1), factors[::-1]):
-        size = dy.shape[axis] // factor
-        low, high, weight = _linear_taps(size, factor)
+def resize_backward(dy, in_sizes, method="bilinear"):
+    """The transpose of `resize`: each output's gradient back onto its source taps."""
+    for axis in reversed(range(1, len(in_sizes) + 1)):
+        size = in_sizes[axis - 1]
         shape = [1] * dy.ndim
         shape[axis] = -1
-        weight = weight.reshape(shape).astype(dy.dtype)
-        moved = np.moveaxis(dy, axis, 0)
-        out = np.zeros((size, *moved.shape[1:]), dtype=dy.dtype)
-        np.add.at(out, low, np.moveaxis(dy * (1 - weight), axis, 0))
-        np.add.at(out, high, np.moveaxis(dy * weight, axis, 0))
-        dy = np.moveaxis(out, 0, axis)
+        moved_out = np.zeros((size, *np.moveaxis(dy, axis, 0).shape[1:]), dtype=dy.dtype)
+        for index, weight in _taps(size, dy.shape[axis], method):
+            np.add.at(moved_out, index,
+                      np.moveaxis(dy * weight.reshape(shape).astype(dy.dtype), axis, 0))
+        dy = np.moveaxis(moved_out, 0, axis)
     return dy

@@ -38,7 +38,7 @@ def fresh(model: Sequential, seed: int = 0, skip=frozenset()) -> dict:
         # one stream per key: a weight's values do not depend on the layers before it
         rng = np.random.default_rng([seed, zlib.crc32(spec.name.encode())])
         try:
-            weights[spec.name] = initialize(spec.initializer, spec.shape, rng)
+            weights[spec.name] = initialize(spec.initializer, spec.shape, rng).astype(spec.dtype)
         except ValueError as exc:
             raise SeqcliError(f"cannot initialize weight {spec.name!r}: {exc}") from None
     return weights
@@ -112,9 +112,11 @@ def check(arrays: dict, specs: dict, path: str, optional=frozenset()) -> dict:
             raise SeqcliError(f"weight {key!r} (layer {layer!r}, weight {weight!r}) has shape "
                               f"{format_shape(array.shape)}; expected {format_shape(expected)}",
                               path)
-        if array.dtype.kind != "f":
-            raise SeqcliError(f"weight {key!r} has dtype {array.dtype}; expected floats", path)
-        result[key] = np.asarray(array, dtype=np.float32)
+        wanted = np.dtype(specs[key].dtype)
+        if array.dtype.kind != wanted.kind and not (wanted.kind == "i" and array.dtype.kind == "u"):
+            raise SeqcliError(f"weight {key!r} has dtype {array.dtype}; expected "
+                              f"{'floats' if wanted.kind == 'f' else 'integers'}", path)
+        result[key] = np.asarray(array, dtype=wanted)
     return result
 
 

@@ -112,6 +112,15 @@ EXAMPLES = {
                         "merge_mode": "ave"}, [3, 2])],
     "TimeDistributed": [({"layer": {"Dense": {"units": 3}}}, [4, 2]),
                         ({"layer": {"Conv2D": {"filters": 2, "kernel_size": 2}}}, [2, 4, 4, 1])],
+    "Rescaling": [({"scale": 0.5, "offset": -1}, [3, 2]), ({"scale": [1, 2, 3]}, [2, 3])],
+    "Normalization": [({}, [4]), ({"axis": [1, 2]}, [2, 3]),
+                      ({"mean": [1.0, 2.0], "variance": [4.0, 0.25]}, [3, 2]),
+                      ({"axis": None, "mean": 2.0, "variance": 9.0, "invert": True}, [3])],
+    "CenterCrop": [({"height": 3, "width": 2}, [5, 5, 2]),
+                   ({"height": 6, "width": 4, "data_format": "channels_first"}, [2, 4, 5])],
+    "Resizing": [({"height": 5, "width": 3}, [3, 4, 2]),
+                 ({"height": 2, "width": 6, "interpolation": "nearest"}, [5, 3, 2]),
+                 ({"height": 4, "width": 4, "crop_to_aspect_ratio": True}, [3, 6, 1])],
     "Identity": [({}, [3, 2])],
     "Reshape": [({"target_shape": [6, 2]}, [3, 4]), ({"target_shape": [-1, 3]}, [2, 3, 2])],
     "Permute": [({"dims": [2, 1]}, [3, 4]), ({"dims": [3, 1, 2]}, [2, 3, 4])],
@@ -165,7 +174,7 @@ def test_param_count_is_the_sum_of_weight_sizes(class_name, args, shape, kind):
     specs = weights_module.specs_of(model)
     assert set(weights) == {s.name for s in specs}
     assert all(weights[s.name].shape == tuple(s.shape) for s in specs)
-    assert all(w.dtype == np.float32 for w in weights.values())
+    assert all(weights[s.name].dtype == np.dtype(s.dtype) for s in specs)
     assert summarize(model).total_params == sum(w.size for w in weights.values())
 
 

@@ -1,4 +1,4 @@
 """Layer families; importing this package registers every layer."""
 
 from seqcli.layers import (activation, conv, core, normalization, padding, pooling,  # noqa: F401
-                            recurrent, regularization, reshaping, wrappers)
+                            preprocessing, recurrent, regularization, reshaping, wrappers)

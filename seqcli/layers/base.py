@@ -27,6 +27,7 @@ class WeightSpec:
     shape: tuple
     initializer: object = "zeros"
     trainable: bool = True
+    dtype: str = "float32"  # Keras's: float32, or an integer counter such as Normalization's
 
     @property
     def size(self) -> int:

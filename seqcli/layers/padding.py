@@ -100,7 +100,7 @@ class UpSampling(Spatial):
 
         if getattr(self, "interpolation", "nearest") == "bilinear":
             from seqcli import ops
-            return ops.resize_bilinear(x, self.factors())
+            return ops.resize(x, [s * f for s, f in zip(x.shape[1:-1], self.factors())])
         for axis, factor in enumerate(self.factors(), start=1):
             x = np.repeat(x, factor, axis=axis)
         return x
@@ -108,7 +108,8 @@ class UpSampling(Spatial):
     def apply_backward(self, dy, shape):
         if getattr(self, "interpolation", "nearest") == "bilinear":
             from seqcli import ops
-            return ops.resize_bilinear_backward(dy, self.factors())
+            return ops.resize_backward(dy, [s // f for s, f in zip(dy.shape[1:-1],
+                                                                   self.factors())])
         for axis, factor in enumerate(self.factors(), start=1):
             size = dy.shape[axis] // factor
             dy = dy.reshape(*dy.shape[:axis], size, factor, *dy.shape[axis + 1:]).sum(axis + 1)
