@@ -5,6 +5,8 @@ class SeqcliError(Exception):
     """A problem with the user's input: shown as one line, exit status 1."""
 
     def __init__(self, message: str, where: str = ""):
+        # one line, always: a name from the user may hold a newline or other control
+        message, where = _one_line(message), _one_line(where)
         super().__init__(message)
         self.message = message
         self.where = where
@@ -28,3 +30,10 @@ def did_you_mean(word: str, choices) -> str:
     lowered = {c.lower(): c for c in choices}
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
+
+
+def _one_line(text: str) -> str:
+    """Control characters (newlines, tabs, escapes) shown escaped, as Python would."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

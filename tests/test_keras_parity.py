@@ -76,3 +76,20 @@ def test_gradients_match_keras(path):
     np.testing.assert_allclose(dx, expected.pop("x"), rtol=1e-4, atol=1e-5 * scale)
     for key, grad in expected.items():
         np.testing.assert_allclose(flat[key], grad, rtol=1e-4, atol=1e-5 * scale, err_msg=key)
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
+def test_summary_rows_match_keras(path):
+    """Each layer's class, output shape and parameter count, as Keras built them."""
+    import json
+
+    from seqcli.summary import summarize
+
+    model, _, _, _ = load_case(path)
+    rows = [[row.class_name, list(row.output_shape[1:]), row.params]
+            for row in summarize(model).rows]
+    assert rows == json.loads(str(np.load(path, allow_pickle=False)["summary"]))
+
+
+def test_random_stacks_are_covered():
+    assert sum("random_" in os.path.basename(p) for p in CASES) >= 12
