@@ -23,6 +23,9 @@ CASES = {
     "guide_transfer": ("guide_transfer.yaml", []),
     "guide_transfer_expanded": ("guide_transfer.yaml", ["--show-trainable", "--expand-nested"]),
     "frozen_mlp": (os.path.join(GOLDEN, "frozen_mlp.yaml"), ["--show-trainable"]),
+    "text_classifier": ("text_classifier.yaml", []),
+    "image_classifier": ("image_classifier.yaml", ["--show-trainable"]),
+    "autoencoder": ("autoencoder.yaml", []),
     "nested_deep_expanded": (os.path.join(GOLDEN, "nested_deep.yaml"),
                              ["--show-trainable", "--expand-nested"]),
 }
