@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from seqcli.shapes import conv_transpose_sizes
+
 IM2COL_BYTES = 64 * 2**20  # patch-matrix budget per convolution chunk
 
 
@@ -438,41 +440,29 @@ def _crop_slices(pads, spatial):
 
 # ---------------------------------------------------------------- transposed convolution
 
-def conv_transpose_sizes(spatial, window, strides, padding, output_padding, dilation):
-    """Keras's output sizes and the crops of the full result, per spatial axis."""
-    sizes, crops = [], []
-    for i, size in enumerate(spatial):
-        k = (window[i] - 1) * dilation[i] + 1
-        s = strides[i]
-        extra = None if output_padding is None else output_padding[i]
-        if padding == "valid":
-            extra = max(k, s) - k if extra is None else extra
-            left, right = k - 1, k - 1 + extra
-        else:
-            total = s + k - 2 if extra is None else k + k % 2 - 2 + extra
-            left = min(total // 2 + total % 2, k - 1)
-            right = total - left
-        sizes.append((size - 1) * s + k + left + right - 2 * (k - 1))
-        crops.append(((k - 1) - left, (k - 1) - right))
-    return sizes, crops
+def _transpose_layout(x, window, strides, padding, output_padding, dilation):
+    """(full shape, kept window) of a transposed convolution: every input position
+    spreads over a full buffer of (n - 1) * stride + reach values per axis (longer
+    where Keras's padding leaves zeros past the end), and Keras keeps a window of it."""
+    spatial = x.shape[1:-1]
+    sizes, crops = conv_transpose_sizes(spatial, window, strides, padding, output_padding,
+                                        dilation)
+    full = [(n - 1) * s + (k - 1) * d + 1 + max(-right, 0) for n, s, k, d, (_, right)
+            in zip(spatial, strides, window, dilation, crops)]
+    keep = (slice(None), *(slice(left, left + size) for (left, _), size in zip(crops, sizes)),
+            slice(None))
+    return full, keep
 
 
 def conv_transpose(x, kernel, strides, padding, output_padding, dilation, bias=None):
     """Transposed convolution: x (N, *spatial, C_in), kernel (*window, F, C_in), the
     adjoint of `conv` (each input position spreads x @ W over its window)."""
     window, filters = kernel.shape[:-2], kernel.shape[-2]
-    spatial = x.shape[1:-1]
-    sizes, crops = conv_transpose_sizes(spatial, window, strides, padding, output_padding,
-                                        dilation)
-    full = [(n - 1) * s + (k - 1) * d + 1 for n, s, k, d in zip(spatial, strides, window,
-                                                                 dilation)]
-    grow = [max(-right, 0) for _, right in crops]  # negative crops mean zeros past the end
-    out = np.zeros((x.shape[0], *(f + g for f, g in zip(full, grow)), filters), dtype=x.dtype)
+    full, keep = _transpose_layout(x, window, strides, padding, output_padding, dilation)
+    out = np.zeros((x.shape[0], *full, filters), dtype=x.dtype)
     taps = int(np.prod(window))
     cols = x.reshape(-1, x.shape[-1]) @ kernel.reshape(taps * filters, -1).T
-    col2im(out, cols.reshape(x.shape[0], *spatial, *window, filters), strides, dilation)
-    keep = (slice(None), *(slice(left, left + size) for (left, _), size in zip(crops, sizes)),
-            slice(None))
+    col2im(out, cols.reshape(x.shape[0], *x.shape[1:-1], *window, filters), strides, dilation)
     y = np.ascontiguousarray(out[keep])
     if bias is not None:
         y += bias
@@ -483,15 +473,8 @@ def conv_transpose_backward(x, kernel, dy, strides, padding, output_padding, dil
     """(dx, dkernel) of conv_transpose: the gradient gathered back through each window."""
     window, filters = kernel.shape[:-2], kernel.shape[-2]
     spatial = x.shape[1:-1]
-    sizes, crops = conv_transpose_sizes(spatial, window, strides, padding, output_padding,
-                                        dilation)
-    full = [(n - 1) * s + (k - 1) * d + 1 for n, s, k, d in zip(spatial, strides, window,
-                                                                 dilation)]
-    grow = [max(-right, 0) for _, right in crops]
-    dfull = np.zeros((dy.shape[0], *(f + g for f, g in zip(full, grow)), filters),
-                     dtype=dy.dtype)
-    keep = (slice(None), *(slice(left, left + size) for (left, _), size in zip(crops, sizes)),
-            slice(None))
+    full, keep = _transpose_layout(x, window, strides, padding, output_padding, dilation)
+    dfull = np.zeros((dy.shape[0], *full, filters), dtype=dy.dtype)
     dfull[keep] = dy
     view = patches(np.ascontiguousarray(dfull), window, strides, dilation, spatial)
     taps = int(np.prod(window))

@@ -272,3 +272,22 @@ def test_every_activation_gradient(name):
     for index in np.ndindex(z.shape):
         expected = numeric_gradient(lambda: float(np.sum(f(z) * r)), z, index)
         assert analytic[index] == pytest.approx(expected, rel=1e-5, abs=1e-6), (name, index)
+
+
+def test_summaries_of_every_layer_never_import_numpy():
+    """Shapes and parameter counts need no arrays: a summary of each example, in a fresh
+    process, leaves numpy unimported."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    specs = [json.dumps({"input_shape": shape, "layers": [{name: args}]})
+             for name, args, shape, _ in CASES]
+    code = ("import sys, json\nfrom seqcli import spec, summary\n"
+            f"for text in json.loads({json.dumps(json.dumps(specs))}):\n"
+            "    summary.render_text(summary.summarize(spec.load_text(text, 'x.json').model))\n"
+            "assert 'numpy' not in sys.modules, 'numpy was imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr

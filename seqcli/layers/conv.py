@@ -11,17 +11,9 @@ from seqcli.errors import ArgError
 from seqcli.layers.base import Layer, WeightSpec, channels_last, format_shape, require_rank
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
+from seqcli.shapes import conv_output_size, conv_transpose_sizes
 
 NAMES = {1: "1D", 2: "2D", 3: "3D"}
-
-
-def conv_output_size(size, window, stride, padding, dilation=1):
-    """One spatial output size (None stays None), as Keras computes it."""
-    if size is None:
-        return None
-    if padding in ("same", "causal"):
-        return (size - 1) // stride + 1
-    return (size - dilation * (window - 1) - 1) // stride + 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,18 +144,11 @@ class ConvTranspose(_Convolution):
         return self.filters
 
     def out_sizes(self, spatial):
-        from seqcli import ops
-
-        if None in spatial:
-            return [None if s is None else
-                    ops.conv_transpose_sizes([s], [k], [st], self.padding,
-                                             None if self.output_padding is None else [op], [d]
-                                             )[0][0]
-                    for s, k, st, d, op in zip(spatial, self.kernel_size, self.strides,
-                                               self.dilation_rate,
-                                               self.output_padding or [None] * self.rank)]
-        return ops.conv_transpose_sizes(spatial, self.kernel_size, self.strides, self.padding,
-                                        self.output_padding, self.dilation_rate)[0]
+        paddings = self.output_padding or (None,) * self.rank
+        return [None if size is None else conv_transpose_sizes(
+                    [size], [k], [s], self.padding, None if op is None else [op], [d])[0][0]
+                for size, k, s, d, op in zip(spatial, self.kernel_size, self.strides,
+                                             self.dilation_rate, paddings)]
 
     def weight_specs(self, input_shape):
         kernel = (*self.kernel_size, self.filters, self.in_channels(input_shape))

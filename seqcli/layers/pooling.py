@@ -7,9 +7,9 @@ from typing import ClassVar
 
 from seqcli.args import REQUIRED, Bool, Choice, IntTuple, Optional, arg
 from seqcli.layers.base import Layer, channels_last, format_shape, require_rank
-from seqcli.layers.conv import conv_output_size
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
+from seqcli.shapes import conv_output_size
 
 NAMES = {1: "1D", 2: "2D", 3: "3D"}
 
