@@ -88,12 +88,66 @@ class Sequential(Layer):
 
     # ------------------------------------------------------------ forward
 
+    # ------------------------------------------------------------ masks (Embedding mask_zero)
+
+    @property
+    def makes_masks(self) -> bool:
+        return any(getattr(layer, "mask_zero", False) for layer in self.layers)
+
+    def check_masks(self) -> bool:
+        """Refuse a mask reaching a layer whose use of it seqcli lacks; True when the
+        mask reaches the model's output (Keras would then mask the loss)."""
+        alive = False
+        for index, layer in enumerate(self.layers):
+            if alive:
+                if layer.masking == "refuses" or isinstance(layer, Sequential):
+                    raise SeqcliError(
+                        f"Embedding's mask_zero mask reaches this {type(layer).__name__}, "
+                        "which would use it in Keras; seqcli does not support that yet "
+                        "(masks work through RNNs, GlobalAveragePooling1D and layers that "
+                        "leave them alone); use mask_zero: false", locate(layer, index, self))
+                alive = layer.keeps_mask() if layer.masking == "uses" else \
+                    layer.masking == "passes"
+            if getattr(layer, "mask_zero", False):
+                alive = True
+        return alive
+
+    def _run_masked(self, params, x, rng, training, wanted=frozenset()):
+        """The forward pass carrying Keras's mask from an Embedding with mask_zero:
+        (output, caches, collected outputs, extra loss)."""
+        mask, caches, collected, penalty = None, [], {}, 0.0
+        for layer in self.layers:
+            layer_params = params.get(layer.name, {})
+            made = (x != 0) if getattr(layer, "mask_zero", False) else None
+            if mask is not None and layer.masking == "uses":
+                x, cache, mask = layer.forward_masked(layer_params, x,
+                                                      rng if training else None, mask)
+            else:
+                if training:
+                    x, cache = layer.forward_train(layer_params, x, rng)
+                else:
+                    x, cache = layer.forward(layer_params, x), None
+                mask = mask if layer.masking == "passes" else None
+            mask = made if made is not None else mask
+            caches.append(cache)
+            penalty += layer.penalty(cache) if training else layer.output_penalty(x)
+            if layer.name in wanted:
+                collected[layer.name] = x
+        return x, caches, collected, penalty
+
+    # ------------------------------------------------------------ forward
+
     def forward(self, params, x):
+        if self.makes_masks:
+            return self._run_masked(params, x, None, training=False)[0]
         for layer in self.layers:
             x = layer.forward(params.get(layer.name, {}), x)
         return x
 
     def forward_train(self, params, x, rng):
+        if self.makes_masks:
+            y, caches, _, _ = self._run_masked(params, x, rng, training=True)
+            return y, caches
         caches = []
         for layer in self.layers:
             x, cache = layer.forward_train(params.get(layer.name, {}), x, rng)
@@ -105,6 +159,9 @@ class Sequential(Layer):
 
     def forward_with_penalty(self, params, x) -> tuple:
         """(output, extra loss) at inference: what evaluate scores, as Keras does."""
+        if self.makes_masks:
+            y, _, _, penalty = self._run_masked(params, x, None, training=False)
+            return y, penalty
         total = 0.0
         for layer in self.layers:
             layer_params = params.get(layer.name, {})
@@ -126,6 +183,9 @@ class Sequential(Layer):
 
     def forward_collect(self, params, x, names: set[str]) -> tuple[object, dict]:
         """The output, and the outputs of the named top-level layers."""
+        if self.makes_masks:
+            y, _, collected, _ = self._run_masked(params, x, None, False, frozenset(names))
+            return y, collected
         collected = {}
         for layer in self.layers:
             x = layer.forward(params.get(layer.name, {}), x)

@@ -226,12 +226,14 @@ class _Loader:
         if values.get("trainable") is False:  # as Keras: freezing a model freezes its layers
             layers = [_frozen(layer) for layer in layers]
         try:
-            return Sequential(name=name, trainable=values.get("trainable", True),
-                              input_shape=input_shape, batch_size=batch_size,
-                              layers=tuple(layers), weights=values.get("weights"), where=where)
+            model = Sequential(name=name, trainable=values.get("trainable", True),
+                               input_shape=input_shape, batch_size=batch_size,
+                               layers=tuple(layers), weights=values.get("weights"), where=where)
         except ArgError as exc:
             node = keys[exc.arg][1] if exc.arg in keys else owner_node
             raise SeqcliError(str(exc), doc.where(node)) from None
+        model.check_masks()
+        return model
 
     def _input_shape(self, doc, sources, batch_size):
         """The one input shape the spec gives (or None); two that disagree are an error."""

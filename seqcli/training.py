@@ -104,6 +104,11 @@ class Reporter:
 
 def check_targets(model: Sequential, compiled: Compiled, x, y, sample=1024) -> None:
     """Targets that do not fit the loss fail now, before any training or output."""
+    if model.check_masks():
+        raise SeqcliError("the model's output still carries Embedding's mask_zero mask, and "
+                          "Keras would leave the masked steps out of the loss and metrics; "
+                          "seqcli does not do that yet (end the masked part with an RNN "
+                          "without return_sequences, or GlobalAveragePooling1D)")
     n = min(len(y), sample)
     shape = model.output_shape((n, *x.shape[1:]))
     probe = np.full(shape, 0.5, dtype=np.float32)  # a valid probability and a valid logit

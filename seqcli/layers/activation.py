@@ -13,6 +13,7 @@ from seqcli.registry import register
 @register
 @dataclass(frozen=True, kw_only=True)
 class ReLU(Layer):
+    masking = "passes"
     max_value: float | None = arg(Optional(Float(0.0)), default=None, doc="upper clip")
     negative_slope: float = arg(Float(0.0), default=0.0, doc="slope below the threshold")
     threshold: float = arg(Float(0.0), default=0.0, doc="values below it are damped")
@@ -44,6 +45,7 @@ class ReLU(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class LeakyReLU(Layer):
+    masking = "passes"
     negative_slope: float = arg(Float(0.0), default=0.3, doc="slope for negative inputs")
 
     positional = ("negative_slope",)
@@ -63,6 +65,7 @@ class LeakyReLU(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class PReLU(Layer):
+    masking = "passes"
     alpha_initializer: object = arg(InitializerArg(), default="zeros")
     shared_axes: tuple | None = arg(Optional(ShapeArg()), default=None,
                                     doc="axes (1-based) sharing one alpha")
@@ -107,6 +110,7 @@ class PReLU(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class ELU(Layer):
+    masking = "passes"
     alpha: float = arg(Float(), default=1.0, doc="scale of the negative part")
 
     positional = ("alpha",)
@@ -128,6 +132,7 @@ class ELU(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Softmax(Layer):
+    masking = "refuses"
     axis: object = arg(Axes(), default=-1, doc="axis or axes to normalize over")
 
     positional = ("axis",)

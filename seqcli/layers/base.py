@@ -46,6 +46,10 @@ class Layer:
 
     aliases: ClassVar[tuple] = ()
     is_input: ClassVar[bool] = False  # only Input, which declares a shape
+    # what the layer does with a Keras mask (Embedding's mask_zero): "drops" it (Keras's
+    # default), "passes" it on untouched, "uses" it (forward_masked), or "refuses" it
+    # (Keras would use it in a way seqcli does not implement yet)
+    masking: ClassVar[str] = "drops"
     positional: ClassVar[tuple] = ()  # Keras's positional argument order
     summary: ClassVar[str] = ""  # one line for `seqcli catalog`
     weights_doc: ClassVar[str] = "none"  # its weights, for `seqcli catalog CLASS`

@@ -9,7 +9,6 @@ from typing import ClassVar
 from seqcli import activations
 from seqcli.args import (ActivationArg, Bool, Choice, Float, InitializerArg, Int, LayerName,
                          Optional, ShapeArg, arg)
-from seqcli.errors import ArgError
 from seqcli.layers.base import Layer, WeightSpec, check_noise_shape, format_shape
 from seqcli.registry import register
 
@@ -33,6 +32,7 @@ class Input(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Dense(Layer):
+    masking = "passes"
     units: int = arg(Int(1), doc="output size")
     activation: str | None = arg(ActivationArg(), default=None, doc="applied to the output")
     use_bias: bool = arg(Bool(), default=True, doc="add a bias vector")
@@ -90,6 +90,7 @@ class Dense(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Activation(Layer):
+    masking = "passes"
     activation: str | None = arg(ActivationArg(), doc="activation name")
 
     positional = ("activation",)
@@ -107,6 +108,7 @@ class Activation(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Dropout(Layer):
+    masking = "passes"
     rate: float = arg(Float(0.0, 1.0), doc="fraction of inputs dropped in training")
     noise_shape: list | None = arg(Optional(ShapeArg()), default=None)
     seed: int | None = arg(Optional(Int(0)), default=None)
@@ -174,18 +176,13 @@ class Embedding(Layer):
     input_dim: int = arg(Int(1), doc="vocabulary size: indices are 0 .. input_dim - 1")
     output_dim: int = arg(Int(1), doc="size of each embedding vector")
     embeddings_initializer: object = arg(InitializerArg(), default="uniform")
-    mask_zero: bool = arg(Bool(), default=False, doc="true is not supported yet")
+    mask_zero: bool = arg(Bool(), default=False, doc="index 0 is padding: later layers "
+                          "that support masks skip it (RNNs, GlobalAveragePooling1D)")
 
     positional = ("input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer",
                   "embeddings_constraint", "mask_zero")
     summary = "Turns integer indices into dense vectors (a learned lookup table)"
     weights_doc = "embeddings (input_dim, output_dim)"
-
-    def check(self):
-        if self.mask_zero:
-            raise ArgError("mask_zero", "mask_zero=true is not supported yet: seqcli does not "
-                           "carry masks to later layers or the loss, so results would differ "
-                           "from Keras; use mask_zero: false")
 
     def output_shape(self, input_shape):
         return (*input_shape, self.output_dim)

@@ -85,6 +85,7 @@ def _axis_index(axis, ndim, layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class BatchNormalization(_Normalization):
+    masking = "refuses"
     axis: int = arg(Int(None), default=-1, doc="the features axis")
     momentum: float = arg(Float(0.0, 1.0), default=0.99, doc="moving statistics decay")
     epsilon: float = arg(Float(0.0), default=1e-3)
@@ -165,6 +166,7 @@ class BatchNormalization(_Normalization):
 @register
 @dataclass(frozen=True, kw_only=True)
 class LayerNormalization(_Normalization):
+    masking = "passes"
     axis: object = arg(Axes(), default=-1, doc="axis or axes to normalize over")
     epsilon: float = arg(Float(0.0), default=1e-3)
     center: bool = arg(Bool(), default=True)
@@ -243,6 +245,7 @@ class LayerNormalization(_Normalization):
 @register
 @dataclass(frozen=True, kw_only=True)
 class GroupNormalization(_Normalization):
+    masking = "passes"
     groups: int = arg(Int(-1), default=32, doc="channel groups (-1: one per channel)")
     axis: int = arg(Int(None), default=-1, doc="the channels axis")
     epsilon: float = arg(Float(0.0), default=1e-3)
@@ -318,6 +321,7 @@ class GroupNormalization(_Normalization):
 @register
 @dataclass(frozen=True, kw_only=True)
 class UnitNormalization(Layer):
+    masking = "passes"
     axis: object = arg(Axes(), default=-1, doc="axis or axes to normalize over")
 
     positional = ("axis",)

@@ -82,9 +82,26 @@ class GlobalPooling(Layer):
         reduce = x.max if self.mode == "max" else x.mean
         return reduce(axis=self._axes(), keepdims=self.keepdims), x
 
+    def forward_masked(self, params, x, rng, mask):
+        """Keras's GlobalAveragePooling1D with a mask: the mean of the unmasked steps."""
+        weights = mask.astype(x.dtype)[:, :, None] if channels_last(self.data_format) \
+            else mask.astype(x.dtype)[:, None, :]
+        axis = self._axes()
+        count = weights.sum(axis=axis, keepdims=True)
+        y = (x * weights).sum(axis=axis, keepdims=True) / count
+        y = y if self.keepdims else y.squeeze(axis)
+        return y, ("masked", x.shape, weights / count), None
+
+    def keeps_mask(self) -> bool:
+        return False
+
     def backward(self, params, cache, dy):
         import numpy as np
 
+        if isinstance(cache, tuple) and cache[0] == "masked":
+            _, shape, share = cache
+            return share * dy.reshape([1 if i in self._axes() else d
+                                       for i, d in enumerate(shape)]), {}
         x, axes = cache, self._axes()
         shape = [1 if i in axes else d for i, d in enumerate(x.shape)]
         dy = dy.reshape(shape)
@@ -124,6 +141,7 @@ def _global_pooling(rank: int, mode: str):
         ("keepdims", bool, arg(Bool(), default=False, doc="keep the spatial axes, size 1")),
     ], bases=(GlobalPooling,), frozen=True, kw_only=True, namespace={
         "rank": rank, "mode": mode, "aliases": (short + NAMES[rank],),
+        "masking": "uses" if (rank, mode) == (1, "average") else "drops",
         "summary": f"{'Maximum' if mode == 'max' else 'Average'} over all positions "
                    f"({NAMES[rank]}), per channel",
         "__module__": __name__})

@@ -39,6 +39,7 @@ def _tuples(value):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Rescaling(Layer):
+    masking = "passes"
     scale: object = arg(Numbers(), doc="multiplier (a number, or one per channel)")
     offset: object = arg(Numbers(), default=0.0, doc="added after scaling")
 
@@ -60,6 +61,7 @@ class Rescaling(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Normalization(Layer):
+    masking = "passes"
     axis: object = arg(Optional(Axes()), default=-1, doc="axes with their own mean and "
                        "variance (null: one for all)")
     mean: object = arg(Optional(Numbers()), default=None, doc="fixed mean (else a weight)")

@@ -41,6 +41,7 @@ class _Recurrent(Layer):
     unroll: bool = arg(Bool(), default=False, doc="accepted; no effect on results")
 
     gates = 1  # kernel width in units
+    masking = "uses"
 
     def check(self):
         if self.return_state:
@@ -81,9 +82,22 @@ class _Recurrent(Layer):
     # ------------------------------------------------------------ the time loop
 
     def forward_train(self, params, x, rng):
+        return self._run(params, x, rng, None)
+
+    def forward_masked(self, params, x, rng, mask):
+        """Keras's masked RNN: a masked step keeps the state and repeats the last output."""
+        y, cache = self._run(params, x, rng, mask)
+        return y, cache, (mask if self.return_sequences else None)
+
+    def keeps_mask(self) -> bool:
+        return self.return_sequences
+
+    def _run(self, params, x, rng, mask):
         import numpy as np
 
         sequence = x[:, ::-1] if self.go_backwards else x
+        steps_mask = None if mask is None else \
+            (mask[:, ::-1] if self.go_backwards else mask).astype(x.dtype)
         in_mask, state_mask = self._masks(x, rng)
         inputs = sequence * in_mask[:, None, :] if in_mask is not None else sequence
         projected = self.project(params, inputs)  # x_t @ kernel (+ input bias), all steps
@@ -91,7 +105,13 @@ class _Recurrent(Layer):
         state, steps, outputs = self.initial_state(h), [], []
         for t in range(x.shape[1]):
             h_in = h * state_mask if state_mask is not None else h
-            h, state, step = self.step(params, projected[:, t], h_in, state)
+            h_new, state_new, step = self.step(params, projected[:, t], h_in, state)
+            if steps_mask is not None:
+                keep = steps_mask[:, t:t + 1]
+                h_new = keep * h_new + (1 - keep) * h
+                if state_new is not None:
+                    state_new = keep * state_new + (1 - keep) * state
+            h, state = h_new, state_new
             steps.append(step)
             outputs.append(h)
         if self.return_sequences:
@@ -99,12 +119,12 @@ class _Recurrent(Layer):
                 np.zeros((x.shape[0], 0, self.units), x.dtype)
         else:
             y = h
-        return y, (inputs, steps, in_mask, state_mask, x.shape)
+        return y, (inputs, steps, in_mask, state_mask, x.shape, steps_mask)
 
     def backward(self, params, cache, dy):
         import numpy as np
 
-        inputs, steps, in_mask, state_mask, shape = cache
+        inputs, steps, in_mask, state_mask, shape, steps_mask = cache
         grads = {name: np.zeros_like(value) for name, value in params.items()}
         dprojected = np.zeros((shape[0], shape[1], self.projected_width()), dtype=dy.dtype)
         dh = np.zeros((shape[0], self.units), dtype=dy.dtype)
@@ -114,9 +134,18 @@ class _Recurrent(Layer):
                 dh = dh + dy[:, t]
             elif t == shape[1] - 1:
                 dh = dh + dy
+            keep = None if steps_mask is None else steps_mask[:, t:t + 1]
+            if keep is not None:  # a masked step passed the state through unchanged
+                carried_h, dh = dh * (1 - keep), dh * keep
+                if dstate is not None:
+                    carried_state, dstate = dstate * (1 - keep), dstate * keep
             dh_in, dstate, dprojected[:, t] = self.step_backward(params, steps[t], dh, dstate,
                                                                  grads)
             dh = dh_in * state_mask if state_mask is not None else dh_in
+            if keep is not None:
+                dh = dh + carried_h
+                if dstate is not None:
+                    dstate = dstate + carried_state
         dinputs = self.project_backward(params, inputs, dprojected, grads)
         if in_mask is not None:
             dinputs = dinputs * in_mask[:, None, :]

@@ -73,6 +73,7 @@ SpatialDropout1D, SpatialDropout2D, SpatialDropout3D = (_spatial(r) for r in (1,
 @register
 @dataclass(frozen=True, kw_only=True)
 class GaussianNoise(_Random):
+    masking = "passes"
     stddev: float = arg(Float(0.0, 1.0), doc="standard deviation of the added noise")
     seed: int | None = arg(Optional(Int(0)), default=None)
 
@@ -89,6 +90,7 @@ class GaussianNoise(_Random):
 @register
 @dataclass(frozen=True, kw_only=True)
 class GaussianDropout(_Random):
+    masking = "passes"
     rate: float = arg(RATE, doc="drop probability the noise corresponds to")
     seed: int | None = arg(Optional(Int(0)), default=None)
 
@@ -107,6 +109,7 @@ class GaussianDropout(_Random):
 @register
 @dataclass(frozen=True, kw_only=True)
 class AlphaDropout(_Random):
+    masking = "passes"
     rate: float = arg(RATE, doc="fraction of inputs dropped")
     noise_shape: tuple | None = arg(Optional(ShapeArg()), default=None)
     seed: int | None = arg(Optional(Int(0)), default=None)
@@ -135,6 +138,7 @@ class AlphaDropout(_Random):
 @register
 @dataclass(frozen=True, kw_only=True)
 class ActivityRegularization(Layer):
+    masking = "passes"
     l1: float = arg(Float(0.0), default=0.0, doc="weight of the sum of |x|")
     l2: float = arg(Float(0.0), default=0.0, doc="weight of the sum of x squared")
 

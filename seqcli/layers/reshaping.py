@@ -14,6 +14,7 @@ from seqcli.registry import register
 @register
 @dataclass(frozen=True, kw_only=True)
 class Identity(Layer):
+    masking = "passes"
     summary = "Returns its input unchanged"
 
     def forward_train(self, params, x, rng):

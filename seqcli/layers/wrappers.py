@@ -45,6 +45,7 @@ class _Wrapper(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Bidirectional(_Wrapper):
+    masking = "refuses"
     layer: Layer = arg(LayerArg(recurrent=True), doc="the recurrent layer, read forwards")
     merge_mode: str = arg(Choice("concat", "sum", "mul", "ave"), default="concat",
                           doc="how the two directions combine")
@@ -113,6 +114,7 @@ class Bidirectional(_Wrapper):
 @register
 @dataclass(frozen=True, kw_only=True)
 class TimeDistributed(_Wrapper):
+    masking = "refuses"
     layer: Layer = arg(LayerArg(), doc="the layer applied to every timestep")
 
     positional = ("layer",)

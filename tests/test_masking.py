@@ -1,0 +1,74 @@
+"""Embedding's mask_zero: masks reach the layers that use them, as in Keras, and a use
+seqcli lacks is refused up front."""
+
+import json
+
+import numpy as np
+import pytest
+
+from seqcli import spec as spec_module
+from seqcli import training
+from seqcli import weights as weights_module
+from seqcli.errors import SeqcliError
+from tests.test_layer_contract import numeric_gradient, sample_indices
+
+MASKED = [{"Embedding": {"input_dim": 9, "output_dim": 3, "mask_zero": True}},
+          {"LSTM": {"units": 3, "return_sequences": True}}, {"Dense": {"units": 2}},
+          {"GRU": {"units": 2, "return_sequences": True, "go_backwards": True}},
+          {"GlobalAveragePooling1D": {}}]
+
+
+def load(layers, steps=6):
+    return spec_module.load_text(json.dumps({"input_shape": [steps], "layers": layers}),
+                                 "m.json").model
+
+
+def test_masked_steps_change_nothing_but_what_keras_masks():
+    model = load(MASKED)
+    params = weights_module.nest(weights_module.fresh(model, seed=2))
+    x = np.array([[3, 1, 4, 0, 0, 0]], np.float32)
+    y = model.forward(params, x)
+    # padding length does not matter: the masked steps are skipped entirely
+    assert np.allclose(y, load(MASKED, steps=9).forward(params, np.pad(x, ((0, 0), (0, 3)))))
+    unmasked = load([dict(MASKED[0], Embedding={**MASKED[0]["Embedding"], "mask_zero": False}),
+                     *MASKED[1:]]).forward(params, x)
+    assert not np.allclose(y, unmasked)
+
+
+def test_masked_gradients_match_finite_differences():
+    model = load(MASKED)
+    rng = np.random.default_rng(0)
+    params = weights_module.nest({k: v.astype(np.float64)
+                                  for k, v in weights_module.fresh(model, seed=3).items()})
+    x = np.array([[2, 5, 0, 1, 0, 0], [7, 0, 3, 3, 8, 0]], np.float64)
+    r = rng.standard_normal(model.output_shape((2, 6)))
+
+    def loss():
+        return float(np.sum(model.forward_train(params, x, None)[0] * r))
+
+    y, cache = model.forward_train(params, x, None)
+    _, grads = model.backward(params, cache, r)
+    flat_grads, flat_params = weights_module.flatten(grads), weights_module.flatten(params)
+    for key, grad in flat_grads.items():
+        for index in sample_indices(grad.shape, rng, count=6):
+            assert grad[index] == pytest.approx(numeric_gradient(loss, flat_params[key], index),
+                                                rel=1e-5, abs=1e-7), key
+
+
+@pytest.mark.parametrize("layer,name", [({"Softmax": {}}, "Softmax"),
+                                        ({"BatchNormalization": {}}, "BatchNormalization"),
+                                        ({"Bidirectional": {"layer": {"LSTM": {"units": 2}}}},
+                                         "Bidirectional")])
+def test_a_mask_seqcli_cannot_honour_is_refused(layer, name):
+    with pytest.raises(SeqcliError, match=f"reaches this {name}") as info:
+        load([MASKED[0], layer, {"Flatten": {}}])
+    assert str(info.value).startswith("m.json:1:")
+
+
+def test_a_dropped_mask_is_harmless_and_a_masked_output_cannot_train():
+    load([MASKED[0], {"Conv1D": {"filters": 2, "kernel_size": 2}}, {"Softmax": {}}])  # dropped
+    model = load([MASKED[0], {"LSTM": {"units": 2, "return_sequences": True}}])
+    compiled = training.compile_settings({"loss": "mse"})
+    x = np.ones((2, 6), np.float32)
+    with pytest.raises(SeqcliError, match="still carries Embedding's mask_zero mask"):
+        training.check_targets(model, compiled, x, np.zeros((2, 6, 2), np.float32))
