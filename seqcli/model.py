@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 from seqcli.args import Int, Optional, ShapeArg, arg
@@ -90,7 +91,7 @@ class Sequential(Layer):
 
     # ------------------------------------------------------------ masks (Embedding mask_zero)
 
-    @property
+    @functools.cached_property  # asked on every forward call; the layers never change
     def makes_masks(self) -> bool:
         return any(getattr(layer, "mask_zero", False) for layer in self.layers)
 
