@@ -291,3 +291,14 @@ def test_summaries_of_every_layer_never_import_numpy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_registry_index_matches_the_registered_layers():
+    from seqcli.registry import ALIASES, FAMILIES
+
+    registered = all_layers()
+    for module, names in FAMILIES.items():
+        for name in names:
+            cls = registered[ALIASES.get(name, name)]
+            assert cls.__module__ == module, name
+    assert set(registered) | set(ALIASES) == {n for names in FAMILIES.values() for n in names}

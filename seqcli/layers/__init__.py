@@ -1,9 +1,2 @@
-"""Layer families; importing this package registers every layer.
-
-The imports run in the order `seqcli catalog` lists the families.
-"""
-
-from seqcli.layers import core  # noqa: F401,I001
-from seqcli.layers import conv, pooling, normalization, regularization  # noqa: F401
-from seqcli.layers import reshaping, padding, activation, recurrent, wrappers  # noqa: F401
-from seqcli.layers import preprocessing  # noqa: F401
+"""Layer families, one module each. They register their layers when imported; the
+registry (seqcli/registry.py) imports a family when one of its layers is needed."""
