@@ -29,3 +29,19 @@ def conv_transpose_sizes(spatial, window, strides, padding, output_padding, dila
         sizes.append((size - 1) * s + k + left + right - 2 * (k - 1))
         crops.append(((k - 1) - left, (k - 1) - right))
     return sizes, crops
+
+
+def feature_axis(axis, rank, layer_name):
+    """Where `axis` (negative counts from the end) lands in an input of `rank`; the
+    batch axis is refused, as Keras's normalization and Softmax layers refuse it."""
+    index = axis % rank if -rank <= axis < rank else None
+    if index in (None, 0):
+        raise ValueError(f"Invalid axis {axis} for {layer_name} on an input of rank "
+                         f"{rank} (the batch axis cannot be used)")
+    return index
+
+
+def feature_axes(axis, rank, layer_name):
+    """`feature_axis` for an `axis` argument that may be one axis or a tuple of them."""
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return tuple(feature_axis(a, rank, layer_name) for a in axes)

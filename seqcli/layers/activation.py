@@ -8,6 +8,7 @@ from seqcli.args import Axes, Float, InitializerArg, Optional, ShapeArg, arg
 from seqcli.errors import ArgError
 from seqcli.layers.base import Layer, WeightSpec
 from seqcli.registry import register
+from seqcli.shapes import feature_axes
 
 
 @register
@@ -145,11 +146,7 @@ class Softmax(Layer):
                            f"Received: axis={self.axis}")
 
     def output_shape(self, input_shape):
-        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
-        if any(not -len(input_shape) <= a < len(input_shape) or a % len(input_shape) == 0
-               for a in axes):
-            raise ValueError(f"axis {self.axis} does not fit an input of rank "
-                             f"{len(input_shape)} (the batch axis cannot be used)")
+        feature_axes(self.axis, len(input_shape), "Softmax")
         return input_shape
 
     def forward_train(self, params, x, rng):

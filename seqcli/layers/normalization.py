@@ -9,6 +9,7 @@ from seqcli.args import Axes, Bool, Float, InitializerArg, Int, arg
 from seqcli.errors import ArgError
 from seqcli.layers.base import Layer, WeightSpec, format_shape
 from seqcli.registry import register
+from seqcli.shapes import feature_axes, feature_axis
 
 
 def _normalize(x, axes, gamma, beta, epsilon):
@@ -74,14 +75,6 @@ class _Normalization(Layer):
         return specs + list(extra)
 
 
-def _axis_index(axis, ndim, layer):
-    index = axis % ndim if -ndim <= axis < ndim else None
-    if index in (None, 0):
-        raise ValueError(f"Invalid axis {axis} for {type(layer).__name__} on an input of rank "
-                         f"{ndim} (the batch axis cannot be used)")
-    return index
-
-
 @register
 @dataclass(frozen=True, kw_only=True)
 class BatchNormalization(_Normalization):
@@ -105,11 +98,11 @@ class BatchNormalization(_Normalization):
                    "never trainable")
 
     def _broadcast(self, input_shape):
-        index = _axis_index(self.axis, len(input_shape), self)
+        index = feature_axis(self.axis, len(input_shape), type(self).__name__)
         return tuple(d if i == index else 1 for i, d in enumerate(input_shape))
 
     def output_shape(self, input_shape):
-        index = _axis_index(self.axis, len(input_shape), self)
+        index = feature_axis(self.axis, len(input_shape), type(self).__name__)
         if input_shape[index] is None:
             raise ValueError(f"Axis {self.axis} of the input to BatchNormalization should have "
                              f"a defined size; received {format_shape(input_shape)}")
@@ -181,8 +174,7 @@ class LayerNormalization(_Normalization):
     weights_doc = "gamma, beta (the sizes of the normalized axes)"
 
     def _axes(self, ndim):
-        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
-        return tuple(sorted(_axis_index(a, ndim, self) for a in axes))
+        return tuple(sorted(feature_axes(self.axis, ndim, type(self).__name__)))
 
     def _broadcast(self, input_shape):
         axes = self._axes(len(input_shape))
@@ -268,11 +260,11 @@ class GroupNormalization(_Normalization):
         return channels if self.groups == -1 else self.groups
 
     def _broadcast(self, input_shape):
-        index = _axis_index(self.axis, len(input_shape), self)
+        index = feature_axis(self.axis, len(input_shape), type(self).__name__)
         return tuple(d if i == index else 1 for i, d in enumerate(input_shape))
 
     def output_shape(self, input_shape):
-        index = _axis_index(self.axis, len(input_shape), self)
+        index = feature_axis(self.axis, len(input_shape), type(self).__name__)
         channels = input_shape[index]
         if channels is None:
             raise ValueError(f"Axis {self.axis} of the input should have a defined size; "
@@ -291,7 +283,7 @@ class GroupNormalization(_Normalization):
         return self._specs(input_shape)
 
     def _grouped(self, x):
-        index = _axis_index(self.axis, x.ndim, self)
+        index = feature_axis(self.axis, x.ndim, type(self).__name__)
         groups = self._groups(x.shape[index])
         shape = (*x.shape[:index], groups, x.shape[index] // groups, *x.shape[index + 1:])
         axes = tuple(i for i in range(1, len(shape)) if i != index)
@@ -328,8 +320,7 @@ class UnitNormalization(Layer):
     summary = "Scales each sample to unit L2 norm over the axis"
 
     def _axes(self, ndim):
-        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
-        return tuple(_axis_index(a, ndim, self) for a in axes)
+        return feature_axes(self.axis, ndim, type(self).__name__)
 
     def output_shape(self, input_shape):
         self._axes(len(input_shape))
