@@ -202,7 +202,6 @@ def conv_forward(results, peak):
     model = spec.load(CNN).model
     params = weights.nest(weights.fresh(model))
     x = np.random.default_rng(0).random((32, 250, 250, 3), dtype=np.float32)
-    ours = 32 / best(lambda: model.forward(params, x), repeat=5)
     torch = peer("torch")
     if torch is not None:
         torch.set_num_threads(THREADS)
@@ -220,9 +219,8 @@ def conv_forward(results, peak):
         results.append(skipped("guide CNN forward vs PyTorch", "PyTorch", 0.5))
     if peer("keras") is not None and peer("jax") is not None:
         k_model = keras_model(CNN)
-        ours_k, theirs_k = compare(lambda: model.forward(params, x),
-                                   lambda: k_model.predict_on_batch(x), repeat=3)
-        ours, theirs = 32 / ours_k, 32 / theirs_k
+        ours, theirs = (32 / t for t in compare(lambda: model.forward(params, x),
+                                                lambda: k_model.predict_on_batch(x), repeat=3))
         results.append({"target": "guide CNN forward, batch 32 (images/s) vs Keras numpy",
                         "seqcli": f"{ours:.1f} img/s",
                         "peer_figure": f"Keras 3 numpy backend: {theirs:.1f} img/s",
