@@ -78,7 +78,7 @@ def _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names):
     loaded = spec_module.load(spec, sys.stdin)
     model = runner.build_for(loaded.model, x)
     compiled = training.compile_settings(loaded.compile, loss, optimizer, learning_rate,
-                                         _metric_list(metric_names), where=loaded.doc.name)
+                                         _metric_list(metric_names), where=loaded.name)
     training.check_targets(model, compiled, x, y)
     return model, compiled
 

@@ -13,7 +13,6 @@ import yaml
 
 from seqcli.document import Document, is_mapping, is_null, is_sequence
 from seqcli.errors import SeqcliError
-from seqcli.spec import entry_parts, layer_entries, top_mapping
 
 
 def splice(text: str, edits: list[tuple[int, int, str]]) -> str:
@@ -23,18 +22,25 @@ def splice(text: str, edits: list[tuple[int, int, str]]) -> str:
     return text
 
 
+def top_mapping(doc: Document) -> dict:
+    """The top-level {key: (key node, value node)} of a spec the builder accepted."""
+    return {key_node.value: (key_node, value_node) for key_node, value_node in doc.root.value}
+
+
 def layer_entry_nodes(doc: Document) -> list:
     """The entry nodes of the top-level layers (an Input entry is not a layer)."""
     from seqcli.registry import lookup
 
-    keys = top_mapping(doc)
-    entries = layer_entries(doc, keys, doc.root)
-    result = []
-    for node in entries:
-        class_name, _, _ = entry_parts(doc, node)
-        if not lookup(class_name).is_input:
-            result.append(node)
-    return result
+    seq = top_mapping(doc)["layers"][1]
+    entries = [] if is_null(seq) else seq.value
+    return [node for node in entries if not lookup(_class_name(node)).is_input]
+
+
+def _class_name(entry) -> str:
+    for key_node, value_node in entry.value:
+        if key_node.value == "type":
+            return value_node.value
+    return entry.value[0][0].value
 
 
 # ---------------------------------------------------------------- trainable
