@@ -11,14 +11,16 @@ import click
 
 from seqcli import spec as spec_module
 from seqcli.cli import cli
+from seqcli.cli_dask import check_numpy_options, dask_options
 from seqcli.cli_model import ALLOW_NONFINITE, MAX_MEMORY, SPEC, WEIGHTS
 from seqcli.errors import SeqcliError
 
 DATA = [
     click.option("--data", "data_path", type=click.Path(dir_okay=False),
                  help="An .npz holding arrays `x` (inputs) and `y` (targets)."),
-    click.option("--x", "x_path", type=click.Path(dir_okay=False), help="Inputs as .npy."),
-    click.option("--y", "y_path", type=click.Path(dir_okay=False), help="Targets as .npy."),
+    click.option("--x", "x_path", type=click.Path(), help="Inputs as .npy (with --engine "
+                 "dask also a glob or folder of .npy shards, or a Zarr array)."),
+    click.option("--y", "y_path", type=click.Path(), help="Targets as .npy (likewise)."),
 ]
 COMPILE = [
     click.option("--loss", help="A Keras loss: name or call, e.g. "
@@ -321,18 +323,26 @@ def _report(history, output, watcher) -> None:
               show_default=True)
 @MAX_MEMORY
 @ALLOW_NONFINITE
+@dask_options
 def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, batch_size, fmt,
-             max_memory, allow_nonfinite):
+             max_memory, allow_nonfinite, engine, scheduler, chunk_rows):
     """Score a model: the loss and metrics on data (Keras's model.evaluate).
 
     \b
     Example:
       seqcli evaluate model.yaml --data test.npz --weights trained.npz --metrics accuracy
+      seqcli evaluate model.yaml --x 'x/*.npy' --y y.zarr --weights w.npz --engine dask
     """
     from seqcli import training
 
     from seqcli import budget
 
+    if engine == "dask":
+        from seqcli import cli_dask
+        return cli_dask.evaluate(spec, data_path, x_path, y_path, weights_path, loss,
+                                 metric_names, batch_size, fmt, max_memory, allow_nonfinite,
+                                 scheduler, chunk_rows)
+    check_numpy_options(engine, scheduler, chunk_rows)
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
     model, compiled = _compiled_model(spec, x, y, loss, None, None, metric_names)
