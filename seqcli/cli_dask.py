@@ -118,6 +118,7 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
     source = shards.open_source(input_path)
     _, model = _model_for(spec, source)
     kind = sinks.kind_of(output)
+    sinks.check_target(kind, output)
     out_shape = runner.output_shape(model, source.rows)
     printed = budget.FLOAT_BYTES * runner.size_of(out_shape) if kind in ("print", "npy") else 0
     budget.check(model, min(batch_size, max(source.rows, 1)), max_memory, extra_bytes=printed)
@@ -205,6 +206,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
     _check_layers(model, names)
     sinks.check_layer_names(names)
     kind = sinks.kind_of(output, extract=True)
+    sinks.check_target(kind, output)
     shapes = dict(zip([layer.name for layer in model.layers],
                       model.trace((source.rows, *model.input_shape))))
     shapes = {name: shapes[name] for name in names}

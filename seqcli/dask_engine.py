@@ -213,6 +213,7 @@ def connect(scheduler: str | None = None, stream=None):
     if address:
         where = "--scheduler " + address if scheduler else f"{SCHEDULER_VARIABLE}={address}"
         try:
+            _check_reachable(address)
             client = Client(address, timeout="10s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise SeqcliError(f"cannot reach the Dask scheduler: {str(exc).splitlines()[0]}",
@@ -229,7 +230,7 @@ def connect(scheduler: str | None = None, stream=None):
     with dask.config.set(SAME_BLAS_AS_HERE), \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                          host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                         silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                         silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         _say_where(client, stream)
         yield client
 
@@ -246,6 +247,19 @@ def _has_module(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once on a refused tcp:// address (the Client would retry for its whole
+    timeout)."""
+    import socket
+
+    if not address.startswith("tcp://"):
+        return
+    host, _, port = address[len("tcp://"):].rstrip("/").rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"expected tcp://HOST:PORT, got {address!r}")
+    socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
 
 
 def _say_where(client, stream) -> None:
@@ -321,9 +335,31 @@ def drive(client, work: Work, spans: list, on_result, progress: ChunkProgress | 
             future.release()
             if progress is not None:
                 progress.update(spans[index][1] - spans[index][0])
-    finally:
+    except BaseException:
         client.cancel(futures)
+        _wait_until_stopped(client, name)  # so no chunk is written after the clean-up
+        raise
+    finally:
         client.cancel([shared])
+
+
+def _wait_until_stopped(client, name: str, timeout: float = 60.0) -> None:
+    """Cancelling forgets a task but cannot stop one already running in a worker
+    thread: wait (one chunk's time) until no worker is running one of this run's."""
+    deadline, quiet = time.monotonic() + timeout, 0
+    while quiet < 2 and time.monotonic() < deadline:  # twice: a task sent just before
+        time.sleep(0.1)                               # the cancel may still arrive
+        try:
+            quiet = 0 if any(client.run(_known_tasks, name).values()) else quiet + 1
+        except Exception:  # a worker going away mid-question: ask again
+            quiet = 0
+
+
+def _known_tasks(name: str, dask_worker=None) -> int:
+    """On a worker: how many of run `name`'s tasks it still holds in any state (a
+    cancelled task that is executing stays until its thread returns)."""
+    return sum(1 for key in list(dask_worker.state.tasks)
+               if isinstance(key, tuple) and key[0] == name)
 
 
 def _raise_failure(future, index: int, span: tuple) -> None:

@@ -19,8 +19,9 @@ GLOB_CHARACTERS = "*?["
 
 @dataclass(frozen=True)
 class Shard:
-    path: str
+    path: str  # absolute: a worker's current folder is not the client's
     rows: int
+    name: str  # as the user gave it, for messages
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,9 @@ class Source:
     shape: tuple  # (total rows, *one sample)
     dtype: str
     shards: tuple = ()
-    zarr_store: str = ""
+    zarr_store: str = ""  # absolute
     zarr_path: str = ""
+    name: str = ""  # the Zarr array as the user gave it
 
     @property
     def rows(self) -> int:
@@ -43,20 +45,20 @@ class Source:
 
     def describe(self) -> str:
         if self.is_zarr:
-            return _zarr_name(self.zarr_store, self.zarr_path)
+            return self.name
         if len(self.shards) == 1:
-            return self.shards[0].path
+            return self.shards[0].name
         return f"{len(self.shards)} .npy shards"
 
     def locate(self, row: int) -> tuple[str, int]:
         """(file, row within it) of global row `row`: what an error names."""
         if self.is_zarr:
-            return _zarr_name(self.zarr_store, self.zarr_path), row
+            return self.name, row
         for shard in self.shards:
             if row < shard.rows:
-                return shard.path, row
+                return shard.name, row
             row -= shard.rows
-        return self.shards[-1].path, row + self.shards[-1].rows
+        return self.shards[-1].name, row + self.shards[-1].rows
 
 
 def _zarr_name(store: str, path: str) -> str:
@@ -127,7 +129,7 @@ def _npy_source(paths: list[str]) -> Source:
             raise SeqcliError(f"the shard's rows have shape {tuple(shape[1:])}, but "
                               f"{first} has rows of shape {sample}; every shard must "
                               "hold rows of one shape", path)
-        shards.append(Shard(path, int(shape[0])))
+        shards.append(Shard(os.path.abspath(path), int(shape[0]), path))
         dtypes.add(str(dtype))
     total = sum(shard.rows for shard in shards)
     dtype = dtypes.pop() if len(dtypes) == 1 else "mixed"
@@ -150,7 +152,7 @@ def _zarr_source(store: str, inner: str, what: str) -> Source:
         raise SeqcliError("the Zarr array is a scalar; expected rows (a batch axis first)",
                           where)
     return Source(tuple(int(d) for d in array.shape), str(array.dtype),
-                  zarr_store=store, zarr_path=inner)
+                  zarr_store=os.path.abspath(store), zarr_path=inner, name=where)
 
 
 def open_zarr(store: str, inner: str, what: str = "--input"):
@@ -159,7 +161,7 @@ def open_zarr(store: str, inner: str, what: str = "--input"):
 
     where = _zarr_name(store, inner)
     if not os.path.isdir(store):
-        raise SeqcliError("no such Zarr store (a folder)", what + " " + store)
+        raise SeqcliError("no such Zarr store (a folder)", f"{what} {store}")
     try:
         found = zarr.open(store=store, path=inner or None, mode="r")
     except (FileNotFoundError, KeyError, ValueError, TypeError) as exc:
@@ -199,7 +201,8 @@ class RowReader:
 
     def _zarr(self):
         if "zarr" not in self._opened:
-            self._opened["zarr"] = open_zarr(self.source.zarr_store, self.source.zarr_path)
+            self._opened["zarr"] = open_zarr(self.source.zarr_store, self.source.zarr_path,
+                                             self.source.name)
         return self._opened["zarr"]
 
     def _shard(self, index: int):
@@ -207,10 +210,15 @@ class RowReader:
             from seqcli import arrays
 
             shard = self.source.shards[index]
-            rows = arrays.open_rows(shard.path)
+            try:
+                rows = arrays.open_rows(shard.path)
+            except OSError as exc:
+                raise SeqcliError(f"a worker cannot read {shard.path}: "
+                                  f"{exc.strerror or exc} (the workers must see the files "
+                                  "at the same path)", shard.name) from None
             expected = (shard.rows, *self.source.shape[1:])
             if tuple(rows.shape) != expected:  # the file changed after the run started
                 raise SeqcliError(f"the shard now holds shape {tuple(rows.shape)}, not the "
-                                  f"{expected} read when the run started", shard.path)
+                                  f"{expected} read when the run started", shard.name)
             self._opened[index] = rows
         return self._opened[index]

@@ -71,7 +71,7 @@ def prepare(kind: str, output: str, layers, shapes: dict, chunk_rows: int) -> Si
     if kind not in ("zarr", "folder"):
         return Sink(kind, output, "", layers)
     target = os.path.abspath(output.rstrip("/"))
-    _check_replaceable(target, kind)
+    check_target(kind, output)
     folder, name = os.path.split(target)
     try:
         temporary = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
@@ -106,20 +106,23 @@ def _create_zarr(sink: Sink, shapes: dict, chunk_rows: int) -> None:
                            chunks=(chunk_rows, *shape[1:]))
 
 
-def _check_replaceable(target: str, kind: str) -> None:
+def check_target(kind: str, output: str | None) -> None:
     """An existing target is replaced only if it is a Zarr store or a folder of chunk
     files a previous run wrote: never a user's other folder."""
+    if kind not in ("zarr", "folder"):
+        return
+    target = output.rstrip("/")
     if not os.path.lexists(target):
         return
     if not os.path.isdir(target) or os.path.islink(target):
         raise SeqcliError(f"exists and is not a folder; the {kind} output is a folder "
-                          "(remove it or choose another name)", target)
+                          "(remove it or choose another name)", output)
     entries = os.listdir(target)
     if not entries or (kind == "zarr" and "zarr.json" in entries) or (
             kind == "folder" and _looks_like_parts(target)):
         return
     raise SeqcliError(f"exists and is not a seqcli {kind} output; it will not be "
-                      "replaced (remove it or choose another name)", target)
+                      "replaced (remove it or choose another name)", output)
 
 
 def _looks_like_parts(folder: str) -> bool:

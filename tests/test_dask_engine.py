@@ -1,0 +1,342 @@
+"""The Dask engine on a real distributed cluster over loopback TCP: every output is
+compared, byte for byte, with the one-process numpy run on the same rows.
+
+One LocalCluster (scheduler in this process, two single-threaded worker processes)
+serves the whole module; the commands reach it with --scheduler, as a user would
+reach a cluster someone else started.
+"""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+zarr = pytest.importorskip("zarr")
+
+from tests.conftest import ROOT  # noqa: E402
+from tests.test_cli import assert_clean_error  # noqa: E402
+
+SPEC = """name: sharded
+layers:
+  - Input: {shape: [24]}
+  - Dense: {units: 48, activation: relu}
+  - BatchNormalization: {}
+  - Dense: {units: 32, activation: tanh}
+  - Dropout: {rate: 0.5}
+  - Dense: {units: 5}
+"""
+ROWS = 1000
+SHARDS = {"b.npy": (300, 555), "a.npy": (0, 300), "c.npy": (555, ROWS)}  # made out of order
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    import logging
+
+    import dask
+    from distributed import Client, LocalCluster
+
+    from seqcli.dask_engine import SAME_BLAS_AS_HERE
+
+    with dask.config.set(SAME_BLAS_AS_HERE):
+        local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                             host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                             silence_logs=logging.CRITICAL)
+    client = Client(local)
+    yield local, client
+    client.close()
+    local.close()
+
+
+@pytest.fixture
+def data(tmp_path, monkeypatch, cli):
+    """A spec, weights, 1000 rows whole (x.npy) and as three shards, and targets."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SEQCLI_DASK_SCHEDULER", raising=False)
+    with open("model.yaml", "w") as handle:
+        handle.write(SPEC)
+    assert cli("init", "model.yaml", "-o", "w.npz", "--seed", "3").exit_code == 0
+    x = np.random.default_rng(5).standard_normal((ROWS, 24)).astype(np.float32)
+    np.save("x.npy", x)
+    os.mkdir("shards")
+    for name, (start, stop) in SHARDS.items():
+        part = x[start:stop]
+        np.save(f"shards/{name}", part.astype(np.float64) if name == "c.npy" else part)
+    np.save("y.npy", np.random.default_rng(6).integers(0, 5, ROWS))
+    return x
+
+
+def address(cluster):
+    return cluster[0].scheduler_address
+
+
+def one_process(cli, *args):
+    """The numpy engine's output for x.npy."""
+    result = cli("run", "model.yaml", "--input", "x.npy", "--weights", "w.npz",
+                 "-o", "reference.npy", *args)
+    assert result.exit_code == 0, result.stderr
+    return np.load("reference.npy")
+
+
+def run_dask(cli, cluster, source, output, *args):
+    result = cli("run", "model.yaml", "--input", source, "--weights", "w.npz", "--engine",
+                 "dask", "--scheduler", address(cluster), "-o", output, *args)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def same_bytes(a, b) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def looks_complete(name: str) -> bool:
+    return os.path.exists(name)
+
+
+def leftovers() -> list:
+    return sorted(glob.glob(".*.tmp") + glob.glob(".*.old"))
+
+
+# ---------------------------------------------------------------- inputs and outputs
+
+def test_shards_in_sorted_order_to_zarr_are_bit_identical(cli, data, cluster):
+    reference = one_process(cli)
+    result = run_dask(cli, cluster, "shards/*.npy", "out.zarr", "--chunk-rows", "96")
+    stored = zarr.open_array("out.zarr", mode="r")
+    assert same_bytes(stored[:], reference)
+    assert stored.chunks == (96, 5)  # one Zarr chunk per task: workers never share one
+    assert f"Dask scheduler {address(cluster)} with 2 workers" in result.stderr
+    assert "11 chunks of up to 96 rows (1,000 rows from 3 .npy shards)" in result.stderr
+    assert "seqcli: 11/11 chunks, 1,000/1,000 rows" in result.stderr  # plain lines in a pipe
+    assert leftovers() == []
+
+
+def test_a_folder_of_shards_to_parts_and_to_one_npy(cli, data, cluster):
+    reference = one_process(cli)
+    run_dask(cli, cluster, "shards", "parts/", "--chunk-rows", "320")
+    parts = sorted(os.listdir("parts"))
+    assert parts == ["part-00000.npy", "part-00001.npy", "part-00002.npy", "part-00003.npy"]
+    loaded = [np.load(os.path.join("parts", name)) for name in parts]
+    assert [len(part) for part in loaded] == [320, 320, 320, 40]
+    assert same_bytes(np.concatenate(loaded), reference)
+    run_dask(cli, cluster, "shards", "parts/", "--chunk-rows", "640")  # replaces its own
+    assert sorted(os.listdir("parts")) == ["part-00000.npy", "part-00001.npy"]
+    run_dask(cli, cluster, "shards/", "out.npy")  # default chunk size
+    assert same_bytes(np.load("out.npy"), reference)
+    assert leftovers() == []
+
+
+def test_zarr_in_and_out(cli, data, cluster):
+    reference = one_process(cli)
+    group = zarr.open_group("store.zarr", mode="w")
+    group.create_array("inputs", data=data, chunks=(70, 24))  # chunks unlike the run's
+    root = zarr.create_array("data.zarr", shape=data.shape, dtype="float64", chunks=(128, 24))
+    root[:] = data.astype(np.float64)
+    run_dask(cli, cluster, "store.zarr/inputs", "from_group.zarr", "--chunk-rows", "128")
+    run_dask(cli, cluster, "data.zarr", "from_root.npy", "--batch-size", "16")
+    assert same_bytes(zarr.open_array("from_group.zarr", mode="r")[:], reference)
+    assert same_bytes(np.load("from_root.npy"), one_process(cli, "--batch-size", "16"))
+    assert_clean_error(cli("run", "model.yaml", "--input", "store.zarr", "--engine", "dask",
+                           "--scheduler", address(cluster)), 1, "store.zarr",
+                       "a Zarr group, not an array", "inputs")
+
+
+def test_extract_every_layer_matches_one_process(cli, data, cluster):
+    assert cli("extract", "model.yaml", "--input", "x.npy", "--weights", "w.npz", "--all",
+               "-o", "reference.npz").exit_code == 0
+    reference = np.load("reference.npz")
+    common = ["extract", "model.yaml", "--input", "shards", "--weights", "w.npz", "--all",
+              "--engine", "dask", "--scheduler", address(cluster), "--chunk-rows", "160"]
+    for output in ("features.zarr", "features.npz", "features/"):
+        result = cli(*common, "-o", output)
+        assert result.exit_code == 0, result.stderr
+    stored = zarr.open_group("features.zarr", mode="r")
+    packed = np.load("features.npz")
+    assert sorted(stored.array_keys()) == sorted(reference.files) == sorted(packed.files)
+    for name in reference.files:
+        assert same_bytes(stored[name][:], reference[name])
+        assert same_bytes(packed[name], reference[name])
+        parts = sorted(glob.glob(f"features/{name}/part-*.npy"))
+        assert len(parts) == 7
+        assert same_bytes(np.concatenate([np.load(p) for p in parts]), reference[name])
+
+
+@pytest.mark.parametrize("metrics", ["accuracy", "accuracy,sparse_top_k_categorical_accuracy"])
+def test_evaluate_reduces_exactly_as_one_process(cli, data, cluster, metrics):
+    loss = "SparseCategoricalCrossentropy(from_logits=True)"
+    common = ["evaluate", "model.yaml", "--y", "y.npy", "--weights", "w.npz", "--loss", loss,
+              "--metrics", metrics, "--format", "json", "--batch-size", "25"]
+    single = cli(*common, "--x", "x.npy")
+    sharded = cli(*common, "--x", "shards", "--engine", "dask", "--scheduler",
+                  address(cluster), "--chunk-rows", "75")
+    assert single.exit_code == 0 and sharded.exit_code == 0, sharded.stderr
+    assert json.loads(sharded.stdout) == json.loads(single.stdout)  # equal floats, not close
+
+
+# ---------------------------------------------------------------- faults
+
+def test_a_worker_killed_mid_run_still_gives_identical_complete_output(data, cluster):
+    """SIGKILL the process of a worker that is computing a chunk; the scheduler gives its
+    chunks to the other worker (and to the one the nanny restarts)."""
+    from seqcli import cli_dask
+
+    local, client = cluster
+    rows = np.random.default_rng(7).standard_normal((3000, 24)).astype(np.float32)
+    np.save("big.npy", rows)
+    failures = []
+
+    def run():
+        try:
+            cli_dask.run("model.yaml", "big.npy", "w.npz", "big.zarr", 8, 2**33, False,
+                         address(cluster), 8)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    victim = None
+    while worker.is_alive() and victim is None:
+        busy = [w for w, keys in client.processing().items()
+                if any("seqcli-run" in str(key) for key in keys)]
+        if busy and os.path.isdir(next(iter(glob.glob(".big.zarr.*.tmp")), "")):
+            victim = busy[0]
+        else:
+            time.sleep(0.005)
+    assert victim is not None, f"the run ended before a worker could be killed: {failures}"
+    pid = client.run(os.getpid, workers=[victim])[victim]
+    os.kill(pid, signal.SIGKILL)
+    was_running = worker.is_alive()
+    worker.join(120)
+    assert was_running and not worker.is_alive() and failures == []
+    from seqcli import runner, spec, weights
+
+    model = spec.load("model.yaml").model.with_input((None, 24))
+    expected = runner.predict(model, weights.load(model, "w.npz")[0], rows, 8)
+    assert same_bytes(zarr.open_array("big.zarr", mode="r")[:], expected)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it, with a new process
+    assert pid not in client.run(os.getpid).values()
+
+
+def test_data_errors_name_the_shard_and_row_and_leave_no_output(cli, data, cluster):
+    bad = np.load("shards/c.npy")
+    bad[123, 7] = np.nan
+    np.save("shards/c.npy", bad)
+    common = ["run", "model.yaml", "--input", "shards", "--weights", "w.npz", "--engine",
+              "dask", "--scheduler", address(cluster), "--chunk-rows", "64"]
+    assert_clean_error(cli(*common, "-o", "out.zarr"), 1, "shards/c.npy:", "row 123",
+                       "sample 678", "--allow-nonfinite")
+    assert not looks_complete("out.zarr") and leftovers() == []
+    assert cli(*common, "-o", "out.zarr", "--allow-nonfinite").exit_code == 0
+    assert np.isnan(zarr.open_array("out.zarr", mode="r")[678]).all()
+
+    np.save("shards/d.npy", np.zeros((10, 23), np.float32))
+    assert_clean_error(cli(*common, "-o", "parts/"), 1, "shards/d.npy", "(23,)", "(24,)")
+    assert not looks_complete("parts")
+    assert_clean_error(cli(*common[:-1], "100", "-o", "x.zarr"), 1, "--chunk-rows",
+                       "multiple of --batch-size 32", "use 96 or 128")
+    assert_clean_error(cli(*common[:3], "nothing/*.npy", *common[4:], "-o", "x.zarr"), 1,
+                       "nothing/*.npy", "no file matches")
+
+
+def test_an_interrupted_run_leaves_nothing_that_looks_complete(data, cluster):
+    rows = np.random.default_rng(8).standard_normal((4000, 24)).astype(np.float32)
+    np.save("big.npy", rows)
+    command = [sys.executable, "-m", "seqcli", "run", "model.yaml", "--input", "big.npy",
+               "--weights", "w.npz", "--engine", "dask", "--scheduler", address(cluster),
+               "--batch-size", "8", "--chunk-rows", "8", "-o", "big.zarr"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": ROOT})
+    line = process.stderr.readline()
+    while line and "chunks, " not in line:  # the first chunk is written
+        line = process.stderr.readline()
+    assert line, "the run ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=120)[1]
+    assert process.returncode == 1, rest  # click turns Ctrl-C into Abort
+    assert rest.strip().splitlines()[-1] == "seqcli: error: aborted"
+    assert not looks_complete("big.zarr") and leftovers() == []
+
+
+# ---------------------------------------------------------------- clusters
+
+def test_a_separately_started_scheduler_with_two_workers(cli, data, tmp_path, monkeypatch):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1, reached through
+    $SEQCLI_DASK_SCHEDULER. A nanny would give the workers one BLAS thread; these get
+    this process's count, so both sides take the same OpenBLAS kernels."""
+    from distributed import Client
+
+    dask_command = os.path.join(os.path.dirname(sys.executable), "dask")
+    scheduler_file = str(tmp_path / "scheduler.json")
+    env = {**os.environ, "PYTHONPATH": ROOT, "OPENBLAS_NUM_THREADS": str(blas_threads())}
+    started = [subprocess.Popen([dask_command, "scheduler", "--host", "127.0.0.1", "--port",
+                                 "0", "--dashboard-address", "127.0.0.1:0",
+                                 "--scheduler-file", scheduler_file],
+                                env=env, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(2):
+            started.append(subprocess.Popen(
+                [dask_command, "worker", "--scheduler-file", scheduler_file, "--nthreads",
+                 "1", "--no-nanny", "--host", "127.0.0.1", "--dashboard-address",
+                 "127.0.0.1:0"],
+                env=env, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 60
+        while not os.path.exists(scheduler_file) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with Client(scheduler_file=scheduler_file, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+            scheduler = client.scheduler.address
+        assert scheduler.startswith("tcp://127.0.0.1:")
+        monkeypatch.setenv("SEQCLI_DASK_SCHEDULER", scheduler)
+        result = cli("run", "model.yaml", "--input", "shards/*.npy", "--weights", "w.npz",
+                     "--engine", "dask", "-o", "out.zarr")
+        assert result.exit_code == 0, result.stderr
+        assert f"Dask scheduler {scheduler} with 2 workers" in result.stderr
+        assert same_bytes(zarr.open_array("out.zarr", mode="r")[:], one_process(cli))
+    finally:
+        for process in reversed(started):
+            process.terminate()
+        for process in started:
+            process.wait(30)
+
+
+def blas_threads() -> int:
+    """What OpenBLAS uses here when OPENBLAS_NUM_THREADS is unset: every core."""
+    return int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1))
+
+
+def test_without_a_scheduler_a_local_cluster_on_loopback(cli, data):
+    result = cli("run", "model.yaml", "--input", "shards", "--weights", "w.npz", "--engine",
+                 "dask", "-o", "local.npy")
+    assert result.exit_code == 0, result.stderr
+    assert "Dask scheduler tcp://127.0.0.1:" in result.stderr
+    assert same_bytes(np.load("local.npy"), one_process(cli))
+
+
+def test_usage_errors(cli, data, monkeypatch):
+    assert_clean_error(cli("run", "model.yaml", "--input", "x.npy", "--chunk-rows", "64"), 2,
+                       "need --engine dask")
+    assert_clean_error(cli("run", "model.yaml", "--input", "shards"), 1, "is a folder",
+                       "--engine dask")
+    assert_clean_error(cli("run", "model.yaml", "--input", "x.npy", "--engine", "dask",
+                           "--scheduler", "tcp://127.0.0.1:9", "-o", "y.zarr"), 1,
+                       "--scheduler tcp://127.0.0.1:9", "cannot reach the Dask scheduler")
+    assert_clean_error(cli("run", "model.yaml", "--input", "x.npy", "--engine", "dask",
+                           "-o", "y.txt"), 1, "out.zarr, folder/ or out.npy")
+    os.mkdir("mine")
+    with open("mine/notes.txt", "w") as handle:
+        handle.write("keep me")
+    assert_clean_error(cli("run", "model.yaml", "--input", "x.npy", "--engine", "dask",
+                           "--scheduler", "tcp://127.0.0.1:9", "-o", "mine/"), 1,
+                       "mine/", "not a seqcli folder output")
+    assert os.listdir("mine") == ["notes.txt"]
+    monkeypatch.setitem(sys.modules, "zarr", None)  # as if not installed
+    assert_clean_error(cli("run", "model.yaml", "--input", "x.npy", "--engine", "dask"), 1,
+                       "pip install 'seqcli[dask]'")
