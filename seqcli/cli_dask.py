@@ -38,10 +38,13 @@ def check_numpy_options(engine, scheduler, chunk_rows, path=None, what="--input"
     """The numpy engine reads one .npy file and takes no Dask options."""
     if engine != "dask" and (scheduler or chunk_rows):
         raise click.UsageError("--scheduler and --chunk-rows need --engine dask")
-    if path and path != "-" and not os.path.isfile(path):
-        more = " (a glob, a folder of .npy shards or a Zarr array needs --engine dask)"
-        problem = "is a folder" if os.path.isdir(path) else "no such file"
-        raise SeqcliError(problem + more, f"{what} {path}")
+    if not path or path == "-" or os.path.isfile(path):
+        return
+    if os.path.isdir(path):
+        raise click.BadParameter(f"{path!r} is a directory; a folder of .npy shards or a "
+                                 "Zarr array needs --engine dask", param_hint=f"'{what}'")
+    raise SeqcliError("no such file (a glob of .npy shards needs --engine dask)",
+                      f"{what} {path}")
 
 
 def _console() -> tuple:
