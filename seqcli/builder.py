@@ -115,7 +115,7 @@ class _Builder:
                               source.where(("compile",)))
         model = self.model(source, (), keys, source.where(()), overrides or {}, where)
         if top and model.built:
-            model.trace(model.batch_input_shape)
+            model.plan  # noqa: B018 (traced here, so a bad shape fails at load; kept)
         return model, compile_settings
 
     @staticmethod

@@ -125,14 +125,15 @@ class Layer:
         """(dL/dx, {weight name: dL/dweight}) from dL/dy and the forward cache."""
         raise NotImplementedError
 
-    def penalty(self, cache) -> float:
-        """An extra loss term this layer adds in training (Keras's add_loss): 0 for most.
-        A layer that has one also adds its gradient in `backward`."""
+    def penalty(self, y) -> float:
+        """An extra loss term from the layer's output (Keras's add_loss), in fit and
+        evaluate alike: 0 for most. A layer that has one adds its gradient in `backward`."""
         return 0.0
 
-    def output_penalty(self, y) -> float:
-        """The same term from the layer's output at inference (for evaluate)."""
-        return 0.0
+    def updates(self, cache) -> dict:
+        """New values for non-trainable weights after a training step ({weight: array}),
+        such as BatchNormalization's moving statistics; the training loop applies them."""
+        return {}
 
     def describe(self) -> str:
         return f"{type(self).__name__} {self.name!r}"

@@ -148,14 +148,11 @@ class ActivityRegularization(Layer):
     def forward_train(self, params, x, rng):
         return x, x
 
-    def output_penalty(self, y):
+    def penalty(self, y):
         import numpy as np
 
         total = self.l1 * float(np.abs(y).sum()) + self.l2 * float((y * y).sum())
         return total / len(y) if len(y) else 0.0
-
-    def penalty(self, cache):
-        return self.output_penalty(cache)
 
     def backward(self, params, cache, dy):
         import numpy as np
