@@ -199,7 +199,7 @@ class _Builder:
         # a wrapper's layer arguments are layer entries of their own, built first (as in
         # Keras, where the inner layer exists, and takes its name, before the wrapper)
         written, args = set(args), dict(args)
-        for key in getattr(cls, "wraps", ()):
+        for key in cls.wraps:
             if args.get(key) is not None:
                 args[key] = self.entry(source, (*args_path, key), args[key], index, [], False)
         if "input_shape" in args:

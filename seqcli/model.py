@@ -110,7 +110,7 @@ class Sequential(Layer):
                         "leave them alone); use mask_zero: false", locate(layer, index, self))
                 alive = layer.keeps_mask() if layer.masking == "uses" else \
                     layer.masking == "passes"
-            if getattr(layer, "mask_zero", False):
+            if layer.makes_mask:
                 alive = True
         return alive
 
@@ -124,7 +124,7 @@ class Sequential(Layer):
         mask = None
         for layer in self.layers:
             layer_params = params.get(layer.name, {})
-            made = (x != 0) if getattr(layer, "mask_zero", False) else None
+            made = (x != 0) if layer.makes_mask else None
             if isinstance(layer, Sequential):  # (no mask reaches it: check_masks)
                 inner = layer.run(layer_params, x, training, rng)
                 x, cache = inner.output, inner

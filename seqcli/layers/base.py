@@ -46,10 +46,12 @@ class Layer:
 
     aliases: ClassVar[tuple] = ()
     is_input: ClassVar[bool] = False  # only Input, which declares a shape
+    wraps: ClassVar[tuple] = ()  # arguments that hold layers (Bidirectional's `layer`...)
     # what the layer does with a Keras mask (Embedding's mask_zero): "drops" it (Keras's
     # default), "passes" it on untouched, "uses" it (forward_masked), or "refuses" it
     # (Keras would use it in a way seqcli does not implement yet)
     masking: ClassVar[str] = "drops"
+    makes_mask: ClassVar[bool] = False  # an Embedding with mask_zero sets it
     positional: ClassVar[tuple] = ()  # Keras's positional argument order
     summary: ClassVar[str] = ""  # one line for `seqcli catalog`
     weights_doc: ClassVar[str] = "none"  # its weights, for `seqcli catalog CLASS`
@@ -124,6 +126,14 @@ class Layer:
     def backward(self, params: dict, cache, dy):
         """(dL/dx, {weight name: dL/dweight}) from dL/dy and the forward cache."""
         raise NotImplementedError
+
+    def forward_masked(self, params: dict, x, rng, mask):
+        """(output, cache, output mask) for a layer whose masking is "uses"."""
+        raise NotImplementedError
+
+    def keeps_mask(self) -> bool:
+        """For a layer that uses masks: whether its output still carries one."""
+        return False
 
     def penalty(self, y) -> float:
         """An extra loss term from the layer's output (Keras's add_loss), in fit and

@@ -198,6 +198,10 @@ class Embedding(Layer):
 
     positional = ("input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer",
                   "embeddings_constraint", "mask_zero")
+
+    @property
+    def makes_mask(self) -> bool:  # index 0 is padding: Keras's mask starts here
+        return self.mask_zero
     summary = "Turns integer indices into dense vectors (a learned lookup table)"
     weights_doc = "embeddings (input_dim, output_dim)"
 

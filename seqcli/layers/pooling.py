@@ -81,9 +81,6 @@ class GlobalPooling(SpatialLayer):
         y = y if self.keepdims else y.squeeze(axis)
         return y, ("masked", x.shape, weights / count), None
 
-    def keeps_mask(self) -> bool:
-        return False
-
     def backward(self, params, cache, dy):
         import numpy as np
 
