@@ -234,8 +234,8 @@ def _step(layer: Layer, input_shape: Shape) -> Step:
         inner = None
         output = layer.output_shape(input_shape)
         specs = layer.weight_specs(input_shape)
-    weights = tuple(dataclasses.replace(spec, trainable=spec.trainable and layer.trainable)
-                    for spec in specs)
+    weights = tuple(specs) if layer.trainable else tuple(
+        dataclasses.replace(spec, trainable=False) for spec in specs)
     return Step(layer, input_shape, inner.output_shape if inner else output, weights, inner)
 
 
