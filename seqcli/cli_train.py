@@ -340,7 +340,7 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
     model, compiled = _compiled_model(spec, x, y, loss, None, None, metric_names)
     budget.check(model, min(batch_size, len(x)), max_memory)
     engine = engine_for(engine_name, model, weights_path)
-    scores = training.evaluate(model, None, x, y, compiled, batch_size, engine)
+    scores = training.evaluate(model, engine.weights, x, y, compiled, batch_size, engine)
     if fmt == "json":
         click.echo(json.dumps(scores, indent=2))
     else:

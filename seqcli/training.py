@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from seqcli import losses, metrics, optimizers
+from seqcli import losses, metrics, optimizers, regularizers
 from seqcli.errors import SeqcliError
 from seqcli.model import Sequential
 from seqcli.weights import flatten, nest, specs_of
@@ -123,6 +123,19 @@ def trainable_keys(model: Sequential) -> list[str]:
     return [spec.name for spec in specs_of(model) if spec.trainable]
 
 
+def trainable_rules(model: Sequential, trainable) -> dict:
+    """{key: (regularizer, constraint)} of the trainable weights: Keras regularizes and
+    constrains only those."""
+    trainable = set(trainable)
+    return {key: pair for key, pair in model.plan.weight_rules().items() if key in trainable}
+
+
+def weight_penalty(weights: dict, rules: dict) -> float:
+    """The weights' regularization terms, as Keras adds them to the loss."""
+    return sum(regularizers.penalty(regularizer, weights[key])
+               for key, (regularizer, _) in rules.items() if regularizer is not None)
+
+
 def split_validation(x, y, fraction: float):
     """Keras's validation_split: the last fraction of the data, before any shuffling."""
     split_at = int(math.floor(len(x) * (1.0 - fraction)))
@@ -180,6 +193,7 @@ class Trainer:
         self.params = nest(weights)  # views of the same arrays, as the layers take them
         self.optimizer = optimizers.Optimizer(compiled.optimizer)
         self.trainable = trainable_keys(model)
+        self.rules = trainable_rules(model, self.trainable)  # regularizers, constraints
         self.rng = np.random.default_rng(seed)
 
     def epoch(self, x, y, options: FitOptions, reporter, should_stop, epoch: int) -> dict:
@@ -206,12 +220,20 @@ class Trainer:
         """One optimizer step on a batch: (the batch's loss, the model's outputs)."""
         result = self.model.run(self.params, x_batch, training=True, rng=self.rng)
         loss, d_loss = _loss(self.compiled, y_batch, result.output)
-        loss += result.penalty  # layers' own loss terms (ActivityRegularization)
+        # the layers' own terms (activity regularizers) and the weights' regularizers
+        loss += result.penalty + weight_penalty(self.weights, self.rules)
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"the loss became {loss} {when}; try a lower learning rate, "
                                 "or check the data for NaN/Inf")
         _, grads = self.model.backward(self.params, result, d_loss)
-        self.optimizer.apply(self.weights, flatten(grads), self.trainable)
+        grads = flatten(grads)
+        for key, (regularizer, _) in self.rules.items():
+            if regularizer is not None:
+                grads[key] = grads[key] + regularizers.gradient(regularizer, self.weights[key])
+        self.optimizer.apply(self.weights, grads, self.trainable)
+        for key, (_, constraint) in self.rules.items():  # as Keras: after the update
+            if constraint is not None:
+                self.weights[key][...] = regularizers.constrain(constraint, self.weights[key])
         for key, value in result.updates.items():  # e.g. BatchNormalization's statistics
             self.weights[key][...] = value
         return loss, result.output
@@ -237,13 +259,14 @@ def evaluate(model: Sequential, weights: dict, x, y, compiled: Compiled,
         from seqcli.engines import NumpyEngine
         engine = NumpyEngine(model, weights)
     tracked = _metrics(compiled, y, model, x)
+    regularization = weight_penalty(weights, trainable_rules(model, trainable_keys(model)))
     loss_sum, seen = 0.0, 0
     for start in range(0, len(x), batch_size):
         x_batch = np.asarray(x[start:start + batch_size], dtype=np.float32)
         y_batch = np.asarray(y[start:start + batch_size])
         result = engine.forward(x_batch)
         loss, _ = _loss(compiled, y_batch, result.output)
-        loss_sum += (loss + result.penalty) * len(x_batch)
+        loss_sum += (loss + result.penalty + regularization) * len(x_batch)
         seen += len(x_batch)
         for metric in tracked:
             metric.update(y_batch, result.output)
