@@ -181,6 +181,7 @@ def fit(model: Sequential, weights: dict, x, y, compiled: Compiled,
         if monitor and options.patience is not None and monitor.wait >= options.patience:
             history.stopped_early = True
             break
+    trainer.optimizer.finalize(weights)  # e.g. use_ema: the weights become their averages
     return history
 
 
