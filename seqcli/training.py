@@ -136,13 +136,27 @@ def weight_penalty(weights: dict, rules: dict) -> float:
                for key, (regularizer, _) in rules.items() if regularizer is not None)
 
 
-def split_validation(x, y, fraction: float):
-    """Keras's validation_split: the last fraction of the data, before any shuffling."""
+def split_validation(x, y, fraction: float, sample_weight=None):
+    """Keras's validation_split: the last fraction of the data (and of the sample
+    weights), before any shuffling."""
     split_at = int(math.floor(len(x) * (1.0 - fraction)))
     if split_at == 0 or split_at == len(x):
         raise SeqcliError(f"--validation-split {fraction} leaves no training or no validation "
                           f"samples out of {len(x)}")
-    return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+    if sample_weight is None:
+        return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+    return (x[:split_at], y[:split_at], sample_weight[:split_at]), \
+        (x[split_at:], y[split_at:], sample_weight[split_at:])
+
+
+def class_sample_weights(y, class_weight: dict):
+    """Keras's class_weight as per-sample weights: each sample weighs its class's weight
+    (1 for a class not listed); one-hot targets count by their arg-max."""
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+    labels = np.round(labels).astype(np.int64)
+    return np.array([class_weight.get(int(label), 1.0) for label in labels], np.float32)
 
 
 @dataclass
@@ -153,7 +167,8 @@ class FitOptions:
     batch_size: int = 32
     shuffle: bool = True
     seed: int = 0
-    validation: tuple | None = None  # (x, y)
+    validation: tuple | None = None  # (x, y) or (x, y, sample weights)
+    sample_weight: object = None  # one weight per training sample (class_weight gives them)
     monitor: Monitor | None = None
     patience: int | None = None  # early stopping, watching `monitor`
 
@@ -171,7 +186,9 @@ def fit(model: Sequential, weights: dict, x, y, compiled: Compiled,
         logs = trainer.epoch(x, y, options, reporter, should_stop, epoch)
         history.interrupted = should_stop()
         if options.validation is not None and not history.interrupted:
-            scores = evaluate(model, weights, *options.validation, compiled, options.batch_size)
+            x_val, y_val, *weighted = options.validation
+            scores = evaluate(model, weights, x_val, y_val, compiled, options.batch_size,
+                              sample_weight=weighted[0] if weighted else None)
             logs.update({f"val_{name}": value for name, value in scores.items()})
         history.epochs.append(logs)
         improved = monitor.update(logs) if monitor else False
@@ -205,8 +222,9 @@ class Trainer:
         for step, start in enumerate(range(0, len(x), options.batch_size)):
             index = order[start:start + options.batch_size]
             y_batch = np.asarray(y[index])
+            weights = None if options.sample_weight is None else options.sample_weight[index]
             loss, y_pred = self.step(np.asarray(x[index], dtype=np.float32), y_batch,
-                                     f"at epoch {epoch + 1}, step {step + 1}")
+                                     f"at epoch {epoch + 1}, step {step + 1}", weights)
             loss_sum += loss * len(index)
             seen += len(index)
             for metric in tracked:
@@ -217,10 +235,10 @@ class Trainer:
                 break
         return logs
 
-    def step(self, x_batch, y_batch, when: str):
+    def step(self, x_batch, y_batch, when: str, sample_weight=None):
         """One optimizer step on a batch: (the batch's loss, the model's outputs)."""
         result = self.model.run(self.params, x_batch, training=True, rng=self.rng)
-        loss, d_loss = _loss(self.compiled, y_batch, result.output)
+        loss, d_loss = _loss(self.compiled, y_batch, result.output, sample_weight)
         # the layers' own terms (activity regularizers) and the weights' regularizers
         loss += result.penalty + weight_penalty(self.weights, self.rules)
         if not math.isfinite(loss):
@@ -245,17 +263,17 @@ def _metrics(compiled, y, model, x) -> list:
     return [metrics.make(name, y.shape, output) for name in compiled.metrics]
 
 
-def _loss(compiled, y_true, y_pred):
+def _loss(compiled, y_true, y_pred, sample_weight=None):
     try:
-        return losses.loss_and_gradient(compiled.loss, y_true, y_pred)
+        return losses.loss_and_gradient(compiled.loss, y_true, y_pred, sample_weight)
     except ValueError as exc:
         raise SeqcliError(f"{compiled.loss[0]}: {exc}") from None
 
 
 def evaluate(model: Sequential, weights: dict, x, y, compiled: Compiled,
-             batch_size=32, engine=None) -> dict:
+             batch_size=32, engine=None, sample_weight=None) -> dict:
     """Loss and metrics over the whole data, at inference (Keras's `model.evaluate`);
-    `engine` runs the forward passes (default: numpy)."""
+    `engine` runs the forward passes (default: numpy); `sample_weight` weighs the loss."""
     if engine is None:
         from seqcli.engines import NumpyEngine
         engine = NumpyEngine(model, weights)
@@ -266,7 +284,8 @@ def evaluate(model: Sequential, weights: dict, x, y, compiled: Compiled,
         x_batch = np.asarray(x[start:start + batch_size], dtype=np.float32)
         y_batch = np.asarray(y[start:start + batch_size])
         result = engine.forward(x_batch)
-        loss, _ = _loss(compiled, y_batch, result.output)
+        weights_batch = None if sample_weight is None else sample_weight[start:start + batch_size]
+        loss, _ = _loss(compiled, y_batch, result.output, weights_batch)
         loss_sum += (loss + result.penalty + regularization) * len(x_batch)
         seen += len(x_batch)
         for metric in tracked:
