@@ -13,11 +13,8 @@ import click
 
 from seqcli.errors import SeqcliError
 
-ENGINES = ("numpy", "dask")
-
-
 def dask_options(function):
-    """--engine, --scheduler and --chunk-rows, for run, extract and evaluate."""
+    """--scheduler and --chunk-rows, for run, extract and evaluate with --engine dask."""
     function = click.option(
         "--chunk-rows", type=click.IntRange(min=1), metavar="N",
         help="Dask: rows per task, a multiple of --batch-size (default: about 64 MiB of "
@@ -26,17 +23,12 @@ def dask_options(function):
         "--scheduler", metavar="tcp://HOST:PORT",
         help="Dask: an existing scheduler (default: $SEQCLI_DASK_SCHEDULER, else a local "
              "cluster with one worker process per core).")(function)
-    function = click.option(
-        "--engine", type=click.Choice(ENGINES), default="numpy", show_default=True,
-        help="numpy: this process. dask: row chunks on a Dask cluster; --input may then be "
-             "a glob or folder of .npy shards or a Zarr array, and -o a .zarr or a folder/."
-    )(function)
     return function
 
 
-def check_numpy_options(engine, scheduler, chunk_rows, path=None, what="--input"):
-    """The numpy engine reads one .npy file and takes no Dask options."""
-    if engine != "dask" and (scheduler or chunk_rows):
+def check_local_options(scheduler, chunk_rows, path=None, what="--input"):
+    """An engine in this process reads one .npy file and takes no Dask options."""
+    if scheduler or chunk_rows:
         raise click.UsageError("--scheduler and --chunk-rows need --engine dask")
     if not path or path == "-" or os.path.isfile(path):
         return
@@ -45,6 +37,16 @@ def check_numpy_options(engine, scheduler, chunk_rows, path=None, what="--input"
                                  "Zarr array needs --engine dask", param_hint=f"'{what}'")
     raise SeqcliError("no such file (a glob of .npy shards needs --engine dask)",
                       f"{what} {path}")
+
+
+def _load_engine():
+    """seqcli.dask_engine, or the registry's one-line error naming what to install."""
+    from seqcli import engines
+
+    engines.get("dask")
+    from seqcli import dask_engine
+
+    return dask_engine
 
 
 def _console() -> tuple:
@@ -96,12 +98,11 @@ def _plan(client, source, batch_size, chunk_rows, out_row_bytes, model, max_memo
 
 def _drive(client, model, weights, job, spans, on_result):
     from seqcli import dask_engine
-    from seqcli.weights import nest
 
     stream, on_terminal = _console()
     progress = dask_engine.ChunkProgress(stream, on_terminal, len(spans),
                                          spans[-1][1] if spans else 0)
-    work = dask_engine.Work(model, nest(weights), job)
+    work = dask_engine.Work(dask_engine.DaskEngine(model, weights).local, job)
     dask_engine.drive(client, work, spans, on_result, progress)
 
 
@@ -109,9 +110,9 @@ def _drive(client, model, weights, job, spans, on_result):
 
 def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_nonfinite,
         scheduler, chunk_rows):
-    from seqcli import budget, dask_engine, runner, shards, sinks
+    from seqcli import budget, runner, shards, sinks
 
-    dask_engine.require()
+    dask_engine = _load_engine()
     dask_engine.check_chunk_rows(chunk_rows, batch_size)
     if spec == "-" and input_path == "-":
         raise click.UsageError("the spec and the input cannot both come from standard input")
@@ -198,9 +199,9 @@ def _printed(client, model, weights, job, spans, out_shape):
 
 def extract(spec, input_path, weights_path, layer_names, all_layers, output, batch_size,
             max_memory, allow_nonfinite, scheduler, chunk_rows):
-    from seqcli import budget, dask_engine, runner, shards, sinks
+    from seqcli import budget, runner, shards, sinks
 
-    dask_engine.require()
+    dask_engine = _load_engine()
     dask_engine.check_chunk_rows(chunk_rows, batch_size)
     source = shards.open_source(input_path)
     _, model = _model_for(spec, source)
@@ -280,9 +281,9 @@ def scores_of(spec, data_path, x_path, y_path, weights_path, loss, metric_names,
               max_memory, allow_nonfinite, scheduler, chunk_rows) -> dict:
     from types import SimpleNamespace
 
-    from seqcli import budget, dask_engine, shards, training
+    from seqcli import budget, shards, training
 
-    dask_engine.require()
+    dask_engine = _load_engine()
     dask_engine.check_chunk_rows(chunk_rows, batch_size)
     if data_path or not (x_path and y_path):
         raise click.UsageError("--engine dask reads --x and --y (each a .npy, a glob or "
@@ -309,18 +310,20 @@ def scores_of(spec, data_path, x_path, y_path, weights_path, loss, metric_names,
                               metrics=tuple(compiled.metrics), output_shape=output_shape)
         parts = [None] * len(spans)
         _drive(client, model, weights, job, spans, parts.__setitem__)
-    return reduce_scores(parts, compiled, y_source.shape, output_shape)
+    regularization = training.weight_penalty(
+        weights, training.trainable_rules(model, training.trainable_keys(model)))
+    return reduce_scores(parts, compiled, y_source.shape, output_shape, regularization)
 
 
-def reduce_scores(parts, compiled, y_shape, output_shape) -> dict:
+def reduce_scores(parts, compiled, y_shape, output_shape, regularization: float) -> dict:
     """training.evaluate's sums, taken in the same batch order: the same floats."""
     from seqcli import metrics
 
     tracked = [metrics.make(name, y_shape, output_shape) for name in compiled.metrics]
     loss_sum, seen = 0.0, 0
     for chunk in parts:
-        for loss, count, metric_parts in chunk:
-            loss_sum += loss * count
+        for loss, penalty, count, metric_parts in chunk:
+            loss_sum += (loss + penalty + regularization) * count
             seen += count
             for metric, (total, size) in zip(tracked, metric_parts):
                 metric.total += total

@@ -9,7 +9,7 @@ import click
 
 from seqcli import spec as spec_module
 from seqcli.cli import cli
-from seqcli.cli_dask import check_numpy_options, dask_options
+from seqcli.cli_dask import check_local_options, dask_options
 from seqcli.errors import SeqcliError
 
 
@@ -69,8 +69,8 @@ def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
         model = model.with_input((batch, *input_shape))
     elif batch_size is not None and model.built:
         model = model.with_input((batch_size, *model.input_shape))
-    if model is not spec.model:
-        model.trace(model.batch_input_shape)  # the new shape must fit every layer
+    if model.built:
+        model.plan  # noqa: B018 (traced once, here: the shape must fit every layer)
     return spec, model
 
 
@@ -209,6 +209,20 @@ def _weights_for(model, weights_path):
     return weights
 
 
+def engine_for(name, model, weights_path):
+    """The named engine, made once for the model and its weights."""
+    from seqcli import engines
+
+    engine_class = engines.get(name)  # first: a missing engine fails before any work
+    return engine_class(model, _weights_for(model, weights_path))
+
+
+ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=True,
+                      metavar="NAME", help="What runs the forward passes: numpy, or dask "
+                      "(row chunks on a Dask cluster; --input may then be a glob or folder "
+                      "of .npy shards or a Zarr array, and -o a .zarr or a folder/).")
+
+
 @cli.command()
 @SPEC
 @INPUT
@@ -219,9 +233,10 @@ def _weights_for(model, weights_path):
 @RUN_BATCH
 @MAX_MEMORY
 @ALLOW_NONFINITE
+@ENGINE
 @dask_options
 def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_nonfinite,
-        engine, scheduler, chunk_rows):
+        engine_name, scheduler, chunk_rows):
     """Run a forward pass (inference) on a .npy batch.
 
     \b
@@ -230,11 +245,11 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
       cat x.npy | seqcli run model.yaml --input - -o - | python consume.py
       seqcli run model.yaml --input 'shards/*.npy' --weights w.npz --engine dask -o y.zarr
     """
-    if engine == "dask":
+    if engine_name == "dask":  # the whole run goes to the cluster, chunk by chunk
         from seqcli import cli_dask
         return cli_dask.run(spec, input_path, weights_path, output, batch_size, max_memory,
                             allow_nonfinite, scheduler, chunk_rows)
-    check_numpy_options(engine, scheduler, chunk_rows, input_path)
+    check_local_options(scheduler, chunk_rows, input_path)
     from seqcli import arrays, runner
 
     from seqcli import budget
@@ -244,18 +259,18 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
     x, model = _data_and_model(spec, input_path)
     printed = 0 if output else budget.FLOAT_BYTES * runner.output_size(model, len(x))
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=printed)
-    weights = _weights_for(model, weights_path)
+    engine = engine_for(engine_name, model, weights_path)
     allow = allow_nonfinite
     if output == "-":
-        runner.stream_npy(model, weights, x, batch_size, sys.stdout.buffer, allow)
+        runner.stream_npy(engine, x, batch_size, sys.stdout.buffer, allow)
     elif output is not None:  # written batch by batch, then renamed into place
         with atomic_writer(output, binary=True) as handle:
-            runner.stream_npy(model, weights, x, batch_size, handle, allow)
+            runner.stream_npy(engine, x, batch_size, handle, allow)
         click.echo(f"seqcli: wrote outputs of shape {runner.output_shape(model, len(x))} "
                    f"to {output}", err=True)
     else:
         import numpy as np
-        click.echo(np.array2string(runner.predict(model, weights, x, batch_size, allow),
+        click.echo(np.array2string(runner.predict(engine, x, batch_size, allow),
                                    threshold=10_000, max_line_width=100))
 
 
@@ -272,9 +287,10 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
 @RUN_BATCH
 @MAX_MEMORY
 @ALLOW_NONFINITE
+@ENGINE
 @dask_options
 def extract(spec, input_path, weights_path, layer_names, all_layers, output, batch_size,
-            max_memory, allow_nonfinite, engine, scheduler, chunk_rows):
+            max_memory, allow_nonfinite, engine_name, scheduler, chunk_rows):
     """Save intermediate layer outputs (the guide's feature extractor).
 
     \b
@@ -287,12 +303,12 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
 
     if bool(layer_names) == all_layers:
         raise click.UsageError("give --layer NAME (repeatable) or --all, not both or neither")
-    if engine == "dask":
+    if engine_name == "dask":
         from seqcli import cli_dask
         return cli_dask.extract(spec, input_path, weights_path, layer_names, all_layers,
                                 output, batch_size, max_memory, allow_nonfinite, scheduler,
                                 chunk_rows)
-    check_numpy_options(engine, scheduler, chunk_rows, input_path)
+    check_local_options(scheduler, chunk_rows, input_path)
     x, model = _data_and_model(spec, input_path)
     known = [layer.name for layer in model.layers]
     names = known if all_layers else list(dict.fromkeys(layer_names))
@@ -302,11 +318,11 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
                               f"layers are: {', '.join(known)}", f"--layer {name}")
     from seqcli import budget
 
-    shapes = dict(zip(known, model.trace((len(x), *model.input_shape))))
-    kept = sum(budget.FLOAT_BYTES * runner.size_of(shapes[name]) for name in names)
+    kept = sum(budget.FLOAT_BYTES * runner.size_of(
+        runner.with_batch(model.plan.step(name).output_shape, len(x))) for name in names)
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=kept)
-    weights = _weights_for(model, weights_path)
-    features = runner.extract(model, weights, x, names, batch_size, allow_nonfinite)
+    engine = engine_for(engine_name, model, weights_path)
+    features = runner.extract(engine, x, names, batch_size, allow_nonfinite)
     arrays.write_npz(output, features)
     for name, array in features.items():
         click.echo(f"seqcli: {name}: {tuple(array.shape)}", err=True)

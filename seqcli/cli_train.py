@@ -11,9 +11,9 @@ import click
 
 from seqcli import spec as spec_module
 from seqcli.cli import cli
-from seqcli.cli_dask import check_numpy_options, dask_options
-from seqcli.cli_model import ALLOW_NONFINITE, MAX_MEMORY, SPEC, WEIGHTS
-from seqcli.errors import SeqcliError
+from seqcli.cli_dask import check_local_options, dask_options
+from seqcli.cli_model import ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for
+from seqcli.errors import SeqcliError, Status
 
 DATA = [
     click.option("--data", "data_path", type=click.Path(dir_okay=False),
@@ -202,14 +202,18 @@ class StopOnInterrupt:
               "(default: val_loss with validation data, else loss).")
 @click.option("--early-stopping", "patience", type=click.IntRange(min=1), metavar="PATIENCE",
               help="Stop after this many epochs without improvement.")
+@click.option("--sample-weight", "sample_weight_path", type=click.Path(dir_okay=False),
+              help="A .npy of one weight per sample, weighing the loss (Keras's sample_weight).")
+@click.option("--class-weight", callback=lambda ctx, param, value: parse_class_weight(value),
+              metavar="CLASS:W,...", help="Weigh each class's samples in the loss, e.g. 0:1,1:5.")
 @click.option("--keep-on-nan", is_flag=True,
               help="If the loss turns NaN/Inf, still write the weights from before that step.")
 @MAX_MEMORY
 @ALLOW_NONFINITE
 def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_size, shuffle,
         seed, validation_split, validation_path, loss, metric_names, optimizer, learning_rate,
-        history_path, checkpoint_path, monitor, patience, keep_on_nan, max_memory,
-        allow_nonfinite):
+        history_path, checkpoint_path, monitor, patience, sample_weight_path, class_weight,
+        keep_on_nan, max_memory, allow_nonfinite):
     """Train a model; layers with `trainable: false` never change.
 
     \b
@@ -234,8 +238,11 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
         if validation_path else None
     if validation is not None:
         check_data(*validation, allow_nonfinite)
+    sample_weight = _sample_weights(sample_weight_path, class_weight, y)
     if validation_split:
-        (x, y), validation = training.split_validation(x, y, validation_split)
+        train, validation = training.split_validation(x, y, validation_split, sample_weight)
+        x, y = train[:2]
+        sample_weight = train[2] if sample_weight is not None else None
     watcher = _monitor(monitor, compiled, validation, checkpoint_path or patience)
     weights = _weights(model, weights_path, seed)
 
@@ -246,8 +253,11 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
                         save_checkpoint if checkpoint_path else None)
     try:
         with StopOnInterrupt() as stop:
-            history = training.fit(model, weights, x, y, compiled, epochs, batch_size, shuffle,
-                                   seed, validation, watcher, patience, progress, stop)
+            options = training.FitOptions(
+                epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                validation=validation, sample_weight=sample_weight, monitor=watcher,
+                patience=patience)
+            history = training.fit(model, weights, x, y, compiled, options, progress, stop)
     except training.NonFiniteLoss as exc:
         if keep_on_nan:
             weights_module.save(output, weights)
@@ -260,7 +270,42 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
         _write_history(history_path, history)
     _report(history, output, watcher)
     if history.interrupted:
-        sys.exit(130)
+        sys.exit(Status.INTERRUPTED)
+
+
+def parse_class_weight(value):
+    """'0:1,1:5' -> {0: 1.0, 1: 5.0} (Keras's class_weight)."""
+    if value is None:
+        return None
+    weights = {}
+    for part in value.split(","):
+        label, _, weight = part.partition(":")
+        try:
+            weights[int(label)] = float(weight)
+        except ValueError:
+            raise click.BadParameter(f"expected CLASS:WEIGHT pairs such as 0:1,1:5; got "
+                                     f"{value!r}") from None
+        if not weights[int(label)] >= 0:
+            raise click.BadParameter(f"a class weight must be a number >= 0; got {value!r}")
+    return weights
+
+
+def _sample_weights(path, class_weight, y):
+    """One weight per training sample, from --sample-weight or --class-weight."""
+    from seqcli import arrays, training
+
+    if path and class_weight:
+        raise click.UsageError("use --sample-weight or --class-weight, not both (Keras "
+                               "refuses both at once)")
+    if class_weight:
+        return training.class_sample_weights(y, class_weight)
+    if not path:
+        return None
+    weights = arrays.read_npy(path, mmap=False)
+    if weights.shape != (len(y),) or weights.dtype.kind not in "fiu":
+        raise SeqcliError(f"expected {len(y)} sample weights, one number per sample (shape "
+                          f"({len(y)},)); found {weights.dtype} of shape {weights.shape}", path)
+    return weights.astype("float32")
 
 
 def _monitor(name, compiled, validation, needed):
@@ -323,9 +368,10 @@ def _report(history, output, watcher) -> None:
               show_default=True)
 @MAX_MEMORY
 @ALLOW_NONFINITE
+@ENGINE
 @dask_options
 def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, batch_size, fmt,
-             max_memory, allow_nonfinite, engine, scheduler, chunk_rows):
+             max_memory, allow_nonfinite, engine_name, scheduler, chunk_rows):
     """Score a model: the loss and metrics on data (Keras's model.evaluate).
 
     \b
@@ -337,18 +383,18 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
 
     from seqcli import budget
 
-    if engine == "dask":
+    if engine_name == "dask":
         from seqcli import cli_dask
         return cli_dask.evaluate(spec, data_path, x_path, y_path, weights_path, loss,
                                  metric_names, batch_size, fmt, max_memory, allow_nonfinite,
                                  scheduler, chunk_rows)
-    check_numpy_options(engine, scheduler, chunk_rows)
+    check_local_options(scheduler, chunk_rows)
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
     model, compiled = _compiled_model(spec, x, y, loss, None, None, metric_names)
     budget.check(model, min(batch_size, len(x)), max_memory)
-    weights = _weights(model, weights_path)
-    scores = training.evaluate(model, weights, x, y, compiled, batch_size)
+    engine = engine_for(engine_name, model, weights_path)
+    scores = training.evaluate(model, engine.weights, x, y, compiled, batch_size, engine)
     if fmt == "json":
         click.echo(json.dumps(scores, indent=2))
     else:

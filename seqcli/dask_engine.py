@@ -2,16 +2,18 @@
 
 The input is cut into chunks of `chunk_rows` rows, a multiple of the batch size, so
 every chunk holds whole batches and the batches are the ones the numpy engine makes
-on the same rows (the shards concatenated, in sorted order): each worker runs the
-same numpy forward pass on the same batches, and the results are bit-identical.
+on the same rows (the shards concatenated, in sorted order): each worker passes the
+same batches through the same NumpyEngine, and the results are bit-identical.
 
-The model, its weights and the job description are scattered to every worker once
-(`Client.scatter(..., broadcast=True)`); a chunk's task carries only its index and
-row range. A worker that dies has its chunks recomputed by the scheduler (writing a
-chunk is idempotent: whole Zarr chunks, or a part file renamed into place). A chunk
-that fails for a data reason raises `ChunkFailed`, which stops the run.
+The engine (model and weights) and the job description are scattered to every
+worker once (`Client.scatter(..., broadcast=True)`); a chunk's task carries only its
+index and row range. A worker that dies has its chunks recomputed by the scheduler
+(writing a chunk is idempotent: whole Zarr chunks, or a part file renamed into
+place). A chunk that fails for a data reason raises `ChunkFailed`, which stops the run.
 
-dask, distributed and zarr are imported only when this engine runs.
+This module is imported only for `--engine dask` (seqcli.engines.get), and it is the
+one that imports dask, distributed and zarr: without them that import fails, and
+the engine registry says `pip install 'seqcli[dask]'`.
 """
 
 from __future__ import annotations
@@ -24,24 +26,32 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import dask
+import distributed  # noqa: F401  (with dask and zarr: the optional dependencies)
+import zarr  # noqa: F401
+
+from seqcli.engines.numpy_engine import NumpyEngine
 from seqcli.errors import SeqcliError
 from seqcli.shards import RowReader, Source
 
 SCHEDULER_VARIABLE = "SEQCLI_DASK_SCHEDULER"
 CHUNK_BYTES = 64 * 2**20  # default chunk: about this much input and output per task
 CHUNKS_PER_WORKER = 4  # ...but at least this many chunks per worker, to balance load
-INSTALL_HINT = "pip install 'seqcli[dask]'"
 
 
-def require() -> None:
-    """A one-line error when the optional dependencies are missing."""
-    try:
-        import dask  # noqa: F401
-        import distributed  # noqa: F401
-        import zarr  # noqa: F401
-    except ImportError as exc:
-        raise SeqcliError(f"--engine dask needs dask, distributed and zarr ({exc.name} is "
-                          f"missing): {INSTALL_HINT}", "--engine dask") from None
+class DaskEngine:
+    """`--engine dask` in the engine registry. Its batches are the numpy engine's (one
+    batch, `forward`, runs here as on a worker); the commands hand whole inputs to the
+    cluster through seqcli.cli_dask, which cuts them into chunks for `drive`."""
+
+    name = "dask"
+
+    def __init__(self, model, weights: dict):
+        self.model, self.weights = model, weights
+        self.local = NumpyEngine(model, weights)  # what each worker receives, once
+
+    def forward(self, batch, keep=()):
+        return self.local.forward(batch, keep)
 
 
 # ---------------------------------------------------------------- what a worker receives
@@ -64,8 +74,7 @@ class Job:
 
 @dataclass(frozen=True)
 class Work:
-    model: object
-    params: dict
+    engine: NumpyEngine  # the model and its weights
     job: Job
 
 
@@ -128,17 +137,17 @@ def _check_finite(rows, first: int, source: Source, what: str) -> None:
 
 
 def _forward_chunk(work: Work, start: int, stop: int) -> dict:
+    """{layer: outputs} for the chunk ("" for the model's output), float32, filled
+    batch by batch as runner.predict fills its result."""
     import numpy as np
 
-    job, model = work.job, work.model
-    wanted = set(job.layers)
+    job = work.job
+    keep = () if job.mode == "run" else job.layers
     results = None
     for low, x in _batches(job, job.source, start, stop):
-        if job.mode == "extract":
-            _, outputs = model.forward_collect(work.params, x, wanted)
-        else:
-            outputs = {"": model.forward(work.params, x)}
-        if results is None:  # float32, filled batch by batch as runner.predict does
+        step = work.engine.forward(x, keep=keep)
+        outputs = {"": step.output} if job.mode == "run" else step.collected
+        if results is None:
             results = {name: np.empty((stop - start, *outputs[name].shape[1:]), np.float32)
                        for name in job.layers}
         for name in job.layers:
@@ -147,17 +156,17 @@ def _forward_chunk(work: Work, start: int, stop: int) -> dict:
 
 
 def _evaluate_chunk(work: Work, start: int, stop: int) -> list:
-    """Per batch: (loss, samples, [(metric total, metric count), ...]), for the client
-    to add up in batch order exactly as training.evaluate does."""
+    """Per batch: (loss, extra loss, samples, [(metric total, metric count), ...]), for
+    the client to add up in batch order exactly as training.evaluate does."""
     from seqcli import losses, metrics
 
-    job, model = work.job, work.model
+    job = work.job
     targets = _batches(job, job.targets, start, stop, cast=False, what="targets")
     parts = []
     for (low, x), (_, y) in zip(_batches(job, job.source, start, stop), targets):
-        y_pred, extra = model.forward_with_penalty(work.params, x)
-        try:
-            loss, _ = losses.loss_and_gradient(job.loss, y, y_pred)
+        step = work.engine.forward(x)
+        try:  # training._loss, with the place named
+            loss, _ = losses.loss_and_gradient(job.loss, y, step.output)
         except ValueError as exc:
             path, row = job.targets.locate(low)
             raise SeqcliError(f"{job.loss[0]}: {exc} (in the batch from row {row})",
@@ -165,9 +174,9 @@ def _evaluate_chunk(work: Work, start: int, stop: int) -> list:
         tracked = []
         for name in job.metrics:
             metric = metrics.make(name, job.targets.shape, job.output_shape)
-            metric.update(y, y_pred)
+            metric.update(y, step.output)
             tracked.append((metric.total, metric.count))
-        parts.append((loss + extra, len(x), tracked))
+        parts.append((loss, step.penalty, len(x), tracked))
     return parts
 
 
@@ -222,8 +231,6 @@ def connect(scheduler: str | None = None, stream=None):
             _say_where(client, stream)
             yield client
         return
-    import dask
-
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
         else os.cpu_count() or 1
     # the scheduler's HTTP server (the dashboard, with bokeh) listens on loopback too
@@ -375,5 +382,5 @@ def _raise_failure(future, index: int, span: tuple) -> None:
                           "lower --chunk-rows, or give the workers more memory") from None
     if isinstance(error, ImportError):
         raise SeqcliError(f"a Dask worker cannot import {error.name or 'a module'}: install "
-                          f"seqcli on every worker ({INSTALL_HINT})") from None
+                          "seqcli on every worker (pip install 'seqcli[dask]')") from None
     raise error

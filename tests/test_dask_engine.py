@@ -27,7 +27,8 @@ from tests.test_cli import assert_clean_error  # noqa: E402
 SPEC = """name: sharded
 layers:
   - Input: {shape: [24]}
-  - Dense: {units: 48, activation: relu}
+  - Dense: {units: 48, activation: relu, kernel_regularizer: {L2: {l2: 0.001}},
+           activity_regularizer: {L1: {l1: 0.0001}}}
   - BatchNormalization: {}
   - Dense: {units: 32, activation: tanh}
   - Dropout: {rate: 0.5}
@@ -217,9 +218,10 @@ def test_a_worker_killed_mid_run_still_gives_identical_complete_output(data, clu
     worker.join(120)
     assert was_running and not worker.is_alive() and failures == []
     from seqcli import runner, spec, weights
+    from seqcli.engines import NumpyEngine
 
     model = spec.load("model.yaml").model.with_input((None, 24))
-    expected = runner.predict(model, weights.load(model, "w.npz")[0], rows, 8)
+    expected = runner.predict(NumpyEngine(model, weights.load(model, "w.npz")[0]), rows, 8)
     assert same_bytes(zarr.open_array("big.zarr", mode="r")[:], expected)
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it, with a new process
     assert pid not in client.run(os.getpid).values()
@@ -339,5 +341,6 @@ def test_usage_errors(cli, data, monkeypatch):
                        "mine/", "not a seqcli folder output")
     assert os.listdir("mine") == ["notes.txt"]
     monkeypatch.setitem(sys.modules, "zarr", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "seqcli.dask_engine", raising=False)
     assert_clean_error(cli("run", "model.yaml", "--input", "x.npy", "--engine", "dask"), 1,
                        "pip install 'seqcli[dask]'")
