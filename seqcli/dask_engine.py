@@ -26,8 +26,8 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import dask
-import distributed  # noqa: F401  (with dask and zarr: the optional dependencies)
+import dask  # noqa: F401  (the optional dependencies: a missing one fails here)
+import distributed  # noqa: F401
 import zarr  # noqa: F401
 
 from seqcli.engines.numpy_engine import NumpyEngine
@@ -234,20 +234,19 @@ def connect(scheduler: str | None = None, stream=None):
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
         else os.cpu_count() or 1
     # the scheduler's HTTP server (the dashboard, with bokeh) listens on loopback too
-    with dask.config.set(SAME_BLAS_AS_HERE), \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                         host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                         silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         _say_where(client, stream)
         yield client
 
 
-# Dask's nanny starts workers with one BLAS thread (distributed.nanny.pre-spawn-environ).
-# OpenBLAS then takes its single-thread kernels, whose sums differ in the last bits from
-# the threaded ones `seqcli run` uses on a multi-core machine; so the local cluster's
-# workers keep this process's BLAS setting, and their output is bit-identical to it.
-SAME_BLAS_AS_HERE = {f"distributed.nanny.pre-spawn-environ.{name}": None for name in
-                     ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+# Dask's nanny starts each worker with one BLAS thread (distributed.nanny.pre-spawn-
+# environ sets OPENBLAS_NUM_THREADS=1 unless it is set already). OpenBLAS then takes its
+# single-thread kernels, whose sums differ in the last bits from the threaded ones a
+# plain `seqcli run` uses on a multi-core machine; giving each worker several threads
+# instead made two workers on two cores ten times slower (benchmarks/DASK.md). So the
+# output is bit-identical to `OPENBLAS_NUM_THREADS=1 seqcli run`.
 
 
 def _has_module(name: str) -> bool:

@@ -9,6 +9,7 @@ reach a cluster someone else started.
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,65 +27,92 @@ from tests.test_cli import assert_clean_error  # noqa: E402
 
 SPEC = """name: sharded
 layers:
-  - Input: {shape: [24]}
-  - Dense: {units: 48, activation: relu, kernel_regularizer: {L2: {l2: 0.001}},
+  - Input: {shape: [96]}
+  - Dense: {units: 256, activation: relu, kernel_regularizer: {L2: {l2: 0.001}},
            activity_regularizer: {L1: {l1: 0.0001}}}
   - BatchNormalization: {}
-  - Dense: {units: 32, activation: tanh}
+  - Dense: {units: 128, activation: tanh}
   - Dropout: {rate: 0.5}
   - Dense: {units: 5}
 """
 ROWS = 1000
 SHARDS = {"b.npy": (300, 555), "a.npy": (0, 300), "c.npy": (555, ROWS)}  # made out of order
+LOSS = "SparseCategoricalCrossentropy(from_logits=True)"
+METRICS = ["accuracy", "accuracy,sparse_top_k_categorical_accuracy"]
+# Dask's workers run one BLAS thread each (its nanny's default); OpenBLAS's one-thread
+# kernels round differently from its threaded ones, so the one-process reference runs
+# with one BLAS thread too (seqcli/dask_engine.py says why)
+ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def one_process(*args) -> str:
+    """`seqcli ARGS` with the numpy engine in a process of its own; its stdout."""
+    result = subprocess.run([sys.executable, "-m", "seqcli", *map(str, args)],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, **ONE_BLAS_THREAD, "PYTHONPATH": ROOT})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 @pytest.fixture(scope="module")
 def cluster():
     import logging
 
-    import dask
     from distributed import Client, LocalCluster
 
-    from seqcli.dask_engine import SAME_BLAS_AS_HERE
-
-    with dask.config.set(SAME_BLAS_AS_HERE):
-        local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                             host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                             silence_logs=logging.CRITICAL)
+    local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                         dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL)
     client = Client(local)
     yield local, client
     client.close()
     local.close()
 
 
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """The spec, weights, inputs and targets, and the one-process results, made once."""
+    folder = tmp_path_factory.mktemp("one_process")
+    with open(folder / "model.yaml", "w") as handle:
+        handle.write(SPEC)
+    np.save(folder / "x.npy", np.random.default_rng(5).standard_normal((ROWS, 96))
+            .astype(np.float32))
+    np.save(folder / "y.npy", np.random.default_rng(6).integers(0, 5, ROWS))
+    common = [folder / "model.yaml", "--weights", folder / "w.npz"]
+    one_process("init", folder / "model.yaml", "-o", folder / "w.npz", "--seed", "3")
+    for batch in (32, 16):
+        one_process("run", *common, "--input", folder / "x.npy", "--batch-size", batch,
+                    "-o", folder / f"reference{batch}.npy")
+    one_process("extract", *common, "--input", folder / "x.npy", "--all",
+                "-o", folder / "features.npz")
+    for index, metrics in enumerate(METRICS):
+        scores = one_process("evaluate", *common, "--x", folder / "x.npy", "--y",
+                             folder / "y.npy", "--loss", LOSS, "--metrics", metrics,
+                             "--format", "json", "--batch-size", "25")
+        (folder / f"scores{index}.json").write_text(scores)
+    return folder
+
+
 @pytest.fixture
-def data(tmp_path, monkeypatch, cli):
-    """A spec, weights, 1000 rows whole (x.npy) and as three shards, and targets."""
+def data(prepared, tmp_path, monkeypatch):
+    """A fresh folder with those files, and x.npy as three shards."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SEQCLI_DASK_SCHEDULER", raising=False)
-    with open("model.yaml", "w") as handle:
-        handle.write(SPEC)
-    assert cli("init", "model.yaml", "-o", "w.npz", "--seed", "3").exit_code == 0
-    x = np.random.default_rng(5).standard_normal((ROWS, 24)).astype(np.float32)
-    np.save("x.npy", x)
+    for name in os.listdir(prepared):
+        shutil.copy(prepared / name, name)
+    x = np.load("x.npy")
     os.mkdir("shards")
     for name, (start, stop) in SHARDS.items():
         part = x[start:stop]
         np.save(f"shards/{name}", part.astype(np.float64) if name == "c.npy" else part)
-    np.save("y.npy", np.random.default_rng(6).integers(0, 5, ROWS))
     return x
+
+
+def reference(batch: int = 32):
+    return np.load(f"reference{batch}.npy")
 
 
 def address(cluster):
     return cluster[0].scheduler_address
-
-
-def one_process(cli, *args):
-    """The numpy engine's output for x.npy."""
-    result = cli("run", "model.yaml", "--input", "x.npy", "--weights", "w.npz",
-                 "-o", "reference.npy", *args)
-    assert result.exit_code == 0, result.stderr
-    return np.load("reference.npy")
 
 
 def run_dask(cli, cluster, source, output, *args):
@@ -109,10 +137,9 @@ def leftovers() -> list:
 # ---------------------------------------------------------------- inputs and outputs
 
 def test_shards_in_sorted_order_to_zarr_are_bit_identical(cli, data, cluster):
-    reference = one_process(cli)
     result = run_dask(cli, cluster, "shards/*.npy", "out.zarr", "--chunk-rows", "96")
     stored = zarr.open_array("out.zarr", mode="r")
-    assert same_bytes(stored[:], reference)
+    assert same_bytes(stored[:], reference())
     assert stored.chunks == (96, 5)  # one Zarr chunk per task: workers never share one
     assert f"Dask scheduler {address(cluster)} with 2 workers" in result.stderr
     assert "11 chunks of up to 96 rows (1,000 rows from 3 .npy shards)" in result.stderr
@@ -121,39 +148,35 @@ def test_shards_in_sorted_order_to_zarr_are_bit_identical(cli, data, cluster):
 
 
 def test_a_folder_of_shards_to_parts_and_to_one_npy(cli, data, cluster):
-    reference = one_process(cli)
     run_dask(cli, cluster, "shards", "parts/", "--chunk-rows", "320")
     parts = sorted(os.listdir("parts"))
     assert parts == ["part-00000.npy", "part-00001.npy", "part-00002.npy", "part-00003.npy"]
     loaded = [np.load(os.path.join("parts", name)) for name in parts]
     assert [len(part) for part in loaded] == [320, 320, 320, 40]
-    assert same_bytes(np.concatenate(loaded), reference)
+    assert same_bytes(np.concatenate(loaded), reference())
     run_dask(cli, cluster, "shards", "parts/", "--chunk-rows", "640")  # replaces its own
     assert sorted(os.listdir("parts")) == ["part-00000.npy", "part-00001.npy"]
     run_dask(cli, cluster, "shards/", "out.npy")  # default chunk size
-    assert same_bytes(np.load("out.npy"), reference)
+    assert same_bytes(np.load("out.npy"), reference())
     assert leftovers() == []
 
 
 def test_zarr_in_and_out(cli, data, cluster):
-    reference = one_process(cli)
     group = zarr.open_group("store.zarr", mode="w")
-    group.create_array("inputs", data=data, chunks=(70, 24))  # chunks unlike the run's
-    root = zarr.create_array("data.zarr", shape=data.shape, dtype="float64", chunks=(128, 24))
+    group.create_array("inputs", data=data, chunks=(70, 96))  # chunks unlike the run's
+    root = zarr.create_array("data.zarr", shape=data.shape, dtype="float64", chunks=(128, 96))
     root[:] = data.astype(np.float64)
     run_dask(cli, cluster, "store.zarr/inputs", "from_group.zarr", "--chunk-rows", "128")
     run_dask(cli, cluster, "data.zarr", "from_root.npy", "--batch-size", "16")
-    assert same_bytes(zarr.open_array("from_group.zarr", mode="r")[:], reference)
-    assert same_bytes(np.load("from_root.npy"), one_process(cli, "--batch-size", "16"))
+    assert same_bytes(zarr.open_array("from_group.zarr", mode="r")[:], reference())
+    assert same_bytes(np.load("from_root.npy"), reference(16))
     assert_clean_error(cli("run", "model.yaml", "--input", "store.zarr", "--engine", "dask",
                            "--scheduler", address(cluster)), 1, "store.zarr",
                        "a Zarr group, not an array", "inputs")
 
 
 def test_extract_every_layer_matches_one_process(cli, data, cluster):
-    assert cli("extract", "model.yaml", "--input", "x.npy", "--weights", "w.npz", "--all",
-               "-o", "reference.npz").exit_code == 0
-    reference = np.load("reference.npz")
+    reference = np.load("features.npz")
     common = ["extract", "model.yaml", "--input", "shards", "--weights", "w.npz", "--all",
               "--engine", "dask", "--scheduler", address(cluster), "--chunk-rows", "160"]
     for output in ("features.zarr", "features.npz", "features/"):
@@ -170,16 +193,17 @@ def test_extract_every_layer_matches_one_process(cli, data, cluster):
         assert same_bytes(np.concatenate([np.load(p) for p in parts]), reference[name])
 
 
-@pytest.mark.parametrize("metrics", ["accuracy", "accuracy,sparse_top_k_categorical_accuracy"])
-def test_evaluate_reduces_exactly_as_one_process(cli, data, cluster, metrics):
-    loss = "SparseCategoricalCrossentropy(from_logits=True)"
-    common = ["evaluate", "model.yaml", "--y", "y.npy", "--weights", "w.npz", "--loss", loss,
-              "--metrics", metrics, "--format", "json", "--batch-size", "25"]
-    single = cli(*common, "--x", "x.npy")
-    sharded = cli(*common, "--x", "shards", "--engine", "dask", "--scheduler",
-                  address(cluster), "--chunk-rows", "75")
-    assert single.exit_code == 0 and sharded.exit_code == 0, sharded.stderr
-    assert json.loads(sharded.stdout) == json.loads(single.stdout)  # equal floats, not close
+@pytest.mark.parametrize("index", range(len(METRICS)))
+def test_evaluate_reduces_exactly_as_one_process(cli, data, cluster, index):
+    sharded = cli("evaluate", "model.yaml", "--x", "shards", "--y", "y.npy", "--weights",
+                  "w.npz", "--loss", LOSS, "--metrics", METRICS[index], "--format", "json",
+                  "--batch-size", "25", "--engine", "dask", "--scheduler", address(cluster),
+                  "--chunk-rows", "75")
+    assert sharded.exit_code == 0, sharded.stderr
+    with open(f"scores{index}.json") as handle:
+        single = json.load(handle)
+    assert json.loads(sharded.stdout) == single  # equal floats, not close
+    assert single["loss"] > 0 and len(single) == 2 + index
 
 
 # ---------------------------------------------------------------- faults
@@ -190,7 +214,7 @@ def test_a_worker_killed_mid_run_still_gives_identical_complete_output(data, clu
     from seqcli import cli_dask
 
     local, client = cluster
-    rows = np.random.default_rng(7).standard_normal((3000, 24)).astype(np.float32)
+    rows = np.random.default_rng(7).standard_normal((3000, 96)).astype(np.float32)
     np.save("big.npy", rows)
     failures = []
 
@@ -217,12 +241,9 @@ def test_a_worker_killed_mid_run_still_gives_identical_complete_output(data, clu
     was_running = worker.is_alive()
     worker.join(120)
     assert was_running and not worker.is_alive() and failures == []
-    from seqcli import runner, spec, weights
-    from seqcli.engines import NumpyEngine
-
-    model = spec.load("model.yaml").model.with_input((None, 24))
-    expected = runner.predict(NumpyEngine(model, weights.load(model, "w.npz")[0]), rows, 8)
-    assert same_bytes(zarr.open_array("big.zarr", mode="r")[:], expected)
+    one_process("run", "model.yaml", "--input", "big.npy", "--weights", "w.npz",
+                "--batch-size", "8", "-o", "expected.npy")
+    assert same_bytes(zarr.open_array("big.zarr", mode="r")[:], np.load("expected.npy"))
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it, with a new process
     assert pid not in client.run(os.getpid).values()
 
@@ -239,8 +260,8 @@ def test_data_errors_name_the_shard_and_row_and_leave_no_output(cli, data, clust
     assert cli(*common, "-o", "out.zarr", "--allow-nonfinite").exit_code == 0
     assert np.isnan(zarr.open_array("out.zarr", mode="r")[678]).all()
 
-    np.save("shards/d.npy", np.zeros((10, 23), np.float32))
-    assert_clean_error(cli(*common, "-o", "parts/"), 1, "shards/d.npy", "(23,)", "(24,)")
+    np.save("shards/d.npy", np.zeros((10, 95), np.float32))
+    assert_clean_error(cli(*common, "-o", "parts/"), 1, "shards/d.npy", "(95,)", "(96,)")
     assert not looks_complete("parts")
     assert_clean_error(cli(*common[:-1], "100", "-o", "x.zarr"), 1, "--chunk-rows",
                        "multiple of --batch-size 32", "use 96 or 128")
@@ -249,7 +270,7 @@ def test_data_errors_name_the_shard_and_row_and_leave_no_output(cli, data, clust
 
 
 def test_an_interrupted_run_leaves_nothing_that_looks_complete(data, cluster):
-    rows = np.random.default_rng(8).standard_normal((4000, 24)).astype(np.float32)
+    rows = np.random.default_rng(8).standard_normal((4000, 96)).astype(np.float32)
     np.save("big.npy", rows)
     command = [sys.executable, "-m", "seqcli", "run", "model.yaml", "--input", "big.npy",
                "--weights", "w.npz", "--engine", "dask", "--scheduler", address(cluster),
@@ -271,13 +292,12 @@ def test_an_interrupted_run_leaves_nothing_that_looks_complete(data, cluster):
 
 def test_a_separately_started_scheduler_with_two_workers(cli, data, tmp_path, monkeypatch):
     """`dask scheduler` and two `dask worker` processes on 127.0.0.1, reached through
-    $SEQCLI_DASK_SCHEDULER. A nanny would give the workers one BLAS thread; these get
-    this process's count, so both sides take the same OpenBLAS kernels."""
+    $SEQCLI_DASK_SCHEDULER (workers without a nanny: they get one BLAS thread from us)."""
     from distributed import Client
 
     dask_command = os.path.join(os.path.dirname(sys.executable), "dask")
     scheduler_file = str(tmp_path / "scheduler.json")
-    env = {**os.environ, "PYTHONPATH": ROOT, "OPENBLAS_NUM_THREADS": str(blas_threads())}
+    env = {**os.environ, **ONE_BLAS_THREAD, "PYTHONPATH": ROOT}
     started = [subprocess.Popen([dask_command, "scheduler", "--host", "127.0.0.1", "--port",
                                  "0", "--dashboard-address", "127.0.0.1:0",
                                  "--scheduler-file", scheduler_file],
@@ -301,16 +321,11 @@ def test_a_separately_started_scheduler_with_two_workers(cli, data, tmp_path, mo
                      "--engine", "dask", "-o", "out.zarr")
         assert result.exit_code == 0, result.stderr
         assert f"Dask scheduler {scheduler} with 2 workers" in result.stderr
-        assert same_bytes(zarr.open_array("out.zarr", mode="r")[:], one_process(cli))
+        assert same_bytes(zarr.open_array("out.zarr", mode="r")[:], reference())
     finally:  # a worker closing gracefully may wait on its scheduler: no need here
         for process in started:
             process.kill()
             process.wait(30)
-
-
-def blas_threads() -> int:
-    """What OpenBLAS uses here when OPENBLAS_NUM_THREADS is unset: every core."""
-    return int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1))
 
 
 def test_without_a_scheduler_a_local_cluster_on_loopback(cli, data):
@@ -318,7 +333,7 @@ def test_without_a_scheduler_a_local_cluster_on_loopback(cli, data):
                  "dask", "-o", "local.npy")
     assert result.exit_code == 0, result.stderr
     assert "Dask scheduler tcp://127.0.0.1:" in result.stderr
-    assert same_bytes(np.load("local.npy"), one_process(cli))
+    assert same_bytes(np.load("local.npy"), reference())
 
 
 def test_usage_errors(cli, data, monkeypatch):
