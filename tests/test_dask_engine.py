@@ -54,6 +54,16 @@ def one_process(*args) -> str:
     return result.stdout
 
 
+@pytest.fixture(scope="module", autouse=True)
+def keep_environment():
+    """A nanny writes its workers' settings (OPENBLAS_NUM_THREADS=1, ...) into the
+    environment of the process that starts it: give the other tests theirs back."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     import logging
@@ -359,3 +369,23 @@ def test_usage_errors(cli, data, monkeypatch):
     monkeypatch.delitem(sys.modules, "seqcli.dask_engine", raising=False)
     assert_clean_error(cli("run", "model.yaml", "--input", "x.npy", "--engine", "dask"), 1,
                        "pip install 'seqcli[dask]'")
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_pipe():
+    import io
+
+    from seqcli.dask_engine import ChunkProgress
+
+    terminal, pipe = io.StringIO(), io.StringIO()
+    bar, lines = ChunkProgress(terminal, True, 20, 2000), ChunkProgress(pipe, False, 20, 2000)
+    for _ in range(20):
+        bar.update(100)
+        lines.update(100)
+    drawn = terminal.getvalue().split("\r")[1:]
+    assert len(drawn) == 20 and drawn[0].startswith("[>" + "." * 29 + "] 1/20 chunks, 100/2,000")
+    assert drawn[-1].startswith("[" + "=" * 30 + "] 20/20 chunks, 2,000/2,000 rows")
+    assert drawn[-1].endswith("\n") and "\n" not in "".join(drawn[:-1])
+    printed = pipe.getvalue().splitlines()
+    assert len(printed) == 10 and "\r" not in pipe.getvalue()  # one line per tenth
+    assert printed[0].startswith("seqcli: 2/20 chunks, 200/2,000 rows, ")
+    assert printed[-1].startswith("seqcli: 20/20 chunks, 2,000/2,000 rows, ")
