@@ -213,11 +213,17 @@ def chunks(rows: int, chunk_rows: int) -> list[tuple[int, int]]:
 def connect(scheduler: str | None = None, stream=None):
     """A Client on the given scheduler (or $SEQCLI_DASK_SCHEDULER), else on a local
     cluster of one single-threaded worker process per core, bound to loopback."""
+    stream = stream or sys.stderr
+    with _dask_notes_as_lines(stream), _client(scheduler, stream) as client:
+        yield client
+
+
+@contextmanager
+def _client(scheduler, stream):
     import logging
 
     from distributed import Client, LocalCluster
 
-    stream = stream or sys.stderr
     address = scheduler or os.environ.get(SCHEDULER_VARIABLE) or None
     if address:
         where = "--scheduler " + address if scheduler else f"{SCHEDULER_VARIABLE}={address}"
@@ -253,6 +259,24 @@ def _has_module(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+@contextmanager
+def _dask_notes_as_lines(stream):
+    """distributed's own warnings (a worker lost, a key rescheduled) shown as
+    `seqcli: dask: ...` lines, like seqcli's other notes; its debug chatter hidden."""
+    import logging
+
+    logger = logging.getLogger("distributed")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("seqcli: dask: %(message)s"))
+    logger.handlers, logger.propagate = [handler], False
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.handlers, logger.level, logger.propagate = saved
 
 
 def _check_reachable(address: str) -> None:
