@@ -1,0 +1,62 @@
+"""ONNX Runtime as an engine: the model is converted to ONNX in memory once, then
+ONNX Runtime runs each batch with all the machine's threads."""
+
+from __future__ import annotations
+
+import os
+
+import onnxruntime
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument, RuntimeException
+
+from seqcli.errors import SeqcliError
+from seqcli.layers.core import Embedding
+from seqcli.model import Pass, Sequential
+
+
+class OnnxRuntimeEngine:
+    name = "onnxruntime"
+
+    def __init__(self, model: Sequential, weights: dict):
+        self.model = model
+        self.weights = weights
+        self._sessions = {}
+        self._session(())  # convert now: a layer ONNX cannot express fails before any batch
+
+    def forward(self, batch, keep=()) -> Pass:
+        """The batch's output, the outputs of the top-level layers named in `keep`, and
+        the ActivityRegularization layers' loss terms."""
+        keep = tuple(keep)
+        session, penalty_layers = self._session(keep)
+        self._check_indices(batch)
+        try:
+            outputs = session.run(None, {session.get_inputs()[0].name: batch})
+        except (Fail, InvalidArgument, RuntimeException) as exc:
+            raise SeqcliError(f"ONNX Runtime could not run the model: "
+                              f"{str(exc).splitlines()[0]}", "--engine onnxruntime") from None
+        collected = dict(zip(keep, outputs[1:1 + len(keep)]))
+        penalty = sum(layer.penalty(y) for layer, y
+                      in zip(penalty_layers, outputs[1 + len(keep):]))
+        return Pass(outputs[0], collected=collected, penalty=penalty)
+
+    def _session(self, keep: tuple):
+        """One session per set of kept layers (run needs one; extract one more)."""
+        if keep not in self._sessions:
+            from seqcli.onnx_export import build
+
+            proto, penalty_layers = build(self.model, self.weights, outputs=keep,
+                                          penalties=True)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = os.cpu_count() or 0
+            session = onnxruntime.InferenceSession(proto.SerializeToString(), options,
+                                                   providers=["CPUExecutionProvider"])
+            self._sessions[keep] = (session, penalty_layers)
+        return self._sessions[keep]
+
+    def _check_indices(self, batch) -> None:
+        """An Embedding reading the input refuses what numpy's refuses (ONNX Runtime's
+        Gather would fail on a bad index, or truncate a fraction)."""
+        layers = self.model.layers
+        while layers and isinstance(layers[0], Sequential):
+            layers = layers[0].layers
+        if layers and isinstance(layers[0], Embedding):
+            layers[0]._indices(batch)
