@@ -50,7 +50,7 @@ def build(model, weights: dict, outputs=(), penalties: bool = False):
     graph = Graph()
     state = Emission(graph)
     x = Value(INPUT_NAME, identity(len(model.batch_input_shape)))
-    y, kept = emit_layers(state, model, nest(weights), x, keep=set(outputs))
+    y, kept = emit_layers(state, model.plan, nest(weights), x, keep=set(outputs))
     graph.op_named("Identity", [graph.keras(y)], OUTPUT_NAME)
     extra = []
     plan = model.plan
@@ -86,15 +86,15 @@ class Emission:
         self.taps = []  # (layer, Keras shape, Value)
 
 
-def emit_layers(state: Emission, model, params: dict, x, keep=frozenset()):
-    """Every layer of a Sequential in turn, as Sequential.run does (masks included);
-    (output Value, {kept layer name: Value})."""
+def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset()):
+    """Every layer of a built Sequential's plan in turn, as Sequential.run goes (masks
+    included); (output Value, {kept layer name: Value})."""
     from seqcli.model import Sequential
     from seqcli.onnx_graph import Value
 
     graph, mask, kept = state.graph, None, {}
     outer_scope = graph.scope
-    for step in model.plan.steps:
+    for step in plan.steps:
         layer = step.layer
         graph.scope = f"{outer_scope}/{layer.name}" if outer_scope else layer.name
         layer_params = params.get(layer.name, {})
@@ -103,7 +103,7 @@ def emit_layers(state: Emission, model, params: dict, x, keep=frozenset()):
             made = graph.op("Not", [graph.op("Equal", [graph.keras(x),
                                                        graph.const(0.0, "zero")])])
         if isinstance(layer, Sequential):
-            x, _ = emit_layers(state, layer, layer_params, x)
+            x, _ = emit_layers(state, step.inner, layer_params, x)
         elif mask is not None and layer.masking == "uses":
             x, mask = emitter_for(layer, MASKED)(state, layer, layer_params, x,
                                                   step.input_shape, mask)

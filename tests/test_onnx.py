@@ -1,0 +1,179 @@
+"""ONNX export and the onnxruntime engine, against Keras's outputs (the forward fixtures)."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import onnx
+import onnxruntime
+
+from seqcli import onnx_export, runner
+from seqcli import spec as spec_module
+from seqcli import weights as weights_module
+from seqcli.engines.numpy_engine import NumpyEngine
+from seqcli.engines.onnxruntime_engine import OnnxRuntimeEngine
+from seqcli.errors import SeqcliError
+from tests.conftest import FIXTURES, SPECS
+from tests.test_keras_parity import CASES, load_case
+
+
+def session_for(proto):
+    return onnxruntime.InferenceSession(proto.SerializeToString(),
+                                        providers=["CPUExecutionProvider"])
+
+
+def build(layers, input_shape, x_shape):
+    """A model from layer entries, built for x_shape, with fresh weights."""
+    text = json.dumps({"name": "case", "input_shape": input_shape, "layers": layers})
+    model = spec_module.load_text(text, "case.json").model.with_input((None, *x_shape[1:]))
+    return model, weights_module.load(model, None)[0]
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
+def test_exported_model_matches_keras_in_onnx_runtime(path):
+    model, weights, x, expected = load_case(path)
+    proto = onnx_export.export(model, weights)
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.opset_import[0].version >= 17
+    (graph_input,) = proto.graph.input
+    assert graph_input.name == "input_layer"
+    assert graph_input.type.tensor_type.shape.dim[0].dim_param == "batch"  # dynamic batch
+    y = session_for(proto).run(None, {"input_layer": x.astype(np.float32)})[0]
+    assert y.shape == expected.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
+def test_onnxruntime_engine_matches_keras(path):
+    model, weights, x, expected = load_case(path)
+    engine = OnnxRuntimeEngine(model, weights)
+    y = runner.predict(engine, x, batch_size=2)  # batches of 2 and a last one of 1
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    numpy_pass = NumpyEngine(model, weights).forward(x.astype(np.float32))
+    assert engine.forward(x.astype(np.float32)).penalty == pytest.approx(numpy_pass.penalty,
+                                                                        rel=1e-5)
+
+
+def test_consecutive_convolutions_stay_channels_first():
+    """The guide's CNN: one Transpose into channels-first, none back (the global pooling
+    leaves (batch, channels), which is Keras's layout already)."""
+    model, weights, _, _ = load_case(os.path.join(FIXTURES, "forward", "guide_cnn.npz"))
+    ops = [node.op_type for node in onnx_export.export(model, weights).graph.node]
+    assert ops.count("Conv") == 6 and ops.count("Transpose") == 1
+
+
+def test_a_layer_needing_keras_layout_gets_one_transpose_back():
+    model, weights = build([{"Conv2D": {"filters": 3, "kernel_size": 2}},
+                            {"MaxPooling2D": {}}, {"BatchNormalization": {}},
+                            {"Conv2D": {"filters": 2, "kernel_size": 2}}, {"Flatten": {}},
+                            {"Dense": {"units": 2}}], [9, 9, 1], (2, 9, 9, 1))
+    proto = onnx_export.export(model, weights)
+    ops = [node.op_type for node in proto.graph.node]
+    assert ops.count("Transpose") == 2 and "BatchNormalization" in ops
+    x = np.random.default_rng(0).normal(size=(2, 9, 9, 1)).astype(np.float32)
+    np.testing.assert_allclose(session_for(proto).run(None, {"input_layer": x})[0],
+                               model.forward(weights_module.nest(weights), x), atol=1e-5)
+
+
+def test_unknown_sizes_stay_dynamic():
+    """An input with unknown height, width and steps: "same" padding as SAME_UPPER."""
+    model, weights = build([{"Conv2D": {"filters": 3, "kernel_size": 3, "padding": "same",
+                                        "strides": 2}},
+                            {"AveragePooling2D": {"pool_size": 2, "padding": "same"}},
+                            {"GlobalMaxPooling2D": {}}], [None, None, 2], (1, None, None, 2))
+    proto = onnx_export.export(model, weights)
+    onnx.checker.check_model(proto, full_check=True)
+    session = session_for(proto)
+    for size in [(2, 13, 11, 2), (3, 5, 8, 2)]:
+        x = np.random.default_rng(1).normal(size=size).astype(np.float32)
+        built = model.with_input((None, *size[1:]))
+        np.testing.assert_allclose(session.run(None, {"input_layer": x})[0],
+                                   built.forward(weights_module.nest(weights), x), atol=1e-5)
+
+
+def test_an_activation_onnx_recurrent_operators_lack_runs_in_a_scan():
+    model, weights = build([{"LSTM": {"units": 3, "activation": "gelu",
+                                      "return_sequences": True, "go_backwards": True}},
+                            {"GRU": {"units": 2, "reset_after": False,
+                                     "recurrent_activation": "hard_sigmoid"}}],
+                           [5, 4], (3, 5, 4))
+    proto = onnx_export.export(model, weights)
+    assert [node.op_type for node in proto.graph.node].count("Scan") == 2
+    x = np.random.default_rng(2).normal(size=(3, 5, 4)).astype(np.float32)
+    np.testing.assert_allclose(session_for(proto).run(None, {"input_layer": x})[0],
+                               model.forward(weights_module.nest(weights), x), atol=1e-5)
+
+
+def test_an_inexpressible_layer_is_a_one_line_error_naming_it():
+    model, weights = build([{"CenterCrop": {"height": 3, "width": 3}}], [None, None, 1],
+                           (1, None, None, 1))
+    with pytest.raises(SeqcliError) as caught:
+        onnx_export.export(model, weights)
+    assert "center_crop" in str(caught.value) and "CenterCrop" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_layer_class_without_an_onnx_form_is_named(monkeypatch):
+    from seqcli.layers.reshaping import RepeatVector
+
+    monkeypatch.delitem(onnx_export.EMITTERS, RepeatVector)
+    model, weights = build([{"RepeatVector": {"n": 2, "name": "again"}}], [3], (1, 3))
+    with pytest.raises(SeqcliError, match=r"layer 'again' \(RepeatVector\): RepeatVector has "
+                                          "no ONNX form"):
+        onnx_export.export(model, weights)
+
+
+def test_engine_extracts_intermediate_outputs_in_keras_layout():
+    model, weights, x, _ = load_case(os.path.join(FIXTURES, "forward", "guide_cnn.npz"))
+    names = [layer.name for layer in model.layers]
+    expected = runner.extract(NumpyEngine(model, weights), x, names, batch_size=4)
+    got = runner.extract(OnnxRuntimeEngine(model, weights), x, names, batch_size=4)
+    for name in names:
+        assert got[name].shape == expected[name].shape, name
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-5,
+                                   err_msg=name)
+
+
+def test_engine_refuses_bad_embedding_indices_as_numpy_does():
+    model, weights, x, _ = load_case(os.path.join(FIXTURES, "forward", "embedding.npz"))
+    bad = np.full_like(x, 10_000, dtype=np.float32)
+    with pytest.raises(SeqcliError, match="inputs must be whole numbers"):
+        OnnxRuntimeEngine(model, weights).forward(bad)
+
+
+def test_write_is_a_file_onnx_runtime_loads(tmp_path):
+    model, weights, x, expected = load_case(os.path.join(FIXTURES, "forward",
+                                                         "guide_mlp.npz"))
+    path = tmp_path / "model.onnx"
+    onnx_export.write(model, weights, str(path))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]  # no temporary left
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input_layer": x})[0], expected, atol=1e-5)
+
+
+def test_without_onnx_the_error_says_what_to_install(monkeypatch):
+    from seqcli import engines
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.delitem(sys.modules, "seqcli.engines.onnxruntime_engine")
+    with pytest.raises(SeqcliError, match=r"pip install 'seqcli\[onnx\]'"):
+        onnx_export.require_onnx()
+    with pytest.raises(SeqcliError, match=r"onnxruntime engine needs onnxruntime: pip "
+                                          r"install 'seqcli\[onnx\]'"):
+        engines.get("onnxruntime")
+
+
+def test_run_takes_engine_onnxruntime(cli, tmp_path):
+    path = os.path.join(FIXTURES, "forward", "guide_mlp.npz")
+    data = np.load(path, allow_pickle=False)
+    np.save(tmp_path / "x.npy", data["x"])
+    np.savez(tmp_path / "w.npz", **{k[2:]: data[k] for k in data.files if k.startswith("w:")})
+    result = cli("run", os.path.join(SPECS, str(data["source"])), "--input", tmp_path / "x.npy",
+                 "--weights", tmp_path / "w.npz", "--engine", "onnxruntime",
+                 "-o", tmp_path / "y.npy")
+    assert result.exit_code == 0, result.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), data["y"], rtol=1e-5, atol=1e-5)
