@@ -12,7 +12,7 @@ import click
 from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_model import ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for
-from seqcli.errors import SeqcliError
+from seqcli.errors import SeqcliError, Status
 
 DATA = [
     click.option("--data", "data_path", type=click.Path(dir_okay=False),
@@ -259,7 +259,7 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
         _write_history(history_path, history)
     _report(history, output, watcher)
     if history.interrupted:
-        sys.exit(130)
+        sys.exit(Status.INTERRUPTED)
 
 
 def _monitor(name, compiled, validation, needed):

@@ -110,7 +110,7 @@ class Sequential(Layer):
                         "leave them alone); use mask_zero: false", locate(layer, index, self))
                 alive = layer.keeps_mask() if layer.masking == "uses" else \
                     layer.masking == "passes"
-            if getattr(layer, "mask_zero", False):
+            if layer.makes_mask:
                 alive = True
         return alive
 
@@ -124,7 +124,7 @@ class Sequential(Layer):
         mask = None
         for layer in self.layers:
             layer_params = params.get(layer.name, {})
-            made = (x != 0) if getattr(layer, "mask_zero", False) else None
+            made = (x != 0) if layer.makes_mask else None
             if isinstance(layer, Sequential):  # (no mask reaches it: check_masks)
                 inner = layer.run(layer_params, x, training, rng)
                 x, cache = inner.output, inner
@@ -234,8 +234,8 @@ def _step(layer: Layer, input_shape: Shape) -> Step:
         inner = None
         output = layer.output_shape(input_shape)
         specs = layer.weight_specs(input_shape)
-    weights = tuple(dataclasses.replace(spec, trainable=spec.trainable and layer.trainable)
-                    for spec in specs)
+    weights = tuple(specs) if layer.trainable else tuple(
+        dataclasses.replace(spec, trainable=False) for spec in specs)
     return Step(layer, input_shape, inner.output_shape if inner else output, weights, inner)
 
 

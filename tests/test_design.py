@@ -104,3 +104,13 @@ def test_every_command_module_is_reachable():
         command = cli.commands[name]
         assert isinstance(command, click.Command)
         assert command.callback.__module__ == module, name
+
+
+def test_every_named_loss_optimizer_metric_and_activation_has_its_functions():
+    from seqcli import activations, losses, metrics, ops, optimizers
+
+    assert set(losses._FUNCTIONS) == set(losses.LOSSES)
+    assert set(optimizers.UPDATES) == set(optimizers.OPTIMIZERS)
+    assert set(metrics.NAMES) == {"accuracy", "acc", *metrics._FUNCTIONS}
+    for forward, gradient in activations.ACTIVATIONS.values():
+        assert callable(getattr(ops, forward)) and callable(getattr(ops, gradient))
