@@ -90,7 +90,6 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset()):
     """Every layer of a built Sequential's plan in turn, as Sequential.run goes (masks
     included); (output Value, {kept layer name: Value})."""
     from seqcli.model import Sequential
-    from seqcli.onnx_graph import Value
 
     graph, mask, kept = state.graph, None, {}
     outer_scope = graph.scope
@@ -99,7 +98,7 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset()):
         graph.scope = f"{outer_scope}/{layer.name}" if outer_scope else layer.name
         layer_params = params.get(layer.name, {})
         made = None
-        if getattr(layer, "mask_zero", False):
+        if layer.makes_mask:
             made = graph.op("Not", [graph.op("Equal", [graph.keras(x),
                                                        graph.const(0.0, "zero")])])
         if isinstance(layer, Sequential):
@@ -113,7 +112,6 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset()):
         mask = made if made is not None else mask
         if layer.name in keep:
             kept[layer.name] = x
-        x = Value(x.name, x.perm)
     graph.scope = outer_scope
     return x, kept
 
@@ -684,8 +682,8 @@ def _register_all():
 
     table = {
         core.Dense: _dense, core.Activation: _activation, core.Flatten: _flatten,
-        core.Embedding: _embedding, core.Dropout: _passthrough,
-        reg._Random: _passthrough, reg.ActivityRegularization: _tap,
+        core.Embedding: _embedding, core.RandomInTraining: _passthrough,
+        reg.ActivityRegularization: _tap,
         reshaping.Identity: _passthrough, reshaping.Reshape: _reshape,
         reshaping.Permute: _permute, reshaping.RepeatVector: _repeat_vector,
         act.ReLU: _relu, act.LeakyReLU: _leaky_relu, act.PReLU: _prelu, act.ELU: _elu,
