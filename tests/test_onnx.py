@@ -177,3 +177,89 @@ def test_run_takes_engine_onnxruntime(cli, tmp_path):
                  "-o", tmp_path / "y.npy")
     assert result.exit_code == 0, result.stderr
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), data["y"], rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- random stacks
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from seqcli.activations import ACTIVATIONS  # noqa: E402
+
+ACTIVATION = st.sampled_from(sorted(ACTIVATIONS))
+# a channels-first convolution's softmax: Keras normalizes the last axis (width), seqcli's
+# numpy engine the channels, so the exporter (which follows Keras) is not compared here
+AXIS_FREE = st.sampled_from(sorted(set(ACTIVATIONS) - {"softmax", "log_softmax"}))
+PADDING = st.sampled_from(["valid", "same"])
+FORMAT = st.sampled_from(["channels_last", "channels_first"])
+image_layers = st.one_of(
+    st.builds(lambda f, k, s, p, a, d: {"Conv2D": {"filters": f, "kernel_size": k, "strides": s,
+                                                   "padding": p, "activation": a,
+                                                   "data_format": d}},
+              st.integers(1, 4), st.integers(1, 3), st.integers(1, 2), PADDING, AXIS_FREE,
+              FORMAT),
+    st.builds(lambda k, s, p, op: {"Conv2DTranspose": {"filters": 2, "kernel_size": k,
+                                                       "strides": s, "padding": p,
+                                                       "output_padding": op}},
+              st.integers(1, 3), st.integers(2, 3), PADDING, st.sampled_from([None, 1])),
+    st.builds(lambda k, m, p: {"DepthwiseConv2D": {"kernel_size": k, "depth_multiplier": m,
+                                                   "padding": p}},
+              st.integers(1, 3), st.integers(1, 2), PADDING),
+    st.builds(lambda k, p: {"SeparableConv2D": {"filters": 3, "kernel_size": k, "padding": p}},
+              st.integers(1, 3), PADDING),
+    st.builds(lambda kind, k, s, p: {kind: {"pool_size": k, "strides": s, "padding": p}},
+              st.sampled_from(["MaxPooling2D", "AveragePooling2D"]), st.integers(1, 3),
+              st.integers(1, 2), PADDING),
+    st.builds(lambda d: {"ZeroPadding2D": {"padding": [1, 2], "data_format": d}}, FORMAT),
+    st.builds(lambda d: {"UpSampling2D": {"size": 2, "data_format": d}}, FORMAT),
+    st.just({"BatchNormalization": {"axis": -1}}),
+    st.just({"LayerNormalization": {}}),
+    st.just({"PReLU": {"shared_axes": [1, 2]}}),
+    st.just({"Dropout": {"rate": 0.2}}),
+)
+sequence_layers = st.one_of(
+    st.builds(lambda kind, u, seq, back, a: {kind: {"units": u, "return_sequences": seq,
+                                                    "go_backwards": back, "activation": a}},
+              st.sampled_from(["SimpleRNN", "LSTM", "GRU"]), st.integers(1, 4), st.just(True),
+              st.booleans(), st.sampled_from(["tanh", "relu", "gelu", "sigmoid"])),
+    st.builds(lambda kind, mode: {"Bidirectional": {"layer": {kind: {
+        "units": 2, "return_sequences": True}}, "merge_mode": mode}},
+              st.sampled_from(["SimpleRNN", "LSTM", "GRU"]),
+              st.sampled_from(["concat", "sum", "mul", "ave"])),
+    st.builds(lambda f, k, p: {"Conv1D": {"filters": f, "kernel_size": k, "padding": p}},
+              st.integers(1, 3), st.integers(1, 2), st.sampled_from(["same", "causal"])),
+    st.builds(lambda u, a: {"Dense": {"units": u, "activation": a}}, st.integers(1, 4),
+              ACTIVATION),
+    st.just({"MaxPooling1D": {"pool_size": 2, "padding": "same"}}),
+)
+
+
+def _agrees_with_numpy(layers, input_shape, x):
+    text = json.dumps({"input_shape": input_shape, "layers": layers})
+    try:
+        model = spec_module.load_text(text, "random.json").model
+    except SeqcliError as exc:
+        assert "zero or negative" in str(exc) or "ndim" in str(exc)
+        return
+    weights = weights_module.fresh(model)
+    expected = NumpyEngine(model, weights).forward(x).output
+    y = OnnxRuntimeEngine(model, weights).forward(x).output
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5 * scale)
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(4, 9), body=st.lists(image_layers, min_size=1, max_size=4),
+       end=st.sampled_from([{"Flatten": {}}, {"GlobalAveragePooling2D": {}}]))
+def test_random_image_stacks_agree_with_numpy(size, body, end):
+    x = np.random.default_rng(size).standard_normal((2, size, size, 3)).astype(np.float32)
+    _agrees_with_numpy(body + [end, {"Dense": {"units": 3}}], [size, size, 3], x)
+
+
+@settings(max_examples=30, deadline=None)
+@given(steps=st.integers(1, 6), body=st.lists(sequence_layers, min_size=1, max_size=3),
+       end=st.sampled_from([{"LSTM": {"units": 2}}, {"GRU": {"units": 2, "reset_after": False}},
+                            {"GlobalAveragePooling1D": {}}]))
+def test_random_sequence_stacks_agree_with_numpy(steps, body, end):
+    x = np.random.default_rng(steps).standard_normal((3, steps, 4)).astype(np.float32)
+    _agrees_with_numpy(body + [end], [steps, 4], x)
