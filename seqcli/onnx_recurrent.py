@@ -18,6 +18,7 @@ import numpy as np
 
 from seqcli.layers.recurrent import GRU, LSTM
 from seqcli.onnx_graph import Value
+from seqcli.onnx_layers import activation
 
 # Keras activation -> the ONNX recurrent operators' name for it (those without parameters)
 NATIVE_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu",
@@ -173,8 +174,6 @@ def _blend(step, keep, new, old):
 
 
 def _act(step, name, tensor):
-    from seqcli.onnx_export import activation
-
     return activation(step, name, Value(tensor, (0, 1))).name
 
 

@@ -119,7 +119,7 @@ def test_an_inexpressible_layer_is_a_one_line_error_naming_it():
 def test_a_layer_class_without_an_onnx_form_is_named(monkeypatch):
     from seqcli.layers.reshaping import RepeatVector
 
-    monkeypatch.delitem(onnx_export.EMITTERS, RepeatVector)
+    monkeypatch.delitem(onnx_export.emitters(), RepeatVector)
     model, weights = build([{"RepeatVector": {"n": 2, "name": "again"}}], [3], (1, 3))
     with pytest.raises(SeqcliError, match=r"layer 'again' \(RepeatVector\): RepeatVector has "
                                           "no ONNX form"):
@@ -165,6 +165,24 @@ def test_without_onnx_the_error_says_what_to_install(monkeypatch):
     with pytest.raises(SeqcliError, match=r"onnxruntime engine needs onnxruntime: pip "
                                           r"install 'seqcli\[onnx\]'"):
         engines.get("onnxruntime")
+
+
+def test_export_without_onnx_installed_is_one_line(tmp_path):
+    """In a fresh process where onnx cannot be imported, as after a plain pip install."""
+    import subprocess
+
+    code = ("import sys\nsys.modules['onnx'] = None\n"
+            "from seqcli import onnx_export, spec, weights\n"
+            "model = spec.load(sys.argv[1]).model\n"
+            "onnx_export.write(model, weights.fresh(model), sys.argv[2])\n")
+    result = subprocess.run([sys.executable, "-c", code, os.path.join(SPECS, "guide_mlp.yaml"),
+                             str(tmp_path / "m.onnx")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "seqcli.errors.SeqcliError: ONNX export needs the onnx package: "
+        "pip install 'seqcli[onnx]'")
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_run_takes_engine_onnxruntime(cli, tmp_path):
