@@ -66,8 +66,13 @@ def activity_tap(state, layer, params, x, shape):
 
 
 def dense(state, layer, params, x, shape):
+    """On the last axis: any layout that keeps Keras's last axis last will do (an RNN's
+    steps-first output, say), and the output keeps it."""
     graph = state.graph
-    data = graph.keras(x)
+    if x.perm[-1] == x.rank - 1:
+        data, perm = x.name, x.perm
+    else:
+        data, perm = graph.keras(x), identity(x.rank)
     kernel = graph.const(params["kernel"], "kernel")
     if x.rank == 2 and layer.use_bias:
         y = graph.op("Gemm", [data, kernel, graph.const(params["bias"], "bias")])
@@ -75,7 +80,7 @@ def dense(state, layer, params, x, shape):
         y = graph.op("MatMul", [data, kernel])
         if layer.use_bias:
             y = graph.op("Add", [y, graph.const(params["bias"], "bias")])
-    return activation(graph, layer.activation, Value(y, identity(x.rank)))
+    return activation(graph, layer.activation, Value(y, perm))
 
 
 def activation_layer(state, layer, params, x, shape):
@@ -255,14 +260,18 @@ def preprocessing_normalization(state, layer, params, x, shape):
 # ---------------------------------------------------------------- wrappers
 
 def time_distributed(state, layer, params, x, shape):
-    """The inner layer on (batch * steps, ...), reshaped back."""
+    """The inner layer on (batch * steps, ...), reshaped back; a Dense, which works on
+    the last axis whatever the rank, needs no reshaping."""
+    from seqcli.layers.core import Dense
+    from seqcli.onnx_export import emit
+
+    if isinstance(layer.layer, Dense):
+        return dense(state, layer.layer, params, x, shape)
     graph = state.graph
     data = graph.keras(x)
     flat = graph.reshape(data, [-1], graph.shape_part(data, 2))
-    inner_shape = (None, *shape[2:])
-    from seqcli.onnx_export import emit
-
-    inner = emit(state, layer.layer, params, Value(flat, identity(x.rank - 1)), inner_shape)
+    inner = emit(state, layer.layer, params, Value(flat, identity(x.rank - 1)),
+                 (None, *shape[2:]))
     inner_out = graph.keras(inner)
     y = graph.reshape(inner_out, graph.shape_part(data, 0, 2), graph.shape_part(inner_out, 1))
     return Value(y, identity(inner.rank + 1))

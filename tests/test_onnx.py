@@ -301,3 +301,20 @@ def test_random_image_stacks_agree_with_numpy(size, body, end):
 def test_random_sequence_stacks_agree_with_numpy(steps, body, end):
     x = np.random.default_rng(steps).standard_normal((3, steps, 4)).astype(np.float32)
     _agrees_with_numpy(body + [end], [steps, 4], x)
+
+
+def test_evaluate_takes_engine_onnxruntime(cli, tmp_path):
+    """The digits MLP's loss and accuracy, the same through either engine."""
+    digits = os.path.join(SPECS, "digits")
+    spec = os.path.join(digits, "mlp.yaml")
+    assert cli("init", spec, "-o", tmp_path / "w.npz", "--seed", "3").exit_code == 0
+    args = ["evaluate", spec, "--data", os.path.join(digits, "test.npz"), "--weights",
+            tmp_path / "w.npz", "--format", "json"]
+    numpy_scores = cli(*args)
+    onnx_scores = cli(*args, "--engine", "onnxruntime")
+    assert onnx_scores.exit_code == 0, onnx_scores.stderr
+    expected, got = json.loads(numpy_scores.stdout), json.loads(onnx_scores.stdout)
+    assert got.keys() == expected.keys() and "accuracy" in got
+    for key in expected:
+        assert got[key] == pytest.approx(expected[key], rel=1e-5), key
+
