@@ -43,15 +43,18 @@ def build(model, weights: dict, outputs=(), penalties: bool = False):
     outputs of ActivityRegularization layers become outputs "penalty:I", in order (the
     engine adds their loss terms)."""
     require_onnx()
+    from seqcli import weights as weights_module
     from seqcli.onnx_graph import Graph, Value, identity
-    from seqcli.weights import nest
 
-    model = model.with_input((None, *model.input_shape))
+    model = model.with_input((None, *model.batch_input_shape[1:]))  # any batch size
     model.check_masks()
+    specs = {spec.name: spec for spec in weights_module.specs_of(model)}
+    weights = weights_module.check(weights, specs, "the weights")  # all there, right shapes
     graph = Graph()
     state = Emission(graph)
     x = Value(INPUT_NAME, identity(len(model.batch_input_shape)))
-    y, kept = emit_layers(state, model.plan, nest(weights), x, keep=set(outputs))
+    y, kept = emit_layers(state, model.plan, weights_module.nest(weights), x,
+                          keep=set(outputs))
     graph.op_named("Identity", [graph.keras(y)], OUTPUT_NAME)
     extra = []
     plan = model.plan
@@ -79,8 +82,8 @@ def write(model, weights: dict, path: str) -> None:
 # ---------------------------------------------------------------- the traversal
 
 class Emission:
-    """The graph being built, plus what the traversal learns on the way: the Keras
-    mask from an Embedding with mask_zero, and the ActivityRegularization taps."""
+    """The graph being built, and the ActivityRegularization layers met on the way
+    (their outputs feed the engine's loss terms)."""
 
     def __init__(self, graph):
         self.graph = graph
@@ -105,8 +108,8 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset()):
         if isinstance(layer, Sequential):
             x, _ = emit_layers(state, step.inner, layer_params, x)
         elif mask is not None and layer.masking == "uses":
-            x, mask = emitter_for(layer, masked_emitters())(state, layer, layer_params, x,
-                                                  step.input_shape, mask)
+            emit_masked = emitter_for(layer, masked_emitters())
+            x, mask = emit_masked(state, layer, layer_params, x, step.input_shape, mask)
         else:
             x = emit(state, layer, layer_params, x, step.input_shape)
             mask = mask if layer.masking == "passes" else None

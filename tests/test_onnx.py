@@ -136,6 +136,26 @@ def test_an_inexpressible_layer_is_a_one_line_error_naming_it():
     assert "\n" not in str(caught.value)
 
 
+def test_every_layer_in_the_catalog_has_an_onnx_form():
+    from seqcli.model import Sequential
+    from seqcli.registry import all_layers
+
+    for name, cls in all_layers().items():
+        if cls.is_input or cls is Sequential:  # not layers: the traversal handles them
+            continue
+        found = [c for c in cls.__mro__ if c in onnx_export.emitters()]
+        assert found, f"{name} has no ONNX emitter"
+        if cls.masking == "uses":
+            assert any(c in onnx_export.masked_emitters() for c in cls.__mro__), name
+
+
+def test_missing_weights_are_named():
+    model, weights = build([{"Dense": {"units": 2, "name": "head"}}], [3], (1, 3))
+    del weights["head/bias"]
+    with pytest.raises(SeqcliError, match="missing weight 'head/bias'"):
+        onnx_export.export(model, weights)
+
+
 def test_a_layer_class_without_an_onnx_form_is_named(monkeypatch):
     from seqcli.layers.reshaping import RepeatVector
 
