@@ -47,6 +47,7 @@ class OnnxRuntimeEngine:
                                           penalties=True)
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = os.cpu_count() or 0
+            options.log_severity_level = 3  # errors only: seqcli's stderr stays seqcli's
             session = onnxruntime.InferenceSession(proto.SerializeToString(), options,
                                                    providers=["CPUExecutionProvider"])
             self._sessions[keep] = (session, penalty_layers)
