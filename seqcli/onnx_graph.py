@@ -158,9 +158,13 @@ class Graph:
             + [helper.make_tensor_value_info(name, TensorProto.FLOAT, _dims(shape))
                for name, shape in extra_outputs],
             self.initializers)
-        model = helper.make_model_gen_version(
-            graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="seqcli")
-        return model
+        from seqcli import __version__
+
+        # make_model_gen_version stamps the IR version the opset came with (8 for opset
+        # 17), which every current runtime reads; make_model would stamp onnx's newest
+        return helper.make_model_gen_version(
+            graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="seqcli",
+            producer_version=__version__)
 
 
 def _dims(shape):
