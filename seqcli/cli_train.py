@@ -200,6 +200,13 @@ class StopOnInterrupt:
               "(default: val_loss with validation data, else loss).")
 @click.option("--early-stopping", "patience", type=click.IntRange(min=1), metavar="PATIENCE",
               help="Stop after this many epochs without improvement.")
+@click.option("--reduce-lr-on-plateau", "lr_patience", type=click.IntRange(min=1),
+              metavar="PATIENCE", help="Lower the learning rate after this many epochs "
+              "without improvement of --monitor (Keras's ReduceLROnPlateau).")
+@click.option("--reduce-lr-factor", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.1, show_default=True, help="What --reduce-lr-on-plateau multiplies by.")
+@click.option("--min-lr", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="The lowest learning rate --reduce-lr-on-plateau goes to.")
 @click.option("--sample-weight", "sample_weight_path", type=click.Path(dir_okay=False),
               help="A .npy of one weight per sample, weighing the loss (Keras's sample_weight).")
 @click.option("--class-weight", callback=lambda ctx, param, value: parse_class_weight(value),
@@ -210,8 +217,8 @@ class StopOnInterrupt:
 @ALLOW_NONFINITE
 def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_size, shuffle,
         seed, validation_split, validation_path, loss, metric_names, optimizer, learning_rate,
-        history_path, checkpoint_path, monitor, patience, sample_weight_path, class_weight,
-        keep_on_nan, max_memory, allow_nonfinite):
+        history_path, checkpoint_path, monitor, patience, lr_patience, reduce_lr_factor,
+        min_lr, sample_weight_path, class_weight, keep_on_nan, max_memory, allow_nonfinite):
     """Train a model; layers with `trainable: false` never change.
 
     \b
@@ -241,7 +248,9 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
         train, validation = training.split_validation(x, y, validation_split, sample_weight)
         x, y = train[:2]
         sample_weight = train[2] if sample_weight is not None else None
-    watcher = _monitor(monitor, compiled, validation, checkpoint_path or patience)
+    watcher = _monitor(monitor, compiled, validation,
+                       checkpoint_path or patience or lr_patience)
+    reduce_lr = _reduce_lr(compiled, watcher, lr_patience, reduce_lr_factor, min_lr)
     weights = _weights(model, weights_path, seed)
 
     def save_checkpoint():
@@ -254,7 +263,7 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
             options = training.FitOptions(
                 epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
                 validation=validation, sample_weight=sample_weight, monitor=watcher,
-                patience=patience)
+                patience=patience, reduce_lr=reduce_lr)
             history = training.fit(model, weights, x, y, compiled, options, progress, stop)
     except training.NonFiniteLoss as exc:
         if keep_on_nan:
@@ -304,6 +313,17 @@ def _sample_weights(path, class_weight, y):
         raise SeqcliError(f"expected {len(y)} sample weights, one number per sample (shape "
                           f"({len(y)},)); found {weights.dtype} of shape {weights.shape}", path)
     return weights.astype("float32")
+
+
+def _reduce_lr(compiled, watcher, patience, factor, min_lr):
+    from seqcli.training import ReduceLROnPlateau
+
+    if patience is None:
+        return None
+    if isinstance(compiled.optimizer[1]["learning_rate"], dict):
+        raise click.UsageError("--reduce-lr-on-plateau needs a constant learning rate; the "
+                               "optimizer has a learning-rate schedule")
+    return ReduceLROnPlateau(watcher.name, factor=factor, patience=patience, min_lr=min_lr)
 
 
 def _monitor(name, compiled, validation, needed):

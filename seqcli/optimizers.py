@@ -37,6 +37,9 @@ for _defaults in OPTIMIZERS.values():
 def get(value, where: str = "") -> tuple[str, dict]:
     """(name, arguments); the learning rate may be a schedule ({ExponentialDecay: ...})."""
     schedule = None
+    if isinstance(value, str):  # 'SGD(learning_rate=...)' from the command line
+        from seqcli.keras_call import parse_named_call
+        value = dict([parse_named_call(value, "optimizer")])
     if isinstance(value, dict) and len(value) == 1:
         (name, args), = value.items()
         if isinstance(args, dict) and schedules.is_schedule(args.get("learning_rate")):
@@ -81,7 +84,7 @@ class Optimizer:
     around every update: gradient clipping, weight decay, the moving average (EMA)."""
 
     def __init__(self, setting: tuple[str, dict]):
-        self.name, self.args = setting
+        self.name, self.args = setting[0], dict(setting[1])  # its own: the rate may change
         self.iterations = 0
         self.slots: dict[str, dict] = {}
         self.averages: dict[str, np.ndarray] = {}  # use_ema: each weight's moving average

@@ -79,6 +79,45 @@ class Monitor:
 
 
 @dataclass
+class ReduceLROnPlateau:
+    """Keras's callback: the learning rate times `factor` after `patience` epochs in
+    which `monitor` did not improve by `min_delta`, then `cooldown` epochs of rest."""
+
+    monitor: str
+    factor: float = 0.1
+    patience: int = 10
+    min_delta: float = 1e-4
+    cooldown: int = 0
+    min_lr: float = 0.0
+    best: float | None = None
+    wait: int = 0
+    cooling: int = 0
+
+    def epoch_end(self, logs: dict, optimizer) -> None:
+        """Logs the epoch's learning rate (as Keras does) and lowers it when due."""
+        logs["learning_rate"] = float(optimizer.learning_rate())
+        current = logs[self.monitor]
+        if self.cooling > 0:
+            self.cooling -= 1
+            self.wait = 0
+        if self._improved(current):
+            self.best, self.wait = current, 0
+        elif self.cooling == 0:
+            self.wait += 1
+            if self.wait >= self.patience and logs["learning_rate"] > np.float32(self.min_lr):
+                optimizer.args["learning_rate"] = max(logs["learning_rate"] * self.factor,
+                                                      self.min_lr)
+                self.cooling, self.wait = self.cooldown, 0
+
+    def _improved(self, current) -> bool:
+        if self.best is None:
+            return True
+        if "acc" in self.monitor:  # Keras's "auto" mode: accuracies go up
+            return current - self.min_delta > self.best
+        return current + self.min_delta < self.best
+
+
+@dataclass
 class History:
     epochs: list = field(default_factory=list)  # one dict of logs per epoch
     stopped_early: bool = False
@@ -171,6 +210,7 @@ class FitOptions:
     sample_weight: object = None  # one weight per training sample (class_weight gives them)
     monitor: Monitor | None = None
     patience: int | None = None  # early stopping, watching `monitor`
+    reduce_lr: ReduceLROnPlateau | None = None
 
 
 def fit(model: Sequential, weights: dict, x, y, compiled: Compiled,
@@ -190,6 +230,8 @@ def fit(model: Sequential, weights: dict, x, y, compiled: Compiled,
             scores = evaluate(model, weights, x_val, y_val, compiled, options.batch_size,
                               sample_weight=weighted[0] if weighted else None)
             logs.update({f"val_{name}": value for name, value in scores.items()})
+        if options.reduce_lr is not None and not history.interrupted:
+            options.reduce_lr.epoch_end(logs, trainer.optimizer)
         history.epochs.append(logs)
         improved = monitor.update(logs) if monitor else False
         reporter.epoch_end(epoch, logs, improved)

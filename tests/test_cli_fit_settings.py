@@ -2,6 +2,7 @@
 user runs it."""
 
 import numpy as np
+import pytest
 
 from tests.test_cli import assert_clean_error
 from tests.test_cli_train import MLP, TRAIN, fit, work  # noqa: F401 (fixture)
@@ -59,3 +60,20 @@ def test_a_spec_with_a_schedule_and_regularizers_trains(cli, work, tmp_path):
     assert result.exit_code == 0, result.stderr
     kernel = np.load("w.npz")["dense/kernel"]
     assert np.sqrt((kernel ** 2).sum(axis=0)).max() <= 1.5 + 1e-5
+
+
+def test_reduce_lr_on_plateau_lowers_the_rate_and_logs_it(cli, work):
+    result = fit(cli, MLP, "--data", TRAIN, "-o", "w.npz", "--epochs", "4", "--optimizer",
+                 "sgd", "--learning-rate", "1e-9", "--reduce-lr-on-plateau", "1",
+                 "--reduce-lr-factor", "0.5", "--history", "h.json")
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    rates = json.load(open("h.json"))["learning_rate"]
+    # a rate of 1e-9 learns nothing: every epoch after the first is a plateau
+    assert rates == pytest.approx([1e-9, 1e-9, 5e-10, 2.5e-10], rel=1e-6)  # logged, then lowered
+    schedule = "{'ExponentialDecay': {'initial_learning_rate': 0.1, 'decay_steps': 2, " \
+               "'decay_rate': 0.5}}"
+    assert_clean_error(fit(cli, MLP, "--data", TRAIN, "-o", "w.npz", "--optimizer",
+                           f"SGD(learning_rate={schedule})", "--reduce-lr-on-plateau", "1"),
+                       2, "schedule")

@@ -35,7 +35,9 @@ def train_case(path):
                                           "metrics": settings["metrics"]})
     options = training.FitOptions(epochs=settings["epochs"],
                                   batch_size=settings["batch_size"], shuffle=False,
-                                  sample_weight=sample_weights(data, settings))
+                                  sample_weight=sample_weights(data, settings),
+                                  reduce_lr=training.ReduceLROnPlateau(**settings["reduce_lr"])
+                                  if "reduce_lr" in settings else None)
     history = training.fit(model, weights, data["x"], data["y"], compiled, options)
     return data, weights, history
 
