@@ -38,10 +38,11 @@ def export(model, weights: dict):
 
 
 def build(model, weights: dict, outputs=(), penalties: bool = False):
-    """(ModelProto, the ActivityRegularization layers tapped). `outputs` names top-level
+    """(ModelProto, the layers with an activity regularizer). `outputs` names top-level
     layers whose outputs become extra graph outputs "layer:NAME"; with `penalties`, the
-    outputs of ActivityRegularization layers become outputs "penalty:I", in order (the
-    engine adds their loss terms)."""
+    outputs of the layers with an activity regularizer (ActivityRegularization, or an
+    `activity_regularizer` argument) become outputs "penalty:I", in order, from which
+    the engine computes their loss terms."""
     require_onnx()
     from seqcli import weights as weights_module
     from seqcli.onnx_graph import Graph, Value, identity
@@ -82,8 +83,8 @@ def write(model, weights: dict, path: str) -> None:
 # ---------------------------------------------------------------- the traversal
 
 class Emission:
-    """The graph being built, and the ActivityRegularization layers met on the way
-    (their outputs feed the engine's loss terms)."""
+    """The graph being built, and the layers with an activity regularizer met on the
+    way (their outputs feed the engine's loss terms)."""
 
     def __init__(self, graph):
         self.graph = graph
@@ -114,6 +115,8 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset()):
             x = emit(state, layer, layer_params, x, step.input_shape)
             mask = mask if layer.masking == "passes" else None
         mask = made if made is not None else mask
+        if layer.regularizes_output:  # its loss term, for the engine (Sequential.run's)
+            state.taps.append((layer, step.output_shape, x))
         if layer.name in keep:
             kept[layer.name] = x
     graph.scope = outer_scope
@@ -149,7 +152,7 @@ def emitters() -> dict:
         core_layers.Dense: core.dense, core_layers.Activation: core.activation_layer,
         core_layers.Flatten: core.flatten, core_layers.Embedding: core.embedding,
         core_layers.RandomInTraining: core.passthrough,  # Dropout, noise: nothing
-        regularization.ActivityRegularization: core.activity_tap,
+        regularization.ActivityRegularization: core.passthrough,  # only a loss term
         reshaping.Identity: core.passthrough, reshaping.Reshape: core.reshape,
         reshaping.Permute: core.permute, reshaping.RepeatVector: core.repeat_vector,
         activation.ReLU: core.relu, activation.LeakyReLU: core.leaky_relu,

@@ -59,12 +59,6 @@ def passthrough(state, layer, params, x, shape):
     return x
 
 
-def activity_tap(state, layer, params, x, shape):
-    """ActivityRegularization: the identity; its output feeds the loss term."""
-    state.taps.append((layer, shape, x))
-    return x
-
-
 def dense(state, layer, params, x, shape):
     """On the last axis: any layout that keeps Keras's last axis last will do (an RNN's
     steps-first output, say), and the output keeps it."""

@@ -182,6 +182,23 @@ def test_engine_extracts_every_layers_output_in_keras_layout(path):
                                    err_msg=name)
 
 
+def test_engine_adds_every_activity_regularizers_term_as_numpy_does():
+    """Terms from an argument, an ActivityRegularization inside a nested model and one
+    inside TimeDistributed (over batch * steps samples, as Keras counts them)."""
+    layers = [{"Conv1D": {"filters": 3, "kernel_size": 2,
+                          "activity_regularizer": {"L2": {"l2": 0.1}}}},
+              {"Sequential": {"layers": [{"ActivityRegularization": {"l1": 0.3}}]}},
+              {"TimeDistributed": {"layer": {"ActivityRegularization": {"l2": 0.2}}}},
+              {"LSTM": {"units": 2, "activity_regularizer": {"L1": {"l1": 0.05}}}}]
+    model, weights = build(layers, [6, 2], (3, 6, 2))
+    x = np.random.default_rng(4).normal(size=(3, 6, 2)).astype(np.float32)
+    expected = NumpyEngine(model, weights).forward(x)
+    got = OnnxRuntimeEngine(model, weights).forward(x)
+    assert expected.penalty > 0
+    assert got.penalty == pytest.approx(expected.penalty, rel=1e-5)
+    np.testing.assert_allclose(got.output, expected.output, rtol=1e-5, atol=1e-6)
+
+
 def test_engine_refuses_bad_embedding_indices_as_numpy_does():
     model, weights, x, _ = load_case(os.path.join(FIXTURES, "forward", "embedding.npz"))
     bad = np.full_like(x, 10_000, dtype=np.float32)

@@ -24,7 +24,7 @@ class OnnxRuntimeEngine:
 
     def forward(self, batch, keep=()) -> Pass:
         """The batch's output, the outputs of the top-level layers named in `keep`, and
-        the ActivityRegularization layers' loss terms."""
+        the activity regularizers' loss terms."""
         keep = tuple(keep)
         session, penalty_layers = self._session(keep)
         self._check_indices(batch)
