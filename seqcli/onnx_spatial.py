@@ -26,15 +26,18 @@ def _spatial_sizes(shape, last):
 
 def _pads(layer, spatial, window, strides, dilation):
     """Keras's padding as ONNX attributes: explicit pads, or SAME_UPPER (TensorFlow's
-    "same": the extra cell at the end) when a size is unknown."""
+    "same": the extra cell at the end) when a strided axis's size is unknown. With
+    stride 1 the pads do not depend on the size (ONNX Runtime refuses SAME_UPPER with
+    dilation, which Keras allows only with stride 1)."""
     from seqcli import ops
 
     if layer.padding == "valid":
         return {}
     if layer.padding == "causal":
         return {"pads": [(window[0] - 1) * dilation[0], 0]}
-    if None in spatial:
+    if any(size is None and stride > 1 for size, stride in zip(spatial, strides)):
         return {"auto_pad": "SAME_UPPER"}
+    spatial = [1 if size is None else size for size in spatial]  # stride 1: any size
     pairs = ops.conv_pads(spatial, window, strides, "same", dilation)
     return {"pads": [a for a, _ in pairs] + [b for _, b in pairs]}
 
@@ -232,11 +235,12 @@ def upsampling(state, layer, params, x, shape):
     if getattr(layer, "interpolation", "nearest") == "bilinear":
         perm, last = _spatial_layout(layer, 4)
         data = graph.layout(x, perm)
-        sizes = [s * f for s, f in zip(_spatial_sizes(shape, last), factors)]
-        if None in sizes:
+        spatial = _spatial_sizes(shape, last)
+        if None in spatial:  # whole factors: output sizes and centres are exact
             scales = graph.const([1, 1, *factors], "scales")
             return Value(graph.op("Resize", [data, "", scales], mode="linear",
                                   coordinate_transformation_mode="half_pixel"), perm)
+        sizes = [size * factor for size, factor in zip(spatial, factors)]
         return Value(_resize(graph, data, sizes, "bilinear"), perm)
     scales = [1.0] * x.rank  # nearest by whole factors: each value repeated
     for axis, factor in zip(_spatial_axes(layer, x.rank), factors):

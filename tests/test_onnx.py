@@ -102,10 +102,16 @@ def test_a_layer_needing_keras_layout_gets_one_transpose_back():
 
 
 def test_unknown_sizes_stay_dynamic():
-    """An input with unknown height, width and steps: "same" padding as SAME_UPPER."""
+    """An input of unknown height and width: "same" padding with strides as SAME_UPPER,
+    and with dilation (stride 1) as explicit pads."""
     model, weights = build([{"Conv2D": {"filters": 3, "kernel_size": 3, "padding": "same",
                                         "strides": 2}},
+                            {"Conv2D": {"filters": 2, "kernel_size": 4, "padding": "same",
+                                        "dilation_rate": 2}},
                             {"AveragePooling2D": {"pool_size": 2, "padding": "same"}},
+                            {"Conv2DTranspose": {"filters": 2, "kernel_size": 3, "strides": 2,
+                                                 "padding": "same"}},
+                            {"UpSampling2D": {"interpolation": "bilinear"}},
                             {"GlobalMaxPooling2D": {}}], [None, None, 2], (1, None, None, 2))
     proto = onnx_export.export(model, weights)
     onnx.checker.check_model(proto, full_check=True)
