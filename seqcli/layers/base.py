@@ -158,7 +158,7 @@ class Layer:
         """(dL/dx, {weight name: dL/dweight}) from dL/dy and the forward cache."""
         raise NotImplementedError
 
-    def forward_masked(self, params: dict, x, rng, mask):
+    def forward_masked(self, params: dict, x, rng, mask, training: bool = False):
         """(output, cache, output mask) for a layer whose masking is "uses"."""
         raise NotImplementedError
 
