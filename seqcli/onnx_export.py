@@ -13,6 +13,7 @@ ActivityRegularization) add nothing.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from seqcli.errors import SeqcliError
 
@@ -54,8 +55,8 @@ def build(model, weights: dict, outputs=(), penalties: bool = False):
     graph = Graph()
     state = Emission(graph)
     x = Value(INPUT_NAME, identity(len(model.batch_input_shape)))
-    y, kept = emit_layers(state, model.plan, weights_module.nest(weights), x,
-                          keep=set(outputs))
+    y, kept, _ = emit_layers(state, model.plan, weights_module.nest(weights), x,
+                             keep=set(outputs))
     graph.op_named("Identity", [graph.keras(y)], OUTPUT_NAME)
     extra = []
     plan = model.plan
@@ -91,12 +92,22 @@ class Emission:
         self.taps = []  # (layer, Keras shape, Value)
 
 
-def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset()):
-    """Every layer of a built Sequential's plan in turn, as Sequential.run goes (masks
-    included); (output Value, {kept layer name: Value})."""
+@dataclass(frozen=True)
+class Mask:
+    """Keras's mask from an Embedding with mask_zero: a boolean tensor shaped as the
+    Embedding's input (batch first, Keras's layout), True where a value is kept."""
+
+    name: str
+    shape: tuple
+
+
+def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset(), mask=None):
+    """Every layer of a built Sequential's plan in turn, as Sequential.run goes, masks
+    included (a nested model takes one and gives one); (output Value, {kept layer name:
+    Value}, the output's Mask or None)."""
     from seqcli.model import Sequential
 
-    graph, mask, kept = state.graph, None, {}
+    graph, kept = state.graph, {}
     outer_scope = graph.scope
     for step in plan.steps:
         layer = step.layer
@@ -104,10 +115,10 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset()):
         layer_params = params.get(layer.name, {})
         made = None
         if layer.makes_mask:
-            made = graph.op("Not", [graph.op("Equal", [graph.keras(x),
-                                                       graph.const(0.0, "zero")])])
+            made = Mask(graph.op("Not", [graph.op("Equal", [graph.keras(x), graph.const(
+                0.0, "zero")])]), step.input_shape)
         if isinstance(layer, Sequential):
-            x, _ = emit_layers(state, step.inner, layer_params, x)
+            x, _, mask = emit_layers(state, step.inner, layer_params, x, mask=mask)
         elif mask is not None and layer.masking == "uses":
             emit_masked = emitter_for(layer, masked_emitters())
             x, mask = emit_masked(state, layer, layer_params, x, step.input_shape, mask)
@@ -120,7 +131,7 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset()):
         if layer.name in keep:
             kept[layer.name] = x
     graph.scope = outer_scope
-    return x, kept
+    return x, kept, mask
 
 
 def emit(state, layer, params, x, shape):
@@ -176,9 +187,14 @@ def emitters() -> dict:
 
 @functools.cache
 def masked_emitters() -> dict:
-    """The layers that use an Embedding's mask_zero mask: (..., mask) -> (Value, mask)."""
-    from seqcli import onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import pooling, recurrent as recurrent_layers
+    """The layers that use an Embedding's mask_zero mask: (..., Mask) -> (Value, the
+    output's Mask or None)."""
+    from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
+    from seqcli.layers import (activation, normalization, pooling, recurrent as recurrent_layers,
+                               wrappers)
 
     return {recurrent_layers._Recurrent: recurrent.recurrent_masked,
-            pooling.GlobalPooling: spatial.global_average_masked}
+            wrappers.Bidirectional: recurrent.bidirectional_masked,
+            pooling.GlobalPooling: spatial.global_average_masked,
+            activation.Softmax: core.softmax_masked,
+            normalization.BatchNormalization: core.batch_norm_masked}

@@ -154,6 +154,21 @@ def softmax(state, layer, params, x, shape):
     return x.relabel(graph.op("Div", [e, graph.reduce("ReduceSum", e, positions)]))
 
 
+def softmax_masked(state, layer, params, x, shape, mask):
+    """Keras's Softmax with a mask broadcast to x: masked logits are -1e9, and the masked
+    outputs 0; the mask goes on."""
+    fits = len(mask.shape) <= len(shape) and all(  # numpy's rule; None: known at run time
+        m in (1, i) or None in (m, i) for m, i in zip(mask.shape[::-1], shape[::-1]))
+    if not fits:
+        raise SeqcliError("The `mask` must be broadcastable to `inputs`. Each mask dimension "
+                          "must be 1 or match the corresponding input dimension. Received: "
+                          f"inputs.shape={shape}, mask.shape={mask.shape}", _where(layer))
+    graph = state.graph
+    data = graph.keras(x)  # the mask broadcasts against Keras's layout
+    logits = graph.op("Where", [mask.name, data, graph.const(-1e9)])
+    y = softmax(state, layer, params, Value(logits, identity(x.rank)), shape)
+    return Value(graph.op("Where", [mask.name, y.name, graph.const(0.0)]), y.perm), mask
+
 # ---------------------------------------------------------------- normalization
 
 def batch_norm(state, layer, params, x, shape):
@@ -176,6 +191,20 @@ def batch_norm(state, layer, params, x, shape):
     y = graph.op("Add", [graph.op("Mul", [centred, graph.along(scale, x, axis, "scale")]),
                          graph.along(beta, x, axis, "beta")])
     return x.relabel(y)
+
+
+def batch_norm_masked(state, layer, params, x, shape, mask):
+    """At inference the mask changes nothing (only training statistics use it); it goes
+    on. Keras wants it one dimension less than the input."""
+    if len(mask.shape) != len(shape) - 1:
+        raise SeqcliError("The mask provided should be one dimension less than the inputs. "
+                          f"Received: mask.shape={mask.shape}, inputs.shape={shape}",
+                          _where(layer))
+    return batch_norm(state, layer, params, x, shape), mask
+
+
+def _where(layer) -> str:
+    return f"layer {layer.name!r} ({type(layer).__name__})"
 
 
 def _standardize(graph, name, positions, epsilon, centre=True):

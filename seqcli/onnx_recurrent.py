@@ -14,6 +14,8 @@ would put them back in time order).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from seqcli.layers.recurrent import GRU, LSTM
@@ -35,11 +37,16 @@ def recurrent_masked(state, layer, params, x, shape, mask):
     return y, (mask if layer.return_sequences else None)
 
 
-def bidirectional(state, layer, params, x, shape):
+def bidirectional(state, layer, params, x, shape, mask=None):
     """Both directions, the backward outputs flipped back into time order, merged."""
     graph = state.graph
-    y = _emit(graph, layer.layer, params["forward"], x, None)
-    y_rev = _emit(graph, layer.reverse, params["backward"], x, None)
+    forward, backward = layer.layer, layer.reverse
+    if mask is not None:  # Keras: with sequences, a masked step outputs zeros both ways
+        zeroed = {"zero_output_for_mask": layer.layer.return_sequences}
+        forward = dataclasses.replace(forward, **zeroed)
+        backward = dataclasses.replace(backward, **zeroed)
+    y = _emit(graph, forward, params["forward"], x, mask)
+    y_rev = _emit(graph, backward, params["backward"], x, mask)
     back = graph.layout(y_rev, y.perm)
     if layer.layer.return_sequences:
         back = graph.reverse_time(back, y.position(1))
@@ -51,6 +58,11 @@ def bidirectional(state, layer, params, x, shape):
     if layer.merge_mode == "ave":
         total = graph.op("Div", [total, graph.const(2.0)])
     return y.relabel(total)
+
+
+def bidirectional_masked(state, layer, params, x, shape, mask):
+    y = bidirectional(state, layer, params, x, shape, mask)
+    return y, (mask if layer.layer.return_sequences else None)
 
 
 def _emit(graph, layer, params, x, mask):
@@ -128,7 +140,7 @@ def _scan(graph, layer, params, x, mask):
         projected = graph.op("Add", [projected, graph.const(input_bias, "input_bias")])
     sequences = [projected]
     if mask is not None:
-        keep = graph.op("Cast", [mask], to=TensorProto.FLOAT)
+        keep = graph.op("Cast", [mask.name], to=TensorProto.FLOAT)
         if layer.go_backwards:
             keep = graph.reverse_time(keep, 1)
         keep = graph.op("Transpose", [keep], perm=[1, 0])
@@ -138,16 +150,21 @@ def _scan(graph, layer, params, x, mask):
     zeros = graph.op("ConstantOfShape", [size],
                      value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]))
     states = [zeros, zeros] if isinstance(layer, LSTM) else [zeros]
-    body = _step_graph(graph, layer, params, len(states), mask is not None)
+    zero_output = mask is not None and layer.zero_output_for_mask
+    body = _step_graph(graph, layer, params, len(states), mask is not None, zero_output)
     outputs = graph.op("Scan", states + sequences, outputs=len(states) + 1, body=body,
                        num_scan_inputs=len(sequences))
     if layer.return_sequences:
         return Value(outputs[-1], STEPS_FIRST)
+    if zero_output:  # Keras's last output: the last step's, zeros where it was masked
+        last = graph.const(-1, "last", np.int64)
+        return Value(graph.op("Gather", [outputs[-1], last], axis=0), (0, 1))
     return Value(outputs[0], (0, 1))
 
 
-def _step_graph(graph, layer, params, n_states, masked):
-    """The Scan body: (states..., projected input[, keep]) -> (new states..., output)."""
+def _step_graph(graph, layer, params, n_states, masked, zero_output):
+    """The Scan body: (states..., projected input[, keep]) -> (new states..., output);
+    with zero_output (Keras's zero_output_for_mask) a masked step outputs zeros."""
     from onnx import TensorProto, helper
 
     step = graph.child()
@@ -160,7 +177,10 @@ def _step_graph(graph, layer, params, n_states, masked):
     if masked:  # a masked step keeps the old state
         keep = names[-1]
         new_states = [_blend(step, keep, new, old) for new, old in zip(new_states, names)]
-    output = step.op("Identity", [new_states[0]])
+    if zero_output:
+        output = step.op("Mul", [new_states[0], names[-1]])
+    else:
+        output = step.op("Identity", [new_states[0]])
     info = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in names]
     result = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
               for n in [*new_states, output]]

@@ -146,7 +146,7 @@ def global_average_masked(state, layer, params, x, shape, mask):
     """The mean over the unmasked steps (GlobalAveragePooling1D after mask_zero)."""
     graph = state.graph
     time, feature = (1, 2) if layer.last else (2, 1)
-    weights = graph.op("Unsqueeze", [graph.op("Cast", [mask], to=TensorProto.FLOAT),
+    weights = graph.op("Unsqueeze", [graph.op("Cast", [mask.name], to=TensorProto.FLOAT),
                                      graph.ints([feature], "axes")])
     total = graph.reduce("ReduceSum", graph.op("Mul", [graph.keras(x), weights]), [time],
                          layer.keepdims)

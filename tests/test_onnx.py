@@ -205,6 +205,21 @@ def test_engine_adds_every_activity_regularizers_term_as_numpy_does():
     np.testing.assert_allclose(got.output, expected.output, rtol=1e-5, atol=1e-6)
 
 
+def test_a_masked_softmax_matches_numpy_and_a_misfit_mask_is_named():
+    x = np.array([[1, 2, 0, 3], [0, 4, 5, 6], [7, 0, 0, 1], [2, 2, 2, 0]], np.float32)
+    embedding = {"Embedding": {"input_dim": 10, "output_dim": 4, "mask_zero": True}}
+    model, weights = build([embedding, {"Softmax": {}}], [4], (4, 4))
+    expected = NumpyEngine(model, weights).forward(x).output
+    assert (expected == 0).any()  # the mask (broadcast as numpy does) zeroed some outputs
+    np.testing.assert_allclose(OnnxRuntimeEngine(model, weights).forward(x).output, expected,
+                               rtol=1e-5, atol=1e-6)
+    embedding["Embedding"]["output_dim"] = 3  # a (batch, 4) mask cannot broadcast to (.., 3)
+    model, weights = build([embedding, {"Softmax": {"name": "probs"}}], [4], (4, 4))
+    with pytest.raises(SeqcliError, match=r"layer 'probs' \(Softmax\): The `mask` must be "
+                                          "broadcastable"):
+        onnx_export.export(model, weights)
+
+
 def test_engine_refuses_bad_embedding_indices_as_numpy_does():
     model, weights, x, _ = load_case(os.path.join(FIXTURES, "forward", "embedding.npz"))
     bad = np.full_like(x, 10_000, dtype=np.float32)
