@@ -335,6 +335,22 @@ sequence_layers = st.one_of(
 )
 
 
+masked_layers = st.one_of(
+    st.builds(lambda kind, u, back, zero: {kind: {"units": u, "return_sequences": True,
+                                                  "go_backwards": back,
+                                                  "zero_output_for_mask": zero}},
+              st.sampled_from(["SimpleRNN", "LSTM", "GRU"]), st.integers(1, 3), st.booleans(),
+              st.booleans()),
+    st.builds(lambda kind, mode: {"Bidirectional": {"layer": {kind: {
+        "units": 2, "return_sequences": True}}, "merge_mode": mode}},
+              st.sampled_from(["SimpleRNN", "LSTM", "GRU"]),
+              st.sampled_from(["concat", "sum", "mul", "ave"])),
+    st.just({"BatchNormalization": {}}),
+    st.just({"TimeDistributed": {"layer": {"Dense": {"units": 2}}}}),
+    st.just({"Sequential": {"layers": [{"Dense": {"units": 3, "activation": "tanh"}}]}}),
+)
+
+
 def _agrees_with_numpy(layers, input_shape, x):
     text = json.dumps({"input_shape": input_shape, "layers": layers})
     try:
@@ -381,3 +397,14 @@ def test_evaluate_takes_engine_onnxruntime(cli, tmp_path):
     for key in expected:
         assert got[key] == pytest.approx(expected[key], rel=1e-5), key
 
+
+@settings(max_examples=30, deadline=None)
+@given(steps=st.integers(2, 6), body=st.lists(masked_layers, min_size=1, max_size=3),
+       end=st.sampled_from([{"LSTM": {"units": 2}}, {"GlobalAveragePooling1D": {}},
+                            {"Bidirectional": {"layer": {"GRU": {"units": 2}}}}]))
+def test_random_masked_stacks_agree_with_numpy(steps, body, end):
+    """After an Embedding with mask_zero, zeros (padding) anywhere in the rows."""
+    rng = np.random.default_rng(steps)
+    x = (rng.integers(0, 6, (3, steps)) * (rng.random((3, steps)) < 0.7)).astype(np.float32)
+    embedding = {"Embedding": {"input_dim": 6, "output_dim": 3, "mask_zero": True}}
+    _agrees_with_numpy([embedding] + body + [end], [steps], x)
