@@ -5,7 +5,8 @@ ONNX's own RNN / LSTM / GRU operator (what runtimes optimize): Keras's LSTM gate
 i, f, c, o become ONNX's i, o, f, c; GRU's z, r, h are the same in both, and
 reset_after is linear_before_reset. Otherwise (a mask from Embedding's mask_zero,
 or an activation such as gelu) the step is written out in a Scan, masked as Keras
-masks: a masked step keeps the state and repeats the last output.
+masks: a masked step keeps the state and repeats the last output (or outputs zeros,
+with zero_output_for_mask, which Bidirectional sets for sequences).
 
 Keras's go_backwards reads the sequence from its end and returns the outputs in
 that order, which is what reversing the input gives (ONNX's direction="reverse"
