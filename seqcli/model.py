@@ -123,6 +123,10 @@ class Sequential(Layer):
         the outputs of the layers named in `keep`, Keras's masks (from an Embedding with
         mask_zero, or `mask` coming in), the layers' extra loss terms, and (training)
         the state updates."""
+        if not (training or keep or mask is not None or self._involved):
+            for layer in self.layers:  # plain inference: nothing to track, per layer
+                x = layer.forward(params.get(layer.name, {}), x)
+            return Pass(x)
         result = Pass(x)
         for layer in self.layers:
             layer_params = params.get(layer.name, {})
@@ -146,15 +150,22 @@ class Sequential(Layer):
                 mask = mask if layer.masking == "passes" else None
             mask = made if made is not None else mask
             result.caches.append(cache)
-            result.penalty += layer.penalty(x)
-            if training and layer.regularizes_output:
-                result.regularized[layer.name] = x  # its term's gradient needs the output
+            if layer.regularizes_output:
+                result.penalty += layer.penalty(x)
+                if training:
+                    result.regularized[layer.name] = x  # its term's gradient needs the output
             if training:
                 result.add_updates(layer.name, layer.updates(cache))
             if layer.name in keep:
                 result.collected[layer.name] = x
         result.output, result.mask = x, mask
         return result
+
+    @functools.cached_property  # asked on every batch; the layers never change
+    def _involved(self) -> bool:
+        """Whether inference has more to track than outputs: masks, loss terms, nesting."""
+        return any(layer.makes_mask or layer.regularizes_output or isinstance(layer, Sequential)
+                   for layer in self.layers)
 
     def forward(self, params, x):
         return self.run(params, x).output
