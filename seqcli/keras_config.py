@@ -35,9 +35,12 @@ class KerasSource:
         self.name, self.data, self.places = name, data, places  # path prefix -> place
 
     def where(self, path: tuple, key: bool = False) -> str:
-        for length in range(len(path), -1, -1):  # the nearest layer that has a place
-            if path[:length] in self.places:
-                return self.places[path[:length]]
+        """A layer entry (or its class) by its place; anything deeper by the file alone, as
+        the builder's message names the layer and argument itself."""
+        if path in self.places:
+            return self.places[path]
+        if key and path[:-1] in self.places:
+            return self.places[path[:-1]]
         return self.name
 
     def relative(self, path):
@@ -138,7 +141,8 @@ class _Translator:
     def layer(self, obj, path, index):
         where = f"layers[{index}]"
         class_name, config = self.unwrap(obj, where, LAYER_MODULES)
-        label = f"layers[{index}] ({class_name} {config.get('name')!r})"
+        named = f" {config['name']!r}" if isinstance(config.get("name"), str) else ""
+        label = f"layers[{index}] ({class_name}{named})"
         self.places[path] = f"{self.name}: {label}"
         if class_name == "InputLayer":
             shape = config.get("batch_shape") or config.get("batch_input_shape")
