@@ -143,11 +143,14 @@ class Sequential(Layer):
                     raise SeqcliError(f"layer {layer.name!r} ({type(layer).__name__}): "
                                       f"{exc}") from None
             else:
+                given = x
                 if training:
                     x, cache = layer.forward_train(layer_params, x, rng)
                 else:
                     x, cache = layer.forward(layer_params, x), None
-                mask = mask if layer.masking == "passes" else None
+                # Keras keeps a mask where the layer passes it on, and where its output is
+                # its input itself (an identity Permute or Reshape: the mask rides on it)
+                mask = mask if layer.masking == "passes" or x is given else None
             mask = made if made is not None else mask
             result.caches.append(cache)
             if layer.regularizes_output:

@@ -107,3 +107,22 @@ def test_fit_and_evaluate_mask_the_metrics_alike():
     predicted = model.forward(weights_module.nest(weights), x).argmax(axis=-1)
     assert scores["accuracy"] == pytest.approx((predicted == y)[x != 0].mean())
     assert scores["accuracy"] != pytest.approx((predicted == y).mean())
+
+
+def test_every_layer_passes_or_drops_a_mask_as_keras_does():
+    """Keras's `supports_masking` per class (recorded by the fixture script) against what
+    each seqcli layer does with a mask; Embedding makes masks instead."""
+    import os
+
+    from seqcli.registry import all_layers
+    from tests.conftest import FIXTURES
+
+    with open(os.path.join(FIXTURES, "keras_supports_masking.json")) as handle:
+        keras_supports = json.load(handle)
+    layers = all_layers()
+    assert set(keras_supports) == set(layers) - {"Input", "Sequential"}
+    for name, supports in keras_supports.items():
+        masking = layers[name].masking
+        if not isinstance(masking, str):  # a property: TimeDistributed, by its inner layer
+            continue
+        assert (masking in ("passes", "uses", "refuses")) == supports, (name, masking)
