@@ -123,8 +123,10 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset(), mask=N
             emit_masked = emitter_for(layer, masked_emitters())
             x, mask = emit_masked(state, layer, layer_params, x, step.input_shape, mask)
         else:
-            x = emit(state, layer, layer_params, x, step.input_shape)
-            mask = mask if layer.masking == "passes" else None
+            given, x = x, emit(state, layer, layer_params, x, step.input_shape)
+            # as Sequential.run: a mask stays where the layer passes it on, or where its
+            # output is its input itself (an identity Permute, a same-shape Reshape)
+            mask = mask if layer.masking == "passes" or x == given else None
         mask = made if made is not None else mask
         if layer.regularizes_output:  # its loss term, for the engine (Sequential.run's)
             state.taps.append((layer, step.output_shape, x))

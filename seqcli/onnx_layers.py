@@ -96,6 +96,8 @@ def embedding(state, layer, params, x, shape):
 
 
 def reshape(state, layer, params, x, shape):
+    if tuple(layer.output_shape(shape)) == tuple(shape):
+        return x  # the same tensor, as in JAX (so Keras's mask stays on it)
     y = state.graph.reshape(state.graph.keras(x), [0, *layer.target_shape])
     return Value(y, identity(len(layer.target_shape) + 1))
 
