@@ -65,6 +65,24 @@ def test_export_of_the_declared_model_matches_keras(path):
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
+KERAS_FILES = os.path.join(FIXTURES, "keras_files")
+
+
+@pytest.mark.parametrize("name", sorted(os.path.basename(p)[:-4] for p in glob.glob(
+    os.path.join(KERAS_FILES, "*.npz"))))
+def test_a_keras_3_file_exported_matches_keras(name, tmp_path):
+    """What Keras 3 users cannot easily do: a .keras file Keras saved, to ONNX, without
+    TensorFlow; ONNX Runtime gives Keras's outputs."""
+    data = np.load(os.path.join(KERAS_FILES, name + ".npz"))
+    loaded = spec_module.load(os.path.join(KERAS_FILES, name + ".keras"))
+    weights, _ = weights_module.load(loaded.model, None, embedded=loaded.weights)
+    onnx_export.write(loaded.model, weights, str(tmp_path / "model.onnx"))
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    y = session.run(None, {"input_layer": data["x"].astype(np.float32)})[0]
+    np.testing.assert_allclose(y, data["y"], rtol=1e-5, atol=1e-5)
+
+
 def test_the_onnx_only_cases_are_there():
     assert len(ONNX_CASES) >= 7
 
