@@ -35,16 +35,25 @@ def require_onnx(what: str = "ONNX export"):
 
 def export(model, weights: dict):
     """An onnx.ModelProto computing `model` with `weights` (flat `layer/weight` dict)."""
-    return build(model, weights)[0]
+    return build(model, weights).proto
 
 
-def build(model, weights: dict, outputs=(), penalties: bool = False):
-    """(ModelProto, the layers with an activity regularizer). `outputs` names top-level
-    layers whose outputs become extra graph outputs "layer:NAME"; with `penalties`, the
-    outputs of the layers with an activity regularizer (ActivityRegularization, or an
-    `activity_regularizer` argument) become outputs "penalty:I", in order, from which
-    the engine computes their loss terms."""
+@dataclass
+class Built:
+    """An exported model, and which layers its loss-term outputs belong to."""
+
+    proto: object  # onnx.ModelProto
+    penalty_layers: list  # the layers whose outputs are "penalty:0", "penalty:1"...
+
+
+def build(model, weights: dict, outputs=(), engine: bool = False) -> Built:
+    """The ONNX model. `outputs` names top-level layers whose outputs become extra graph
+    outputs "layer:NAME". For the engine, also the outputs of the layers with an
+    activity regularizer ("penalty:I", from which it computes their loss terms) and
+    the output's mask from an Embedding's mask_zero ("mask", for evaluate's loss)."""
     require_onnx()
+    from onnx import TensorProto
+
     from seqcli import weights as weights_module
     from seqcli.onnx_graph import Graph, Value, identity
 
@@ -55,21 +64,24 @@ def build(model, weights: dict, outputs=(), penalties: bool = False):
     graph = Graph()
     state = Emission(graph)
     x = Value(INPUT_NAME, identity(len(model.batch_input_shape)))
-    y, kept, _ = emit_layers(state, model.plan, weights_module.nest(weights), x,
-                             keep=set(outputs))
+    y, kept, mask = emit_layers(state, model.plan, weights_module.nest(weights), x,
+                                keep=set(outputs))
     graph.op_named("Identity", [graph.keras(y)], OUTPUT_NAME)
     extra = []
     plan = model.plan
     for name in outputs:
         graph.op_named("Identity", [graph.keras(kept[name])], f"layer:{name}")
         extra.append((f"layer:{name}", plan.step(name).output_shape))
-    if penalties:
+    if engine:
         for index, (layer, shape, value) in enumerate(state.taps):
             graph.op_named("Identity", [graph.keras(value)], f"penalty:{index}")
             extra.append((f"penalty:{index}", shape))
+        if mask is not None:
+            graph.op_named("Identity", [mask.name], "mask")
+            extra.append(("mask", mask.shape, TensorProto.BOOL))
     proto = graph.model(INPUT_NAME, model.batch_input_shape, OUTPUT_NAME,
                         plan.output_shape, extra, graph_name=model.name or "sequential")
-    return proto, [layer for layer, _, _ in state.taps] if penalties else []
+    return Built(proto, [layer for layer, _, _ in state.taps] if engine else [])
 
 
 def write(model, weights: dict, path: str) -> None:

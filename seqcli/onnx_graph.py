@@ -151,12 +151,15 @@ class Graph:
 
     def model(self, input_name: str, input_shape, output_name: str, output_shape,
               extra_outputs=(), graph_name: str = "seqcli"):
+        """The model: one float input, one float output, and extra outputs given as
+        (name, shape) for floats or (name, shape, element type)."""
         graph = helper.make_graph(
             self.nodes, graph_name,
             [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, _dims(input_shape))],
             [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, _dims(output_shape))]
-            + [helper.make_tensor_value_info(name, TensorProto.FLOAT, _dims(shape))
-               for name, shape in extra_outputs],
+            + [helper.make_tensor_value_info(name, kind[0] if kind else TensorProto.FLOAT,
+                                             _dims(shape))
+               for name, shape, *kind in extra_outputs],
             self.initializers)
         from seqcli import __version__
 

@@ -238,6 +238,29 @@ def test_a_masked_softmax_matches_numpy_and_a_misfit_mask_is_named():
         onnx_export.export(model, weights)
 
 
+def test_evaluate_through_the_engine_masks_the_loss_as_numpy_does():
+    """A sequence output still carrying Embedding's mask: the engine hands the mask on,
+    and the masked steps stay out of the loss and metrics."""
+    from seqcli import training
+
+    embedding = {"Embedding": {"input_dim": 9, "output_dim": 3, "mask_zero": True}}
+    model, weights = build([embedding, {"LSTM": {"units": 3, "return_sequences": True}},
+                            {"Dense": {"units": 3}}], [6], (16, 6))
+    compiled = training.compile_settings({
+        "loss": {"sparse_categorical_crossentropy": {"from_logits": True}},
+        "metrics": ["accuracy"]})
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 9, (16, 6)).astype(np.float32)
+    x[:, 4:] = 0
+    y = rng.integers(0, 3, (16, 6))
+    engine = OnnxRuntimeEngine(model, weights)
+    np.testing.assert_array_equal(engine.forward(x).mask, x != 0)
+    expected = training.evaluate(model, weights, x, y, compiled, batch_size=5)
+    got = training.evaluate(model, weights, x, y, compiled, batch_size=5, engine=engine)
+    assert got["accuracy"] == pytest.approx(expected["accuracy"])
+    assert got["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+
+
 def test_engine_refuses_bad_embedding_indices_as_numpy_does():
     model, weights, x, _ = load_case(os.path.join(FIXTURES, "forward", "embedding.npz"))
     bad = np.full_like(x, 10_000, dtype=np.float32)

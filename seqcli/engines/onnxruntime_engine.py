@@ -23,34 +23,35 @@ class OnnxRuntimeEngine:
         self._session(())  # convert now: a layer ONNX cannot express fails before any batch
 
     def forward(self, batch, keep=()) -> Pass:
-        """The batch's output, the outputs of the top-level layers named in `keep`, and
-        the activity regularizers' loss terms."""
+        """The batch's output, the outputs of the top-level layers named in `keep`, the
+        activity regularizers' loss terms, and Keras's mask on the output (if any)."""
         keep = tuple(keep)
-        session, penalty_layers = self._session(keep)
+        session, built = self._session(keep)
         self._check_indices(batch)
         try:
-            outputs = session.run(None, {session.get_inputs()[0].name: batch})
+            arrays = session.run(None, {session.get_inputs()[0].name: batch})
         except (Fail, InvalidArgument, RuntimeException) as exc:
             raise SeqcliError(f"ONNX Runtime could not run the model: "
                               f"{str(exc).splitlines()[0]}", "--engine onnxruntime") from None
-        collected = dict(zip(keep, outputs[1:1 + len(keep)]))
-        penalty = sum(layer.penalty(y) for layer, y
-                      in zip(penalty_layers, outputs[1 + len(keep):]))
-        return Pass(outputs[0], collected=collected, penalty=penalty)
+        named = {output.name: array for output, array in zip(session.get_outputs(), arrays)}
+        penalty = sum(layer.penalty(named[f"penalty:{index}"])
+                      for index, layer in enumerate(built.penalty_layers))
+        return Pass(named["output_0"], mask=named.get("mask"),
+                    collected={name: named[f"layer:{name}"] for name in keep},
+                    penalty=penalty)
 
     def _session(self, keep: tuple):
         """One session per set of kept layers (run needs one; extract one more)."""
         if keep not in self._sessions:
             from seqcli.onnx_export import build
 
-            proto, penalty_layers = build(self.model, self.weights, outputs=keep,
-                                          penalties=True)
+            built = build(self.model, self.weights, outputs=keep, engine=True)
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = os.cpu_count() or 0
             options.log_severity_level = 3  # errors only: seqcli's stderr stays seqcli's
-            session = onnxruntime.InferenceSession(proto.SerializeToString(), options,
+            session = onnxruntime.InferenceSession(built.proto.SerializeToString(), options,
                                                    providers=["CPUExecutionProvider"])
-            self._sessions[keep] = (session, penalty_layers)
+            self._sessions[keep] = (session, built)
         return self._sessions[keep]
 
     def _check_indices(self, batch) -> None:
