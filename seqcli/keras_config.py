@@ -22,6 +22,8 @@ IGNORED = {"quantization_config": None, "renorm": False, "renorm_clipping": None
            "input_dim": None, "groups": 1}
 NO_EFFECT = {"implementation", "input_length", "build_config", "input_dtype"}
 RENAMED = {("LeakyReLU", "alpha"): "negative_slope"}  # Keras 2's name
+# values Keras writes out that seqcli's defaults already mean (left out of specs)
+SAME_AS_DEFAULT = {("data_format", "channels_last"), ("activation", "linear")}
 SETTING_MODULES = ("keras.initializers", "keras.regularizers", "keras.constraints",
                    "keras.optimizers", "keras.optimizers.schedules", "keras.losses",
                    "keras.metrics", "keras")
@@ -174,6 +176,8 @@ class _Translator:
                 self.places[(*path, key)] = f"{self.name}: {label}, argument `{key}`"
             elif key == "batch_input_shape" or key == "input_shape":
                 args["input_shape"] = list(value[1:]) if key == "batch_input_shape" else value
+            elif isinstance(value, str) and (key, value) in SAME_AS_DEFAULT:
+                continue
             elif key in known:
                 args[key] = self.value(key, value, f"{label}, argument `{key}`")
                 if class_name == "BatchNormalization" and key == "axis" and \
@@ -219,13 +223,17 @@ class _Translator:
         return result
 
     def optimizer(self, obj, where):
+        from seqcli.optimizers import ALIASES, OPTIMIZERS
+
         if isinstance(obj, str):
             return obj
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
+        defaults = OPTIMIZERS.get(ALIASES.get(class_name, class_name), {})
         args = {}
         for key, value in config.items():
             if key in ("name", "is_legacy_optimizer", "loss_scale_factor",
-                       "gradient_accumulation_steps", "jit_compile", "decay"):
+                       "gradient_accumulation_steps", "jit_compile", "decay") or \
+                    (key in defaults and defaults[key] == value):  # Keras's defaults
                 continue
             if key == "learning_rate" and isinstance(value, dict):
                 value = self.setting(value, f"{where}: learning_rate")
