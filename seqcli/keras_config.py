@@ -219,9 +219,9 @@ class _Translator:
             result["optimizer"] = self.optimizer(config["optimizer"], f"{where}: optimizer")
         if config.get("loss") is not None:
             result["loss"] = self.loss(config["loss"], f"{where}: loss")
-        metrics = config.get("metrics")
-        if metrics:
-            result["metrics"] = [self.metric(m, f"{where}: metrics") for m in _flat(metrics)]
+        for key in ("metrics", "weighted_metrics"):
+            if config.get(key):
+                result[key] = [self.metric(m, f"{where}: {key}") for m in _flat(config[key])]
         return result
 
     def optimizer(self, obj, where):
