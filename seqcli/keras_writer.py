@@ -107,7 +107,8 @@ def compile_config(compiled) -> dict:
     return {"optimizer": _object("keras.optimizers", OPTIMIZERS[optimizer], args),
             "loss": _object("keras.losses", LOSSES[loss], loss_args),
             "loss_weights": None, "metrics": list(compiled.metrics) or None,
-            "weighted_metrics": list(compiled.weighted_metrics) or None, "run_eagerly": False, "steps_per_execution": 1,
+            "weighted_metrics": list(compiled.weighted_metrics) or None,
+            "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}
 
 
