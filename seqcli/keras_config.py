@@ -22,6 +22,10 @@ IGNORED = {"quantization_config": None, "renorm": False, "renorm_clipping": None
            "input_dim": None, "groups": 1}
 NO_EFFECT = {"implementation", "input_length", "build_config", "input_dtype"}
 RENAMED = {("LeakyReLU", "alpha"): "negative_slope"}  # Keras 2's name
+KERAS_LOSS_DEFAULTS = {"reduction": ("sum_over_batch_size", "auto"), "axis": (-1,),
+                       "ignore_class": (None,)}
+# values Keras writes out that seqcli's defaults already mean (left out of specs)
+SAME_AS_DEFAULT = {("data_format", "channels_last"), ("activation", "linear")}
 SETTING_MODULES = ("keras.initializers", "keras.regularizers", "keras.constraints",
                    "keras.optimizers", "keras.optimizers.schedules", "keras.losses",
                    "keras.metrics", "keras")
@@ -174,6 +178,8 @@ class _Translator:
                 self.places[(*path, key)] = f"{self.name}: {label}, argument `{key}`"
             elif key == "batch_input_shape" or key == "input_shape":
                 args["input_shape"] = list(value[1:]) if key == "batch_input_shape" else value
+            elif isinstance(value, str) and (key, value) in SAME_AS_DEFAULT:
+                continue
             elif key in known:
                 args[key] = self.value(key, value, f"{label}, argument `{key}`")
                 if class_name == "BatchNormalization" and key == "axis" and \
@@ -213,34 +219,43 @@ class _Translator:
             result["optimizer"] = self.optimizer(config["optimizer"], f"{where}: optimizer")
         if config.get("loss") is not None:
             result["loss"] = self.loss(config["loss"], f"{where}: loss")
-        metrics = config.get("metrics")
-        if metrics:
-            result["metrics"] = [self.metric(m, f"{where}: metrics") for m in _flat(metrics)]
+        for key in ("metrics", "weighted_metrics"):
+            if config.get(key):
+                result[key] = [self.metric(m, f"{where}: {key}") for m in _flat(config[key])]
         return result
 
     def optimizer(self, obj, where):
+        from seqcli.optimizers import ALIASES, OPTIMIZERS
+
         if isinstance(obj, str):
             return obj
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
+        defaults = OPTIMIZERS.get(ALIASES.get(class_name, class_name), {})
         args = {}
         for key, value in config.items():
             if key in ("name", "is_legacy_optimizer", "loss_scale_factor",
-                       "gradient_accumulation_steps", "jit_compile", "decay"):
+                       "gradient_accumulation_steps", "jit_compile", "decay") or \
+                    (key in defaults and defaults[key] == value):  # Keras's defaults
                 continue
             if key == "learning_rate" and isinstance(value, dict):
                 value = self.setting(value, f"{where}: learning_rate")
                 value = {value: {}} if isinstance(value, str) else value
             args[key] = value
-        return {class_name: args}
+        name = ALIASES.get(class_name, class_name)  # seqcli's spelling: Adam -> adam
+        return {name: args} if args else name
 
     def loss(self, obj, where):
         if isinstance(obj, str):
             return obj
+        from seqcli.losses import ALIASES, LOSSES
+        from seqcli.settings import _canonical
+
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
+        name = _canonical(class_name, LOSSES, ALIASES) or class_name  # seqcli's spelling
+        defaults = {**KERAS_LOSS_DEFAULTS, **{k: (v,) for k, v in LOSSES.get(name, {}).items()}}
         args = {k: v for k, v in config.items()  # Keras's defaults left out
-                if k not in ("name", "dtype") and v is not None and (k, v) not in (
-                    ("reduction", "sum_over_batch_size"), ("reduction", "auto"), ("axis", -1))}
-        return {class_name: args} if args else class_name
+                if k not in ("name", "dtype") and v not in defaults.get(k, ())}
+        return {name: args} if args else name
 
     def metric(self, obj, where):
         if isinstance(obj, str):

@@ -83,6 +83,33 @@ def test_a_keras_3_file_exported_matches_keras(name, tmp_path):
     np.testing.assert_allclose(y, data["y"], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("source", ["mnist_convnet.keras", "bilstm_text.keras"])
+def test_convert_writes_onnx_from_a_keras_file(cli, tmp_path, source):
+    """`seqcli convert model.keras -o model.onnx`: Keras's file to ONNX from the shell."""
+    name = source.split(".")[0]
+    data = np.load(os.path.join(KERAS_FILES, name + ".npz"))
+    result = cli("convert", os.path.join(KERAS_FILES, source), "-o", tmp_path / "m.onnx")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"seqcli: wrote {tmp_path / 'm.onnx'}\n"
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    y = session.run(None, {"input_layer": data["x"].astype(np.float32)})[0]
+    np.testing.assert_allclose(y, data["y"], rtol=1e-5, atol=1e-5)
+
+
+def test_convert_writes_onnx_from_a_spec_and_weights(cli, tmp_path):
+    path = os.path.join(FIXTURES, "forward", "guide_mlp.npz")
+    data = np.load(path, allow_pickle=False)
+    np.savez(tmp_path / "w.npz", **{k[2:]: data[k] for k in data.files if k.startswith("w:")})
+    result = cli("convert", os.path.join(SPECS, "guide_mlp.yaml"), "--weights",
+                 tmp_path / "w.npz", "-o", tmp_path / "mlp.onnx")
+    assert result.exit_code == 0, result.stderr
+    session = onnxruntime.InferenceSession(str(tmp_path / "mlp.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input_layer": data["x"]})[0], data["y"],
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_the_onnx_only_cases_are_there():
     assert len(ONNX_CASES) >= 7
 
