@@ -34,9 +34,20 @@ def build(layers, input_shape, x_shape):
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
-def test_written_model_matches_keras_in_onnx_runtime(path, tmp_path):
+def test_converted_model_matches_keras_in_onnx_runtime(path, tmp_path, cli):
+    """`seqcli convert SPEC --weights W.npz -o model.onnx`, then ONNX Runtime alone."""
     model, weights, x, expected = load_case(path)
-    onnx_export.write(model, weights, str(tmp_path / "model.onnx"))
+    data = np.load(path, allow_pickle=False)
+    source = str(data["source"])
+    if source.endswith(".yaml"):  # the project's spec (it may include others beside it)
+        spec_file = os.path.join(SPECS, source)
+    else:
+        spec_file = tmp_path / "spec.json"
+        spec_file.write_text(str(data["spec"]))
+    np.savez(tmp_path / "w.npz", **weights)
+    result = cli("convert", spec_file, "--weights", tmp_path / "w.npz", "--input-shape",
+                 ",".join(map(str, x.shape[1:])), "-o", tmp_path / "model.onnx")
+    assert result.exit_code == 0, result.stderr
     proto = onnx.load(str(tmp_path / "model.onnx"))
     onnx.checker.check_model(proto, full_check=True)
     assert proto.opset_import[0].version >= 17 and proto.ir_version <= 10
