@@ -160,7 +160,13 @@ class _open_hdf5:
             raise SeqcliError(f"not a readable HDF5 file ({exc})", self.name) from None
         return self.file
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, error, trace):
+        if trace is not None:
+            # an error's frames would keep h5py objects alive past the file (and past
+            # HDF5's own shutdown, where freeing them crashes the interpreter)
+            import traceback
+
+            traceback.clear_frames(trace)
         self.file.close()
 
 
