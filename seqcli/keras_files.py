@@ -35,6 +35,17 @@ def sniff(path: str) -> str | None:
     return None
 
 
+def is_keras_archive(path: str) -> bool:
+    """A zip holding Keras's members (an .npz is a zip too)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "config.json" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def is_keras_json(text: str) -> bool:
     """Keras's model JSON (to_json(), config.json): an object with `class_name`."""
     if not text.lstrip().startswith("{") or '"class_name"' not in text:
