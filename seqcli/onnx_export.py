@@ -159,7 +159,13 @@ def emitter_for(layer, table):
             return table[cls]
     raise SeqcliError(f"{type(layer).__name__} has no ONNX form in seqcli, so this model "
                       "cannot be exported (nor run with --engine onnxruntime)",
-                      f"layer {layer.name!r} ({type(layer).__name__})")
+                      place(layer))
+
+
+def place(layer) -> str:
+    """Where a layer is, for an error: its place in the spec when known, and its name."""
+    named = f"layer {layer.name!r} ({type(layer).__name__})"
+    return f"{layer.where}: {named}" if layer.where else named
 
 
 # ---------------------------------------------------------------- the table

@@ -13,6 +13,7 @@ import numpy as np
 from onnx import TensorProto
 
 from seqcli.errors import SeqcliError
+from seqcli.onnx_export import place
 from seqcli.onnx_graph import Value, identity
 
 
@@ -164,7 +165,7 @@ def softmax_masked(state, layer, params, x, shape, mask):
     if not fits:
         raise SeqcliError("The `mask` must be broadcastable to `inputs`. Each mask dimension "
                           "must be 1 or match the corresponding input dimension. Received: "
-                          f"inputs.shape={shape}, mask.shape={mask.shape}", _where(layer))
+                          f"inputs.shape={shape}, mask.shape={mask.shape}", place(layer))
     graph = state.graph
     data = graph.keras(x)  # the mask broadcasts against Keras's layout
     logits = graph.op("Where", [mask.name, data, graph.const(-1e9)])
@@ -201,12 +202,8 @@ def batch_norm_masked(state, layer, params, x, shape, mask):
     if len(mask.shape) != len(shape) - 1:
         raise SeqcliError("The mask provided should be one dimension less than the inputs. "
                           f"Received: mask.shape={mask.shape}, inputs.shape={shape}",
-                          _where(layer))
+                          place(layer))
     return batch_norm(state, layer, params, x, shape), mask
-
-
-def _where(layer) -> str:
-    return f"layer {layer.name!r} ({type(layer).__name__})"
 
 
 def _standardize(graph, name, positions, epsilon, centre=True):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from onnx import TensorProto
 
 from seqcli.errors import SeqcliError
+from seqcli.onnx_export import place
 from seqcli.onnx_graph import INT64_MAX, Value, channels_first, identity
 from seqcli.onnx_layers import activation
 
@@ -187,7 +188,7 @@ def image(state, layer, params, x, shape):
             return Value(_resize(graph, data, target, layer.interpolation), perm)
         raise SeqcliError("cannot export to ONNX: the crop depends on the image size, and "
                           "the input's height and width are not known; give them in the "
-                          "input shape", f"layer {layer.name!r} ({type(layer).__name__})")
+                          "input shape", place(layer))
     if isinstance(layer, CenterCrop) and height >= layer.height and width >= layer.width:
         top, left = (height - layer.height) // 2, (width - layer.width) // 2
         return Value(_crop(graph, data, [top, left], [top + layer.height, left + layer.width],
