@@ -54,7 +54,8 @@ INPUT_SHAPE = click.option("--input-shape", callback=parse_shape, metavar="D1,D2
 BATCH_SIZE_SHOWN = click.option("--batch-size", type=click.IntRange(min=1),
                                 help="A fixed batch dimension to show.")
 WEIGHTS = click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
-                       help="A .npz weights file (default: fresh weights, seed 0).")
+                       help="A weights file: .npz, Keras's .weights.h5 or .h5 (default: the "
+                            "Keras file's own weights, else fresh weights, seed 0).")
 
 
 def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):

@@ -378,8 +378,9 @@ def _report(history, output, watcher) -> None:
 @cli.command()
 @SPEC
 @options(DATA)
-@click.option("--weights", "weights_path", required=True, type=click.Path(dir_okay=False),
-              help="The .npz weights to score.")
+@click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
+              help="The weights to score (.npz, .weights.h5, .h5); needed unless SPEC is a "
+                   "Keras file with its own.")
 @options(COMPILE)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
@@ -402,6 +403,8 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
     model, compiled = _compiled_model(spec, x, y, loss, None, None, metric_names)
+    if weights_path is None and not model.weights:
+        raise click.UsageError("Missing option '--weights' (SPEC has no weights of its own)")
     budget.check(model, min(batch_size, len(x)), max_memory)
     engine = engine_for(engine_name, model, weights_path)
     scores = training.evaluate(model, engine.weights, x, y, compiled, batch_size, engine)

@@ -64,8 +64,9 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def load(path: str, stdin=None) -> Spec:
-    name, text = read_text(path, stdin)
-    return load_text(text, name)
+    from seqcli import sources  # a spec, or Keras's files, chosen by content
+
+    return sources.load(path, stdin)
 
 
 def load_text(text: str, name: str, fmt: str | None = None) -> Spec:

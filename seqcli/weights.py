@@ -53,6 +53,9 @@ def load(model: Sequential, path: str | None, seed: int = 0) -> tuple[dict, list
     """
     specs = {spec.name: spec for spec in specs_of(model)}
     weights, notes = _nested_files(model.plan, "")
+    if path is None and model.weights:  # a Keras file's own weights (.keras, .h5)
+        path = model.weights
+        notes.append(f"weights from {path}")
     if path is None:
         missing = fresh(model, seed, skip=set(weights))
         if missing:
@@ -60,9 +63,9 @@ def load(model: Sequential, path: str | None, seed: int = 0) -> tuple[dict, list
                          f"{len(missing)} of {len(specs)} weights")
         weights.update(missing)
     else:
-        from seqcli.arrays import read_npz
+        from seqcli.sources import read_weights  # .npz, .keras, .weights.h5, Keras 2 .h5
 
-        weights.update(check(read_npz(path), specs, path, optional=set(weights)))
+        weights.update(check(read_weights(path, model), specs, path, optional=set(weights)))
     return weights, notes
 
 
