@@ -163,7 +163,7 @@ def weights(spec, weights_path, input_shape, fmt):
 
     _, model = load_built(spec, input_shape)
     specs = weights_module.specs_of(model)
-    if weights_path is not None:
+    if weights_path is not None or model.weights:  # a Keras file's own weights are checked
         weights_module.load(model, weights_path)
     rows = [{"key": s.name, "shape": list(s.shape), "dtype": s.dtype,
              "trainable": s.trainable, "params": s.size} for s in specs]

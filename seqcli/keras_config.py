@@ -40,7 +40,7 @@ RENAMED = {("LeakyReLU", "alpha"): "negative_slope"}  # Keras 2's name
 PATH_ARGUMENTS = ("vocabulary", "filepath", "file_path", "path", "idf_weights", "call_endpoint")
 # Keras API functions used as gadgets in published attacks (CVE-2025-8747, CVE-2025-9906)
 GADGETS = ("get_file", "enable_unsafe_deserialization", "load_model", "load_weights",
-           "save_model", "exec", "eval", "system")
+           "save_model", "set_random_seed", "clear_session")
 
 
 def translate(config, name: str) -> tuple[dict, dict]:
