@@ -215,7 +215,9 @@ class _Translator:
             elif key == "trainable" and value is True:
                 continue
             elif key in known:
-                args[key] = self.value(key, value, f"{label}, argument `{key}`")
+                value = self.value(key, value, f"{label}, argument `{key}`")
+                if not _is_default(cls, key, value, config):
+                    args[key] = value
             elif key in NO_EFFECT or key == "batch_input_shape" or value is None or (
                     key in NO_OP_VALUES and value == NO_OP_VALUES[key]) or (
                     key.endswith("_initializer")):
@@ -294,6 +296,36 @@ class _Translator:
             return obj
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
         return config.get("name") or snake_case(class_name)
+
+
+def _is_default(cls, key, value, config) -> bool:
+    """Whether a value Keras wrote is what seqcli's default means (Keras writes every
+    argument, resolved: data_format "channels_last", activation "linear", a pooling
+    stride equal to its pool size, initializers with their default arguments)."""
+    field = next((f for f in cls.arguments() if f.name == key), None)
+    if field is None or key in ("name", "trainable"):
+        return False
+    default = field.default
+    if default is None:
+        return (key, value) in (("data_format", "channels_last"), ("activation", "linear")) \
+            or (key == "strides" and value == config.get("pool_size"))
+    if key.endswith("_initializer"):
+        return _initializer(value) == _initializer(default)
+    if isinstance(default, tuple):
+        return isinstance(value, list) and tuple(value) == default
+    return type(value) is type(default) and value == default
+
+
+def _initializer(value):
+    """An initializer setting with its defaults filled in, to compare two settings."""
+    from seqcli.initializers import INITIALIZERS, check_initializer
+
+    try:
+        normal = check_initializer(value)
+    except ValueError:
+        return value
+    name, args = (normal, {}) if isinstance(normal, str) else next(iter(normal.items()))
+    return name, sorted({**INITIALIZERS[name], **args}.items())
 
 
 def _mirrors(args) -> bool:
