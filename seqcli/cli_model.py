@@ -134,6 +134,9 @@ def init(spec, output, seed, input_shape, max_memory):
     from seqcli import budget
 
     _, model = load_built(spec, input_shape)
+    if model.weights:  # a Keras file's own weights: init is for fresh ones
+        import dataclasses
+        model = dataclasses.replace(model, weights=None)
     budget.check(model, 0, max_memory, weights_only=True)
     weights, notes = weights_module.load(model, None, seed)
     weights_module.save(output, weights)

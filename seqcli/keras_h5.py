@@ -77,8 +77,9 @@ def node(group, path: str, name: str):
     return current
 
 
-def read(dataset, shape, name: str):
-    """A dataset's values, once its shape and storage are what the layer needs."""
+def read(dataset, shape, name: str, key: str):
+    """A dataset's values (weight `key`), once its shape and storage are what the
+    layer needs."""
     import h5py
 
     where = f"{name}:{dataset.name}"
@@ -91,8 +92,9 @@ def read(dataset, shape, name: str):
         raise SeqcliError("a dataset with external storage (its data lives in another "
                           "file); seqcli reads only data stored inside the file", where)
     if tuple(dataset.shape) != tuple(shape):
-        raise SeqcliError(f"declares shape {tuple(dataset.shape)}; the layer needs "
-                          f"{tuple(shape)}", where)
+        layer, _, weight = key.rpartition("/")
+        raise SeqcliError(f"weight {key!r} (layer {layer!r}, weight {weight!r}) declares "
+                          f"shape {tuple(dataset.shape)}; the layer needs {tuple(shape)}", where)
     if dataset.dtype.kind not in "fiu":
         raise SeqcliError(f"holds {dataset.dtype}, not numbers", where)
     declared = dataset.size * dataset.dtype.itemsize
@@ -171,14 +173,36 @@ def keras3_weights(h5, model, name) -> dict:
 
 def _walk(h5, base, plan, prefix, weights, name):
     used: dict = {}
+    visited = set()
     for step in plan.steps:
-        path = f"{base}/{_unique(snake_case(type(step.layer).__name__), used)}"
+        slot = _unique(snake_case(type(step.layer).__name__), used)
+        visited.add(slot)
+        path = f"{base}/{slot}"
         key = f"{prefix}{step.layer.name}/"
         if step.inner is not None:
             _walk(h5, f"{path}/layers", step.inner, key, weights, name)
             continue
         for group, specs in variable_groups(step.layer, path, step.weights):
             _read_vars(h5, group, specs, step.layer.name, key, weights, name)
+    _no_extra_layers(node(h5, base, name), visited, base, name)
+
+
+def _no_extra_layers(group, visited, base, name):
+    """A weights file for a bigger model is refused, not silently cut short."""
+    extra = sorted(set(group.keys()) - visited) if group is not None else []
+    for slot in extra:
+        if _holds_data(node(group, slot, name), name):
+            raise SeqcliError(f"unexpected weights at {base}/{slot}: the model has no such "
+                              "layer (the file is for a different model)", name)
+
+
+def _holds_data(obj, name) -> bool:
+    import h5py
+
+    if isinstance(obj, h5py.Dataset):
+        return True
+    return isinstance(obj, h5py.Group) and any(
+        _holds_data(node(obj, key, name), name) for key in obj.keys())
 
 
 def _read_vars(h5, group, specs, layer_name, key, weights, name):
@@ -198,7 +222,7 @@ def _read_vars(h5, group, specs, layer_name, key, weights, name):
         if dataset is None:
             raise SeqcliError(f"missing weight {spec.name!r} of layer {layer_name!r} "
                               f"({group}/vars/{index})", name)
-        weights[key + spec.name] = read(dataset, spec.shape, name)
+        weights[key + spec.name] = read(dataset, spec.shape, name, key + spec.name)
 
 
 def variable_groups(layer, path: str, specs) -> list:
@@ -267,7 +291,8 @@ def keras2_weights(root, model, name) -> dict:
             dataset = node(group, weight_name, name)
             if dataset is None:
                 raise SeqcliError(f"{group.name} lists {weight_name!r}, which it lacks", name)
-            weights[f"{step.layer.name}/{spec.name}"] = read(dataset, spec.shape, name)
+            key = f"{step.layer.name}/{spec.name}"
+            weights[key] = read(dataset, spec.shape, name, key)
     return weights
 
 
