@@ -14,7 +14,8 @@ import os
 import numpy as np
 import pytest
 
-from seqcli import convert, keras_writer, sources
+from seqcli import convert, keras_writer
+from seqcli import spec as sources  # spec.load reads Keras files too
 from seqcli import spec as spec_module
 from seqcli import weights as weights_module
 from tests.conftest import SPECS

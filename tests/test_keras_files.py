@@ -11,7 +11,8 @@ import os
 import numpy as np
 import pytest
 
-from seqcli import engines, runner, sources
+from seqcli import engines, runner
+from seqcli import spec as sources  # spec.load reads Keras files too
 from seqcli import weights as weights_module
 from tests.conftest import FIXTURES
 
