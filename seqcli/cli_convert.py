@@ -1,4 +1,4 @@
-"""`seqcli convert SRC -o DST`: a model in another format, chosen by DST's extension."""
+"""`seqcli convert`: any model seqcli reads, to a seqcli spec, Keras's files, or weights."""
 
 from __future__ import annotations
 
@@ -6,23 +6,25 @@ import sys
 
 import click
 
+from seqcli import spec as spec_module
 from seqcli.cli import cli
-from seqcli.cli_model import SPEC
+from seqcli.cli_model import INPUT_SHAPE, SPEC, WEIGHTS, load_built, weights_for
 
 
 @cli.command()
 @SPEC
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The file to write: .yaml/.yml/.json (a seqcli spec), .keras, "
-                   ".weights.h5 or .npz.")
-@click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
-              help="Weights for a source without its own (.npz, .weights.h5, .h5).")
+              help="What to write; its name picks the format: .yaml, .json, .keras, "
+                   ".weights.h5, .npz.")
+@WEIGHTS
 @click.option("--weights-out", type=click.Path(dir_okay=False),
-              help="With a spec target: also write the weights to this .npz.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the fresh weights a source without weights gets.")
-def convert(spec, output, weights_path, weights_out, seed):
-    """Write a model (a spec or Keras's files) in the format DST's extension names.
+              help="With a spec output (.yaml, .json): also write the weights (.npz).")
+@INPUT_SHAPE
+def convert(spec, output, weights_path, weights_out, input_shape):
+    """Convert a model: a spec or Keras's files, to a spec, a .keras archive, weights.
+
+    SRC (SPEC) is anything seqcli reads; a source without weights of its own takes
+    --weights (or fresh ones, seed 0, as `run` does).
 
     \b
     Example:
@@ -30,27 +32,12 @@ def convert(spec, output, weights_path, weights_out, seed):
       seqcli convert model.yaml --weights tuned.npz -o tuned.keras
     """
     from seqcli import convert as convert_module
-    from seqcli import spec as spec_module
 
-    writer, needs_weights = convert_module.writer_for(output)
-    if weights_out is not None and needs_weights:
-        raise click.UsageError("--weights-out goes with a spec target (.yaml, .json); "
-                               f"{output} holds the weights already")
-    loaded = spec_module.load(spec, sys.stdin)
-    weights = None
-    if needs_weights or weights_out is not None:
-        weights = _weights(loaded.model, weights_path, seed)
-    writer(output, loaded, weights)
-    click.echo(f"seqcli: wrote {output}", err=True)
-    if weights_out is not None:
-        convert_module.WRITERS[".npz"][0](weights_out, loaded, weights)
-        click.echo(f"seqcli: wrote the weights to {weights_out}", err=True)
-
-
-def _weights(model, weights_path, seed):
-    from seqcli import weights as weights_module
-
-    weights, notes = weights_module.load(model, weights_path, seed)
-    for note in notes:
-        click.echo(f"seqcli: {note}", err=True)
-    return weights
+    needs = convert_module.needs_weights(output) or weights_out is not None
+    loaded, model = load_built(spec, input_shape)
+    weights = weights_for(model, weights_path, loaded.weights) if needs else None
+    convert_module.write(output, loaded, model, weights)
+    if weights_out:
+        convert_module.write_npz(weights_out, loaded, model, weights)
+    click.echo(f"seqcli: wrote {output}" + (f" and {weights_out}" if weights_out else ""),
+               err=True)

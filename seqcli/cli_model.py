@@ -54,8 +54,7 @@ INPUT_SHAPE = click.option("--input-shape", callback=parse_shape, metavar="D1,D2
 BATCH_SIZE_SHOWN = click.option("--batch-size", type=click.IntRange(min=1),
                                 help="A fixed batch dimension to show.")
 WEIGHTS = click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
-                       help="A weights file: .npz, Keras's .weights.h5 or .h5 (default: the "
-                            "Keras file's own weights, else fresh weights, seed 0).")
+                       help="A .npz weights file (default: fresh weights, seed 0).")
 
 
 def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
@@ -134,9 +133,6 @@ def init(spec, output, seed, input_shape, max_memory):
     from seqcli import budget
 
     _, model = load_built(spec, input_shape)
-    if model.weights:  # a Keras file's own weights: init is for fresh ones
-        import dataclasses
-        model = dataclasses.replace(model, weights=None)
     budget.check(model, 0, max_memory, weights_only=True)
     weights, notes = weights_module.load(model, None, seed)
     weights_module.save(output, weights)
@@ -164,10 +160,10 @@ def weights(spec, weights_path, input_shape, fmt):
     """
     from seqcli import weights as weights_module
 
-    _, model = load_built(spec, input_shape)
+    loaded, model = load_built(spec, input_shape)
     specs = weights_module.specs_of(model)
-    if weights_path is not None or model.weights:  # a Keras file's own weights are checked
-        weights_module.load(model, weights_path)
+    if weights_path is not None or loaded.weights is not None:  # check the file's weights
+        weights_module.load(model, weights_path, embedded=loaded.weights)
     rows = [{"key": s.name, "shape": list(s.shape), "dtype": s.dtype,
              "trainable": s.trainable, "params": s.size} for s in specs]
     if fmt == "json":
@@ -200,24 +196,25 @@ def _data_and_model(spec, input_path):
     x = arrays.read_npy(input_path, sys.stdin.buffer) if input_path == "-" \
         else arrays.open_rows(input_path)
     spec_obj = spec_module.load(spec, sys.stdin)
-    return x, runner.build_for(spec_obj.model, x)
+    return x, runner.build_for(spec_obj.model, x), spec_obj.weights
 
 
-def _weights_for(model, weights_path):
+def weights_for(model, weights_path, embedded=None, seed=0):
+    """The weights to use: --weights, else the model file's own, else fresh ones."""
     from seqcli import weights as weights_module
 
-    weights, notes = weights_module.load(model, weights_path)
+    weights, notes = weights_module.load(model, weights_path, seed, embedded)
     for note in notes:
         click.echo(f"seqcli: {note}", err=True)
     return weights
 
 
-def engine_for(name, model, weights_path):
+def engine_for(name, model, weights_path, embedded=None):
     """The named engine, made once for the model and its weights."""
     from seqcli import engines
 
     engine_class = engines.get(name)  # first: a missing engine fails before any work
-    return engine_class(model, _weights_for(model, weights_path))
+    return engine_class(model, weights_for(model, weights_path, embedded))
 
 
 ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=True,
@@ -249,10 +246,10 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
 
     from seqcli.files import atomic_writer
 
-    x, model = _data_and_model(spec, input_path)
+    x, model, embedded = _data_and_model(spec, input_path)
     printed = 0 if output else budget.FLOAT_BYTES * runner.output_size(model, len(x))
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=printed)
-    engine = engine_for(engine_name, model, weights_path)
+    engine = engine_for(engine_name, model, weights_path, embedded)
     allow = allow_nonfinite
     if output == "-":
         runner.stream_npy(engine, x, batch_size, sys.stdout.buffer, allow)
@@ -294,7 +291,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
 
     if bool(layer_names) == all_layers:
         raise click.UsageError("give --layer NAME (repeatable) or --all, not both or neither")
-    x, model = _data_and_model(spec, input_path)
+    x, model, embedded = _data_and_model(spec, input_path)
     known = [layer.name for layer in model.layers]
     names = known if all_layers else list(dict.fromkeys(layer_names))
     for name in names:
@@ -306,7 +303,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
     kept = sum(budget.FLOAT_BYTES * runner.size_of(
         runner.with_batch(model.plan.step(name).output_shape, len(x))) for name in names)
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=kept)
-    engine = engine_for(engine_name, model, weights_path)
+    engine = engine_for(engine_name, model, weights_path, embedded)
     features = runner.extract(engine, x, names, batch_size, allow_nonfinite)
     arrays.write_npz(output, features)
     for name, array in features.items():

@@ -11,7 +11,8 @@ import click
 
 from seqcli import spec as spec_module
 from seqcli.cli import cli
-from seqcli.cli_model import ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for
+from seqcli.cli_model import (ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
+                              weights_for)
 from seqcli.errors import SeqcliError, Status
 
 DATA = [
@@ -80,16 +81,7 @@ def _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names):
     compiled = training.compile_settings(loaded.compile, loss, optimizer, learning_rate,
                                          _metric_list(metric_names), where=loaded.name)
     training.check_targets(model, compiled, x, y)
-    return model, compiled
-
-
-def _weights(model, weights_path, seed=0):
-    from seqcli import weights as weights_module
-
-    weights, notes = weights_module.load(model, weights_path, seed)
-    for note in notes:
-        click.echo(f"seqcli: {note}", err=True)
-    return weights
+    return model, compiled, loaded.weights
 
 
 # ---------------------------------------------------------------- progress
@@ -237,7 +229,8 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
 
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
-    model, compiled = _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names)
+    model, compiled, embedded = _compiled_model(spec, x, y, loss, optimizer, learning_rate,
+                                                metric_names)
     budget.check(model, min(batch_size, len(x)), max_memory, training=True)
     validation = load_xy(validation_path, None, None, "--validation-data") \
         if validation_path else None
@@ -251,7 +244,7 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     watcher = _monitor(monitor, compiled, validation,
                        checkpoint_path or patience or lr_patience)
     reduce_lr = _reduce_lr(compiled, watcher, lr_patience, reduce_lr_factor, min_lr)
-    weights = _weights(model, weights_path, seed)
+    weights = weights_for(model, weights_path, embedded, seed)
 
     def save_checkpoint():
         weights_module.save(checkpoint_path, weights)
@@ -327,11 +320,12 @@ def _reduce_lr(compiled, watcher, patience, factor, min_lr):
 
 
 def _monitor(name, compiled, validation, needed):
+    from seqcli import training
     from seqcli.training import Monitor
 
     if not needed:
         return None
-    logged = ["loss", *compiled.metrics]
+    logged = ["loss", *(metric.name for metric in training.metric_list(compiled))]
     logged += [f"val_{n}" for n in logged] if validation is not None else []
     name = name or ("val_loss" if validation is not None else "loss")
     if name not in logged:
@@ -379,8 +373,7 @@ def _report(history, output, watcher) -> None:
 @SPEC
 @options(DATA)
 @click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
-              help="The weights to score (.npz, .weights.h5, .h5); needed unless SPEC is a "
-                   "Keras file with its own.")
+              help="The weights to score (.npz or Keras .h5); a .keras model has its own.")
 @options(COMPILE)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
@@ -402,11 +395,11 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
 
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
-    model, compiled = _compiled_model(spec, x, y, loss, None, None, metric_names)
-    if weights_path is None and not model.weights:
-        raise click.UsageError("Missing option '--weights' (SPEC has no weights of its own)")
+    model, compiled, embedded = _compiled_model(spec, x, y, loss, None, None, metric_names)
+    if weights_path is None and embedded is None:
+        raise click.UsageError("give --weights (the spec has no weights of its own)")
     budget.check(model, min(batch_size, len(x)), max_memory)
-    engine = engine_for(engine_name, model, weights_path)
+    engine = engine_for(engine_name, model, weights_path, embedded)
     scores = training.evaluate(model, engine.weights, x, y, compiled, batch_size, engine)
     if fmt == "json":
         click.echo(json.dumps(scores, indent=2))

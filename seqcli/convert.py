@@ -1,146 +1,106 @@
-"""`seqcli convert`: any model seqcli reads, written in the format the target's
-extension names, through one table of writers.
-
-A spec is written readable: Keras's defaults left out (each layer's `config()`),
-Keras's automatic names left out where the builder would give the same ones.
-"""
+"""`seqcli convert`: a model (and its weights) to the format the destination's name asks
+for. One table of writers; each writes atomically (a temporary name, then a rename)."""
 
 from __future__ import annotations
 
-import json
-
-from seqcli.builder import Namer, snake_case
 from seqcli.errors import SeqcliError
-from seqcli.model import Sequential
+
+# destination ending -> (writer, whether it needs the weights)
+FORMATS = {}
 
 
-def _spec_yaml(path, loaded, weights):
+def writer(*endings: str, needs_weights: bool = True):
+    def register(function):
+        for ending in endings:
+            FORMATS[ending] = (function, needs_weights)
+        return function
+    return register
+
+
+def format_of(path: str) -> str:
+    """The ending that picks the writer (the longest that matches: .weights.h5 first)."""
+    lowered = path.lower()
+    for ending in sorted(FORMATS, key=len, reverse=True):
+        if lowered.endswith(ending):
+            return ending
+    raise SeqcliError(f"cannot tell the format from the name; end it with one of "
+                      f"{', '.join(sorted(FORMATS))}", path)
+
+
+def needs_weights(path: str) -> bool:
+    return FORMATS[format_of(path)][1]
+
+
+def write(path: str, loaded, model, weights: dict | None) -> None:
+    FORMATS[format_of(path)][0](path, loaded, model, weights)
+
+
+# ---------------------------------------------------------------- the writers
+
+@writer(".yaml", ".yml", ".json", needs_weights=False)
+def write_spec(path, loaded, model, weights):
+    """A readable seqcli spec: Keras's defaults left out."""
+    from seqcli import files
+
+    files.write_text(path, spec_text(loaded, model, json_format=path.lower().endswith(".json")))
+
+
+def spec_text(loaded, model, json_format: bool = False) -> str:
+    import json
+
+    config = _plain(model.config())
+    data = {"name": config["name"]}
+    for key in ("input_shape", "batch_size"):
+        if config.get(key) is not None:
+            data[key] = config[key]
+    if loaded.compile:
+        data["compile"] = _plain(loaded.compile)
+    data["layers"] = config["layers"]
+    if json_format:
+        return json.dumps(data, indent=2) + "\n"
     import yaml
 
-    from seqcli.files import write_text
-
-    write_text(path, yaml.safe_dump(spec_data(loaded.model, loaded.compile),
-                                    sort_keys=False, default_flow_style=None, width=100))
-
-
-def _spec_json(path, loaded, weights):
-    from seqcli.files import write_text
-
-    write_text(path, json.dumps(spec_data(loaded.model, loaded.compile), indent=2) + "\n")
-
-
-def _keras(path, loaded, weights):
-    from seqcli import keras_writer
-
-    keras_writer.write_keras(path, loaded.model, weights, loaded.compile)
-
-
-def _weights_h5(path, loaded, weights):
-    from seqcli import keras_writer
-
-    keras_writer.write_weights(path, loaded.model, weights)
-
-
-def _npz(path, loaded, weights):
-    from seqcli.arrays import write_npz
-
-    write_npz(path, weights)
-
-
-# extension -> (writer(path, loaded spec, weights or None), whether it needs weights);
-# the longest matching extension wins (.weights.h5 before .h5)
-WRITERS = {
-    ".yaml": (_spec_yaml, False),
-    ".yml": (_spec_yaml, False),
-    ".json": (_spec_json, False),
-    ".keras": (_keras, True),
-    ".weights.h5": (_weights_h5, True),
-    ".npz": (_npz, True),
-}
-
-
-def writer_for(path: str):
-    """(writer, needs weights) for a target path, by its extension."""
-    for extension in sorted(WRITERS, key=len, reverse=True):
-        if path.lower().endswith(extension):
-            return WRITERS[extension]
-    raise SeqcliError(f"cannot tell the format from the extension; write one of: "
-                      f"{', '.join(WRITERS)}", path)
-
-
-# ---------------------------------------------------------------- readable spec data
-
-def spec_data(model: Sequential, compile_settings=None) -> dict:
-    """The plain data of a spec that builds the same model, without Keras's defaults."""
-    namer = Namer()
-    data = _model(model, namer)
-    data.pop("weights", None)
-    if compile_settings:
-        data = {**{k: v for k, v in data.items() if k != "layers"},
-                "compile": _compile(compile_settings), "layers": data["layers"]}
-    return data
-
-
-def _compile(settings: dict) -> dict:
-    """The compile settings with the optimizer's default arguments left out."""
-    from seqcli import optimizers
-
-    optimizer = settings.get("optimizer")
-    if not isinstance(optimizer, dict) or len(optimizer) != 1:
-        return settings
-    (name, args), = optimizer.items()
-    key = optimizers.ALIASES.get(name, name)
-    defaults = optimizers.OPTIMIZERS.get(key)
-    if defaults is None or not isinstance(args, dict):
-        return settings
-    args = {k: v for k, v in args.items() if k not in defaults or defaults[k] != v}
-    return {**settings, "optimizer": {key: args} if args else key}
-
-
-def _model(model: Sequential, namer: Namer, frozen_by_owner: bool = False) -> dict:
-    config = {"name": model.name}
-    if _automatic(model.name, "sequential", namer):
-        del config["name"]
-    if model.input_shape is not None:
-        config["input_shape"] = list(model.input_shape)
-    if model.batch_size is not None:
-        config["batch_size"] = model.batch_size
-    if not model.trainable and not frozen_by_owner:
-        config["trainable"] = False
-    frozen = not model.trainable or frozen_by_owner
-    config["layers"] = [_entry(layer, namer, frozen) for layer in model.layers]
-    return config
-
-
-def _entry(layer, namer: Namer, frozen: bool) -> dict:
-    if isinstance(layer, Sequential):
-        inner = _model(layer, namer, frozen)
-        return {"Sequential": inner}
-    args = {}
-    for key, value in layer.config().items():
-        if key in type(layer).wraps:
-            value = _entry(getattr(layer, key), namer, frozen)
-        args[key] = _plain(value)
-    if frozen:  # the owner's `trainable: false` freezes it again
-        args.pop("trainable", None)
-    if _automatic(layer.name, snake_case(type(layer).__name__), namer):
-        del args["name"]
-    return {type(layer).__name__: args}
-
-
-def _automatic(name: str, base: str, namer: Namer) -> bool:
-    """Whether the builder would give this unnamed layer the same name; if so the
-    name is left out and the builder's count advances, as it will when it reads it."""
-    count = namer.counts.get(base, 0)
-    if name != (base if count == 0 else f"{base}_{count}"):
-        return False
-    namer(base)
-    return True
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
 
 
 def _plain(value):
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
+    """Tuples as lists, for YAML and JSON."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
     return value
+
+
+@writer(".keras")
+def write_keras(path, loaded, model, weights):
+    from seqcli import files, keras_writer
+
+    data = keras_writer.archive_bytes(model, weights, _compiled(loaded))
+    with files.atomic_writer(path, binary=True) as handle:
+        handle.write(data)
+
+
+def _compiled(loaded):
+    """The source's compile settings, when it has a loss to compile with."""
+    if not loaded.compile or loaded.compile.get("loss") is None:
+        return None
+    from seqcli import training
+
+    return training.compile_settings(loaded.compile, where=loaded.name)
+
+
+@writer(".weights.h5")
+def write_weights_h5(path, loaded, model, weights):
+    from seqcli import files, keras_writer
+
+    data = keras_writer.weights_bytes(model, weights)
+    with files.atomic_writer(path, binary=True) as handle:
+        handle.write(data)
+
+
+@writer(".npz")
+def write_npz(path, loaded, model, weights):
+    from seqcli.arrays import write_npz as write
+
+    write(path, weights)

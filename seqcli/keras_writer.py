@@ -1,12 +1,7 @@
-"""A seqcli model written as Keras 3 writes it: a `.keras` archive (config.json,
-metadata.json, model.weights.h5) that `keras.models.load_model(path)` loads with
-safe_mode on, and a `.weights.h5` that `model.load_weights` takes.
-
-The config holds only Keras's own classes, each argument seqcli keeps (Keras's
-defaults fill the rest on load); frozen layers stay frozen and a nested model stays
-nested. Weights follow saving_lib's layout (keras_h5.variable_groups): groups named
-by class with a per-class counter, variables numbered in creation order.
-"""
+"""Models back to Keras: a Keras 3 `.keras` archive and `.weights.h5`, as Keras's own
+saving_lib writes them, so that `keras.models.load_model` (safe_mode on) and
+`model.load_weights` read them: the config names only Keras's own classes, and the
+weights sit where Keras looks for them (by class, `layers/dense_1/vars/0`)."""
 
 from __future__ import annotations
 
@@ -14,151 +9,140 @@ import io
 import json
 import zipfile
 
-from seqcli import keras_h5
-from seqcli.model import Sequential
+from seqcli.keras_config import snake_case
 
-KERAS_VERSION = "3.15.1"  # the Keras whose layout this follows (checked by the fixtures)
-OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
-                     "adagrad": "Adagrad"}
+KERAS_VERSION = "3.15.1"  # the Keras these files were checked against
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
+              "adagrad": "Adagrad"}
+LOSSES = {"mean_squared_error": "MeanSquaredError", "mean_absolute_error": "MeanAbsoluteError",
+          "huber": "Huber", "binary_crossentropy": "BinaryCrossentropy",
+          "categorical_crossentropy": "CategoricalCrossentropy",
+          "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+          "kl_divergence": "KLDivergence"}
 
 
-def write_keras(path: str, model: Sequential, weights: dict, compile_settings=None) -> None:
-    """A `.keras` archive, written atomically; members stored, as Keras stores them."""
-    from seqcli.files import atomic_writer
-
+def archive_bytes(model, weights: dict, compiled=None) -> bytes:
+    """A `.keras` archive: metadata.json, config.json, model.weights.h5 (stored)."""
     config = model_config(model, top=True)
-    if compile_settings:
-        config["compile_config"] = compile_config(compile_settings)
-    metadata = {"keras_version": KERAS_VERSION, "saved_by": "seqcli"}
-    with atomic_writer(path, binary=True) as handle:
-        with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
-            archive.writestr(_member("metadata.json"), json.dumps(metadata))
-            archive.writestr(_member("config.json"), json.dumps(config))
-            archive.writestr(_member("model.weights.h5"), weights_h5(model, weights))
-
-
-def write_weights(path: str, model: Sequential, weights: dict) -> None:
-    """A Keras 3 `.weights.h5`, written atomically."""
-    from seqcli.files import atomic_writer
-
-    with atomic_writer(path, binary=True) as handle:
-        handle.write(weights_h5(model, weights))
-
-
-def _member(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # reproducible bytes
-    info.compress_type = zipfile.ZIP_STORED
-    return info
+    if compiled is not None:
+        config["compile_config"] = compile_config(compiled)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": KERAS_VERSION,
+                                                      "date_saved": "seqcli"}))
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", weights_bytes(model, weights))
+    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------- config.json
 
-def _object(module: str, class_name: str, config, **extra) -> dict:
+def _object(module: str, class_name: str, config) -> dict:
     return {"module": module, "class_name": class_name, "config": config,
-            "registered_name": None, **extra}
+            "registered_name": None}
 
 
-def model_config(model: Sequential, top: bool = False) -> dict:
+def model_config(model, top: bool = False, input_shape=None) -> dict:
+    plan = model.plan if top else model.plan_for(input_shape)
     layers = []
-    if model.input_shape is not None:
+    if top or model.input_shape is not None:  # a nested model's own declared input too
+        batch_shape = list(plan.input_shape) if top else [model.batch_size, *model.input_shape]
         layers.append(_object("keras.layers", "InputLayer", {
-            "batch_shape": [model.batch_size, *model.input_shape], "dtype": "float32",
-            "name": f"{model.name}_input"}))
-    layers += [layer_config(layer) for layer in model.layers]
+            "batch_shape": batch_shape, "dtype": "float32", "sparse": False,
+            "name": "input_layer" if top else f"{model.name}_input"}))
+    for step in plan.steps:
+        layers.append(layer_object(step.layer, step.input_shape))
     config = {"name": model.name, "trainable": model.trainable, "dtype": "float32",
               "layers": layers}
-    return _object("keras", "Sequential", config)
+    result = _object("keras", "Sequential", config)
+    result["build_config"] = {"input_shape": list(plan.input_shape)}
+    return result
 
 
-def layer_config(layer) -> dict:
+def layer_object(layer, input_shape) -> dict:
+    from seqcli.model import Sequential
+
     if isinstance(layer, Sequential):
-        return model_config(layer)
+        return model_config(layer, input_shape=input_shape)
     config = {}
     for key, value in layer.config().items():
-        if key in getattr(type(layer), "wraps", ()):
-            value = layer_config(getattr(layer, key))
-        elif key.endswith("_initializer"):
-            value = _setting("keras.initializers", value)
-        elif key.endswith("_regularizer"):
-            value = _setting("keras.regularizers", value)
-        elif key.endswith("_constraint"):
-            value = _setting("keras.constraints", value)
-        config[key] = _plain(value)
-    config["trainable"] = layer.trainable
-    config["dtype"] = "float32"
-    return _object("keras.layers", type(layer).__name__, config)
+        if key in layer.wraps:
+            config[key] = None if value is None else layer_object(getattr(layer, key), None)
+        else:
+            config[key] = _setting(key, value)
+    result = _object("keras.layers", type(layer).__name__, config)
+    if input_shape is not None:  # Keras builds the layer, and its variables, from this
+        result["build_config"] = {"input_shape": list(input_shape)}
+    return result
 
 
-def _setting(module: str, value):
-    """seqcli's `name` or `{name: {args}}` as Keras's serialized object."""
-    if value is None or isinstance(value, str):
-        return value
-    (name, args), = value.items()
-    return _object(module, _class_name(name), _plain(args or {}))
-
-
-def _class_name(name: str) -> str:
-    """random_normal -> RandomNormal; class names stay as they are."""
-    if "_" not in name and name[:1].isupper():
-        return name
-    return "".join(part.capitalize() for part in name.split("_"))
-
-
-def _plain(value):
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+def _setting(key: str, value):
+    """An initializer, regularizer or constraint as a Keras object; anything else as JSON."""
+    if isinstance(value, tuple):
+        return [_setting(key, v) for v in value]
+    if key.endswith("_initializer") and isinstance(value, dict):
+        (name, args), = value.items()
+        return _object("keras.initializers", _initializer_class(name), args)
+    for suffix, module in (("_regularizer", "keras.regularizers"),
+                           ("_constraint", "keras.constraints")):
+        if key.endswith(suffix) and value is not None:
+            name, args = (value, {}) if isinstance(value, str) else next(iter(value.items()))
+            return _object(module, name, args)
     return value
 
 
-def compile_config(settings: dict) -> dict:
-    """The spec's `compile:` as Keras's compile_config (strings where Keras takes them)."""
-    optimizer = settings.get("optimizer")
-    if isinstance(optimizer, dict):
-        (name, args), = optimizer.items()
-        args = dict(args or {})
-        if isinstance(args.get("learning_rate"), dict):
-            args["learning_rate"] = _setting("keras.optimizers.schedules", args["learning_rate"])
-        optimizer = _object("keras.optimizers", OPTIMIZER_CLASSES.get(name.lower(), name), args)
-    loss = settings.get("loss")
-    if isinstance(loss, dict):
-        (name, args), = loss.items()
-        loss = _object("keras.losses", _class_name(name), _plain(args or {}))
-    return {"optimizer": optimizer, "loss": loss, "metrics": settings.get("metrics"),
-            "loss_weights": None, "weighted_metrics": None, "run_eagerly": False,
-            "steps_per_execution": 1, "jit_compile": False}
+def _initializer_class(name: str) -> str:
+    from seqcli.initializers import ALIASES
+
+    classes = {snake: camel for camel, snake in ALIASES.items() if camel[0].isupper()}
+    return classes.get(name, name)
+
+
+def compile_config(compiled) -> dict:
+    (loss, loss_args), (optimizer, optimizer_args) = compiled.loss, compiled.optimizer
+    args = dict(optimizer_args)
+    if isinstance(args.get("learning_rate"), dict):
+        (schedule, schedule_args), = args["learning_rate"].items()
+        args["learning_rate"] = _object("keras.optimizers.schedules", schedule, schedule_args)
+    return {"optimizer": _object("keras.optimizers", OPTIMIZERS[optimizer], args),
+            "loss": _object("keras.losses", LOSSES[loss], loss_args),
+            "loss_weights": None, "metrics": list(compiled.metrics) or None,
+            "weighted_metrics": list(compiled.weighted_metrics) or None,
+            "run_eagerly": False, "steps_per_execution": 1,
+            "jit_compile": False}
 
 
 # ---------------------------------------------------------------- model.weights.h5
 
-def weights_h5(model: Sequential, weights: dict) -> bytes:
-    """The bytes of a Keras 3 weights file for the model."""
-    import h5py
-
+def weights_bytes(model, weights: dict) -> bytes:
     buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as h5:
-        h5.create_group("vars").attrs["name"] = model.name
-        _write(h5, "layers", model.plan, "", weights)
+    write_weights(buffer, model, weights)
     return buffer.getvalue()
 
 
-def _write(h5, base, plan, prefix, weights):
-    import numpy as np
+def write_weights(target, model, weights: dict) -> None:
+    """Keras 3's weights layout, to a path or a binary stream."""
+    import h5py
 
-    used: dict = {}
+    with h5py.File(target, "w") as h5:
+        h5.create_group("vars").attrs["name"] = model.name
+        _write(h5, "layers", model.plan, "", weights)
+
+
+def _write(h5, base, plan, prefix, weights):
+    from seqcli.keras_files import _groups
+
+    counts: dict = {}
     for step in plan.steps:
-        path = f"{base}/{keras_h5._unique(keras_h5.snake_case(type(step.layer).__name__), used)}"
+        slot = snake_case(type(step.layer).__name__)
+        number = counts[slot] = counts.get(slot, -1) + 1
+        path = f"{base}/{slot}" + (f"_{number}" if number else "")
         key = f"{prefix}{step.layer.name}/"
+        h5.require_group(f"{path}/vars").attrs["name"] = step.layer.name
         if step.inner is not None:
-            h5.create_group(f"{path}/vars").attrs["name"] = step.layer.name
             _write(h5, f"{path}/layers", step.inner, key, weights)
             continue
-        groups = keras_h5.variable_groups(step.layer, path, step.weights)
-        if not any(group == path for group, _ in groups):
-            h5.create_group(f"{path}/vars").attrs["name"] = step.layer.name
-        for group, specs in groups:
-            variables = h5.create_group(f"{group}/vars")
-            variables.attrs["name"] = step.layer.name
+        for group, specs in _groups(step.layer, path, step.weights):
+            node = h5.require_group(f"{group}/vars")
             for index, spec in enumerate(specs):
-                variables.create_dataset(str(index), data=np.asarray(weights[key + spec.name]))
+                node.create_dataset(str(index), data=weights[key + spec.name])

@@ -1,127 +1,158 @@
-"""Files Keras wrote (tests/fixtures/kerasfiles, made by make_kerasfiles.py), read by
-seqcli: the same summary rows, weights and outputs (1e-5) as Keras, from a `.keras`
-archive, from `to_json()` plus `.weights.h5`, from Keras 3's and Keras 2's legacy `.h5`,
-and from Keras 2's `save_weights` `.h5`. No Keras needed."""
+"""Files Keras saved (Keras 3 and tf-keras 2, by tests/fixtures/make_keras_files.py), read
+by seqcli: the same layers, shapes, parameter counts and outputs as Keras's."""
 
-from __future__ import annotations
-
+import glob
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from seqcli import engines, runner
-from seqcli import spec as sources  # spec.load reads Keras files too
+from seqcli import runner, training
+from seqcli import spec as spec_module
 from seqcli import weights as weights_module
-from tests.conftest import FIXTURES
+from seqcli.engines.numpy_engine import NumpyEngine
+from tests.conftest import FIXTURES, ROOT
 
-KERAS = os.path.join(FIXTURES, "kerasfiles")
-ALL = sorted(f[:-4] for f in os.listdir(KERAS) if f.endswith(".npz") and "_k2" not in f)
-FULL = [name for name in ALL if os.path.exists(os.path.join(KERAS, f"{name}.keras"))]
-KERAS2 = [name for name in FULL if os.path.exists(os.path.join(KERAS, f"{name}_k2.h5"))]
-
-
-def fixture(name):
-    return np.load(os.path.join(KERAS, f"{name}.npz"))
-
-
-def path(name, suffix):
-    return os.path.join(KERAS, name + suffix)
+FILES = os.path.join(FIXTURES, "keras_files")
+MODELS = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(FILES, "*.npz")))
+# (model file, weights file or None for the model's own, which Keras's output to match)
+FORMATS = [(".keras", None, "y"), (".json", ".weights.h5", "y"), (".h5", None, "y"),
+           (".json", ".h5", "y"), (".k2.h5", None, "y2"), (".json", ".k2.weights.h5", "y2"),
+           (".json", ".k2-legacy.h5", "y2")]
 
 
-def rows_of(model):
-    return [[step.layer.name, type(step.layer).__name__, list(step.output_shape[1:]),
-             sum(spec.size for spec in step.weights)] for step in model.plan.steps]
+def predict(model_file, weights_file, x):
+    loaded = spec_module.load(model_file)
+    model = runner.build_for(loaded.model, x)
+    weights, _ = weights_module.load(model, weights_file, embedded=loaded.weights)
+    return loaded, runner.predict(NumpyEngine(model, weights), x)
 
 
-def predict(model, weights, x):
-    model = runner.build_for(model, x)
-    return runner.predict(engines.get("numpy")(model, weights), x)
+def test_the_fixtures_cover_the_real_world_models():
+    assert {"mnist_convnet", "bilstm_text", "batchnorm_cnn", "frozen_base_head"} <= set(MODELS)
 
 
-def test_the_fixtures_cover_what_the_issue_names():
-    for name in ("mnist_convnet", "bilstm_text", "bn_cnn", "frozen_nested"):
-        assert name in KERAS2
-    assert any(name.startswith("random_") for name in FULL)
-    assert any(name.startswith("guide_") for name in ALL)
-    assert len(ALL) > len(FULL)  # the big models: config and rows only
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("model_ext,weights_ext,expected", FORMATS,
+                         ids=[f"{m}+{w}" for m, w, _ in FORMATS])
+def test_keras_files_give_kerass_outputs(name, model_ext, weights_ext, expected):
+    data = np.load(os.path.join(FILES, name + ".npz"))
+    weights_file = os.path.join(FILES, name + weights_ext) if weights_ext else None
+    _, y = predict(os.path.join(FILES, name + model_ext), weights_file, data["x"])
+    np.testing.assert_allclose(y, data[expected], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_to_json_gives_keras_summary_rows(name):
-    model = sources.load(path(name, ".json")).model
-    assert rows_of(model) == json.loads(str(fixture(name)["rows"]))
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("model_ext", [".keras", ".json", ".h5", ".k2.h5"])
+def test_keras_files_give_kerass_layers(name, model_ext):
+    from seqcli.summary import summarize
+
+    data = np.load(os.path.join(FILES, name + ".npz"))
+    model = spec_module.load(os.path.join(FILES, name + model_ext)).model
+    rows = [[row.class_name, list(row.output_shape[1:]), row.params]
+            for row in summarize(model).rows]
+    assert rows == json.loads(str(data["summary"]))
 
 
-@pytest.mark.parametrize("suffix", [".keras", ".h5", "_k2.h5"])
-@pytest.mark.parametrize("name", FULL)
-def test_model_files_give_keras_rows_weights_and_outputs(name, suffix):
-    if not os.path.exists(path(name, suffix)):
-        pytest.skip("tf-keras 2 has no such model")
-    data = fixture(name)
-    loaded = sources.load(path(name, suffix))
-    assert rows_of(loaded.model) == json.loads(str(data["rows"]))
-    weights, notes = weights_module.load(loaded.model, None)  # the file's own weights
-    assert notes == [f"weights from {path(name, suffix)}"]
-    expected = {key[2:]: data[key] for key in data.files if key.startswith("w:")}
-    assert set(weights) == set(expected)
-    for key, value in expected.items():
-        assert np.array_equal(weights[key], value), key  # bit-identical
-    np.testing.assert_allclose(predict(loaded.model, weights, data["x"]), data["y"],
-                               atol=1e-5, rtol=1e-5)
+def test_a_frozen_nested_base_stays_frozen_and_nested():
+    model = spec_module.load(os.path.join(FILES, "frozen_base_head.keras")).model
+    base = model.layers[0]
+    assert type(base).__name__ == "Sequential" and base.name == "base"
+    assert not base.trainable and not any(layer.trainable for layer in base.layers)
+    assert all(layer.trainable for layer in model.layers[1:])
 
 
-@pytest.mark.parametrize("weights_suffix", [".weights.h5", "_k2w.h5", ".keras", ".h5"])
-@pytest.mark.parametrize("name", FULL)
-def test_to_json_with_a_weights_file(name, weights_suffix):
-    if not os.path.exists(path(name, weights_suffix)):
-        pytest.skip("tf-keras 2 has no such model")
-    data = fixture(name)
-    model = sources.load(path(name, ".json")).model
-    weights, _ = weights_module.load(model, path(name, weights_suffix))
-    np.testing.assert_allclose(predict(model, weights, data["x"]), data["y"],
-                               atol=1e-5, rtol=1e-5)
+def test_compile_settings_come_with_the_model():
+    for ext in (".keras", ".json"):
+        loaded = spec_module.load(os.path.join(FILES, "compiled_regularized" + ext))
+        assert loaded.compile["loss"] == {"sparse_categorical_crossentropy": {"from_logits": True}}
+        assert loaded.compile["metrics"] == ["accuracy"]
+        if ext == ".json":
+            assert "optimizer" not in loaded.compile  # to_json() leaves it out
+            continue
+        (optimizer, args), = loaded.compile["optimizer"].items()
+        assert optimizer == "adam" and args["clipnorm"] == 1.0
+        assert args["learning_rate"] == {"ExponentialDecay": {
+            "initial_learning_rate": 0.01, "decay_steps": 100, "decay_rate": 0.5,
+            "staircase": False}}
+        assert training.compile_settings(loaded.compile).optimizer[0] == "adam"
+    for ext in (".keras", ".json"):
+        dense = spec_module.load(os.path.join(FILES, "compiled_regularized" + ext)).model.layers[0]
+        assert dense.rule("kernel_regularizer") == {"L2": {"l2": 0.01}}
+        assert dense.rule("kernel_constraint") == {"MaxNorm": {"max_value": 2.0, "axis": 0}}
 
 
-@pytest.mark.parametrize("name", KERAS2)
-def test_keras2_agrees_with_keras3_on_the_same_weights(name):
-    np.testing.assert_allclose(np.load(path(name, "_k2.npz"))["y"], fixture(name)["y"],
-                               atol=1e-5, rtol=1e-5)
+def test_the_cli_runs_a_keras_archive_with_its_own_weights(cli, tmp_path):
+    data = np.load(os.path.join(FILES, "bilstm_text.npz"))
+    np.save(tmp_path / "x.npy", data["x"])
+    result = cli("run", os.path.join(FILES, "bilstm_text.keras"), "--input", tmp_path / "x.npy",
+                 "-o", tmp_path / "y.npy")
+    assert result.exit_code == 0, result.stderr
+    assert "fresh weights" not in result.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), data["y"], rtol=1e-5, atol=1e-6)
+    listed = cli("weights", os.path.join(FILES, "bilstm_text.keras"), "--format", "json")
+    assert [row["key"] for row in json.loads(listed.stdout)][:2] == [
+        "embedding/embeddings", "bidirectional/forward/kernel"]
 
 
-def test_frozen_nested_model_keeps_its_freezing_and_compile_settings():
-    loaded = sources.load(path("frozen_nested", ".keras"))
-    base = loaded.model.layers[0]
-    assert base.name == "base" and base.trainable is False
-    assert all(layer.trainable is False for layer in base.layers)
-    assert loaded.compile == {"optimizer": {"Adam": loaded.compile["optimizer"]["Adam"]},
-                              "loss": "sparse_categorical_crossentropy",
-                              "metrics": ["accuracy"]}
-    assert loaded.compile["optimizer"]["Adam"]["learning_rate"] == 0.001
+def test_summary_of_a_keras_archive_imports_neither_numpy_nor_h5py():
+    code = ("import sys; from seqcli.cli import main; sys.argv = ['seqcli', 'summary', "
+            f"{os.path.join(FILES, 'mnist_convnet.keras')!r}]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('numpy', 'h5py') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.stdout.strip().endswith("[]"), result.stdout + result.stderr
+    assert "mnist_convnet (Sequential)" not in result.stdout
+    assert 'Model: "mnist_convnet"' in result.stdout
 
 
-MNIST_SPEC = """
-name: mnist_convnet
-input_shape: [28, 28, 1]
-layers:
-  - Conv2D: {filters: 8, kernel_size: 3, activation: relu}
-  - MaxPooling2D: {pool_size: 2}
-  - Conv2D: {filters: 8, kernel_size: 3, activation: relu}
-  - MaxPooling2D: {pool_size: 2}
-  - Flatten:
-  - Dropout: {rate: 0.5}
-  - Dense: {units: 10, activation: softmax}
-"""
+WRITTEN = os.path.join(FILES, "seqcli_written")
 
 
-@pytest.mark.parametrize("weights_suffix", [".weights.h5", "_k2w.h5"])
-def test_a_hand_written_spec_takes_keras_weights_files(weights_suffix):
-    """--weights with a seqcli spec: Keras 3's file maps by class and order, Keras 2's
-    by layer order, whatever the layer names."""
-    from seqcli import spec as spec_module
+@pytest.mark.parametrize("name", MODELS)
+def test_keras_loads_what_seqcli_wrote(name):
+    """The fixture script had Keras 3 load seqcli's .keras (safe_mode on) and its
+    .weights.h5 (into Keras's own model): Keras predicted what seqcli predicts."""
+    written = np.load(os.path.join(WRITTEN, name + ".npz"))
+    original = np.load(os.path.join(FILES, name + ".npz"))
+    np.testing.assert_allclose(written["y"], original["y"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(written["y_weights"], original["y"], rtol=1e-6, atol=1e-7)
+    _, y = predict(os.path.join(WRITTEN, name + ".keras"), None, written["x"])
+    np.testing.assert_allclose(y, written["y"], rtol=1e-5, atol=1e-6)
 
-    data = fixture("mnist_convnet")
-    model = spec_module.load_text(MNIST_SPEC.replace("mnist_convnet", "renamed"), "m.yaml").model
-    weights, _ = weights_module.load(model, path("mnist_convnet", weights_suffix))
-    np.testing.assert_allclose(predict(model, weights, data["x"]), data["y"], atol=1e-5)
+
+def test_keras_kept_the_frozen_base_frozen():
+    written = np.load(os.path.join(WRITTEN, "frozen_base_head.npz"))
+    assert written["trainable"].tolist() == [0, 0, 2]  # base, pooling, head
+
+
+@pytest.mark.parametrize("source", ["bilstm_text.keras", "frozen_base_head.keras",
+                                    "compiled_regularized.keras"])
+def test_round_trips_are_lossless(cli, tmp_path, source):
+    original = spec_module.load(os.path.join(FILES, source))
+    assert cli("convert", os.path.join(FILES, source), "-o", tmp_path / "m.yaml",
+               "--weights-out", tmp_path / "w.npz").exit_code == 0
+    assert cli("convert", tmp_path / "m.yaml", "--weights", tmp_path / "w.npz",
+               "-o", tmp_path / "again.keras").exit_code == 0
+    assert cli("convert", tmp_path / "again.keras", "-o", tmp_path / "again.yaml").exit_code == 0
+    spec_text, again_text = (tmp_path / "m.yaml").read_text(), \
+        (tmp_path / "again.yaml").read_text()
+    assert spec_text == again_text  # spec -> .keras -> spec: the same spec
+    again = spec_module.load(str(tmp_path / "again.keras"))
+    assert again.model == original.model and again.compile == spec_module.load(
+        str(tmp_path / "m.yaml")).compile
+    first = original.weights(original.model)
+    for key, value in again.weights(again.model).items():
+        assert np.array_equal(value, first[key]) and value.dtype == first[key].dtype, key
+
+
+def test_convert_refuses_an_unknown_format_and_writes_nothing(cli, tmp_path):
+    from tests.test_cli import assert_clean_error
+
+    assert_clean_error(cli("convert", os.path.join(FILES, "mnist_convnet.keras"), "-o",
+                           tmp_path / "m.pb"), 1, "m.pb", ".keras")
+    assert os.listdir(tmp_path) == []

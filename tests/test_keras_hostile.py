@@ -1,12 +1,8 @@
-"""Hostile Keras files, one per kind of attack Keras has had to fix (the CVE in each
-docstring): each ends in one clean error line naming the place, with nothing run,
-nothing read from outside the file, and nothing written."""
-
-from __future__ import annotations
+"""Hostile Keras files: each attack Keras itself had to fix (its CVE in the docstring)
+ends in one clean line, with nothing run, read from outside the file, or written."""
 
 import json
 import os
-import struct
 import zipfile
 
 import h5py
@@ -14,316 +10,229 @@ import numpy as np
 import pytest
 
 from tests.conftest import FIXTURES
+from tests.test_cli import assert_clean_error
 
-KERAS = os.path.join(FIXTURES, "kerasfiles")
-SOURCE = os.path.join(KERAS, "mnist_convnet.keras")
+GOOD = os.path.join(FIXTURES, "keras_files", "mnist_convnet.keras")
 
 
-def members(path=SOURCE) -> dict:
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save("x.npy", np.zeros((1, 12, 12, 1), np.float32))
+    return tmp_path
+
+
+def members(path=GOOD) -> dict:
     with zipfile.ZipFile(path) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def write_archive(path, entries, compression=zipfile.ZIP_STORED):
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # zipfile warns about duplicate names
-        with zipfile.ZipFile(path, "w", compression) as archive:
-            for name, data in entries:
-                archive.writestr(name, data)
+def archive(path, parts, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression) as out:
+        for name, data in parts:
+            out.writestr(name, data)
     return str(path)
 
 
-def with_config(tmp_path, change) -> str:
-    """mnist_convnet.keras with its config.json changed by `change(config)`."""
-    files = members()
-    config = json.loads(files["config.json"])
-    change(config)
-    files["config.json"] = json.dumps(config).encode()
-    return write_archive(tmp_path / "model.keras", files.items())
+def with_config(tmp_path, edit) -> str:
+    """The good archive with its config.json changed by `edit(config)`."""
+    parts = members()
+    config = json.loads(parts["config.json"])
+    edit(config)
+    parts["config.json"] = json.dumps(config).encode()
+    return archive(tmp_path / "hostile.keras", parts.items())
 
 
-def layer(config, index):
+def refused(cli, work, path, *words):
+    before = sorted(os.listdir(work))
+    for command in (["summary", path], ["run", path, "--input", "x.npy", "-o", "y.npy"]):
+        assert_clean_error(cli(*command), 1, *words)
+    assert sorted(os.listdir(work)) == before  # nothing written, nothing extracted
+
+
+def layer(config, index=1):
     return config["config"]["layers"][index]
 
 
-def refused(cli, tmp_path, source, *needles):
-    """Run the source through `run -o`; one error line holding every needle, no output."""
-    np.save(tmp_path / "x.npy", np.zeros((1, 28, 28, 1), "float32"))
-    before = sorted(os.listdir(tmp_path))
-    result = cli("run", source, "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
-    assert result.exit_code == 1, result.stdout + result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("seqcli: error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert sorted(os.listdir(tmp_path)) == before  # nothing written, no temporary left
-    return lines[0]
+# ---------------------------------------------------------------- the archive
+
+def test_a_member_name_outside_the_archive(cli, work):
+    """Zip slip (the path traversal Keras's extraction guards against): refused, and
+    seqcli never extracts anything anyway."""
+    path = archive(work / "slip.keras", [*members().items(), ("../../evil.json", b"{}")])
+    refused(cli, work, path, "points outside the archive")
 
 
-# ---------------------------------------------------------------- the zip archive
-
-def test_zip_traversal_name(cli, tmp_path):
-    """Zip-slip: a member named ../x would land outside an extraction folder (the
-    archive hardening Keras added with CVE-2025-1550's fixes); seqcli extracts nothing
-    and refuses the name."""
-    files = members()
-    entries = [*files.items(), ("../../.bashrc", b"echo pwned")]
-    source = write_archive(tmp_path / "model.keras", entries)
-    refused(cli, tmp_path, source, "model.keras", "'../../.bashrc'", "outside the archive")
+def test_a_member_name_twice(cli, work):
+    """Two config.json members: which one a reader takes is ambiguous; refused."""
+    parts = members()
+    with pytest.warns(UserWarning):
+        path = archive(work / "twice.keras", [*parts.items(), ("config.json", b"{}")])
+    refused(cli, work, path, "appears twice")
 
 
-def test_zip_duplicate_member(cli, tmp_path):
-    """Two config.json members: which one a reader takes differs between tools, so a
-    checked config could be swapped for another (archive hardening, CVE-2025-1550)."""
-    files = members()
-    evil = json.dumps({"class_name": "Lambda"}).encode()
-    source = write_archive(tmp_path / "model.keras", [*files.items(), ("config.json", evil)])
-    refused(cli, tmp_path, source, "'config.json' appears twice")
+def test_a_zip_bomb(cli, work):
+    """A member inflating far beyond its compressed size (Keras caps members at 100x):
+    refused from the declared sizes, before inflating."""
+    parts = members()
+    parts["config.json"] = b" " * (20 * 2**20)  # 20 MiB of spaces deflate to ~20 KiB
+    path = archive(work / "bomb.keras", parts.items(), zipfile.ZIP_DEFLATED)
+    refused(cli, work, path, "zip bomb")
 
 
-def test_zip_bomb_by_ratio(cli, tmp_path):
-    """A member that inflates far beyond its compressed size (Keras refuses members
-    over 100x, the zip hardening after CVE-2026-0897): refused before inflating."""
-    files = members()
-    files["model.weights.h5"] = bytes(64 * 2**20)  # 64 MiB of zeros deflate to ~64 KiB
-    source = write_archive(tmp_path / "model.keras", files.items(), zipfile.ZIP_DEFLATED)
-    refused(cli, tmp_path, source, "model.keras:model.weights.h5", "zip bomb")
+def test_a_member_that_lies_about_its_size(cli, work):
+    """A central directory declaring fewer bytes than the member holds."""
+    data = bytearray(open(GOOD, "rb").read())
+    real = len(members()["config.json"])
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local, central
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            name_at = start + (30 if signature == b"PK\x03\x04" else 46)
+            if data[name_at:name_at + 11] == b"config.json":
+                data[start + offset:start + offset + 4] = (real - 100).to_bytes(4, "little")
+            start += 4
+    (work / "lies.keras").write_bytes(bytes(data))
+    refused(cli, work, str(work / "lies.keras"))
 
 
-def _patch_sizes(path, member, size):
-    """Rewrite the uncompressed size the central directory declares for `member`."""
-    data = bytearray(open(path, "rb").read())
-    start = data.find(b"PK\x01\x02")
-    while start >= 0:
-        name_len = struct.unpack_from("<H", data, start + 28)[0]
-        name = bytes(data[start + 46:start + 46 + name_len]).decode()
-        if name == member:
-            struct.pack_into("<I", data, start + 24, size)
-        start = data.find(b"PK\x01\x02", start + 4)
-    open(path, "wb").write(bytes(data))
+def test_a_truncated_archive(cli, work):
+    (work / "cut.keras").write_bytes(open(GOOD, "rb").read()[:5000])
+    refused(cli, work, str(work / "cut.keras"), "zip archive")
 
 
-def test_zip_declared_size_over_the_bound(cli, tmp_path):
-    """A member declaring a huge size, to exhaust memory (CVE-2026-0897's zip side):
-    refused from the directory, before any byte is inflated."""
-    files = members()
-    source = write_archive(tmp_path / "model.keras", files.items(), zipfile.ZIP_DEFLATED)
-    _patch_sizes(source, "config.json", 3 * 2**30)
-    refused(cli, tmp_path, source, "model.keras:config.json", "over the")
+# ---------------------------------------------------------------- configs
+
+def test_a_lambda_layer(cli, work):
+    """CVE-2024-3660: Lambda bytecode ran on load. seqcli never runs code from a file."""
+    def edit(config):
+        config["config"]["layers"][1] = {"module": "keras.layers", "class_name": "Lambda",
+                                         "config": {"name": "l", "function": "x"}}
+    refused(cli, work, with_config(work, edit), "Lambda", "never runs code")
 
 
-def test_zip_declared_size_lies(cli, tmp_path):
-    """A member inflating to more than it declares (a reader that trusts the header
-    overruns its buffer): refused after at most one byte past the declaration."""
-    files = members()
-    source = write_archive(tmp_path / "model.keras", files.items(), zipfile.ZIP_DEFLATED)
-    _patch_sizes(source, "config.json", 100)
-    refused(cli, tmp_path, source, "model.keras:config.json", "does not match")
+def test_a_class_from_another_module(cli, work):
+    """CVE-2025-1550: config.json named any module and Keras imported it."""
+    def edit(config):
+        layer(config)["module"] = "os"
+        layer(config)["class_name"] = "system"
+    refused(cli, work, with_config(work, edit), "module 'os'", "never imports")
 
 
-def test_truncated_archive(cli, tmp_path):
-    """A half-written archive (a download cut short): not a complete zip."""
-    data = open(SOURCE, "rb").read()
-    source = tmp_path / "model.keras"
-    source.write_bytes(data[:len(data) // 2])
-    refused(cli, tmp_path, str(source), "model.keras", "not a complete zip archive")
+def test_a_keras_api_gadget(cli, work):
+    """CVE-2025-8747: public Keras functions such as keras.utils.get_file as gadgets."""
+    def edit(config):
+        layer(config)["config"]["kernel_initializer"] = {
+            "module": "keras.utils", "class_name": "get_file",
+            "config": {"origin": "http://127.0.0.1/x", "fname": "/tmp/seqcli-gadget"}}
+    refused(cli, work, with_config(work, edit), "keras.utils", "never imports")
+    assert not os.path.exists("/tmp/seqcli-gadget")
 
 
-# ---------------------------------------------------------------- HDF5
+def test_unsafe_deserialization_turned_on_by_the_file(cli, work):
+    """CVE-2025-9906: a config calling enable_unsafe_deserialization() mid-load."""
+    def edit(config):
+        config["config"]["layers"].insert(1, {"module": "keras.config",
+                                              "class_name": "enable_unsafe_deserialization",
+                                              "config": {}})
+    refused(cli, work, with_config(work, edit), "keras.config")
 
-def _weights_file(tmp_path, change) -> str:
-    """mnist_convnet.weights.h5 copied, then changed by `change(h5file)`."""
-    target = tmp_path / "w.weights.h5"
-    target.write_bytes(open(os.path.join(KERAS, "mnist_convnet.weights.h5"), "rb").read())
+
+def test_a_custom_registered_object(cli, work):
+    """Custom classes (`registered_name` package>Name) are code seqcli does not have."""
+    def edit(config):
+        layer(config)["registered_name"] = "evil_package>Conv2D"
+    refused(cli, work, with_config(work, edit), "custom object")
+
+
+@pytest.mark.parametrize("class_name", ["StringLookup", "IntegerLookup", "TFSMLayer"])
+def test_layers_that_read_outside_files(cli, work, class_name):
+    """CVE-2025-12058 (a lookup layer's vocabulary path: a local file read) and
+    CVE-2026-1462 (TFSMLayer loads an outside SavedModel): refused, naming the layer."""
+    def edit(config):
+        config["config"]["layers"][1] = {"module": "keras.layers", "class_name": class_name,
+                                         "config": {"name": "v", "vocabulary": "/etc/passwd",
+                                                    "filepath": "/etc"}}
+    refused(cli, work, with_config(work, edit), class_name)
+
+
+def test_a_legacy_h5_model_is_held_to_the_same_rules(cli, work):
+    """CVE-2025-9905: Keras ignored safe_mode for legacy .h5 files."""
+    source = os.path.join(FIXTURES, "keras_files", "mnist_convnet.h5")
+    target = work / "lambda.h5"
+    target.write_bytes(open(source, "rb").read())
     with h5py.File(target, "r+") as h5:
-        change(h5)
+        config = json.loads(h5.attrs["model_config"])
+        config["config"]["layers"][1] = {"class_name": "Lambda", "config": {"function": "x"}}
+        h5.attrs["model_config"] = json.dumps(config)
+    refused(cli, work, str(target), "Lambda")
+
+
+# ---------------------------------------------------------------- HDF5 weights
+
+def weights_with(work, build) -> str:
+    """A copy of a good .weights.h5 changed by `build(h5)`."""
+    source = os.path.join(FIXTURES, "keras_files", "mnist_convnet.weights.h5")
+    target = work / "hostile.weights.h5"
+    target.write_bytes(open(source, "rb").read())
+    with h5py.File(target, "r+") as h5:
+        build(h5)
     return str(target)
 
 
-KERNEL = "layers/dense/vars/0"  # (200, 10)
+def run_with(cli, work, weights, *words):
+    spec = os.path.join(FIXTURES, "keras_files", "mnist_convnet.json")
+    assert_clean_error(cli("run", spec, "--input", "x.npy", "--weights", weights,
+                           "-o", "y.npy"), 1, *words)
+    assert not os.path.exists("y.npy")
 
 
-def refused_weights(cli, tmp_path, weights, *needles):
-    np.save(tmp_path / "x.npy", np.zeros((1, 28, 28, 1), "float32"))
-    before = sorted(os.listdir(tmp_path))
-    result = cli("run", os.path.join(KERAS, "mnist_convnet.json"), "--input",
-                 tmp_path / "x.npy", "--weights", weights, "-o", tmp_path / "y.npy")
-    assert result.exit_code == 1, result.stdout + result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("seqcli: error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert sorted(os.listdir(tmp_path)) == before
+def test_an_external_link(cli, work):
+    """CVE-2026-1669: HDF5 external links read arbitrary files."""
+    secret = work / "secret.h5"
+    with h5py.File(secret, "w") as h5:
+        h5["0"] = np.full((3, 3, 1, 4), 7, np.float32)
+
+    def build(h5):
+        del h5["layers/conv2d/vars"]
+        h5["layers/conv2d/vars"] = h5py.ExternalLink(str(secret), "/")
+    run_with(cli, work, weights_with(work, build), "external link")
 
 
-def _secret(tmp_path):
-    """A file outside the weights file holding exactly the values a kernel needs: if
-    seqcli followed a link or external storage into it, the load would succeed."""
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    with h5py.File(outside / "secret.h5", "w") as h5:
-        h5["kernel"] = np.ones((200, 10), "float32")
-    return outside / "secret.h5"
+def test_a_soft_link(cli, work):
+    """Soft links can point anywhere in the file, or loop: refused."""
+    def build(h5):
+        del h5["layers/conv2d/vars/0"]
+        h5["layers/conv2d/vars/0"] = h5py.SoftLink("/layers/dense/vars/0")
+    run_with(cli, work, weights_with(work, build), "soft link")
 
 
-def test_hdf5_external_link(cli, tmp_path):
-    """An external link pointing a weight into another file: arbitrary file read
-    (CVE-2026-1669); refused before the link is followed."""
-    secret = _secret(tmp_path)
+def test_external_storage(cli, work):
+    """CVE-2026-1669: a dataset whose data lives in another file (external storage)."""
+    outside = work / "outside.bin"
+    outside.write_bytes(np.full(36, 7, np.float32).tobytes())
 
-    def change(h5):
-        del h5[KERNEL]
-        h5[KERNEL] = h5py.ExternalLink(str(secret), "kernel")
-
-    refused_weights(cli, tmp_path, _weights_file(tmp_path, change), "external link",
-                    "/layers/dense/vars/0")
-
-
-def test_hdf5_soft_link(cli, tmp_path):
-    """A soft link (CVE-2026-1669's fix refuses SoftLink too): a path that resolves
-    elsewhere, in or out of the file; refused."""
-    def change(h5):
-        del h5[KERNEL]
-        h5[KERNEL] = h5py.SoftLink("/layers/conv2d/vars/0")
-
-    refused_weights(cli, tmp_path, _weights_file(tmp_path, change), "soft link")
+    def build(h5):
+        del h5["layers/conv2d/vars/0"]
+        h5.create_dataset("layers/conv2d/vars/0", shape=(3, 3, 1, 4), dtype="f4",
+                          external=[(str(outside), 0, 144)])
+    run_with(cli, work, weights_with(work, build), "outside the file")
 
 
-def test_hdf5_external_storage(cli, tmp_path):
-    """A dataset whose bytes live in an outside raw file (`dataset.external`,
-    CVE-2026-1669): refused before any data is read."""
-    raw = tmp_path / "outside.bin"
-    raw.write_bytes(np.ones((200, 10), "float32").tobytes())
-
-    def change(h5):
-        del h5[KERNEL]
-        h5.create_dataset(KERNEL, (200, 10), "float32", external=[(str(raw), 0, 8000)])
-
-    refused_weights(cli, tmp_path, _weights_file(tmp_path, change), "external storage")
+def test_a_virtual_dataset(cli, work):
+    """Virtual datasets map other files' data in: refused."""
+    def build(h5):
+        del h5["layers/conv2d/vars/0"]
+        layout = h5py.VirtualLayout(shape=(3, 3, 1, 4), dtype="f4")
+        layout[...] = h5py.VirtualSource(str(work / "elsewhere.h5"), "d", shape=(3, 3, 1, 4))
+        h5.create_virtual_dataset("layers/conv2d/vars/0", layout)
+    run_with(cli, work, weights_with(work, build), "outside the file")
 
 
-def test_hdf5_virtual_dataset(cli, tmp_path):
-    """A virtual dataset mapping another file's data (CVE-2026-1669): refused."""
-    secret = _secret(tmp_path)
-
-    def change(h5):
-        del h5[KERNEL]
-        layout = h5py.VirtualLayout((200, 10), "float32")
-        layout[:] = h5py.VirtualSource(str(secret), "kernel", (200, 10))
-        h5.create_virtual_dataset(KERNEL, layout)
-
-    refused_weights(cli, tmp_path, _weights_file(tmp_path, change), "virtual dataset")
-
-
-def test_hdf5_oversized_declared_dataset(cli, tmp_path):
-    """A dataset declaring a huge shape with almost nothing stored, to exhaust memory
-    on read (CVE-2026-0897): refused from its declared shape, before reading."""
-    def change(h5):
-        del h5[KERNEL]
-        h5.create_dataset(KERNEL, (2**20, 2**20), "float32", chunks=(1, 1024))
-
-    refused_weights(cli, tmp_path, _weights_file(tmp_path, change), "declares shape",
-                    "(200, 10)")
-
-
-def test_hdf5_declares_more_than_it_stores(cli, tmp_path):
-    """The right shape, but no bytes behind it (CVE-2026-0897's bound: declared over
-    1000x stored): refused before reading."""
-    def change(h5):
-        del h5[KERNEL]
-        h5.create_dataset(KERNEL, (200, 10), "float32", chunks=(10, 10))
-
-    refused_weights(cli, tmp_path, _weights_file(tmp_path, change), "stores 0")
-
-
-# ---------------------------------------------------------------- the config
-
-def test_lambda_layer(cli, tmp_path):
-    """A Lambda layer carries Python bytecode that Keras ran on load (CVE-2024-3660)."""
-    def change(config):
-        layer(config, 2)["class_name"] = "Lambda"
-        layer(config, 2)["config"] = {"name": "lambda", "function": {
-            "class_name": "__lambda__", "config": {"code": "4wEAAAAAAAAA", "defaults": None}}}
-
-    refused(cli, tmp_path, with_config(tmp_path, change), "model.keras:config.json",
-            "config.layers[2]", "Lambda", "never runs code")
-
-
-def test_custom_module(cli, tmp_path):
-    """A config naming any module and class, which Keras imported (CVE-2025-1550)."""
-    def change(config):
-        layer(config, 1)["module"] = "os"
-        layer(config, 1)["class_name"] = "system"
-
-    refused(cli, tmp_path, with_config(tmp_path, change), "config.layers[1]",
-            "module 'os'", "never imports")
-
-
-def test_custom_registered_object(cli, tmp_path):
-    """A custom class registered from a package (`registered_name: pkg>Name`): code
-    outside Keras (CVE-2025-1550's class of attack)."""
-    def change(config):
-        layer(config, 1)["registered_name"] = "evil_pkg>Conv2D"
-
-    refused(cli, tmp_path, with_config(tmp_path, change), "config.layers[1]",
-            "custom object", "evil_pkg>Conv2D")
-
-
-def test_get_file_gadget(cli, tmp_path):
-    """keras.utils.get_file as a gadget: it downloads to disk during load
-    (CVE-2025-8747)."""
-    def change(config):
-        layer(config, 1)["config"]["kernel_initializer"] = {
-            "module": "keras.utils", "class_name": "function", "config": "get_file",
-            "registered_name": "get_file"}
-
-    refused(cli, tmp_path, with_config(tmp_path, change), "keras.utils.get_file",
-            "config.layers[1]")
-
-
-def test_enable_unsafe_deserialization_gadget(cli, tmp_path):
-    """A config calling keras.config.enable_unsafe_deserialization() mid-load, turning
-    safe_mode off for what follows (CVE-2025-9906)."""
-    def change(config):
-        config["config"]["layers"].insert(1, {
-            "module": "keras.config", "class_name": "function",
-            "config": "enable_unsafe_deserialization",
-            "registered_name": "enable_unsafe_deserialization"})
-
-    refused(cli, tmp_path, with_config(tmp_path, change), "enable_unsafe_deserialization",
-            "config.layers[1]")
-
-
-def test_vocabulary_path(cli, tmp_path):
-    """A lookup layer's vocabulary given as a file path: Keras read the local file or
-    fetched the URL (CVE-2025-12058)."""
-    def change(config):
-        layer(config, 1)["class_name"] = "StringLookup"
-        layer(config, 1)["config"] = {"name": "lookup", "vocabulary": "/etc/passwd"}
-
-    refused(cli, tmp_path, with_config(tmp_path, change), "config.layers[1]",
-            "`vocabulary`", "'/etc/passwd'")
-
-
-def test_legacy_h5_config_is_checked_as_strictly(cli, tmp_path):
-    """safe_mode was not applied to legacy .h5 files (CVE-2025-9905): seqcli reads a
-    legacy model_config with the same rules."""
-    target = tmp_path / "model.h5"
-    target.write_bytes(open(os.path.join(KERAS, "mnist_convnet.h5"), "rb").read())
-    with h5py.File(target, "r+") as h5:
-        config = json.loads(h5.attrs["model_config"])
-        layer(config, 1)["class_name"] = "Lambda"
-        h5.attrs["model_config"] = json.dumps(config)
-    refused(cli, tmp_path, str(target), "model.h5:model_config", "Lambda")
-
-
-def test_summary_of_an_archive_reads_only_its_config(cli, tmp_path):
-    """summary takes config.json only: a broken weights member does not matter."""
-    files = members()
-    files["model.weights.h5"] = b"not hdf5"
-    source = write_archive(tmp_path / "model.keras", files.items())
-    result = cli("summary", source)
-    assert result.exit_code == 0 and "mnist_convnet" in result.stdout
+def test_a_dataset_declaring_a_huge_shape(cli, work):
+    """CVE-2026-0897: a dataset declaring a huge shape that compresses to nothing ran
+    Keras out of memory. seqcli reads a dataset only once its shape is the one needed."""
+    def build(h5):
+        del h5["layers/conv2d/vars/0"]
+        h5.create_dataset("layers/conv2d/vars/0", shape=(2**31,), dtype="f4",
+                          chunks=(2**20,), compression="gzip")
+    run_with(cli, work, weights_with(work, build), "(2147483648,)", "expects (3, 3, 1, 4)")
