@@ -225,7 +225,7 @@ class _Translator:
         return result
 
     def optimizer(self, obj, where):
-        from seqcli.optimizers import ALIASES, OPTIMIZERS
+        from seqcli.setting_tables import OPTIMIZER_ALIASES as ALIASES, OPTIMIZERS
 
         if isinstance(obj, str):
             return obj
@@ -241,13 +241,15 @@ class _Translator:
                 value = self.setting(value, f"{where}: learning_rate")
                 value = {value: {}} if isinstance(value, str) else value
             args[key] = value
+        args = {k: _float32_shortest(v) for k, v in args.items()}
+        args = {k: v for k, v in args.items() if not (k in defaults and defaults[k] == v)}
         name = ALIASES.get(class_name, class_name)  # seqcli's spelling: Adam -> adam
         return {name: args} if args else name
 
     def loss(self, obj, where):
         if isinstance(obj, str):
             return obj
-        from seqcli.losses import ALIASES, LOSSES
+        from seqcli.setting_tables import LOSS_ALIASES as ALIASES, LOSSES
         from seqcli.settings import _canonical
 
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
@@ -262,6 +264,26 @@ class _Translator:
             return obj
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
         return config.get("name") or class_name
+
+
+def _float32_shortest(value):
+    """A float Keras kept as a float32 variable (learning_rate 0.0010000000474974513)
+    as the shortest decimal with the same float32 value (0.001), as the user wrote it."""
+    import struct
+
+    if not isinstance(value, float) or value != value:
+        return value
+    try:
+        packed = struct.pack("<f", value)
+    except OverflowError:
+        return value
+    if struct.unpack("<f", packed)[0] != value:
+        return value  # not a float32 value: keep it as written
+    for digits in range(1, 10):
+        candidate = float(f"{value:.{digits}g}")
+        if struct.pack("<f", candidate) == packed:
+            return candidate
+    return value
 
 
 def _input(batch_shape) -> dict:

@@ -18,6 +18,8 @@ ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 MAX_CONFIG_BYTES = 64 * 2**20  # a config.json is text: tens of KB in practice
 MAX_WEIGHTS_BYTES = 16 * 2**30
+MAX_STORAGE_RATIO = 1000  # an HDF5 dataset's declared bytes / stored bytes
+STORAGE_SLACK = 4096  # a tiny unwritten dataset (HDF5 fills it) is harmless
 MAX_RATIO = 100  # inflated / compressed: Keras stores members uncompressed (ratio 1)
 
 
@@ -192,6 +194,10 @@ def _read(dataset, shape, name: str):
                           f"{tuple(shape)}", where)
     if dataset.dtype.kind not in "fiu":
         raise SeqcliError(f"holds {dataset.dtype}, not numbers", where)
+    declared, stored = dataset.size * dataset.dtype.itemsize, dataset.id.get_storage_size()
+    if declared > MAX_STORAGE_RATIO * stored + STORAGE_SLACK:  # Keras's bound (CVE-2026-0897)
+        raise SeqcliError(f"declares {declared:,} bytes but stores {stored:,}; refused "
+                          "before reading", where)
     return dataset[()]
 
 
