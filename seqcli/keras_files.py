@@ -37,6 +37,17 @@ def sniff(path: str) -> str | None:
     return None
 
 
+def is_keras_archive(path: str) -> bool:
+    """A zip holding Keras's model.weights.h5 (an .npz is a zip too, of .npy members)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "model.weights.h5" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False  # the .npz reader says what is wrong
+
+
 def is_keras_json(text: str) -> bool:
     """Keras's model JSON (to_json(), config.json): an object with `class_name`."""
     if not text.lstrip().startswith("{") or '"class_name"' not in text:

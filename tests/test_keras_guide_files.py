@@ -62,7 +62,8 @@ def test_to_json_gives_kerass_rows_and_the_specs_model(name):
 
 @pytest.mark.parametrize("model_ext,weights_ext,expected",
                          [(".keras", None, ".npz"), (".h5", None, ".npz"),
-                          (".json", ".weights.h5", ".npz"), (".k2.h5", None, "_k2.npz"),
+                          (".json", ".weights.h5", ".npz"), (".json", ".keras", ".npz"),
+                          (".k2.h5", None, "_k2.npz"),
                           (".json", "_k2w.h5", "_k2.npz")])
 @pytest.mark.parametrize("name", FULL)
 def test_kerass_files_give_kerass_outputs_and_weights(name, model_ext, weights_ext, expected):
