@@ -194,14 +194,17 @@ def _node(h5, path: str, name: str):
     return node
 
 
-def _read(dataset, shape, name: str):
-    """A dataset's values, once its declared shape and storage are the expected ones."""
+def _read(dataset, shape, name: str, key: str = ""):
+    """A dataset's values (weight `key`, `layer/weight`), once its declared shape and
+    storage are the expected ones."""
     where = f"{name}:{dataset.name}"
     if dataset.is_virtual or dataset.external:
         raise SeqcliError("a dataset stored outside the file (virtual or external storage); "
                           "seqcli reads only data inside the file", where)
     if tuple(dataset.shape) != tuple(shape):
-        raise SeqcliError(f"has shape {tuple(dataset.shape)}; the model expects "
+        layer, _, weight = key.rpartition("/")
+        what = f"weight {key!r} (layer {layer!r}, weight {weight!r}) " if key else ""
+        raise SeqcliError(f"{what}has shape {tuple(dataset.shape)}; the model expects "
                           f"{tuple(shape)}", where)
     if dataset.dtype.kind not in "fiu":
         raise SeqcliError(f"holds {dataset.dtype}, not numbers", where)
@@ -256,10 +259,12 @@ def _collect(h5, base, plan, prefix, weights, name):
                       if _node(h5, f"{base}{c}", name) is not None), f"{base}layers")
     children = _numbered(_node(h5, container, name))
     taken: dict = {}
+    used = set()
     for step in plan.steps:
         slot = _slot(step.layer)
         number = taken[slot] = taken.get(slot, -1) + 1
         found = children.get(slot, [])
+        used.add(found[number] if number < len(found) else slot)
         path = f"{container}/{found[number] if number < len(found) else slot}"
         key = f"{prefix}{step.layer.name}/"
         if step.inner is not None:
@@ -270,12 +275,36 @@ def _collect(h5, base, plan, prefix, weights, name):
             if node is None and names:
                 raise SeqcliError(f"no weights for layer {step.layer.name!r} at {group}/vars",
                                   name)
+            if node is not None and len(node.keys()) > len(names):
+                raise SeqcliError(f"{group}/vars holds {len(node.keys())} weights; layer "
+                                  f"{step.layer.name!r} has {len(names)} "
+                                  f"({', '.join(s.name for s in names) or 'none'})", name)
             for index, spec in enumerate(names):
                 dataset = _node(node, str(index), name)
                 if dataset is None:
                     raise SeqcliError(f"missing weight {index} ({spec.name}) of layer "
                                       f"{step.layer.name!r} at {group}/vars", name)
-                weights[key + spec.name] = _read(dataset, spec.shape, name)
+                weights[key + spec.name] = _read(dataset, spec.shape, name, key + spec.name)
+    _no_extra_layers(h5, container, used, name)
+
+
+def _no_extra_layers(h5, container, used, name):
+    """Weights for layers the model lacks (a file for a bigger model) are an error, not
+    silently dropped; links on the way are checked as everywhere (`_node`)."""
+    group = _node(h5, container, name)
+    for child in sorted(set(group.keys() if group is not None else ()) - used):
+        if _holds_weights(_node(group, child, name), name):
+            raise SeqcliError(f"unexpected weights at {container}/{child}: the model has no "
+                              "such layer (is the file for another model?)", name)
+
+
+def _holds_weights(obj, name) -> bool:
+    import h5py
+
+    if isinstance(obj, h5py.Dataset):
+        return True
+    return isinstance(obj, h5py.Group) and any(
+        _holds_weights(_node(obj, key, name), name) for key in obj.keys())
 
 
 def _slot(layer) -> str:
@@ -336,7 +365,8 @@ def _keras2_weights(root, model, name) -> dict:
             dataset = _node(group, weight_name, name)
             if dataset is None:
                 raise SeqcliError(f"{group.name} names {weight_name!r}, which it lacks", name)
-            weights[f"{step.layer.name}/{spec.name}"] = _read(dataset, spec.shape, name)
+            key = f"{step.layer.name}/{spec.name}"
+            weights[key] = _read(dataset, spec.shape, name, key)
     return weights
 
 
