@@ -69,14 +69,13 @@ def load(model: Sequential, path: str | None, seed: int = 0,
 
 
 def read_file(path: str, model: Sequential) -> dict:
-    """A weights file's arrays: an .npz keyed `layer/weight`, Keras's HDF5, or a .keras
-    archive's weights."""
+    """A weights file's arrays: an .npz keyed `layer/weight`, or Keras's HDF5."""
     from seqcli import keras_files
 
     kind = keras_files.sniff(path)
     if kind == "hdf5":
         return keras_files.read_weights(path, model)
-    if kind == "archive" and keras_files.is_keras_archive(path):  # a .keras's weights
+    if kind == "archive" and keras_files.is_keras_archive(path):  # (an .npz is a zip too)
         return keras_files.archive_weights(path, model)
     from seqcli.arrays import read_npz
 
