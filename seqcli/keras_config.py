@@ -180,6 +180,8 @@ class _Translator:
                 args["input_shape"] = list(value[1:]) if key == "batch_input_shape" else value
             elif isinstance(value, str) and (key, value) in SAME_AS_DEFAULT:
                 continue
+            elif key == "strides" and "pool_size" in known and value == config.get("pool_size"):
+                continue  # Keras writes its default (strides = pool_size) resolved
             elif key in known:
                 args[key] = self.value(key, value, f"{label}, argument `{key}`")
                 if class_name == "BatchNormalization" and key == "axis" and \
@@ -191,10 +193,14 @@ class _Translator:
             else:
                 self.fail(f"the Keras argument `{key}`={_short(value)} is not supported by "
                           f"seqcli's {class_name}", label)
+        if class_name == "Bidirectional":
+            _undo_bidirectional_copies(args)
         return args
 
     def value(self, key, value, where):
-        if key.endswith(("_initializer", "_regularizer", "_constraint")):
+        if key.endswith("_initializer"):
+            return _without_defaults(self.setting(value, where))
+        if key.endswith(("_regularizer", "_constraint")):
             return self.setting(value, where)
         if key == "activation" and isinstance(value, dict):
             class_name, config = self.unwrap(value, where, ("keras.activations", "keras"))
@@ -284,6 +290,46 @@ def _float32_shortest(value):
         if struct.pack("<f", candidate) == packed:
             return candidate
     return value
+
+
+def _undo_bidirectional_copies(args):
+    """Bidirectional as the user wrote it: Keras's config holds the copies Keras made,
+    `forward_<name>` and a mirrored `backward_layer`, each with zero_output_for_mask set
+    to return_sequences (which seqcli's Bidirectional sets the same way itself)."""
+    layers = [args.get(key) for key in ("layer", "backward_layer")]
+    for entry in layers:
+        if isinstance(entry, dict) and len(entry) == 1:
+            inner = next(iter(entry.values()))
+            if inner.get("zero_output_for_mask") == inner.get("return_sequences", False):
+                inner.pop("zero_output_for_mask", None)
+    forward, backward = layers
+    if not (isinstance(forward, dict) and isinstance(backward, dict)):
+        return
+    (kind, fwd), = forward.items()
+    name = fwd.get("name")
+    if list(backward) != [kind] or not isinstance(name, str) or not name.startswith("forward_"):
+        return
+    back = dict(backward[kind])
+    mirrored = back.pop("name", None) == f"backward_{name[len('forward_'):]}" and \
+        back.pop("go_backwards", False) != fwd.get("go_backwards", False)
+    if mirrored and back == {k: v for k, v in fwd.items() if k not in ("name", "go_backwards")}:
+        del args["backward_layer"]  # what Keras makes itself from `layer`
+        fwd["name"] = name[len("forward_"):]  # the wrapped layer's own name
+
+
+def _without_defaults(setting):
+    """An initializer without the arguments that hold its defaults: Keras writes
+    Embedding's "uniform" as RandomUniform(minval=-0.05, maxval=0.05)."""
+    from seqcli.initializers import ALIASES, INITIALIZERS
+
+    if not isinstance(setting, dict) or len(setting) != 1:
+        return setting
+    (name, args), = setting.items()
+    defaults = INITIALIZERS.get(ALIASES.get(name, name))
+    if defaults is None or not isinstance(args, dict):
+        return setting
+    args = {k: v for k, v in args.items() if k not in defaults or defaults[k] != v}
+    return {name: args} if args else name
 
 
 def _input(batch_shape) -> dict:
