@@ -22,7 +22,10 @@ from seqcli.engines.numpy_engine import NumpyEngine
 from tests.conftest import FIXTURES, ROOT, SPECS
 
 FILES = os.path.join(FIXTURES, "keras_guide_files")
-ALL = sorted(f[:-4] for f in os.listdir(FILES) if f.endswith(".npz") and "_k2" not in f)
+ALL = sorted(f[:-4] for f in os.listdir(FILES)
+             if f.endswith(".npz") and not f.endswith(("_k2.npz", "_written.npz")))
+WRITTEN = sorted(f[:-len("_written.npz")] for f in os.listdir(FILES)
+                 if f.endswith("_written.npz"))
 FULL = [name for name in ALL if os.path.exists(os.path.join(FILES, f"{name}.keras"))]
 
 
@@ -124,3 +127,32 @@ def test_kerass_json_converts_back_to_the_spec(name, cli, tmp_path):
     original = spec_module.load(os.path.join(SPECS, f"{name}.yaml")).model.config()
     back.pop("weights", None), original.pop("weights", None)
     assert back == original
+
+
+@pytest.mark.parametrize("name", WRITTEN)
+def test_keras_loads_what_seqcli_writes_for_each_spec(name):
+    """Each spec as the .keras seqcli writes (seed-0 weights), which Keras 3 loaded with
+    safe_mode on (make_keras_guide_files.py written): the same config.json today, and
+    Keras's rows, weights (bit-identical), frozen weights and predictions."""
+    import hashlib
+    import io
+    import zipfile
+
+    from seqcli import convert, keras_writer
+
+    recorded = np.load(path(name, "_written.npz"))
+    loaded = spec_module.load(os.path.join(SPECS, f"{name}.yaml"))
+    weights, _ = weights_module.load(loaded.model, None, seed=0)
+    data = keras_writer.archive_bytes(loaded.model, weights, convert._compiled(loaded))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        config = archive.read("config.json")
+    assert hashlib.sha256(config).hexdigest() == str(recorded["config_sha256"])
+    keras_weights = {k[2:]: recorded[k] for k in recorded.files if k.startswith("w:")}
+    assert set(keras_weights) == set(weights)
+    assert all(np.array_equal(keras_weights[k], v) for k, v in weights.items())
+    assert rows_of(loaded.model) == json.loads(str(recorded["rows"]))
+    frozen = [s for s in weights_module.specs_of(loaded.model) if not s.trainable]
+    assert int(recorded["non_trainable"]) == len(frozen)
+    x = recorded["x"]
+    ours = runner.predict(NumpyEngine(runner.build_for(loaded.model, x), weights), x)
+    np.testing.assert_allclose(ours, recorded["y"], rtol=1e-5, atol=1e-6)
