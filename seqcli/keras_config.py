@@ -86,6 +86,10 @@ class _Translator:
             self.fail(f"expected a Keras object with `class_name`; found {_short(obj)}", where)
         class_name, module = obj["class_name"], obj.get("module")
         registered = obj.get("registered_name")
+        if class_name == "function":  # a Keras API function named as a value: a gadget
+            function = obj.get("config") if isinstance(obj.get("config"), str) else registered
+            self.fail(f"`{module or 'keras'}.{function}` is a function, not a model object; "
+                      "seqcli never calls a function a file names", where)
         if module is not None and module not in modules:
             self.fail(f"{class_name} comes from module {module!r}; seqcli reads only Keras's own "
                       "classes and never imports a module a file names", where)
