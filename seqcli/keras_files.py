@@ -367,7 +367,11 @@ def _keras2_weights(root, model, name) -> dict:
         if len(stored) != len(step.weights):
             raise SeqcliError(f"layer {step.layer.name!r} has {len(step.weights)} weights; "
                               f"the file's {group.name} has {len(stored)}", name)
-        for spec, weight_name in zip(step.weights, stored):
+        # Keras's legacy writer lists `trainable_weights + non_trainable_weights`: a nested
+        # model's BatchNormalization statistics come after all of its trainable weights
+        in_file_order = [s for s in step.weights if s.trainable] + \
+            [s for s in step.weights if not s.trainable]
+        for spec, weight_name in zip(in_file_order, stored):
             dataset = _node(group, weight_name, name)
             if dataset is None:
                 raise SeqcliError(f"{group.name} names {weight_name!r}, which it lacks", name)
