@@ -229,7 +229,8 @@ def read_weights(path: str, model) -> dict:
     with _open_hdf5(path) as h5:
         if "vars" in h5:  # Keras 3's layout (tf-keras 2.13+ writes it for .weights.h5 too)
             return _keras3_weights(h5, model, path)
-        root = h5["model_weights"] if "model_weights" in h5 else h5
+        # reached link by link, as every node: the group may be a link out of the file
+        root = _node(h5, "model_weights", path) or h5
         if "layer_names" not in root.attrs:
             raise SeqcliError("an HDF5 file with no Keras weights (neither Keras 3's `layers` "
                               "nor Keras 2's `layer_names`)", path)
@@ -245,9 +246,10 @@ def archive_weights(path: str, model) -> dict:
 
 def legacy_weights(path: str, model) -> dict:
     with _open_hdf5(path) as h5:
-        if "model_weights" not in h5:
+        root = _node(h5, "model_weights", path)  # refuses a link out of the file
+        if root is None:
             raise SeqcliError("the model file holds no `model_weights`", path)
-        return _keras2_weights(h5["model_weights"], model, path)
+        return _keras2_weights(root, model, path)
 
 
 def _keras3_weights(h5, model, name) -> dict:
