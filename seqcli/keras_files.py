@@ -54,8 +54,8 @@ def is_keras_json(text: str) -> bool:
         return False
     try:
         data = json.loads(text)
-    except ValueError:
-        return False  # the spec reader reports the syntax error with its place
+    except (ValueError, RecursionError):
+        return False  # the spec reader reports the syntax error, or its nesting bound
     return isinstance(data, dict) and "class_name" in data
 
 
