@@ -272,8 +272,9 @@ def _collect(h5, base, plan, prefix, weights, name):
         slot = _slot(step.layer)
         number = taken[slot] = taken.get(slot, -1) + 1
         found = children.get(slot, [])
-        used.add(found[number] if number < len(found) else slot)
-        path = f"{container}/{found[number] if number < len(found) else slot}"
+        child = found[number] if number < len(found) else slot
+        used.add(child)
+        path = f"{container}/{child}"
         key = f"{prefix}{step.layer.name}/"
         if step.inner is not None:
             _collect(h5, f"{path}/", step.inner, key, weights, name)
