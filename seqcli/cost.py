@@ -94,28 +94,25 @@ def _conv_macs(layer, kind, input_shape, output_shape) -> int:
 
 
 def other_flops(layer, input_shape, output_shape) -> int:
-    """Bias adds, activations, normalization, pooling and gates: per-element work."""
+    """Bias adds, activations, normalization, pooling and gates: the element-wise work."""
     name, kind = type(layer).__name__, _family(layer)
-    outputs = _size(output_shape)
-    flops = ELEMENTWISE.get(name, 0) * outputs
-    if getattr(layer, "use_bias", False) and (name == "Dense" or kind.startswith(
-            ("Conv", "Depthwise", "Separable"))):
-        flops += outputs
-    flops += ACTIVATION_FLOPS.get(getattr(layer, "activation", None), 4) * outputs \
-        if kind != "Recurrent" else 0
-    if "Pooling" in name:
-        window = math.prod(getattr(layer, "pool_size", None) or ()) if "Global" not in name \
-            else _size(input_shape) // max(outputs, 1)
-        flops += window * outputs  # comparisons or additions, one per window element
-    if kind == "Recurrent":
-        flops += (input_shape[1] or 1) * layer.units * GATE_FLOPS[name] \
-            + (input_shape[1] or 1) * layer.gates * layer.units * bool(layer.use_bias)
     if name == "Bidirectional":
-        flops += other_flops(layer.layer, input_shape, output_shape) * 2
+        return 2 * other_flops(layer.layer, input_shape, output_shape)
     if name == "TimeDistributed":
         inner_in, inner_out = (None, *input_shape[2:]), (None, *output_shape[2:])
-        flops += (input_shape[1] or 1) * other_flops(layer.layer, inner_in, inner_out)
-    return flops
+        return (input_shape[1] or 1) * other_flops(layer.layer, inner_in, inner_out)
+    if kind == "Recurrent":  # per step: the gates' arithmetic and the biases
+        steps = input_shape[1] or 1
+        return steps * layer.units * (GATE_FLOPS[name] + layer.gates * bool(layer.use_bias))
+    outputs = _size(output_shape)
+    per_output = ELEMENTWISE.get(name, 0) + ACTIVATION_FLOPS.get(
+        getattr(layer, "activation", None), 4)
+    if getattr(layer, "use_bias", False) and (name == "Dense" or kind):
+        per_output += 1  # the bias add
+    if "Pooling" in name:  # one comparison or addition per window element
+        per_output += _size(input_shape) // max(outputs, 1) if "Global" in name \
+            else math.prod(layer.pool_size)
+    return per_output * outputs
 
 
 def output_bytes(output_shape) -> int:
