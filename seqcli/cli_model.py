@@ -33,6 +33,22 @@ def parse_shape(ctx, param, value):
     return tuple(dims)
 
 
+CHOOSABLE_COLUMNS = ("params", "macs", "flops", "memory", "receptive_field", "jump")
+
+
+def parse_columns(value):
+    """'params,macs' -> ('params', 'macs'); the default is Keras's params column."""
+    if value is None:
+        return ("params",)
+    names = tuple(name.strip() for name in value.split(","))
+    for name in names:
+        if name not in CHOOSABLE_COLUMNS:
+            from seqcli.errors import did_you_mean
+            raise click.BadParameter(f"no column {name!r}{did_you_mean(name, CHOOSABLE_COLUMNS)};"
+                                     f" the columns are: {', '.join(CHOOSABLE_COLUMNS)}")
+    return names
+
+
 def parse_memory(ctx, param, value):
     from seqcli import budget
 
@@ -85,7 +101,11 @@ def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
 @click.option("--expand-nested", is_flag=True, help="Show the layers inside nested models.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
               default="text", show_default=True)
-def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_nested, fmt):
+@click.option("--columns", callback=lambda ctx, param, value: parse_columns(value),
+              metavar="NAMES", help="Columns after the shape, comma-separated (default "
+              "params): params, macs, flops, memory, receptive_field, jump.")
+def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_nested, fmt,
+            columns):
     """Print the Keras summary of a model: output shapes and parameter counts.
 
     \b
@@ -105,9 +125,11 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
     if fmt == "json":
         click.echo(summary_module.render_json(result), nl=False)
     elif fmt == "markdown":
-        click.echo(summary_module.render_markdown(result, show_trainable, expand_nested), nl=False)
+        click.echo(summary_module.render_markdown(result, show_trainable, expand_nested,
+                                                  columns), nl=False)
     else:
-        click.echo(summary_module.render_text(result, show_trainable, expand_nested), nl=False)
+        click.echo(summary_module.render_text(result, show_trainable, expand_nested, columns),
+                   nl=False)
 
 
 # ---------------------------------------------------------------- weights

@@ -81,7 +81,24 @@ def _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names):
     compiled = training.compile_settings(loaded.compile, loss, optimizer, learning_rate,
                                          _metric_list(metric_names), where=loaded.name)
     training.check_targets(model, compiled, x, y)
-    return model, compiled, loaded.weights
+    return model, compiled, loaded
+
+
+def _saver(path, loaded, model):
+    """A function writing the weights to `path`: an .npz, or as Keras's .weights.h5 or a
+    whole .keras archive (the model with its weights)."""
+    from seqcli import convert
+    from seqcli import weights as weights_module
+
+    if path is None:
+        return None
+    ending = path.lower()
+    if ending.endswith((".keras", ".weights.h5")):
+        return lambda weights: convert.write(path, loaded, model, weights)
+    if ending.endswith((".yaml", ".yml", ".json")):
+        raise click.UsageError(f"{path}: a spec holds no weights; write the weights to an "
+                               ".npz, a .weights.h5 or a .keras file")
+    return lambda weights: weights_module.save(path, weights)
 
 
 # ---------------------------------------------------------------- progress
@@ -220,7 +237,6 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
           --metrics accuracy --validation-split 0.2 --history history.json
     """
     from seqcli import training
-    from seqcli import weights as weights_module
 
     if validation_split and validation_path:
         raise click.UsageError("use --validation-split or --validation-data, not both")
@@ -229,8 +245,9 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
 
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
-    model, compiled, embedded = _compiled_model(spec, x, y, loss, optimizer, learning_rate,
-                                                metric_names)
+    model, compiled, loaded = _compiled_model(spec, x, y, loss, optimizer, learning_rate,
+                                              metric_names)
+    save_output, save_best = _saver(output, loaded, model), _saver(checkpoint_path, loaded, model)
     budget.check(model, min(batch_size, len(x)), max_memory, training=True)
     validation = load_xy(validation_path, None, None, "--validation-data") \
         if validation_path else None
@@ -244,13 +261,9 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     watcher = _monitor(monitor, compiled, validation,
                        checkpoint_path or patience or lr_patience)
     reduce_lr = _reduce_lr(compiled, watcher, lr_patience, reduce_lr_factor, min_lr)
-    weights = weights_for(model, weights_path, embedded, seed)
-
-    def save_checkpoint():
-        weights_module.save(checkpoint_path, weights)
-
+    weights = weights_for(model, weights_path, loaded.weights, seed)
     progress = Progress(sys.stdout, sys.stdout.isatty(),
-                        save_checkpoint if checkpoint_path else None)
+                        (lambda: save_best(weights)) if save_best else None)
     try:
         with StopOnInterrupt() as stop:
             options = training.FitOptions(
@@ -260,12 +273,12 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
             history = training.fit(model, weights, x, y, compiled, options, progress, stop)
     except training.NonFiniteLoss as exc:
         if keep_on_nan:
-            weights_module.save(output, weights)
+            save_output(weights)
             raise SeqcliError(f"{exc.message}; kept the weights from before that step in "
                               f"{output} (--keep-on-nan)") from None
         raise SeqcliError(f"{exc.message}; nothing was written (--keep-on-nan keeps the "
                           "weights from before that step)") from None
-    weights_module.save(output, weights)
+    save_output(weights)
     if history_path:
         _write_history(history_path, history)
     _report(history, output, watcher)
@@ -395,7 +408,8 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
 
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
-    model, compiled, embedded = _compiled_model(spec, x, y, loss, None, None, metric_names)
+    model, compiled, loaded = _compiled_model(spec, x, y, loss, None, None, metric_names)
+    embedded = loaded.weights
     if weights_path is None and embedded is None:
         raise click.UsageError("give --weights (the spec has no weights of its own)")
     budget.check(model, min(batch_size, len(x)), max_memory)

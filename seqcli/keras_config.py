@@ -86,6 +86,10 @@ class _Translator:
             self.fail(f"expected a Keras object with `class_name`; found {_short(obj)}", where)
         class_name, module = obj["class_name"], obj.get("module")
         registered = obj.get("registered_name")
+        if class_name == "function":  # a Keras API function named as a value: a gadget
+            function = obj.get("config") if isinstance(obj.get("config"), str) else registered
+            self.fail(f"`{module or 'keras'}.{function}` is a function, not a model object; "
+                      "seqcli never calls a function a file names", where)
         if module is not None and module not in modules:
             self.fail(f"{class_name} comes from module {module!r}; seqcli reads only Keras's own "
                       "classes and never imports a module a file names", where)
@@ -180,6 +184,8 @@ class _Translator:
                 args["input_shape"] = list(value[1:]) if key == "batch_input_shape" else value
             elif isinstance(value, str) and (key, value) in SAME_AS_DEFAULT:
                 continue
+            elif key == "strides" and "pool_size" in known and value == config.get("pool_size"):
+                continue  # Keras writes its default (strides = pool_size) resolved
             elif key in known:
                 args[key] = self.value(key, value, f"{label}, argument `{key}`")
                 if class_name == "BatchNormalization" and key == "axis" and \
@@ -191,10 +197,14 @@ class _Translator:
             else:
                 self.fail(f"the Keras argument `{key}`={_short(value)} is not supported by "
                           f"seqcli's {class_name}", label)
+        if class_name == "Bidirectional":
+            _undo_bidirectional_copies(args)
         return args
 
     def value(self, key, value, where):
-        if key.endswith(("_initializer", "_regularizer", "_constraint")):
+        if key.endswith("_initializer"):
+            return _without_defaults(self.setting(value, where))
+        if key.endswith(("_regularizer", "_constraint")):
             return self.setting(value, where)
         if key == "activation" and isinstance(value, dict):
             class_name, config = self.unwrap(value, where, ("keras.activations", "keras"))
@@ -225,7 +235,7 @@ class _Translator:
         return result
 
     def optimizer(self, obj, where):
-        from seqcli.optimizers import ALIASES, OPTIMIZERS
+        from seqcli.setting_tables import OPTIMIZER_ALIASES as ALIASES, OPTIMIZERS
 
         if isinstance(obj, str):
             return obj
@@ -241,13 +251,15 @@ class _Translator:
                 value = self.setting(value, f"{where}: learning_rate")
                 value = {value: {}} if isinstance(value, str) else value
             args[key] = value
+        args = {k: _float32_shortest(v) for k, v in args.items()}
+        args = {k: v for k, v in args.items() if not (k in defaults and defaults[k] == v)}
         name = ALIASES.get(class_name, class_name)  # seqcli's spelling: Adam -> adam
         return {name: args} if args else name
 
     def loss(self, obj, where):
         if isinstance(obj, str):
             return obj
-        from seqcli.losses import ALIASES, LOSSES
+        from seqcli.setting_tables import LOSS_ALIASES as ALIASES, LOSSES
         from seqcli.settings import _canonical
 
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
@@ -262,6 +274,66 @@ class _Translator:
             return obj
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
         return config.get("name") or class_name
+
+
+def _float32_shortest(value):
+    """A float Keras kept as a float32 variable (learning_rate 0.0010000000474974513)
+    as the shortest decimal with the same float32 value (0.001), as the user wrote it."""
+    import struct
+
+    if not isinstance(value, float) or value != value:
+        return value
+    try:
+        packed = struct.pack("<f", value)
+    except OverflowError:
+        return value
+    if struct.unpack("<f", packed)[0] != value:
+        return value  # not a float32 value: keep it as written
+    for digits in range(1, 10):
+        candidate = float(f"{value:.{digits}g}")
+        if struct.pack("<f", candidate) == packed:
+            return candidate
+    return value
+
+
+def _undo_bidirectional_copies(args):
+    """Bidirectional as the user wrote it: Keras's config holds the copies Keras made,
+    `forward_<name>` and a mirrored `backward_layer`, each with zero_output_for_mask set
+    to return_sequences (which seqcli's Bidirectional sets the same way itself)."""
+    layers = [args.get(key) for key in ("layer", "backward_layer")]
+    for entry in layers:
+        if isinstance(entry, dict) and len(entry) == 1:
+            inner = next(iter(entry.values()))
+            if inner.get("zero_output_for_mask") == inner.get("return_sequences", False):
+                inner.pop("zero_output_for_mask", None)
+    forward, backward = layers
+    if not (isinstance(forward, dict) and isinstance(backward, dict)):
+        return
+    (kind, fwd), = forward.items()
+    name = fwd.get("name")
+    if list(backward) != [kind] or not isinstance(name, str) or not name.startswith("forward_"):
+        return
+    back = dict(backward[kind])
+    mirrored = back.pop("name", None) == f"backward_{name[len('forward_'):]}" and \
+        back.pop("go_backwards", False) != fwd.get("go_backwards", False)
+    if mirrored and back == {k: v for k, v in fwd.items() if k not in ("name", "go_backwards")}:
+        del args["backward_layer"]  # what Keras makes itself from `layer`
+        fwd["name"] = name[len("forward_"):]  # the wrapped layer's own name
+
+
+def _without_defaults(setting):
+    """An initializer without the arguments that hold its defaults: Keras writes
+    Embedding's "uniform" as RandomUniform(minval=-0.05, maxval=0.05)."""
+    from seqcli.initializers import ALIASES, INITIALIZERS
+
+    if not isinstance(setting, dict) or len(setting) != 1:
+        return setting
+    (name, args), = setting.items()
+    defaults = INITIALIZERS.get(ALIASES.get(name, name))
+    if defaults is None or not isinstance(args, dict):
+        return setting
+    args = {k: v for k, v in args.items() if k not in defaults or defaults[k] != v}
+    return {name: args} if args else name
 
 
 def _input(batch_shape) -> dict:

@@ -18,6 +18,8 @@ ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 MAX_CONFIG_BYTES = 64 * 2**20  # a config.json is text: tens of KB in practice
 MAX_WEIGHTS_BYTES = 16 * 2**30
+MAX_STORAGE_RATIO = 1000  # an HDF5 dataset's declared bytes / stored bytes
+STORAGE_SLACK = 4096  # a tiny unwritten dataset (HDF5 fills it) is harmless
 MAX_RATIO = 100  # inflated / compressed: Keras stores members uncompressed (ratio 1)
 
 
@@ -52,8 +54,8 @@ def is_keras_json(text: str) -> bool:
         return False
     try:
         data = json.loads(text)
-    except ValueError:
-        return False  # the spec reader reports the syntax error with its place
+    except (ValueError, RecursionError):
+        return False  # the spec reader reports the syntax error, or its nesting bound
     return isinstance(data, dict) and "class_name" in data
 
 
@@ -198,17 +200,24 @@ def _node(h5, path: str, name: str):
     return node
 
 
-def _read(dataset, shape, name: str):
-    """A dataset's values, once its declared shape and storage are the expected ones."""
+def _read(dataset, shape, name: str, key: str = ""):
+    """A dataset's values (weight `key`, `layer/weight`), once its declared shape and
+    storage are the expected ones."""
     where = f"{name}:{dataset.name}"
     if dataset.is_virtual or dataset.external:
         raise SeqcliError("a dataset stored outside the file (virtual or external storage); "
                           "seqcli reads only data inside the file", where)
     if tuple(dataset.shape) != tuple(shape):
-        raise SeqcliError(f"has shape {tuple(dataset.shape)}; the model expects "
+        layer, _, weight = key.rpartition("/")
+        what = f"weight {key!r} (layer {layer!r}, weight {weight!r}) " if key else ""
+        raise SeqcliError(f"{what}has shape {tuple(dataset.shape)}; the model expects "
                           f"{tuple(shape)}", where)
     if dataset.dtype.kind not in "fiu":
         raise SeqcliError(f"holds {dataset.dtype}, not numbers", where)
+    declared, stored = dataset.size * dataset.dtype.itemsize, dataset.id.get_storage_size()
+    if declared > MAX_STORAGE_RATIO * stored + STORAGE_SLACK:  # Keras's bound (CVE-2026-0897)
+        raise SeqcliError(f"declares {declared:,} bytes but stores {stored:,}; refused "
+                          "before reading", where)
     return dataset[()]
 
 
@@ -220,7 +229,8 @@ def read_weights(path: str, model) -> dict:
     with _open_hdf5(path) as h5:
         if "vars" in h5:  # Keras 3's layout (tf-keras 2.13+ writes it for .weights.h5 too)
             return _keras3_weights(h5, model, path)
-        root = h5["model_weights"] if "model_weights" in h5 else h5
+        # reached link by link, as every node: the group may be a link out of the file
+        root = _node(h5, "model_weights", path) or h5
         if "layer_names" not in root.attrs:
             raise SeqcliError("an HDF5 file with no Keras weights (neither Keras 3's `layers` "
                               "nor Keras 2's `layer_names`)", path)
@@ -236,9 +246,10 @@ def archive_weights(path: str, model) -> dict:
 
 def legacy_weights(path: str, model) -> dict:
     with _open_hdf5(path) as h5:
-        if "model_weights" not in h5:
+        root = _node(h5, "model_weights", path)  # refuses a link out of the file
+        if root is None:
             raise SeqcliError("the model file holds no `model_weights`", path)
-        return _keras2_weights(h5["model_weights"], model, path)
+        return _keras2_weights(root, model, path)
 
 
 def _keras3_weights(h5, model, name) -> dict:
@@ -256,11 +267,14 @@ def _collect(h5, base, plan, prefix, weights, name):
                       if _node(h5, f"{base}{c}", name) is not None), f"{base}layers")
     children = _numbered(_node(h5, container, name))
     taken: dict = {}
+    used = set()
     for step in plan.steps:
         slot = _slot(step.layer)
         number = taken[slot] = taken.get(slot, -1) + 1
         found = children.get(slot, [])
-        path = f"{container}/{found[number] if number < len(found) else slot}"
+        child = found[number] if number < len(found) else slot
+        used.add(child)
+        path = f"{container}/{child}"
         key = f"{prefix}{step.layer.name}/"
         if step.inner is not None:
             _collect(h5, f"{path}/", step.inner, key, weights, name)
@@ -270,12 +284,36 @@ def _collect(h5, base, plan, prefix, weights, name):
             if node is None and names:
                 raise SeqcliError(f"no weights for layer {step.layer.name!r} at {group}/vars",
                                   name)
+            if node is not None and len(node.keys()) > len(names):
+                raise SeqcliError(f"{group}/vars holds {len(node.keys())} weights; layer "
+                                  f"{step.layer.name!r} has {len(names)} "
+                                  f"({', '.join(s.name for s in names) or 'none'})", name)
             for index, spec in enumerate(names):
                 dataset = _node(node, str(index), name)
                 if dataset is None:
                     raise SeqcliError(f"missing weight {index} ({spec.name}) of layer "
                                       f"{step.layer.name!r} at {group}/vars", name)
-                weights[key + spec.name] = _read(dataset, spec.shape, name)
+                weights[key + spec.name] = _read(dataset, spec.shape, name, key + spec.name)
+    _no_extra_layers(h5, container, used, name)
+
+
+def _no_extra_layers(h5, container, used, name):
+    """Weights for layers the model lacks (a file for a bigger model) are an error, not
+    silently dropped; links on the way are checked as everywhere (`_node`)."""
+    group = _node(h5, container, name)
+    for child in sorted(set(group.keys() if group is not None else ()) - used):
+        if _holds_weights(_node(group, child, name), name):
+            raise SeqcliError(f"unexpected weights at {container}/{child}: the model has no "
+                              "such layer (is the file for another model?)", name)
+
+
+def _holds_weights(obj, name) -> bool:
+    import h5py
+
+    if isinstance(obj, h5py.Dataset):
+        return True
+    return isinstance(obj, h5py.Group) and any(
+        _holds_weights(_node(obj, key, name), name) for key in obj.keys())
 
 
 def _slot(layer) -> str:
@@ -332,11 +370,16 @@ def _keras2_weights(root, model, name) -> dict:
         if len(stored) != len(step.weights):
             raise SeqcliError(f"layer {step.layer.name!r} has {len(step.weights)} weights; "
                               f"the file's {group.name} has {len(stored)}", name)
-        for spec, weight_name in zip(step.weights, stored):
+        # Keras's legacy writer lists `trainable_weights + non_trainable_weights`: a nested
+        # model's BatchNormalization statistics come after all of its trainable weights
+        in_file_order = [s for s in step.weights if s.trainable] + \
+            [s for s in step.weights if not s.trainable]
+        for spec, weight_name in zip(in_file_order, stored):
             dataset = _node(group, weight_name, name)
             if dataset is None:
                 raise SeqcliError(f"{group.name} names {weight_name!r}, which it lacks", name)
-            weights[f"{step.layer.name}/{spec.name}"] = _read(dataset, spec.shape, name)
+            key = f"{step.layer.name}/{spec.name}"
+            weights[key] = _read(dataset, spec.shape, name, key)
     return weights
 
 

@@ -10,21 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from seqcli.settings import resolve
+# the name and default tables are numpy-free: reading a compiled Keras file needs them
+from seqcli.setting_tables import LOSSES  # noqa: F401
+from seqcli.setting_tables import LOSS_ALIASES as ALIASES
 
 EPSILON = 1e-7
-
-LOSSES = {
-    "mean_squared_error": {},
-    "mean_absolute_error": {},
-    "huber": {"delta": 1.0},
-    "binary_crossentropy": {"from_logits": False},
-    "categorical_crossentropy": {"from_logits": False},
-    "sparse_categorical_crossentropy": {"from_logits": False},
-    "kl_divergence": {},
-}
-ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
-           "kld": "kl_divergence", "kullback_leibler_divergence": "kl_divergence",
-           "huber_loss": "huber", "k_l_divergence": "kl_divergence"}
 
 
 def get(value, where: str = "") -> tuple[str, dict]:

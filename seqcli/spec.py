@@ -37,8 +37,13 @@ def read_text(path: str, stdin=None) -> tuple[str, str]:
     """(display name, text) of a spec file, or of standard input for '-'."""
     if path == "-":
         stream = stdin or sys.stdin
-        data = stream.read()
+        # bytes where the stream has them, so binary input is a clean error, not a
+        # decoding failure somewhere later
+        data = getattr(stream, "buffer", stream).read()
         if isinstance(data, bytes):
+            if data.startswith((b"PK\x03\x04", b"\x89HDF\r\n\x1a\n")):
+                raise SeqcliError("a Keras archive or HDF5 file on standard input; give its "
+                                  "path instead (seqcli reads these only from files)", "<stdin>")
             data = _decode(data, "<stdin>")
         return "<stdin>", data
     try:

@@ -1,6 +1,8 @@
 """`seqcli fit` with Keras's sample and class weights, schedules and regularizers, as a
 user runs it."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -77,3 +79,17 @@ def test_reduce_lr_on_plateau_lowers_the_rate_and_logs_it(cli, work):
     assert_clean_error(fit(cli, MLP, "--data", TRAIN, "-o", "w.npz", "--optimizer",
                            f"SGD(learning_rate={schedule})", "--reduce-lr-on-plateau", "1"),
                        2, "schedule")
+
+
+def test_fit_writes_keras_files_when_asked(cli, work):
+    from seqcli import spec as spec_module
+
+    result = fit(cli, MLP, "--data", TRAIN, "-o", "tuned.keras", "--epochs", "1",
+                 "--checkpoint", "best.weights.h5", "--validation-split", "0.2")
+    assert result.exit_code == 0, result.stderr
+    loaded = spec_module.load("tuned.keras")
+    assert [layer.name for layer in loaded.model.layers] == ["dense", "dense_1", "dense_2",
+                                                             "dense_3"]
+    assert loaded.weights(loaded.model)["dense/kernel"].shape == (64, 32)
+    assert os.path.getsize("best.weights.h5") > 0
+    assert_clean_error(fit(cli, MLP, "--data", TRAIN, "-o", "w.yaml"), 2, "holds no weights")
