@@ -15,7 +15,7 @@ from seqcli.cli_model import INPUT_SHAPE, SPEC, WEIGHTS, load_built, weights_for
 @SPEC
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="What to write; its name picks the format: .yaml, .json, .keras, "
-                   ".weights.h5, .npz.")
+                   ".weights.h5, .npz, .onnx (pip install 'seqcli[onnx]').")
 @WEIGHTS
 @click.option("--weights-out", type=click.Path(dir_okay=False),
               help="With a spec output (.yaml, .json): also write the weights (.npz).")
@@ -30,6 +30,7 @@ def convert(spec, output, weights_path, weights_out, input_shape):
     Example:
       seqcli convert model.keras -o model.yaml --weights-out model.npz
       seqcli convert model.yaml --weights tuned.npz -o tuned.keras
+      seqcli convert model.keras -o model.onnx
     """
     from seqcli import convert as convert_module
 

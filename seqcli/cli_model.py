@@ -240,7 +240,8 @@ def engine_for(name, model, weights_path, embedded=None):
 
 
 ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=True,
-                      metavar="NAME", help="What runs the forward passes: numpy.")
+                      metavar="NAME", help="What runs the forward passes: numpy, or "
+                      "onnxruntime (pip install 'seqcli[onnx]').")
 
 
 @cli.command()

@@ -104,3 +104,11 @@ def write_npz(path, loaded, model, weights):
     from seqcli.arrays import write_npz as write
 
     write(path, weights)
+
+
+@writer(".onnx")
+def write_onnx(path, loaded, model, weights):
+    """An ONNX model (opset 17) that ONNX Runtime and other ONNX runtimes run."""
+    from seqcli import onnx_export
+
+    onnx_export.write(model, weights, path)
