@@ -85,16 +85,28 @@ def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
 @click.option("--expand-nested", is_flag=True, help="Show the layers inside nested models.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
               default="text", show_default=True)
-def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_nested, fmt):
+@click.option("--style", type=click.Choice(["keras2", "keras3"]), default="keras2",
+              show_default=True, help="The text layout: Keras 2's (the guide's) or Keras 3's "
+              "box table.")
+@click.option("--line-length", type=click.IntRange(min=1), metavar="N",
+              help="Keras 3's line_length (default: 88, capped at the terminal width less 4).")
+def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_nested, fmt,
+            style, line_length):
     """Print the Keras summary of a model: output shapes and parameter counts.
 
     \b
     Example:
       seqcli summary specs/guide_cnn.yaml
       seqcli summary specs/guide_unbuilt.yaml --input x.npy --format json
+      seqcli summary specs/guide_cnn.yaml --style keras3
     """
     from seqcli import summary as summary_module
 
+    if style == "keras3" and fmt != "text":
+        raise click.UsageError("--style keras3 is a text layout; drop --format or use "
+                               "--format text")
+    if line_length is not None and style != "keras3":
+        raise click.UsageError("--line-length sets the width of --style keras3")
     data_shape = None
     if input_path is not None:
         from seqcli.npyheader import read_shape
@@ -106,6 +118,10 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
         click.echo(summary_module.render_json(result), nl=False)
     elif fmt == "markdown":
         click.echo(summary_module.render_markdown(result, show_trainable, expand_nested), nl=False)
+    elif style == "keras3":
+        from seqcli import summary_keras3
+        click.echo(summary_keras3.render(result, summary_keras3.weight_bytes(model),
+                                         show_trainable, expand_nested, line_length), nl=False)
     else:
         click.echo(summary_module.render_text(result, show_trainable, expand_nested), nl=False)
 

@@ -1,0 +1,332 @@
+"""Keras 3's `model.summary()` text, drawn from seqcli's summary rows.
+
+Keras 3 (`keras/src/utils/summary_utils.py`) hands its rows to rich, a
+`Table(width=line_length, show_lines=True)` with the HEAVY_HEAD box and fixed
+column widths, printed without colour to a file or pipe. seqcli draws the same
+characters itself with the few pieces of rich's layout that the summary uses:
+the column widths (`Table._calculate_column_widths`, `ratio_reduce`), cell
+wrapping (`divide_line`: at word boundaries, an overlong word cut with "…"),
+justification and the box. No rich, no numpy: the summary stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import unicodedata
+from dataclasses import dataclass
+
+from seqcli.errors import SeqcliError
+from seqcli.layers.base import format_shape
+
+DEFAULT_LINE_LENGTH = 88
+TRAINABLE_EXTRA = 12  # Keras widens the table by 12 for the Trainable column
+POSITIONS = (0.45, 0.80, 1.0)
+HEADER = ("Layer (type)", "Output Shape", "Param #")
+JUSTIFY = ("left", "left", "right")
+PADDING = 2  # rich's default cell padding (0, 1): one space either side
+
+# rich's box.HEAVY_HEAD: (left, horizontal, divider, right) for each kind of line
+TOP = ("┏", "━", "┳", "┓")
+HEAD_ROW = ("┡", "━", "╇", "┩")
+ROW_LINE = ("├", "─", "┼", "┤")
+BOTTOM = ("└", "─", "┴", "┘")
+HEAD_EDGE, BODY_EDGE = "┃", "│"
+
+# Keras's dtype_utils.DTYPE_TO_SIZE, in bytes
+DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int8": 1,
+               "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8,
+               "uint64": 8, "bool": 1}
+# Normalization's counter is created with dtype "int", which Keras 3 makes int32 on
+# JAX (the reference backend: 64-bit types off) and int64 only on TensorFlow
+JAX_DTYPES = {"int64": "int32"}
+
+
+@dataclass(frozen=True)
+class WeightBytes:
+    """The bytes of the model's weights, as Keras's footer sizes them."""
+
+    trainable: int
+    non_trainable: int
+
+
+def weight_bytes(model) -> WeightBytes:
+    """Trainable and non-trainable weight bytes (Normalization's count is an int64)."""
+    trainable = non_trainable = 0
+    for spec in model.weight_specs(model.batch_input_shape):
+        size = spec.size * DTYPE_BYTES[JAX_DTYPES.get(spec.dtype, spec.dtype)]
+        if spec.trainable:
+            trainable += size
+        else:
+            non_trainable += size
+    return WeightBytes(trainable, non_trainable)
+
+
+# ---------------------------------------------------------------- width rule
+
+def terminal_columns() -> int:
+    """shutil.get_terminal_size's columns: COLUMNS, else stdout's terminal, else 80."""
+    return shutil.get_terminal_size().columns
+
+
+def default_line_length(show_trainable: bool, columns: int | None = None) -> int:
+    """Keras 3's rule: 88 (+12 with Trainable), capped at the terminal width less 4."""
+    columns = terminal_columns() if columns is None else columns
+    wanted = DEFAULT_LINE_LENGTH + (TRAINABLE_EXTRA if show_trainable else 0)
+    return min(wanted, columns - 4)
+
+
+def column_widths(line_length: int, show_trainable: bool) -> list[int]:
+    """Each column's width, padding included, borders excluded (as rich lays it out)."""
+    positions = [p * 0.90 for p in POSITIONS] + [1.0] if show_trainable else list(POSITIONS)
+    asked, current = [], 0
+    for position in positions:  # Keras's own widths
+        width = int(position * line_length) - current
+        if width < 4:
+            raise SeqcliError(f"Insufficient console width to print summary: a line of "
+                              f"{line_length} columns is too narrow for "
+                              f"{len(positions)} columns; give a wider --line-length",
+                              "--line-length")
+        asked.append(width)
+        current += width
+    # rich adds the padding to each fixed width, then shrinks the columns evenly to
+    # fit the table's width less its borders
+    available = line_length - (len(asked) + 1)
+    widths = [min(width + PADDING, available) for width in asked]
+    excess = sum(widths) - available
+    if excess > 0:
+        widths = _ratio_reduce(excess, [1] * len(widths), widths, widths)
+        widths = [max(width, 0) for width in widths]
+    if sum(widths) < available:
+        widths = [w + extra for w, extra in
+                  zip(widths, _ratio_distribute(available - sum(widths), widths))]
+    return widths
+
+
+def _ratio_reduce(total, ratios, maximums, values):
+    """rich's ratio_reduce (Python's rounding included: half to even)."""
+    ratios = [ratio if maximum else 0 for ratio, maximum in zip(ratios, maximums)]
+    total_ratio = sum(ratios)
+    if not total_ratio:
+        return list(values)
+    remaining, result = total, []
+    for ratio, maximum, value in zip(ratios, maximums, values):
+        if ratio and total_ratio > 0:
+            distributed = min(maximum, round(ratio * remaining / total_ratio))
+            result.append(value - distributed)
+            remaining -= distributed
+            total_ratio -= ratio
+        else:
+            result.append(value)
+    return result
+
+
+def _ratio_distribute(total, ratios):
+    """rich's ratio_distribute, without minimums."""
+    total_ratio, remaining, result = sum(ratios), total, []
+    for ratio in ratios:
+        share = -(-ratio * remaining // total_ratio) if total_ratio > 0 else remaining
+        result.append(share)
+        total_ratio -= ratio
+        remaining -= share
+    return result
+
+
+# ---------------------------------------------------------------- cells and text
+
+def cell_len(text: str) -> int:
+    """Terminal cells a string takes (wide East Asian characters take two)."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_cells(char) for char in text)
+
+
+def _char_cells(char: str) -> int:
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _chop(text: str, width: int) -> list[str]:
+    """rich's chop_cells: pieces of at most `width` cells."""
+    pieces, piece, used = [], "", 0
+    for char in text:
+        cells = _char_cells(char)
+        if used + cells > width and piece:
+            pieces.append(piece)
+            piece, used = "", 0
+        piece += char
+        used += cells
+    if piece:
+        pieces.append(piece)
+    return pieces
+
+
+def _set_cells(text: str, width: int) -> str:
+    """rich's set_cell_size: cut (or pad) to exactly `width` cells."""
+    out, used = "", 0
+    for char in text:
+        cells = _char_cells(char)
+        if used + cells > width:
+            break
+        out += char
+        used += cells
+    return out + " " * (width - used)
+
+
+_WORD = re.compile(r"\s*\S+\s*")
+
+
+def _break_offsets(text: str, width: int, fold: bool) -> list[int]:
+    """rich's divide_line: where to break `text` so that each line fits `width`."""
+    breaks, offset = [], 0
+    for match in _WORD.finditer(text):
+        start, word = match.start(), match.group(0)
+        word_length = cell_len(word.rstrip())
+        if width - offset >= word_length:
+            offset += cell_len(word)
+        elif word_length > width:
+            if fold:
+                pieces = _chop(word, width)
+                for index, piece in enumerate(pieces):
+                    if start:
+                        breaks.append(start)
+                    if index == len(pieces) - 1:
+                        offset = cell_len(piece)
+                    else:
+                        start += len(piece)
+            else:
+                if start:
+                    breaks.append(start)
+                offset = cell_len(word)
+        elif offset and start:
+            breaks.append(start)
+            offset = cell_len(word)
+    return breaks
+
+
+def _divide(text: str, offsets: list[int]) -> list[str]:
+    bounds = [0, *offsets, len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def _rstrip_end(line: str, width: int) -> str:
+    """Drop trailing whitespace, but only as far as it overflows `width`."""
+    excess = len(line) - width
+    if excess <= 0:
+        return line
+    spaces = len(line) - len(line.rstrip())
+    return line[:len(line) - min(spaces, excess)]
+
+
+def _truncate(line: str, width: int, ellipsis: bool) -> str:
+    if cell_len(line) <= width:
+        return line
+    return _set_cells(line, width - 1) + "…" if ellipsis else _set_cells(line, width)
+
+
+def wrap_cell(text: str, width: int, justify: str) -> list[str]:
+    """A table cell's lines, each exactly `width` cells: wrapped at words, an overlong
+    word cut with "…" (a column's overflow is "ellipsis"), then justified."""
+    lines = []
+    for piece in text.split("\n"):
+        for line in _divide(piece, _break_offsets(piece, width, fold=False)) or [""]:
+            line = _rstrip_end(line, width)
+            if justify == "left":
+                line = _truncate(line, width, True)
+                line += " " * (width - cell_len(line))
+            else:
+                line = _truncate(line.rstrip(), width, True)
+                gap = width - cell_len(line)
+                left = gap // 2 if justify == "center" else gap
+                line = " " * left + line + " " * (gap - left)
+            lines.append(line)
+    return lines
+
+
+def wrap_paragraph(text: str, width: int) -> list[str]:
+    """console.print of a plain line: wrapped at words, overlong words folded."""
+    lines = []
+    for line in _divide(text, _break_offsets(text, width, fold=True)) or [""]:
+        lines.append(_truncate(_rstrip_end(line, width), width, False))
+    return lines
+
+
+# ---------------------------------------------------------------- the table
+
+def readable_size(size: float) -> str:
+    """Keras's readable_memory_size: 9728 -> '9.50 KB'."""
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if size / 1024 < 1:
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} PB"
+
+
+def table_rows(summary, show_trainable: bool, expand_nested: bool) -> list[list[str]]:
+    """The table's body: one list of cell texts per layer (nested ones prefixed)."""
+    rows = []
+
+    def add(row, level: int) -> None:
+        prefix = "   " * level + "└ " if level else ""
+        cells = [f"{prefix}{row.name} ({row.class_name})", format_shape(row.output_shape),
+                 f"{row.params:,}"]
+        if show_trainable:
+            cells.append(("Y" if row.trainable else "N") if row.params else "-")
+        rows.append(cells)
+        if expand_nested:
+            for child in row.children:
+                add(child, level + 1)
+
+    for row in summary.rows:
+        add(row, 0)
+    return rows
+
+
+def _rule(widths, left, horizontal, divider, right) -> str:
+    return left + divider.join(horizontal * width for width in widths) + right
+
+
+def _table_row(cells, widths, justify, edge, bottom_aligned) -> list[str]:
+    rendered = []
+    for text, width, how in zip(cells, widths, justify):
+        content = max(width - PADDING, 0)
+        lines = [" " + line + " " for line in wrap_cell(text, content, how)]
+        rendered.append([_set_cells(line, width) for line in lines])
+    height = max(len(lines) for lines in rendered)
+    for lines, width in zip(rendered, widths):
+        blank = [" " * width] * (height - len(lines))
+        lines[:] = blank + lines if bottom_aligned else lines + blank
+    return [edge + edge.join(lines[i] for lines in rendered) + edge for i in range(height)]
+
+
+def render(summary, sizes: WeightBytes, show_trainable=False, expand_nested=False,
+           line_length: int | None = None, columns: int | None = None) -> str:
+    """The text Keras 3 prints. `line_length` as Keras's argument (default: its width
+    rule for `columns`, the terminal's width); lines wrap at the wider of the two."""
+    columns = terminal_columns() if columns is None else columns
+    if line_length is None:
+        line_length = default_line_length(show_trainable, columns)
+    widths = column_widths(line_length, show_trainable)
+    header = HEADER + (("Trainable",) if show_trainable else ())
+    justify = JUSTIFY + (("center",) if show_trainable else ())
+    console_width = max(columns, line_length)
+
+    lines = wrap_paragraph(f'Model: "{summary.name}"', console_width)
+    lines.append(_rule(widths, *TOP))
+    lines += _table_row(header, widths, justify, HEAD_EDGE, bottom_aligned=True)
+    lines.append(_rule(widths, *HEAD_ROW))
+    body = table_rows(summary, show_trainable, expand_nested)
+    for index, cells in enumerate(body):
+        if index:
+            lines.append(_rule(widths, *ROW_LINE))
+        lines += _table_row(cells, widths, justify, BODY_EDGE, bottom_aligned=False)
+    lines.append(_rule(widths, *BOTTOM))
+    total_bytes = sizes.trainable + sizes.non_trainable
+    for label, count, size in (("Total", summary.total_params, total_bytes),
+                               ("Trainable", summary.trainable_params, sizes.trainable),
+                               ("Non-trainable", summary.non_trainable_params,
+                                sizes.non_trainable)):
+        lines += wrap_paragraph(f" {label} params: {count:,} ({readable_size(size)})",
+                                console_width)
+    return "\n".join(lines) + "\n"
