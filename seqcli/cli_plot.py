@@ -54,5 +54,5 @@ def plot(spec, output, show_shapes, show_trainable, expand_nested, rankdir, inpu
     write_text(output, plot_module.render(fmt, result, show_shapes, show_trainable,
                                           expand_nested, rankdir.upper()))
     kind = {"svg": "an SVG", "dot": "a DOT", "mermaid": "a Mermaid"}[fmt]
-    click.echo(f"seqcli: wrote {kind} diagram of {len(result.rows)} layers to {output}",
+    click.echo(f"seqcli: wrote {kind} diagram of model {result.name!r} to {output}",
                err=True)

@@ -19,7 +19,8 @@ def test_every_command_is_listed_and_loads():
     import click
 
     assert COMMANDS == sorted(["summary", "init", "weights", "run", "extract", "catalog",
-                               "freeze", "unfreeze", "new", "add", "pop", "fit", "evaluate"])
+                               "freeze", "unfreeze", "new", "add", "pop", "fit", "evaluate",
+                               "plot"])
     for name in COMMANDS:
         assert isinstance(seqcli_group.get_command(None, name), click.Command)
 

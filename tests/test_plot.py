@@ -7,6 +7,7 @@ The expected layers, shapes and arrows are worked out here from the model itself
 import glob
 import os
 import re
+import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -205,3 +206,15 @@ def test_a_bad_spec_leaves_the_old_diagram_alone(cli, tmp_path):
     assert result.exit_code == 1 and "not yet been built" in result.stderr
     assert out.read_text(encoding="utf-8") == "old"
     assert os.listdir(tmp_path) == ["model.svg"]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz is not installed")
+def test_graphviz_reads_the_dot_file(cli, tmp_path):
+    import subprocess
+
+    source = plot(cli, tmp_path, NAMES_SPEC, ".dot", "--expand-nested", "--show-trainable")
+    done = subprocess.run(["dot", "-Tsvg"], input=source, capture_output=True, text=True,
+                          check=True)
+    root = ET.fromstring(done.stdout)
+    drawn = " ".join(root.itertext())
+    assert "layer_normalization_inside_two_levels_of_nesting" in drawn and "Non-trainable" in drawn
