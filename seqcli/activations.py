@@ -4,28 +4,28 @@ The names are plain data so that checking a spec never imports numpy; the
 functions live in `ops.py` and are looked up only when a forward pass runs.
 """
 
-# Keras name -> function name in seqcli.ops
+# Keras name -> (its function, its gradient's function) in seqcli.ops
 ACTIVATIONS = {
-    "linear": "linear",
-    "relu": "relu",
-    "sigmoid": "sigmoid",
-    "tanh": "tanh",
-    "softmax": "softmax",
-    "log_softmax": "log_softmax",
-    "elu": "elu",
-    "selu": "selu",
-    "softplus": "softplus",
-    "softsign": "softsign",
-    "swish": "silu",
-    "silu": "silu",
-    "gelu": "gelu",
-    "exponential": "exponential",
-    "hard_sigmoid": "hard_sigmoid",
-    "hard_silu": "hard_silu",
-    "hard_swish": "hard_silu",
-    "relu6": "relu6",
-    "leaky_relu": "leaky_relu",
-    "mish": "mish",
+    "linear": ("linear", "linear_grad"),
+    "relu": ("relu", "relu_grad"),
+    "sigmoid": ("sigmoid", "sigmoid_grad"),
+    "tanh": ("tanh", "tanh_grad"),
+    "softmax": ("softmax", "softmax_grad"),
+    "log_softmax": ("log_softmax", "log_softmax_grad"),
+    "elu": ("elu", "elu_grad"),
+    "selu": ("selu", "selu_grad"),
+    "softplus": ("softplus", "softplus_grad"),
+    "softsign": ("softsign", "softsign_grad"),
+    "swish": ("silu", "silu_grad"),
+    "silu": ("silu", "silu_grad"),
+    "gelu": ("gelu", "gelu_grad"),
+    "exponential": ("exponential", "exponential_grad"),
+    "hard_sigmoid": ("hard_sigmoid", "hard_sigmoid_grad"),
+    "hard_silu": ("hard_silu", "hard_silu_grad"),
+    "hard_swish": ("hard_silu", "hard_silu_grad"),
+    "relu6": ("relu6", "relu6_grad"),
+    "leaky_relu": ("leaky_relu", "leaky_relu_grad"),
+    "mish": ("mish", "mish_grad"),
 }
 
 
@@ -33,7 +33,7 @@ def get(name):
     """The numpy function for an activation name (None means linear)."""
     from seqcli import ops
 
-    return getattr(ops, ACTIVATIONS[name or "linear"])
+    return getattr(ops, ACTIVATIONS[name or "linear"][0])
 
 
 def apply_in_place(name, z):
@@ -50,4 +50,4 @@ def gradient(name):
     """dL/dz from (z, y, dy) for an activation name (None means linear)."""
     from seqcli import ops
 
-    return getattr(ops, ACTIVATIONS[name or "linear"] + "_grad")
+    return getattr(ops, ACTIVATIONS[name or "linear"][1])

@@ -28,13 +28,15 @@ def parse_size(text: str) -> int:
 
 
 def weight_bytes(model: Sequential) -> int:
-    return FLOAT_BYTES * sum(spec.size for spec in model.weight_specs(model.batch_input_shape))
+    return FLOAT_BYTES * sum(spec.size for spec in model.plan.weight_specs())
 
 
 def activation_bytes(model: Sequential, batch: int, training: bool) -> int:
     """Peak bytes of activations for one batch: the largest layer at inference, all
     of them (kept for the backward pass, about three arrays each) in training."""
-    shapes = [(batch, *model.input_shape), *model.trace((batch, *model.input_shape))]
+    plan = model.plan
+    shapes = [(batch, *shape[1:]) for shape in
+              (plan.input_shape, *(step.output_shape for step in plan.steps))]
     sizes = [math.prod(d or 1 for d in shape) * FLOAT_BYTES for shape in shapes]
     if training:
         return 3 * sum(sizes)

@@ -70,13 +70,14 @@ def collector_paused():
 
 
 def entry_parts(source, path: tuple, entry) -> tuple:
-    """(class name, where the class is written, arguments, path of the arguments)."""
+    """(class name, (path, is a key) of where the class is written, arguments, path of
+    the arguments); the class's place is turned into "file:line:col" only for an error."""
     if not isinstance(entry, dict) or not entry:
         raise SeqcliError("a layer entry is `ClassName: {args}` or a mapping with "
                           "`type: ClassName`", source.where(path))
     if "type" in entry:
         args = {k: v for k, v in entry.items() if k != "type"}
-        return entry["type"], source.where((*path, "type")), args, path
+        return entry["type"], ((*path, "type"), False), args, path
     if len(entry) != 1:
         raise SeqcliError(f"a layer entry has one key, its class (or uses `type:`); found "
                           f"{len(entry)} keys: {', '.join(map(str, entry))}", source.where(path))
@@ -87,7 +88,7 @@ def entry_parts(source, path: tuple, entry) -> tuple:
     elif not isinstance(args, dict):
         raise SeqcliError(f"the arguments of {class_name} must be a mapping, e.g. "
                           f"`{class_name}: {{units: 10}}`", source.where(args_path))
-    return class_name, source.where(args_path, key=True), args, args_path
+    return class_name, (args_path, True), args, args_path
 
 
 def _frozen(layer):
@@ -115,7 +116,7 @@ class _Builder:
                               source.where(("compile",)))
         model = self.model(source, (), keys, source.where(()), overrides or {}, where)
         if top and model.built:
-            model.trace(model.batch_input_shape)
+            model.plan  # noqa: B018 (traced here, so a bad shape fails at load; kept)
         return model, compile_settings
 
     @staticmethod
@@ -185,21 +186,23 @@ class _Builder:
 
     def entry(self, source, path, entry, index, shape_sources, first: bool):
         """One entry: a layer (nested models included), or None for an Input."""
-        class_name, class_where, args, args_path = entry_parts(source, path, entry)
+        class_name, class_at, args, args_path = entry_parts(source, path, entry)
         try:
             cls = lookup(class_name)
         except KeyError as exc:
-            raise SeqcliError(exc.args[0], class_where) from None
+            raise SeqcliError(exc.args[0], source.where(*class_at)) from None
         where = source.where(path)
         if cls.is_input:
-            self._input(source, cls, class_where, args, args_path, index, shape_sources)
+            self._input(source, cls, source.where(*class_at), args, args_path, index,
+                        shape_sources)
             return None
         if cls is Sequential:
-            return self._nested(source, class_where, args, args_path, where, shape_sources, first)
+            return self._nested(source, source.where(*class_at), args, args_path, where,
+                                shape_sources, first)
         # a wrapper's layer arguments are layer entries of their own, built first (as in
         # Keras, where the inner layer exists, and takes its name, before the wrapper)
         written, args = set(args), dict(args)
-        for key in getattr(cls, "wraps", ()):
+        for key in cls.wraps:
             if args.get(key) is not None:
                 args[key] = self.entry(source, (*args_path, key), args[key], index, [], False)
         if "input_shape" in args:
@@ -212,7 +215,7 @@ class _Builder:
             known = {f.name for f in cls.arguments()}
             # point at the value of a bad argument, at the key of an unknown one
             at = source.where((*args_path, exc.arg), key=exc.arg not in known) \
-                if exc.arg in written else class_where
+                if exc.arg in written else source.where(*class_at)
             raise SeqcliError(f"layers[{index}] ({cls.__name__} {args['name']!r}), argument "
                               f"`{exc.arg}`: {exc}", at) from None
         self._claim_name(layer.name, where)

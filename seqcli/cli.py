@@ -1,7 +1,7 @@
 """The command line: parse options, call the library, echo the result.
 
-Errors are mapped to one line and an exit status in one place (`SeqcliGroup.main`):
-1 for a bad spec, bad data or a failed check; 2 for a usage error.
+Errors are mapped to one line and an exit status in one place (`SeqcliGroup.main`);
+the statuses are named in `errors.Status`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import traceback
 import click
 
 from seqcli import __version__
-from seqcli.errors import SeqcliError
+from seqcli.errors import SeqcliError, Status
 
 
 # command -> the module that defines it, imported only when the command runs, so that
@@ -56,19 +56,19 @@ class SeqcliGroup(click.Group):
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
-            _fail(exc.format_message(), 2, debug, hint=_help_hint(exc))
+            _fail(exc.format_message(), Status.USAGE, debug, hint=_help_hint(exc))
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code, debug)
         except SeqcliError as exc:
-            _fail(str(exc), 1, debug)
+            _fail(str(exc), Status.FAILED, debug)
         except click.Abort:
-            _fail("aborted", 1, debug)
+            _fail("aborted", Status.FAILED, debug)
         except KeyboardInterrupt:
-            _fail("interrupted", 130, debug)
+            _fail("interrupted", Status.INTERRUPTED, debug)
         except Exception as exc:  # a bug: still one line, the traceback with --debug
             _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the "
-                  "traceback, and please report it)", 1, debug)
-        sys.exit(0)
+                  "traceback, and please report it)", Status.FAILED, debug)
+        sys.exit(Status.OK)
 
 
 def _help_hint(exc: click.UsageError) -> str:
@@ -81,7 +81,7 @@ def _fail(message: str, status: int, debug: bool, hint: str = "") -> None:
         traceback.print_exc()
     one_line = " ".join(str(message).split())
     click.echo(f"seqcli: error: {one_line}{hint}", err=True)
-    sys.exit(status)
+    sys.exit(int(status))
 
 
 @click.group(cls=SeqcliGroup, context_settings={"help_option_names": ["-h", "--help"]})

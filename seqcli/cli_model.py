@@ -68,8 +68,8 @@ def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
         model = model.with_input((batch, *input_shape))
     elif batch_size is not None and model.built:
         model = model.with_input((batch_size, *model.input_shape))
-    if model is not spec.model:
-        model.trace(model.batch_input_shape)  # the new shape must fit every layer
+    if model.built:
+        model.plan  # noqa: B018 (traced once, here: the shape must fit every layer)
     return spec, model
 
 
@@ -224,6 +224,18 @@ def _weights_for(model, weights_path):
     return weights
 
 
+def engine_for(name, model, weights_path):
+    """The named engine, made once for the model and its weights."""
+    from seqcli import engines
+
+    engine_class = engines.get(name)  # first: a missing engine fails before any work
+    return engine_class(model, _weights_for(model, weights_path))
+
+
+ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=True,
+                      metavar="NAME", help="What runs the forward passes: numpy.")
+
+
 @cli.command()
 @SPEC
 @INPUT
@@ -233,7 +245,9 @@ def _weights_for(model, weights_path):
 @RUN_BATCH
 @MAX_MEMORY
 @ALLOW_NONFINITE
-def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_nonfinite):
+@ENGINE
+def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_nonfinite,
+        engine_name):
     """Run a forward pass (inference) on a .npy batch.
 
     \b
@@ -250,18 +264,18 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
     x, model = _data_and_model(spec, input_path)
     printed = 0 if output else budget.FLOAT_BYTES * runner.output_size(model, len(x))
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=printed)
-    weights = _weights_for(model, weights_path)
+    engine = engine_for(engine_name, model, weights_path)
     allow = allow_nonfinite
     if output == "-":
-        runner.stream_npy(model, weights, x, batch_size, sys.stdout.buffer, allow)
+        runner.stream_npy(engine, x, batch_size, sys.stdout.buffer, allow)
     elif output is not None:  # written batch by batch, then renamed into place
         with atomic_writer(output, binary=True) as handle:
-            runner.stream_npy(model, weights, x, batch_size, handle, allow)
+            runner.stream_npy(engine, x, batch_size, handle, allow)
         click.echo(f"seqcli: wrote outputs of shape {runner.output_shape(model, len(x))} "
                    f"to {output}", err=True)
     else:
         import numpy as np
-        click.echo(np.array2string(runner.predict(model, weights, x, batch_size, allow),
+        click.echo(np.array2string(runner.predict(engine, x, batch_size, allow),
                                    threshold=10_000, max_line_width=100))
 
 
@@ -277,8 +291,9 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
 @RUN_BATCH
 @MAX_MEMORY
 @ALLOW_NONFINITE
+@ENGINE
 def extract(spec, input_path, weights_path, layer_names, all_layers, output, batch_size,
-            max_memory, allow_nonfinite):
+            max_memory, allow_nonfinite, engine_name):
     """Save intermediate layer outputs (the guide's feature extractor).
 
     \b
@@ -300,11 +315,11 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
                               f"layers are: {', '.join(known)}", f"--layer {name}")
     from seqcli import budget
 
-    shapes = dict(zip(known, model.trace((len(x), *model.input_shape))))
-    kept = sum(budget.FLOAT_BYTES * runner.size_of(shapes[name]) for name in names)
+    kept = sum(budget.FLOAT_BYTES * runner.size_of(
+        runner.with_batch(model.plan.step(name).output_shape, len(x))) for name in names)
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=kept)
-    weights = _weights_for(model, weights_path)
-    features = runner.extract(model, weights, x, names, batch_size, allow_nonfinite)
+    engine = engine_for(engine_name, model, weights_path)
+    features = runner.extract(engine, x, names, batch_size, allow_nonfinite)
     arrays.write_npz(output, features)
     for name, array in features.items():
         click.echo(f"seqcli: {name}: {tuple(array.shape)}", err=True)

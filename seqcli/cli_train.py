@@ -11,8 +11,8 @@ import click
 
 from seqcli import spec as spec_module
 from seqcli.cli import cli
-from seqcli.cli_model import ALLOW_NONFINITE, MAX_MEMORY, SPEC, WEIGHTS
-from seqcli.errors import SeqcliError
+from seqcli.cli_model import ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for
+from seqcli.errors import SeqcliError, Status
 
 DATA = [
     click.option("--data", "data_path", type=click.Path(dir_okay=False),
@@ -244,8 +244,9 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
                         save_checkpoint if checkpoint_path else None)
     try:
         with StopOnInterrupt() as stop:
-            history = training.fit(model, weights, x, y, compiled, epochs, batch_size, shuffle,
-                                   seed, validation, watcher, patience, progress, stop)
+            options = training.FitOptions(epochs, batch_size, shuffle, seed, validation,
+                                          watcher, patience)
+            history = training.fit(model, weights, x, y, compiled, options, progress, stop)
     except training.NonFiniteLoss as exc:
         if keep_on_nan:
             weights_module.save(output, weights)
@@ -258,7 +259,7 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
         _write_history(history_path, history)
     _report(history, output, watcher)
     if history.interrupted:
-        sys.exit(130)
+        sys.exit(Status.INTERRUPTED)
 
 
 def _monitor(name, compiled, validation, needed):
@@ -321,8 +322,9 @@ def _report(history, output, watcher) -> None:
               show_default=True)
 @MAX_MEMORY
 @ALLOW_NONFINITE
+@ENGINE
 def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, batch_size, fmt,
-             max_memory, allow_nonfinite):
+             max_memory, allow_nonfinite, engine_name):
     """Score a model: the loss and metrics on data (Keras's model.evaluate).
 
     \b
@@ -337,8 +339,8 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
     check_data(x, y, allow_nonfinite)
     model, compiled = _compiled_model(spec, x, y, loss, None, None, metric_names)
     budget.check(model, min(batch_size, len(x)), max_memory)
-    weights = _weights(model, weights_path)
-    scores = training.evaluate(model, weights, x, y, compiled, batch_size)
+    engine = engine_for(engine_name, model, weights_path)
+    scores = training.evaluate(model, None, x, y, compiled, batch_size, engine)
     if fmt == "json":
         click.echo(json.dumps(scores, indent=2))
     else:

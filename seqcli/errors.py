@@ -1,4 +1,16 @@
-"""The project's error types: every message says where the problem is."""
+"""The project's error types and exit statuses: every message says where the problem is."""
+
+from enum import IntEnum
+
+
+class Status(IntEnum):
+    """What `seqcli` exits with (the contract's exit statuses)."""
+
+    OK = 0
+    FAILED = 1  # bad input (spec, data, weights) or a failed operation
+    USAGE = 2  # the command line itself is wrong
+    CHECK = 3  # a check ran and found a budget exceeded or a difference
+    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 class SeqcliError(Exception):

@@ -70,7 +70,7 @@ def _arguments(cls, call: ast.Call) -> dict:
         extra = call.args[len(cls.positional)]
         raise SeqcliError(f"{cls.__name__} takes at most {len(cls.positional)} positional "
                           f"arguments ({', '.join(cls.positional)})", _where(extra))
-    wraps = getattr(cls, "wraps", ())
+    wraps = cls.wraps
     for name, node in zip(cls.positional, call.args):
         if isinstance(node, ast.Starred):
             raise SeqcliError("*args cannot be used; write each argument", _where(node))

@@ -142,4 +142,12 @@ def _clip(values, low, high):
     return np.clip(values, low, high), (values >= low) & (values <= high)
 
 
-_FUNCTIONS = {name: globals()[name] for name in LOSSES}
+_FUNCTIONS = {  # name -> (y_true, y_pred, **args) -> (per-sample values, dLoss/dy_pred)
+    "mean_squared_error": mean_squared_error,
+    "mean_absolute_error": mean_absolute_error,
+    "huber": huber,
+    "binary_crossentropy": binary_crossentropy,
+    "categorical_crossentropy": categorical_crossentropy,
+    "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
+    "kl_divergence": kl_divergence,
+}

@@ -42,58 +42,59 @@ class Sequential(Layer):
 
     def with_input(self, batch_input_shape: Shape) -> "Sequential":
         """This model built for a full input shape, which must fit the declared one."""
+        batch_input_shape = tuple(batch_input_shape)
         if self.input_shape is not None:
+            if batch_input_shape == self.batch_input_shape:
+                return self  # the same model, and its plan is already traced
             try:
                 check_compatible(self.batch_input_shape, batch_input_shape, self.name)
             except ValueError as exc:
                 raise SeqcliError(str(exc)) from None
-        return dataclasses.replace(self, input_shape=tuple(batch_input_shape[1:]),
+        return dataclasses.replace(self, input_shape=batch_input_shape[1:],
                                    batch_size=batch_input_shape[0])
 
-    # ------------------------------------------------------------ shapes
+    # ------------------------------------------------------------ the plan
 
-    def trace(self, input_shape: Shape) -> list[Shape]:
-        """Each layer's output shape; a shape error names the layer and its place."""
+    @functools.cached_property  # a frozen model's shapes never change: traced once
+    def plan(self) -> "Plan":
+        """The built model's plan for its own input shape (Keras's message if unbuilt)."""
+        return self.plan_for(self.batch_input_shape)
+
+    def plan_for(self, input_shape: Shape) -> "Plan":
+        """Each layer's input and output shapes and weights; a shape error names the
+        layer and its place."""
+        if input_shape == self.__dict__.get("plan", _NO_PLAN).input_shape:
+            return self.plan
         if self.input_shape is not None:
             try:
                 check_compatible((input_shape[0], *self.input_shape), input_shape, self.name)
             except ValueError as exc:
                 raise SeqcliError(str(exc), self.where) from None
-        shapes = []
+        steps, shape = [], tuple(input_shape)
         for index, layer in enumerate(self.layers):
             try:
-                input_shape = layer.output_shape(input_shape)
+                steps.append(_step(layer, shape))
             except ValueError as exc:
                 raise SeqcliError(str(exc), locate(layer, index, self)) from None
-            shapes.append(input_shape)
-        return shapes
+            shape = steps[-1].output_shape
+        return Plan(tuple(input_shape), tuple(steps))
 
+    # the Layer interface (a nested model is a layer), and shape queries
     def output_shape(self, input_shape):
-        shapes = self.trace(input_shape)
-        return shapes[-1] if shapes else input_shape
-
-    def layer_inputs(self, input_shape: Shape, outputs: list | None = None) -> list[Shape]:
-        """The input shape of each layer (from its outputs, when already traced)."""
-        outputs = self.trace(input_shape) if outputs is None else outputs
-        return [input_shape, *outputs[:-1]]
+        return self.plan_for(input_shape).output_shape
 
     def weight_specs(self, input_shape) -> list[WeightSpec]:
-        """Every weight, keyed `layer/weight` (nested: `model/layer/weight`)."""
-        specs = []
-        for layer, shape in zip(self.layers, self.layer_inputs(input_shape)):
-            for spec in layer.weight_specs(shape):
-                specs.append(dataclasses.replace(
-                    spec, name=f"{layer.name}/{spec.name}",
-                    trainable=spec.trainable and layer.trainable))
-        return specs
+        return self.plan_for(input_shape).weight_specs()
 
-    # ------------------------------------------------------------ forward
+    def trace(self, input_shape: Shape) -> list[Shape]:
+        """Each layer's output shape."""
+        return [step.output_shape for step in self.plan_for(input_shape).steps]
+
+    def layer_inputs(self, input_shape: Shape) -> list[Shape]:
+        """Each layer's input shape."""
+        return [step.input_shape for step in self.plan_for(input_shape).steps]
 
     # ------------------------------------------------------------ masks (Embedding mask_zero)
-
-    @functools.cached_property  # asked on every forward call; the layers never change
-    def makes_masks(self) -> bool:
-        return any(getattr(layer, "mask_zero", False) for layer in self.layers)
 
     def check_masks(self) -> bool:
         """Refuse a mask reaching a layer whose use of it seqcli lacks; True when the
@@ -109,20 +110,28 @@ class Sequential(Layer):
                         "leave them alone); use mask_zero: false", locate(layer, index, self))
                 alive = layer.keeps_mask() if layer.masking == "uses" else \
                     layer.masking == "passes"
-            if getattr(layer, "mask_zero", False):
+            if layer.makes_mask:
                 alive = True
         return alive
 
-    def _run_masked(self, params, x, rng, training, wanted=frozenset()):
-        """The forward pass carrying Keras's mask from an Embedding with mask_zero:
-        (output, caches, collected outputs, extra loss)."""
-        mask, caches, collected, penalty = None, [], {}, 0.0
+    # ------------------------------------------------------------ the forward pass
+
+    def run(self, params, x, training: bool = False, rng=None, keep=frozenset()) -> "Pass":
+        """The one forward traversal: inference or training (`rng` drives randomness),
+        the outputs of the layers named in `keep`, Keras's masks from an Embedding with
+        mask_zero, the layers' extra loss terms, and (training) the state updates."""
+        result = Pass(x)
+        mask = None
         for layer in self.layers:
             layer_params = params.get(layer.name, {})
-            made = (x != 0) if getattr(layer, "mask_zero", False) else None
-            if mask is not None and layer.masking == "uses":
-                x, cache, mask = layer.forward_masked(layer_params, x,
-                                                      rng if training else None, mask)
+            made = (x != 0) if layer.makes_mask else None
+            if isinstance(layer, Sequential):  # (no mask reaches it: check_masks)
+                inner = layer.run(layer_params, x, training, rng)
+                x, cache = inner.output, inner
+                result.add_inner(layer.name, inner)
+            elif mask is not None and layer.masking == "uses":
+                x, cache, mask = layer.forward_masked(layer_params, x, rng if training else None,
+                                                      mask)
             else:
                 if training:
                     x, cache = layer.forward_train(layer_params, x, rng)
@@ -130,69 +139,29 @@ class Sequential(Layer):
                     x, cache = layer.forward(layer_params, x), None
                 mask = mask if layer.masking == "passes" else None
             mask = made if made is not None else mask
-            caches.append(cache)
-            penalty += layer.penalty(cache) if training else layer.output_penalty(x)
-            if layer.name in wanted:
-                collected[layer.name] = x
-        return x, caches, collected, penalty
-
-    # ------------------------------------------------------------ forward
+            result.caches.append(cache)
+            result.penalty += layer.penalty(x)
+            if training:
+                result.add_updates(layer.name, layer.updates(cache))
+            if layer.name in keep:
+                result.collected[layer.name] = x
+        result.output = x
+        return result
 
     def forward(self, params, x):
-        if self.makes_masks:
-            return self._run_masked(params, x, None, training=False)[0]
-        for layer in self.layers:
-            x = layer.forward(params.get(layer.name, {}), x)
-        return x
+        return self.run(params, x).output
 
     def forward_train(self, params, x, rng):
-        if self.makes_masks:
-            y, caches, _, _ = self._run_masked(params, x, rng, training=True)
-            return y, caches
-        caches = []
-        for layer in self.layers:
-            x, cache = layer.forward_train(params.get(layer.name, {}), x, rng)
-            caches.append(cache)
-        return x, caches
+        result = self.run(params, x, training=True, rng=rng)
+        return result.output, result
 
-    def penalty(self, cache) -> float:
-        return sum(layer.penalty(c) for layer, c in zip(self.layers, cache))
-
-    def forward_with_penalty(self, params, x) -> tuple:
-        """(output, extra loss) at inference: what evaluate scores, as Keras does."""
-        if self.makes_masks:
-            y, _, _, penalty = self._run_masked(params, x, None, training=False)
-            return y, penalty
-        total = 0.0
-        for layer in self.layers:
-            layer_params = params.get(layer.name, {})
-            if isinstance(layer, Sequential):
-                x, extra = layer.forward_with_penalty(layer_params, x)
-            else:
-                x = layer.forward(layer_params, x)
-                extra = layer.output_penalty(x)
-            total += extra
-        return x, total
-
-    def backward(self, params, cache, dy):
+    def backward(self, params, cache: "Pass", dy):
         grads = {}
-        for layer, layer_cache in zip(reversed(self.layers), reversed(cache)):
+        for layer, layer_cache in zip(reversed(self.layers), reversed(cache.caches)):
             dy, layer_grads = layer.backward(params.get(layer.name, {}), layer_cache, dy)
             if layer_grads:
                 grads[layer.name] = layer_grads
         return dy, grads
-
-    def forward_collect(self, params, x, names: set[str]) -> tuple[object, dict]:
-        """The output, and the outputs of the named top-level layers."""
-        if self.makes_masks:
-            y, _, collected, _ = self._run_masked(params, x, None, False, frozenset(names))
-            return y, collected
-        collected = {}
-        for layer in self.layers:
-            x = layer.forward(params.get(layer.name, {}), x)
-            if layer.name in names:
-                collected[layer.name] = x
-        return x, collected
 
     def config(self) -> dict:
         result = super().config()
@@ -200,6 +169,74 @@ class Sequential(Layer):
         if self.weights:
             result["weights"] = self.weights
         return result
+
+
+@dataclass
+class Pass:
+    """What one forward traversal gives: the output, each layer's cache (for backward),
+    the kept outputs, the extra loss (Keras's add_loss) and the state updates
+    (`layer/weight` -> new value, e.g. BatchNormalization's moving statistics)."""
+
+    output: object
+    caches: list = field(default_factory=list)
+    collected: dict = field(default_factory=dict)
+    penalty: float = 0.0
+    updates: dict = field(default_factory=dict)
+
+    def add_inner(self, name: str, inner: "Pass") -> None:
+        self.penalty += inner.penalty
+        self.add_updates(name, inner.updates)
+
+    def add_updates(self, name: str, updates: dict) -> None:
+        for key, value in updates.items():
+            self.updates[f"{name}/{key}"] = value
+
+
+@dataclass(frozen=True)
+class Step:
+    """One layer of a built model: its input and output shapes and its weights."""
+
+    layer: Layer
+    input_shape: Shape
+    output_shape: Shape
+    weights: tuple  # WeightSpecs keyed within the layer, trainable only if the layer is
+    inner: "Plan | None" = None  # a nested model's own plan
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A built model: every layer with its shapes and weights, traced once."""
+
+    input_shape: Shape
+    steps: tuple
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.steps[-1].output_shape if self.steps else self.input_shape
+
+    def weight_specs(self) -> list[WeightSpec]:
+        """Every weight, keyed `layer/weight` (nested: `model/layer/weight`)."""
+        return [dataclasses.replace(spec, name=f"{step.layer.name}/{spec.name}")
+                for step in self.steps for spec in step.weights]
+
+    def step(self, name: str) -> Step:
+        return next(step for step in self.steps if step.layer.name == name)
+
+
+_NO_PLAN = Plan((), ())
+
+
+def _step(layer: Layer, input_shape: Shape) -> Step:
+    if isinstance(layer, Sequential):
+        inner = layer.plan_for(input_shape)
+        specs = inner.weight_specs()
+    else:
+        inner = None
+        output = layer.output_shape(input_shape)
+        specs = layer.weight_specs(input_shape)
+    weights = tuple(specs) if layer.trainable else tuple(
+        dataclasses.replace(spec, trainable=False) for spec in specs)
+    return Step(layer, input_shape, inner.output_shape if inner else output, weights, inner)
 
 
 def locate(layer: Layer, index: int, model: Sequential) -> str:

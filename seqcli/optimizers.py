@@ -38,10 +38,10 @@ class Optimizer:
 
     def apply(self, weights: dict, grads: dict, trainable: list[str]) -> None:
         """One step on the trainable keys, in place."""
-        update = getattr(self, "_" + self.name)
+        update = UPDATES[self.name]
         for key in trainable:
             variable, gradient = weights[key], grads[key].astype(weights[key].dtype, copy=False)
-            update(key, variable, gradient, np.float32(self.args["learning_rate"]))
+            update(self, key, variable, gradient, np.float32(self.args["learning_rate"]))
         self.iterations += 1
 
     def _slot(self, key, name, like, fill=0.0):
@@ -104,3 +104,7 @@ class Optimizer:
                                  self.args["initial_accumulator_value"])
         accumulator += gradient * gradient
         variable -= lr * gradient / np.sqrt(accumulator + np.float32(self.args["epsilon"]))
+
+
+UPDATES = {"sgd": Optimizer._sgd, "adam": Optimizer._adam, "adamw": Optimizer._adamw,
+           "rmsprop": Optimizer._rmsprop, "adagrad": Optimizer._adagrad}

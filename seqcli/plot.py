@@ -45,21 +45,19 @@ class Cluster:
 
 
 def build_graph(summary, expand_nested: bool) -> list:
-    """The top-level blocks (Node or Cluster), each layer's input shape filled in."""
-    return _blocks(summary.rows, summary.input_shape, "", expand_nested)
+    """The top-level blocks: a Node per layer, a Cluster per expanded nested model."""
+    return _blocks(summary.rows, "", expand_nested)
 
 
-def _blocks(rows, input_shape, prefix: str, expand_nested: bool) -> list:
+def _blocks(rows, prefix: str, expand_nested: bool) -> list:
     blocks = []
     for row in rows:
         path = f"{prefix}{row.name}"
         if expand_nested and row.children:
-            blocks.append(Cluster(path, row.name,
-                                  _blocks(row.children, input_shape, path + "/", True)))
+            blocks.append(Cluster(path, row.name, _blocks(row.children, path + "/", True)))
         else:
-            blocks.append(Node(path, row.name, row.class_name, tuple(input_shape),
+            blocks.append(Node(path, row.name, row.class_name, tuple(row.input_shape),
                                tuple(row.output_shape), row.params, row.trainable))
-        input_shape = row.output_shape
     return blocks
 
 

@@ -6,7 +6,6 @@ import numpy as np
 
 from seqcli.errors import SeqcliError
 from seqcli.model import Sequential
-from seqcli.weights import nest
 
 
 def build_for(model: Sequential, x) -> Sequential:
@@ -40,8 +39,12 @@ def check_finite(array, offset: int = 0, what: str = "input") -> None:
                           "or pass --allow-nonfinite to run anyway")
 
 
+def with_batch(shape, n: int) -> tuple:
+    return (n, *shape[1:])
+
+
 def output_shape(model: Sequential, n: int) -> tuple:
-    return (n, *model.output_shape((n, *model.input_shape))[1:])
+    return with_batch(model.plan.output_shape, n)
 
 
 def size_of(shape) -> int:
@@ -55,43 +58,36 @@ def output_size(model: Sequential, n: int) -> int:
     return size_of(output_shape(model, n))
 
 
-def predict(model: Sequential, weights: dict, x, batch_size: int = 32,
-            allow_nonfinite: bool = False):
+def predict(engine, x, batch_size: int = 32, allow_nonfinite: bool = False):
     """Outputs for every sample of x, batch by batch."""
-    params = nest(weights)
-    result = np.empty(output_shape(model, x.shape[0]), dtype=np.float32)
+    result = np.empty(output_shape(engine.model, x.shape[0]), dtype=np.float32)
     start = 0
     for chunk in batches(x, batch_size, allow_nonfinite):
-        y = model.forward(params, chunk)
-        result[start:start + len(chunk)] = y
+        result[start:start + len(chunk)] = engine.forward(chunk).output
         start += len(chunk)
     return result
 
 
-def stream_npy(model: Sequential, weights: dict, x, batch_size: int, stream,
-               allow_nonfinite: bool = False) -> None:
+def stream_npy(engine, x, batch_size: int, stream, allow_nonfinite: bool = False) -> None:
     """Write the outputs as .npy to a byte stream as each batch is computed."""
-    params = nest(weights)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-              "fortran_order": False, "shape": output_shape(model, x.shape[0])}
+              "fortran_order": False, "shape": output_shape(engine.model, x.shape[0])}
     np.lib.format.write_array_header_1_0(stream, header)  # magic string included
     for chunk in batches(x, batch_size, allow_nonfinite):
-        stream.write(np.ascontiguousarray(model.forward(params, chunk), dtype=np.float32)
+        stream.write(np.ascontiguousarray(engine.forward(chunk).output, dtype=np.float32)
                      .tobytes())
     stream.flush()
 
 
-def extract(model: Sequential, weights: dict, x, names: list[str], batch_size: int = 32,
+def extract(engine, x, names: list[str], batch_size: int = 32,
             allow_nonfinite: bool = False) -> dict:
     """Each named top-level layer's output for every sample, from one pass per batch."""
-    params = nest(weights)
-    wanted = set(names)
     parts: dict[str, list] = {name: [] for name in names}
     for chunk in batches(x, batch_size, allow_nonfinite):
-        _, collected = model.forward_collect(params, chunk, wanted)
+        collected = engine.forward(chunk, keep=names).collected
         for name in names:
             parts[name].append(collected[name])
-    shapes = dict(zip([layer.name for layer in model.layers],
-                      model.trace((x.shape[0], *model.input_shape))))
-    return {name: np.concatenate(parts[name]) if parts[name]
-            else np.empty(shapes[name], dtype=np.float32) for name in names}
+    plan = engine.model.plan
+    return {name: np.concatenate(parts[name]) if parts[name] else
+            np.empty(with_batch(plan.step(name).output_shape, 0), dtype=np.float32)
+            for name in names}

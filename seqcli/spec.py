@@ -83,15 +83,14 @@ class SpecSource:
         self.name = doc.name
         self.data = doc.value(doc.root)  # already converted by parse's validating pass
         self.parents = parents  # real paths of the specs that include this one
+        self.nodes = {(): doc.root}  # path -> node, as looked up (each layer asks thrice)
 
     def node(self, path: tuple):
         """The node at a path of keys and indices, or None."""
-        node = self.doc.root
-        for step in path:
-            node = _child(node, step)
-            if node is None:
-                return None
-        return node
+        if path not in self.nodes:
+            parent = self.node(path[:-1])
+            self.nodes[path] = None if parent is None else _child(parent, path[-1])
+        return self.nodes[path]
 
     def where(self, path: tuple, key: bool = False) -> str:
         if key:

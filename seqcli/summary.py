@@ -7,22 +7,32 @@ the totals. Rows come from shape inference, so no array is allocated.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
+from typing import Callable
 
-from seqcli.layers.base import Shape, format_shape
-from seqcli.model import Sequential
+from seqcli.layers.base import Layer, Shape, format_shape
+from seqcli.model import Plan, Sequential
 
 
 @dataclass
 class Row:
-    name: str
-    class_name: str
+    layer: Layer
+    input_shape: Shape
     output_shape: Shape
     params: int
     trainable_params: int
     trainable: bool
     children: list["Row"] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def class_name(self) -> str:
+        return type(self.layer).__name__
 
     @property
     def non_trainable_params(self) -> int:
@@ -50,46 +60,76 @@ class Summary:
 
 def summarize(model: Sequential) -> Summary:
     """The summary of a built model (SeqcliError with Keras's message if unbuilt)."""
-    input_shape = model.batch_input_shape
-    return Summary(model.name, input_shape, _rows(model, input_shape, parent_trainable=True))
+    plan = model.plan
+    return Summary(model.name, plan.input_shape, _rows(plan, parent_trainable=True))
 
 
-def _rows(model: Sequential, input_shape: Shape, parent_trainable: bool) -> list[Row]:
+def _rows(plan: Plan, parent_trainable: bool) -> list[Row]:
     rows = []
-    outputs = model.trace(input_shape)
-    for layer, in_shape, out_shape in zip(model.layers, model.layer_inputs(input_shape, outputs),
-                                          outputs):
-        trainable = parent_trainable and layer.trainable
-        specs = layer.weight_specs(in_shape)
-        row = Row(layer.name, type(layer).__name__, out_shape,
-                  params=sum(s.size for s in specs),
-                  trainable_params=sum(s.size for s in specs if s.trainable and trainable),
+    for step in plan.steps:
+        trainable = parent_trainable and step.layer.trainable
+        row = Row(step.layer, step.input_shape, step.output_shape,
+                  params=sum(s.size for s in step.weights),
+                  trainable_params=sum(s.size for s in step.weights if s.trainable and trainable),
                   trainable=trainable)
-        if isinstance(layer, Sequential):
-            row.children = _rows(layer, in_shape, trainable)
+        if step.inner is not None:
+            row.children = _rows(step.inner, trainable)
         rows.append(row)
     return rows
 
 
+# ---------------------------------------------------------------- columns
+
+@dataclass(frozen=True)
+class Column:
+    """One summary column: how it is computed from a row, shown, and keyed in JSON."""
+
+    name: str  # as --columns would name it
+    header: str  # its heading in text and markdown
+    width: int  # its share of Keras 2's text line
+    value: Callable[[Row], object]  # the raw value of one row's cell
+    fields: Callable[[Row], dict]  # its keys and values in the JSON summary
+    markdown: Callable[[object], str] = str  # how markdown shows the value (text: str)
+    align: str = "left"  # markdown alignment
+
+
+COLUMNS = {column.name: column for column in (
+    Column("layer", "Layer (type)", 29, lambda row: f"{row.name} ({row.class_name})",
+           lambda row: {"name": row.name, "class_name": row.class_name}),
+    Column("output_shape", "Output Shape", 26, lambda row: format_shape(row.output_shape),
+           lambda row: {"output_shape": list(row.output_shape)}),
+    Column("params", "Param #", 10, lambda row: row.params,
+           lambda row: {"params": row.params, "trainable_params": row.trainable_params,
+                        "non_trainable_params": row.non_trainable_params},
+           markdown="{:,}".format, align="right"),
+    Column("trainable", "Trainable", 11, lambda row: "Y" if row.trainable else "N",
+           lambda row: {"trainable": row.trainable}, align="center"),
+)}
+KERAS_COLUMNS = ("layer", "output_shape", "params")  # what Keras's summary() shows
+
+
+def columns(show_trainable: bool = False) -> list[Column]:
+    names = KERAS_COLUMNS + (("trainable",) if show_trainable else ())
+    return [COLUMNS[name] for name in names]
+
+
 # ---------------------------------------------------------------- text (Keras 2)
 
-LINE_LENGTH = 65
-POSITIONS = (29, 55, 65)  # int(65 * p) for p in Keras's [0.45, 0.85, 1.0]
+def text_positions(shown: list[Column]) -> tuple:
+    """Where each column ends: Keras 2's 29/55/65 (int(65 * [0.45, 0.85, 1])), then 76."""
+    return tuple(itertools.accumulate(column.width for column in shown))
 
 
 def render_text(summary: Summary, show_trainable=False, expand_nested=False) -> str:
-    line_length = LINE_LENGTH + (11 if show_trainable else 0)
-    positions = POSITIONS + ((line_length,) if show_trainable else ())
-    header = ["Layer (type)", "Output Shape", "Param #"] + (["Trainable"] if show_trainable else [])
+    shown = columns(show_trainable)
+    positions = text_positions(shown)
+    line_length = positions[-1]
     lines = [f'Model: "{summary.name}"', "_" * line_length]
-    lines += _format_row(header, positions)
+    lines += _format_row([column.header for column in shown], positions)
     lines.append("=" * line_length)
 
     def emit(row: Row, level: int, is_nested_last: bool) -> None:
-        fields = [f"{row.name} ({row.class_name})", format_shape(row.output_shape), row.params]
-        if show_trainable:
-            fields.append("Y" if row.trainable else "N")
-        lines.extend(_format_row(fields, positions, level))
+        lines.extend(_format_row([column.value(row) for column in shown], positions, level))
         if expand_nested and row.children:
             lines.append("|" * (level + 1) + "¯" * (line_length - 2 * level - 2) + "|" * (level + 1))
             for i, child in enumerate(row.children):
@@ -170,10 +210,9 @@ def to_json_dict(summary: Summary) -> dict:
 
 
 def _row_dict(row: Row) -> dict:
-    result = {"name": row.name, "class_name": row.class_name,
-              "output_shape": list(row.output_shape), "params": row.params,
-              "trainable_params": row.trainable_params,
-              "non_trainable_params": row.non_trainable_params, "trainable": row.trainable}
+    result = {}
+    for column in COLUMNS.values():
+        result.update(column.fields(row))
     if row.children:
         result["layers"] = [_row_dict(child) for child in row.children]
     return result
@@ -186,21 +225,20 @@ def render_json(summary: Summary) -> str:
 def render_markdown(summary: Summary, show_trainable=False, expand_nested=False) -> str:
     from tabulate import tabulate
 
-    header = ["Layer (type)", "Output Shape", "Param #"] + (["Trainable"] if show_trainable else [])
+    shown = columns(show_trainable)
     table = []
 
     def add(row: Row, prefix: str) -> None:
-        cells = [f"{prefix}{row.name} ({row.class_name})", format_shape(row.output_shape),
-                 f"{row.params:,}"]
-        table.append(cells + (["Y" if row.trainable else "N"] if show_trainable else []))
+        cells = [column.markdown(column.value(row)) for column in shown]
+        table.append([prefix + cells[0], *cells[1:]])
         if expand_nested:
             for child in row.children:
                 add(child, prefix + row.name + "/")
 
     for row in summary.rows:
         add(row, "")
-    body = tabulate(table, headers=header, tablefmt="pipe", disable_numparse=True,
-                    colalign=("left", "left", "right") + (("center",) if show_trainable else ()))
+    body = tabulate(table, headers=[column.header for column in shown], tablefmt="pipe",
+                    disable_numparse=True, colalign=[column.align for column in shown])
     return (f"**Model: \"{summary.name}\"**\n\n{body}\n\n"
             f"- Total params: {summary.total_params:,}\n"
             f"- Trainable params: {summary.trainable_params:,}\n"

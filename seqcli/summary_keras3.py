@@ -53,7 +53,7 @@ class WeightBytes:
 def weight_bytes(model) -> WeightBytes:
     """Trainable and non-trainable weight bytes (Normalization's count is an int64)."""
     trainable = non_trainable = 0
-    for spec in model.weight_specs(model.batch_input_shape):
+    for spec in model.plan.weight_specs():
         size = spec.size * DTYPE_BYTES[JAX_DTYPES.get(spec.dtype, spec.dtype)]
         if spec.trainable:
             trainable += size

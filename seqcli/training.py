@@ -132,64 +132,89 @@ def split_validation(x, y, fraction: float):
     return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
 
 
-def fit(model: Sequential, weights: dict, x, y, compiled: Compiled, epochs=1, batch_size=32,
-        shuffle=True, seed=0, validation=None, monitor: Monitor | None = None,
-        patience: int | None = None, reporter: Reporter | None = None,
+@dataclass
+class FitOptions:
+    """Keras's fit arguments that shape the loop."""
+
+    epochs: int = 1
+    batch_size: int = 32
+    shuffle: bool = True
+    seed: int = 0
+    validation: tuple | None = None  # (x, y)
+    monitor: Monitor | None = None
+    patience: int | None = None  # early stopping, watching `monitor`
+
+
+def fit(model: Sequential, weights: dict, x, y, compiled: Compiled,
+        options: FitOptions = FitOptions(), reporter: Reporter | None = None,
         should_stop=lambda: False) -> History:
     """Train `weights` in place; returns the per-epoch logs."""
+    trainer = Trainer(model, weights, compiled, options.seed)
     reporter = reporter or Reporter()
-    optimizer = optimizers.Optimizer(compiled.optimizer)
-    trainable = trainable_keys(model)
-    params = nest(weights)  # the same arrays: in-place updates show through
-    rng = np.random.default_rng(seed)
-    history = History()
-    steps = math.ceil(len(x) / batch_size)
-    for epoch in range(epochs):
-        reporter.epoch_begin(epoch, epochs, steps)
-        order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
-        logs = _train_epoch(model, weights, params, x, y, order, batch_size, compiled,
-                            optimizer, trainable, rng, reporter, should_stop, epoch)
-        if should_stop():
-            history.interrupted = True
-        if validation is not None and not history.interrupted:
-            scores = evaluate(model, weights, *validation, compiled, batch_size)
+    monitor, history = options.monitor, History()
+    steps = math.ceil(len(x) / options.batch_size)
+    for epoch in range(options.epochs):
+        reporter.epoch_begin(epoch, options.epochs, steps)
+        logs = trainer.epoch(x, y, options, reporter, should_stop, epoch)
+        history.interrupted = should_stop()
+        if options.validation is not None and not history.interrupted:
+            scores = evaluate(model, weights, *options.validation, compiled, options.batch_size)
             logs.update({f"val_{name}": value for name, value in scores.items()})
         history.epochs.append(logs)
         improved = monitor.update(logs) if monitor else False
         reporter.epoch_end(epoch, logs, improved)
         if history.interrupted:
             break
-        if monitor and patience is not None and monitor.wait >= patience:
+        if monitor and options.patience is not None and monitor.wait >= options.patience:
             history.stopped_early = True
             break
     return history
 
 
-def _train_epoch(model, weights, params, x, y, order, batch_size, compiled, optimizer,
-                 trainable, rng, reporter, should_stop, epoch) -> dict:
-    tracked = _metrics(compiled, y, model, x)
-    loss_sum, seen = 0.0, 0
-    for step, start in enumerate(range(0, len(x), batch_size)):
-        index = order[start:start + batch_size]
-        x_batch = np.asarray(x[index], dtype=np.float32)
-        y_batch = np.asarray(y[index])
-        y_pred, cache = model.forward_train(params, x_batch, rng)
-        loss, d_loss = _loss(compiled, y_batch, y_pred)
-        loss += model.penalty(cache)  # layers' own loss terms (ActivityRegularization)
+class Trainer:
+    """One fit's state: the weights it trains (in place), the optimizer and the random
+    stream. Every change to the weights happens in `step`, in sight."""
+
+    def __init__(self, model: Sequential, weights: dict, compiled: Compiled, seed: int):
+        self.model, self.weights, self.compiled = model, weights, compiled
+        self.params = nest(weights)  # views of the same arrays, as the layers take them
+        self.optimizer = optimizers.Optimizer(compiled.optimizer)
+        self.trainable = trainable_keys(model)
+        self.rng = np.random.default_rng(seed)
+
+    def epoch(self, x, y, options: FitOptions, reporter, should_stop, epoch: int) -> dict:
+        """One pass over the data; the logs are running means, as Keras reports them."""
+        order = self.rng.permutation(len(x)) if options.shuffle else np.arange(len(x))
+        tracked = _metrics(self.compiled, y, self.model, x)
+        loss_sum, seen, logs = 0.0, 0, {}
+        for step, start in enumerate(range(0, len(x), options.batch_size)):
+            index = order[start:start + options.batch_size]
+            y_batch = np.asarray(y[index])
+            loss, y_pred = self.step(np.asarray(x[index], dtype=np.float32), y_batch,
+                                     f"at epoch {epoch + 1}, step {step + 1}")
+            loss_sum += loss * len(index)
+            seen += len(index)
+            for metric in tracked:
+                metric.update(y_batch, y_pred)
+            logs = {"loss": loss_sum / seen, **{m.name: m.result() for m in tracked}}
+            reporter.step(step + 1, logs)
+            if should_stop():
+                break
+        return logs
+
+    def step(self, x_batch, y_batch, when: str):
+        """One optimizer step on a batch: (the batch's loss, the model's outputs)."""
+        result = self.model.run(self.params, x_batch, training=True, rng=self.rng)
+        loss, d_loss = _loss(self.compiled, y_batch, result.output)
+        loss += result.penalty  # layers' own loss terms (ActivityRegularization)
         if not math.isfinite(loss):
-            raise NonFiniteLoss(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
-                                "try a lower learning rate, or check the data for NaN/Inf")
-        _, grads = model.backward(params, cache, d_loss)
-        optimizer.apply(weights, flatten(grads), trainable)
-        loss_sum += loss * len(index)
-        seen += len(index)
-        for metric in tracked:
-            metric.update(y_batch, y_pred)
-        logs = {"loss": loss_sum / seen, **{m.name: m.result() for m in tracked}}
-        reporter.step(step + 1, logs)
-        if should_stop():
-            break
-    return logs
+            raise NonFiniteLoss(f"the loss became {loss} {when}; try a lower learning rate, "
+                                "or check the data for NaN/Inf")
+        _, grads = self.model.backward(self.params, result, d_loss)
+        self.optimizer.apply(self.weights, flatten(grads), self.trainable)
+        for key, value in result.updates.items():  # e.g. BatchNormalization's statistics
+            self.weights[key][...] = value
+        return loss, result.output
 
 
 def _metrics(compiled, y, model, x) -> list:
@@ -205,19 +230,21 @@ def _loss(compiled, y_true, y_pred):
 
 
 def evaluate(model: Sequential, weights: dict, x, y, compiled: Compiled,
-             batch_size=32) -> dict:
-    """Loss and metrics over the whole data, at inference (Keras's `model.evaluate`)."""
-    params = nest(weights)
+             batch_size=32, engine=None) -> dict:
+    """Loss and metrics over the whole data, at inference (Keras's `model.evaluate`);
+    `engine` runs the forward passes (default: numpy)."""
+    if engine is None:
+        from seqcli.engines import NumpyEngine
+        engine = NumpyEngine(model, weights)
     tracked = _metrics(compiled, y, model, x)
     loss_sum, seen = 0.0, 0
     for start in range(0, len(x), batch_size):
         x_batch = np.asarray(x[start:start + batch_size], dtype=np.float32)
         y_batch = np.asarray(y[start:start + batch_size])
-        y_pred, extra = model.forward_with_penalty(params, x_batch)
-        loss, _ = _loss(compiled, y_batch, y_pred)
-        loss += extra
-        loss_sum += loss * len(x_batch)
+        result = engine.forward(x_batch)
+        loss, _ = _loss(compiled, y_batch, result.output)
+        loss_sum += (loss + result.penalty) * len(x_batch)
         seen += len(x_batch)
         for metric in tracked:
-            metric.update(y_batch, y_pred)
+            metric.update(y_batch, result.output)
     return {"loss": loss_sum / max(seen, 1), **{m.name: m.result() for m in tracked}}

@@ -22,7 +22,7 @@ def specs_of(model: Sequential) -> list[WeightSpec]:
     """Keras's `model.weights`: every weight with its key, shape and trainability."""
     if not model.built:
         raise SeqcliError(NOT_CREATED.format(name=model.name))
-    return model.weight_specs(model.batch_input_shape)
+    return model.plan.weight_specs()
 
 
 def fresh(model: Sequential, seed: int = 0, skip=frozenset()) -> dict:
@@ -52,7 +52,7 @@ def load(model: Sequential, path: str | None, seed: int = 0) -> tuple[dict, list
     file, the rest are fresh (seed `seed`).
     """
     specs = {spec.name: spec for spec in specs_of(model)}
-    weights, notes = _nested_files(model, "")
+    weights, notes = _nested_files(model.plan, "")
     if path is None:
         missing = fresh(model, seed, skip=set(weights))
         if missing:
@@ -66,29 +66,24 @@ def load(model: Sequential, path: str | None, seed: int = 0) -> tuple[dict, list
     return weights, notes
 
 
-def _nested_files(model: Sequential, prefix: str) -> tuple[dict, list[str]]:
+def _nested_files(plan, prefix: str) -> tuple[dict, list[str]]:
+    """The weights nested models' own `weights:` files give, keyed from the top."""
     weights, notes = {}, []
-    for layer in model.layers:
-        if not isinstance(layer, Sequential):
+    for step in plan.steps:
+        if step.inner is None:
             continue
-        inner_prefix = f"{prefix}{layer.name}/"
+        layer, inner_prefix = step.layer, f"{prefix}{step.layer.name}/"
         if layer.weights:
             from seqcli.arrays import read_npz
 
-            shape = _nested_input(model, layer)
-            specs = {s.name: s for s in layer.weight_specs(shape)}
+            specs = {s.name: s for s in step.weights}
             loaded = check(read_npz(layer.weights), specs, layer.weights)
             weights.update({inner_prefix + k: v for k, v in loaded.items()})
             notes.append(f"{layer.name}: weights from {layer.weights}")
-        inner, inner_notes = _nested_files(layer, inner_prefix)
+        inner, inner_notes = _nested_files(step.inner, inner_prefix)
         weights.update(inner)
         notes += inner_notes
     return weights, notes
-
-
-def _nested_input(model: Sequential, nested: Sequential):
-    index = model.layers.index(nested)
-    return model.layer_inputs(model.batch_input_shape)[index]
 
 
 def check(arrays: dict, specs: dict, path: str, optional=frozenset()) -> dict:

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from seqcli.engines.numpy_engine import NumpyEngine
 from seqcli import runner
 from seqcli import spec as spec_module
 from seqcli import weights as weights_module
@@ -48,7 +49,7 @@ def test_every_activation_and_layer_has_a_fixture():
 @pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
 def test_forward_matches_keras(path):
     model, weights, x, expected = load_case(path)
-    y = runner.predict(model, weights, x, batch_size=2)
+    y = runner.predict(NumpyEngine(model, weights), x, batch_size=2)
     assert y.shape == expected.shape
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from seqcli.engines.numpy_engine import NumpyEngine
 from seqcli import runner
 from seqcli import spec as spec_module
 from seqcli import weights as weights_module
@@ -159,7 +160,7 @@ def test_forward_shape_equals_inferred_shape(class_name, args, shape, kind):
     model = build(class_name, args, shape)
     x = make_input(kind, args, (3, *shape), np.random.default_rng(0)).astype(np.float32)
     weights = weights_module.fresh(model, seed=1)
-    y = runner.predict(model, weights, x)
+    y = runner.predict(NumpyEngine(model, weights), x)
     assert y.shape == model.output_shape((3, *shape))
     assert model.output_shape((None, *shape))[1:] == y.shape[1:]
     assert np.all(np.isfinite(y))
@@ -241,8 +242,8 @@ def test_backward_matches_finite_differences(class_name, args, shape, kind):
     r = rng.standard_normal(model.output_shape((2, *shape)))
 
     def loss():  # the same random draws every time; layers' own loss terms included
-        y, cache = model.forward_train(params, x, np.random.default_rng(5))
-        return float(np.sum(y * r)) + model.penalty(cache)
+        result = model.run(params, x, training=True, rng=np.random.default_rng(5))
+        return float(np.sum(result.output * r)) + result.penalty
 
     y, cache = model.forward_train(params, x, np.random.default_rng(5))
     dx, grads = model.backward(params, cache, r)

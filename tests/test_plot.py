@@ -27,10 +27,8 @@ NEEDS_SHAPE = {"guide_unbuilt.yaml": ["--input-shape", "4"]}
 def expected_layers(model: Sequential, batch_input_shape, expand: bool, prefix=""):
     """(id, name, class, input shape, output shape) of each drawn layer, in order."""
     found = []
-    outputs = model.trace(batch_input_shape)
-    for layer, shape_in, shape_out in zip(model.layers,
-                                          model.layer_inputs(batch_input_shape, outputs),
-                                          outputs):
+    for layer, shape_in, shape_out in zip(model.layers, model.layer_inputs(batch_input_shape),
+                                          model.trace(batch_input_shape)):
         path = prefix + layer.name
         if expand and isinstance(layer, Sequential) and layer.layers:
             found += expected_layers(layer, shape_in, True, path + "/")

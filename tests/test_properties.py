@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seqcli.engines.numpy_engine import NumpyEngine
 from seqcli import runner
 from seqcli import spec as spec_module
 from seqcli import weights as weights_module
@@ -42,7 +43,7 @@ def test_random_stacks_forward_to_their_inferred_shape(size, channels, body, poo
         assert "zero or negative" in str(exc)  # a window larger than the image
         return
     x = np.random.default_rng(0).standard_normal((2, size, size, channels)).astype(np.float32)
-    y = runner.predict(model, weights_module.fresh(model), x)
+    y = runner.predict(NumpyEngine(model, weights_module.fresh(model)), x)
     assert y.shape == model.output_shape((2, size, size, channels))
     assert y.dtype == np.float32
 

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from seqcli.engines.numpy_engine import NumpyEngine
 from seqcli import runner, training
 from seqcli import spec as spec_module
 from seqcli import weights as weights_module
@@ -30,7 +31,7 @@ def test_bundled_spec_runs_and_trains(path):
     rng = np.random.default_rng(0)
     x = sample_input(model, rng)
     weights = weights_module.fresh(model, seed=1)
-    y = runner.predict(model, weights, x)
+    y = runner.predict(NumpyEngine(model, weights), x)
     assert y.shape == model.output_shape((2, *model.input_shape)) and np.isfinite(y).all()
     if loaded.compile is None:
         return
@@ -42,7 +43,8 @@ def test_bundled_spec_runs_and_trains(path):
         targets = (rng.random(y.shape) > 0.5).astype(np.float32)
     else:
         targets = rng.random(y.shape, dtype=np.float32)
-    history = training.fit(model, weights, x, targets, compiled, epochs=1, batch_size=2)
+    history = training.fit(model, weights, x, targets, compiled,
+                           training.FitOptions(epochs=1, batch_size=2))
     assert np.isfinite(history.epochs[0]["loss"])
 
 

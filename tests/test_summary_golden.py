@@ -69,19 +69,21 @@ def test_the_one_line_fast_path_equals_kerass_algorithm():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from seqcli.summary import POSITIONS, _format_row, _keras_print_row
+    from seqcli.summary import _format_row, _keras_print_row, columns, text_positions
 
     text = st.text(alphabet="ab_(), 0123456789'", min_size=0, max_size=40)
 
     @settings(max_examples=500, deadline=None)
     @given(cells=st.tuples(text, text, text), trainable=st.booleans())
     def same(cells, trainable):
-        positions = POSITIONS + ((76,) if trainable else ())
+        positions = text_positions(columns(trainable))
         fields = list(cells) + (["Y"] if trainable else [])
         assert _format_row(fields, positions) == _keras_print_row(fields, positions)
 
     same()
     # the boundary the guide shows: a 27-character first cell overflows by one column
-    row = _format_row(["x" * 27, "(None, 3)", 12], POSITIONS)
-    assert row == _keras_print_row(["x" * 27, "(None, 3)", "12"], POSITIONS)
+    positions = text_positions(columns())
+    assert positions == (29, 55, 65)
+    row = _format_row(["x" * 27, "(None, 3)", 12], positions)
+    assert row == _keras_print_row(["x" * 27, "(None, 3)", "12"], positions)
     assert row[0].index("(None") == 30

@@ -23,9 +23,9 @@ def train_case(path):
     compiled = training.compile_settings({"loss": settings["loss"],
                                           "optimizer": settings["optimizer"],
                                           "metrics": settings["metrics"]})
-    history = training.fit(model, weights, data["x"], data["y"], compiled,
-                           epochs=settings["epochs"], batch_size=settings["batch_size"],
-                           shuffle=False)
+    options = training.FitOptions(epochs=settings["epochs"],
+                                  batch_size=settings["batch_size"], shuffle=False)
+    history = training.fit(model, weights, data["x"], data["y"], compiled, options)
     return data, weights, history
 
 

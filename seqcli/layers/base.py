@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import ClassVar
 
 from seqcli.args import Bool, Choice, LayerName, arg
@@ -46,10 +46,12 @@ class Layer:
 
     aliases: ClassVar[tuple] = ()
     is_input: ClassVar[bool] = False  # only Input, which declares a shape
+    wraps: ClassVar[tuple] = ()  # arguments that hold layers (Bidirectional's `layer`...)
     # what the layer does with a Keras mask (Embedding's mask_zero): "drops" it (Keras's
     # default), "passes" it on untouched, "uses" it (forward_masked), or "refuses" it
     # (Keras would use it in a way seqcli does not implement yet)
     masking: ClassVar[str] = "drops"
+    makes_mask: ClassVar[bool] = False  # an Embedding with mask_zero sets it
     positional: ClassVar[tuple] = ()  # Keras's positional argument order
     summary: ClassVar[str] = ""  # one line for `seqcli catalog`
     weights_doc: ClassVar[str] = "none"  # its weights, for `seqcli catalog CLASS`
@@ -125,14 +127,23 @@ class Layer:
         """(dL/dx, {weight name: dL/dweight}) from dL/dy and the forward cache."""
         raise NotImplementedError
 
-    def penalty(self, cache) -> float:
-        """An extra loss term this layer adds in training (Keras's add_loss): 0 for most.
-        A layer that has one also adds its gradient in `backward`."""
+    def forward_masked(self, params: dict, x, rng, mask):
+        """(output, cache, output mask) for a layer whose masking is "uses"."""
+        raise NotImplementedError
+
+    def keeps_mask(self) -> bool:
+        """For a layer that uses masks: whether its output still carries one."""
+        return False
+
+    def penalty(self, y) -> float:
+        """An extra loss term from the layer's output (Keras's add_loss), in fit and
+        evaluate alike: 0 for most. A layer that has one adds its gradient in `backward`."""
         return 0.0
 
-    def output_penalty(self, y) -> float:
-        """The same term from the layer's output at inference (for evaluate)."""
-        return 0.0
+    def updates(self, cache) -> dict:
+        """New values for non-trainable weights after a training step ({weight: array}),
+        such as BatchNormalization's moving statistics; the training loop applies them."""
+        return {}
 
     def describe(self) -> str:
         return f"{type(self).__name__} {self.name!r}"
@@ -177,3 +188,50 @@ def format_shape(shape: Shape) -> str:
 
 def channels_last(data_format) -> bool:
     return data_format in (None, "channels_last")
+
+
+# ---------------------------------------------------------------- rank families
+
+RANK_NAMES = {1: "1D", 2: "2D", 3: "3D"}
+
+
+def rank_family_class(name: str, base: type, rank: int, fields: list, **namespace) -> type:
+    """One registered class of a 1-D/2-D/3-D family (Conv2D from Conv, rank 2): a frozen
+    dataclass with `fields` [(name, type, arg(...))] in Keras's positional order, unless
+    `positional` says otherwise; `namespace` sets summary, aliases and the like."""
+    from seqcli.registry import register
+
+    namespace = {"rank": rank, "positional": tuple(f[0] for f in fields),
+                 "__module__": base.__module__, **namespace}
+    return register(make_dataclass(name, fields, bases=(base,), frozen=True, kw_only=True,
+                                   namespace=namespace))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpatialLayer(Layer):
+    """A layer over (batch, *spatial, channels) data, or channels first with
+    `data_format`. The numpy kernels work channels-last: channels-first data is moved
+    there on the way in and back on the way out."""
+
+    rank: ClassVar[int] = 2
+
+    @property
+    def last(self) -> bool:
+        return channels_last(getattr(self, "data_format", None))
+
+    def split_shape(self, shape: Shape) -> tuple:
+        """(spatial sizes, channels) of a full shape, whatever the data format."""
+        return (shape[1:-1], shape[-1]) if self.last else (shape[2:], shape[1])
+
+    def join_shape(self, batch, spatial, channels) -> Shape:
+        return (batch, *spatial, channels) if self.last else (batch, channels, *spatial)
+
+    def to_last(self, x):
+        from seqcli import ops
+
+        return x if self.last else ops.to_channels_last(x)
+
+    def from_last(self, y):
+        from seqcli import ops
+
+        return y if self.last else ops.to_channels_first(y)

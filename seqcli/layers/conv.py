@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, make_dataclass
-from typing import ClassVar
+from dataclasses import dataclass
 
 from seqcli import activations
 from seqcli.args import ActivationArg, Bool, Choice, InitializerArg, Int, IntTuple, Optional, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import Layer, WeightSpec, channels_last, format_shape, require_rank
+from seqcli.layers.base import (RANK_NAMES as NAMES, SpatialLayer, WeightSpec, format_shape,
+                                rank_family_class, require_rank)
 from seqcli.layers.core import DATA_FORMAT
-from seqcli.registry import register
 from seqcli.shapes import conv_output_size, conv_transpose_sizes
-
-NAMES = {1: "1D", 2: "2D", 3: "3D"}
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Convolution(Layer):
+class _Convolution(SpatialLayer):
     """What every convolution shares: channels, shapes, bias and activation."""
-
-    rank: ClassVar[int] = 2
-
-    @property
-    def last(self) -> bool:
-        return channels_last(self.data_format)
 
     def check(self):
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
@@ -33,7 +24,7 @@ class _Convolution(Layer):
                            f"dilation_rate={self.dilation_rate}")
 
     def in_channels(self, input_shape) -> int:
-        channels = input_shape[-1] if self.last else input_shape[1]
+        channels = self.split_shape(input_shape)[1]
         if channels is None:
             raise ValueError("The channel dimension of the inputs should be defined. "
                              f"Found None. Full input shape received: {format_shape(input_shape)}")
@@ -41,7 +32,7 @@ class _Convolution(Layer):
 
     def output_shape(self, input_shape):
         require_rank(self, input_shape, self.rank + 2)
-        spatial = input_shape[1:-1] if self.last else input_shape[2:]
+        spatial = self.split_shape(input_shape)[0]
         channels = self.out_channels(self.in_channels(input_shape))
         out = self.out_sizes(spatial)
         if any(o is not None and o <= 0 for o in out):
@@ -50,38 +41,29 @@ class _Convolution(Layer):
                 f"`inputs shape={format_shape(input_shape)}`, `kernel_size={self.kernel_size}`, "
                 f"`dilation_rate={self.dilation_rate}`, `strides={self.strides}`, "
                 f"`padding={self.padding}`; the input is smaller than the kernel's reach")
-        return (input_shape[0], *out, channels) if self.last else \
-            (input_shape[0], channels, *out)
+        return self.join_shape(input_shape[0], out, channels)
 
     def out_sizes(self, spatial):
         return [conv_output_size(s, k, st, self.padding, d) for s, k, st, d
                 in zip(spatial, self.kernel_size, self.strides, self.dilation_rate)]
 
     def forward(self, params, x):
-        from seqcli import ops
-
-        z, _ = self.compute(params, x if self.last else ops.to_channels_last(x))
-        y = activations.apply_in_place(self.activation, z)  # z is not kept at inference
-        return y if self.last else ops.to_channels_first(y)
+        z, _ = self.compute(params, self.to_last(x))
+        return self.from_last(activations.apply_in_place(self.activation, z))  # z not kept
 
     def forward_train(self, params, x, rng):
-        from seqcli import ops
-
-        x = x if self.last else ops.to_channels_last(x)
+        x = self.to_last(x)
         z, inner = self.compute(params, x)
         y = activations.get(self.activation)(z)
-        return (y if self.last else ops.to_channels_first(y)), (x, z, y, inner)
+        return self.from_last(y), (x, z, y, inner)
 
     def backward(self, params, cache, dy):
-        from seqcli import ops
-
         x, z, y, inner = cache
-        dz = activations.gradient(self.activation)(z, y, dy if self.last
-                                                   else ops.to_channels_last(dy))
+        dz = activations.gradient(self.activation)(z, y, self.to_last(dy))
         dx, grads = self.compute_backward(params, x, inner, dz)
         if self.use_bias:
             grads["bias"] = dz.reshape(-1, dz.shape[-1]).sum(axis=0)
-        return (dx if self.last else ops.to_channels_first(dx)), grads
+        return self.from_last(dx), grads
 
     def bias_spec(self, size):
         return [WeightSpec("bias", (size,), self.bias_initializer)] if self.use_bias else []
@@ -269,11 +251,8 @@ def _fields(rank, *names):
 
 
 def _make(name, base, rank, names, summary, weights_doc, aliases=()):
-    fields = _fields(rank, *names)
-    cls = make_dataclass(name, fields, bases=(base,), frozen=True, kw_only=True, namespace={
-        "rank": rank, "summary": summary, "weights_doc": weights_doc, "aliases": aliases,
-        "positional": tuple(f[0] for f in fields), "__module__": __name__})
-    return register(cls)
+    return rank_family_class(name, base, rank, _fields(rank, *names), summary=summary,
+                             weights_doc=weights_doc, aliases=aliases)
 
 
 CONV = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",

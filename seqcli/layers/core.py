@@ -105,9 +105,33 @@ class Activation(Layer):
         return activations.gradient(self.activation)(x, y, dy), {}
 
 
+@dataclass(frozen=True, kw_only=True)
+class RandomInTraining(Layer):
+    """Random in training (the fit's random stream drives it), the identity at inference,
+    and when training runs without randomness (rng None) or the layer is inactive."""
+
+    def forward(self, params, x):
+        return x
+
+    def forward_train(self, params, x, rng):
+        if rng is None or not self.active():
+            return x, None
+        return self.noisy(x, rng)  # (output, the factor x was multiplied by, or None)
+
+    def backward(self, params, cache, dy):
+        return (dy if cache is None else dy * cache), {}
+
+    def noise_shape_for(self, x) -> tuple:
+        """Keras's noise_shape, None entries taking the input's sizes."""
+        if self.noise_shape is None:
+            return x.shape
+        return tuple(x.shape[i] if size is None else size
+                     for i, size in enumerate(self.noise_shape))
+
+
 @register
 @dataclass(frozen=True, kw_only=True)
-class Dropout(Layer):
+class Dropout(RandomInTraining):
     masking = "passes"
     rate: float = arg(Float(0.0, 1.0), doc="fraction of inputs dropped in training")
     noise_shape: list | None = arg(Optional(ShapeArg()), default=None)
@@ -120,21 +144,14 @@ class Dropout(Layer):
         check_noise_shape(self.noise_shape, input_shape)
         return input_shape
 
-    def forward(self, params, x):
-        return x  # the identity at inference
+    def active(self):
+        return self.rate > 0
 
-    def forward_train(self, params, x, rng):
-        if rng is None or self.rate == 0:
-            return x, None
+    def noisy(self, x, rng):
         # Keras: keep each value with probability 1 - rate and scale it by 1 / (1 - rate)
-        shape = x.shape if self.noise_shape is None else tuple(
-            x.shape[i] if size is None else size for i, size in enumerate(self.noise_shape))
         keep = 1 - self.rate
-        scale = (rng.random(shape) < keep).astype(x.dtype) / x.dtype.type(keep)
+        scale = (rng.random(self.noise_shape_for(x)) < keep).astype(x.dtype) / x.dtype.type(keep)
         return x * scale, scale
-
-    def backward(self, params, cache, dy):
-        return (dy if cache is None else dy * cache), {}
 
 
 @register
@@ -181,6 +198,10 @@ class Embedding(Layer):
 
     positional = ("input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer",
                   "embeddings_constraint", "mask_zero")
+
+    @property
+    def makes_mask(self) -> bool:  # index 0 is padding: Keras's mask starts here
+        return self.mask_zero
     summary = "Turns integer indices into dense vectors (a learned lookup table)"
     weights_doc = "embeddings (input_dim, output_dim)"
 

@@ -125,12 +125,14 @@ class BatchNormalization(_Normalization):
         gamma, beta = self._weights(params, x.shape)
         axes = tuple(i for i, size in enumerate(self._broadcast(x.shape)) if size == 1)
         y, cache = _normalize(x, axes, gamma, beta, self.epsilon)
-        # the moving statistics move during training, in place (Keras's update rule)
+        # the moving statistics move by Keras's rule; the training loop applies them
         momentum = x.dtype.type(self.momentum)
-        for name, batch_value in (("moving_mean", cache[2]), ("moving_variance", cache[3])):
-            moving = params[name]
-            moving[...] = moving * momentum + batch_value.reshape(moving.shape) * (1 - momentum)
-        return y, ("batch", cache, x.shape)
+        moved = {name: params[name] * momentum + value.reshape(params[name].shape) * (1 - momentum)
+                 for name, value in (("moving_mean", cache[2]), ("moving_variance", cache[3]))}
+        return y, ("batch", cache, x.shape, moved)
+
+    def updates(self, cache):
+        return cache[3] if cache[0] == "batch" else {}
 
     def _inference(self, params, x):
         import numpy as np
@@ -144,7 +146,7 @@ class BatchNormalization(_Normalization):
         return (y + beta if beta is not None else y), ("moving", (xhat, inv), x.shape)
 
     def backward(self, params, cache, dy):
-        mode, stats, shape = cache
+        mode, stats, shape = cache[:3]
         gamma, _ = self._weights(params, shape)
         axes = tuple(i for i, size in enumerate(self._broadcast(shape)) if size == 1)
         if mode == "moving":

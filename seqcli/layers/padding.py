@@ -2,46 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, make_dataclass
-from typing import ClassVar
+from dataclasses import dataclass
 
 from seqcli.args import Choice, Int, IntTuple, Margins, arg
-from seqcli.layers.base import Layer, channels_last, require_rank
+from seqcli.layers.base import RANK_NAMES as NAMES, SpatialLayer, rank_family_class, require_rank
 from seqcli.layers.core import DATA_FORMAT
-from seqcli.registry import register
-
-NAMES = {1: "1D", 2: "2D", 3: "3D"}
 
 
 @dataclass(frozen=True, kw_only=True)
-class Spatial(Layer):
+class Spatial(SpatialLayer):
     """A layer that changes the spatial axes of (batch, *spatial, channels) data."""
-
-    rank: ClassVar[int] = 2
-
-    @property
-    def last(self) -> bool:
-        return channels_last(getattr(self, "data_format", None))
 
     def output_shape(self, input_shape):
         require_rank(self, input_shape, self.rank + 2)
-        spatial = input_shape[1:-1] if self.last else input_shape[2:]
+        spatial, channels = self.split_shape(input_shape)
         out = [None if size is None else self.new_size(axis, size)
                for axis, size in enumerate(spatial)]
-        channels = input_shape[-1] if self.last else input_shape[1]
-        return (input_shape[0], *out, channels) if self.last else (input_shape[0], channels, *out)
+        return self.join_shape(input_shape[0], out, channels)
 
     def forward_train(self, params, x, rng):
-        from seqcli import ops
-
-        y = self.apply(x if self.last else ops.to_channels_last(x))
-        return (y if self.last else ops.to_channels_first(y)), x.shape
+        return self.from_last(self.apply(self.to_last(x))), x.shape
 
     def backward(self, params, cache, dy):
-        from seqcli import ops
-
-        dx = self.apply_backward(dy if self.last else ops.to_channels_last(dy), cache)
-        return (dx if self.last else ops.to_channels_first(dx)), {}
+        return self.from_last(self.apply_backward(self.to_last(dy), cache)), {}
 
     def pairs(self, margins) -> tuple:
         """((before, after), ...) per spatial axis; 1-D layers hold a flat pair."""
@@ -117,9 +100,7 @@ class UpSampling(Spatial):
 
 
 def _make(name, base, rank, fields, summary, positional):
-    cls = make_dataclass(name, fields, bases=(base,), frozen=True, kw_only=True, namespace={
-        "rank": rank, "summary": summary, "positional": positional, "__module__": __name__})
-    return register(cls)
+    return rank_family_class(name, base, rank, fields, summary=summary, positional=positional)
 
 
 def _data_format(rank):

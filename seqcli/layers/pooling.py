@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, make_dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 
 from seqcli.args import REQUIRED, Bool, Choice, IntTuple, Optional, arg
-from seqcli.layers.base import Layer, channels_last, format_shape, require_rank
+from seqcli.layers.base import (RANK_NAMES as NAMES, SpatialLayer, format_shape,
+                                rank_family_class, require_rank)
 from seqcli.layers.core import DATA_FORMAT
-from seqcli.registry import register
-from seqcli.shapes import conv_output_size
-
-NAMES = {1: "1D", 2: "2D", 3: "3D"}
 
 
 @dataclass(frozen=True, kw_only=True)
-class Pooling(Layer):
+class Pooling(SpatialLayer):
     """Max or average over windows of the spatial axes."""
 
-    rank: ClassVar[int] = 2
     mode: ClassVar[str] = "max"
     positional = ("pool_size", "strides", "padding", "data_format")
 
@@ -27,9 +23,10 @@ class Pooling(Layer):
         return self.strides or self.pool_size
 
     def output_shape(self, input_shape):
+        from seqcli.shapes import conv_output_size
+
         require_rank(self, input_shape, self.rank + 2)
-        last = channels_last(self.data_format)
-        spatial = input_shape[1:-1] if last else input_shape[2:]
+        spatial, channels = self.split_shape(input_shape)
         out = [conv_output_size(s, p, st, self.padding)
                for s, p, st in zip(spatial, self.pool_size, self.step)]
         if any(o is not None and o <= 0 for o in out):
@@ -38,38 +35,30 @@ class Pooling(Layer):
                 f"`inputs shape={format_shape(input_shape)}`, `pool_size={self.pool_size}`, "
                 f"`strides={self.step}`, `padding={self.padding}`; the input is smaller "
                 "than the pooling window")
-        channels = input_shape[-1] if last else input_shape[1]
-        return (input_shape[0], *out, channels) if last else (input_shape[0], channels, *out)
+        return self.join_shape(input_shape[0], out, channels)
 
     def forward_train(self, params, x, rng):
         from seqcli import ops
 
-        last = channels_last(self.data_format)
-        x = x if last else ops.to_channels_last(x)
-        y = ops.pool(x, self.pool_size, self.step, self.padding, self.mode)
-        return (y if last else ops.to_channels_first(y)), x
+        x = self.to_last(x)
+        return self.from_last(ops.pool(x, self.pool_size, self.step, self.padding,
+                                       self.mode)), x
 
     def backward(self, params, cache, dy):
         from seqcli import ops
 
-        last = channels_last(self.data_format)
-        dx = ops.pool_backward(cache, dy if last else ops.to_channels_last(dy),
-                               self.pool_size, self.step, self.padding, self.mode)
-        return (dx if last else ops.to_channels_first(dx)), {}
+        return self.from_last(ops.pool_backward(cache, self.to_last(dy), self.pool_size,
+                                                self.step, self.padding, self.mode)), {}
 
 
 @dataclass(frozen=True, kw_only=True)
-class GlobalPooling(Layer):
+class GlobalPooling(SpatialLayer):
     """Max or average over all spatial positions, per channel."""
 
-    rank: ClassVar[int] = 2
     mode: ClassVar[str] = "max"
-    positional = ("data_format", "keepdims")
 
     def _axes(self):
-        spatial = range(1, self.rank + 1) if channels_last(self.data_format) \
-            else range(2, self.rank + 2)
-        return tuple(spatial)
+        return tuple(range(1, self.rank + 1) if self.last else range(2, self.rank + 2))
 
     def output_shape(self, input_shape):
         require_rank(self, input_shape, self.rank + 2)
@@ -84,16 +73,13 @@ class GlobalPooling(Layer):
 
     def forward_masked(self, params, x, rng, mask):
         """Keras's GlobalAveragePooling1D with a mask: the mean of the unmasked steps."""
-        weights = mask.astype(x.dtype)[:, :, None] if channels_last(self.data_format) \
+        weights = mask.astype(x.dtype)[:, :, None] if self.last \
             else mask.astype(x.dtype)[:, None, :]
         axis = self._axes()
         count = weights.sum(axis=axis, keepdims=True)
         y = (x * weights).sum(axis=axis, keepdims=True) / count
         y = y if self.keepdims else y.squeeze(axis)
         return y, ("masked", x.shape, weights / count), None
-
-    def keeps_mask(self) -> bool:
-        return False
 
     def backward(self, params, cache, dy):
         import numpy as np
@@ -114,10 +100,8 @@ class GlobalPooling(Layer):
 
 
 def _pooling(rank: int, mode: str):
-    prefix = "MaxPooling" if mode == "max" else "AveragePooling"
-    short = "MaxPool" if mode == "max" else "AvgPool"
-    name = prefix + NAMES[rank]
-    cls = make_dataclass(name, [
+    prefix, short = ("MaxPooling", "MaxPool") if mode == "max" else ("AveragePooling", "AvgPool")
+    return rank_family_class(prefix + NAMES[rank], Pooling, rank, [
         # Keras: MaxPooling defaults to 2 per axis; AveragePooling needs pool_size
         ("pool_size", tuple, arg(IntTuple(rank), default=2 if mode == "max" else REQUIRED,
                                  doc="window size per axis")),
@@ -125,27 +109,20 @@ def _pooling(rank: int, mode: str):
                                   doc="defaults to pool_size")),
         ("padding", str, arg(Choice("valid", "same"), default="valid")),
         ("data_format", str, arg(DATA_FORMAT, default=None)),
-    ], bases=(Pooling,), frozen=True, kw_only=True, namespace={
-        "rank": rank, "mode": mode, "aliases": (short + NAMES[rank],),
-        "summary": f"{'Maximum' if mode == 'max' else 'Average'} over {NAMES[rank]} windows",
-        "__module__": __name__})
-    return register(cls)
+    ], mode=mode, aliases=(short + NAMES[rank],),
+        summary=f"{'Maximum' if mode == 'max' else 'Average'} over {NAMES[rank]} windows")
 
 
 def _global_pooling(rank: int, mode: str):
-    prefix = "GlobalMaxPooling" if mode == "max" else "GlobalAveragePooling"
-    short = "GlobalMaxPool" if mode == "max" else "GlobalAvgPool"
-    name = prefix + NAMES[rank]
-    cls = make_dataclass(name, [
+    prefix, short = ("GlobalMaxPooling", "GlobalMaxPool") if mode == "max" \
+        else ("GlobalAveragePooling", "GlobalAvgPool")
+    return rank_family_class(prefix + NAMES[rank], GlobalPooling, rank, [
         ("data_format", str, arg(DATA_FORMAT, default=None)),
         ("keepdims", bool, arg(Bool(), default=False, doc="keep the spatial axes, size 1")),
-    ], bases=(GlobalPooling,), frozen=True, kw_only=True, namespace={
-        "rank": rank, "mode": mode, "aliases": (short + NAMES[rank],),
-        "masking": "uses" if (rank, mode) == (1, "average") else "drops",
-        "summary": f"{'Maximum' if mode == 'max' else 'Average'} over all positions "
-                   f"({NAMES[rank]}), per channel",
-        "__module__": __name__})
-    return register(cls)
+    ], mode=mode, aliases=(short + NAMES[rank],),
+        masking="uses" if (rank, mode) == (1, "average") else "drops",
+        summary=f"{'Maximum' if mode == 'max' else 'Average'} over all positions "
+                f"({NAMES[rank]}), per channel")
 
 
 MaxPooling1D, MaxPooling2D, MaxPooling3D = (_pooling(r, "max") for r in (1, 2, 3))

@@ -4,37 +4,19 @@ inference; ActivityRegularization adds a loss term instead."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, make_dataclass
-from typing import ClassVar
+from dataclasses import dataclass
 
 from seqcli.args import Float, Int, Optional, ShapeArg, arg
-from seqcli.layers.base import Layer, channels_last, check_noise_shape, require_rank
-from seqcli.layers.core import DATA_FORMAT
+from seqcli.layers.base import (Layer, SpatialLayer, check_noise_shape, rank_family_class,
+                                require_rank)
+from seqcli.layers.core import DATA_FORMAT, RandomInTraining
 from seqcli.registry import register
 
 RATE = Float(0.0, 1.0)
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Random(Layer):
-    """The identity at inference, and when training runs without randomness (rng None)."""
-
-    def forward(self, params, x):
-        return x
-
-    def forward_train(self, params, x, rng):
-        if rng is None or not self.active():
-            return x, None
-        return self.noisy(x, rng)
-
-    def backward(self, params, cache, dy):
-        return (dy if cache is None else dy * cache), {}
-
-
-@dataclass(frozen=True, kw_only=True)
-class _SpatialDropout(_Random):
-    rank: ClassVar[int] = 2
-
+class _SpatialDropout(RandomInTraining, SpatialLayer):
     def active(self):
         return self.rate > 0
 
@@ -44,10 +26,7 @@ class _SpatialDropout(_Random):
 
     def noisy(self, x, rng):
         # one draw per (sample, channel): whole feature maps are dropped
-        if channels_last(getattr(self, "data_format", None)):
-            shape = (x.shape[0], *([1] * self.rank), x.shape[-1])
-        else:
-            shape = (x.shape[0], x.shape[1], *([1] * self.rank))
+        shape = self.join_shape(x.shape[0], [1] * self.rank, self.split_shape(x.shape)[1])
         keep = 1 - self.rate
         scale = (rng.random(shape) < keep).astype(x.dtype) / x.dtype.type(keep)
         return x * scale, scale
@@ -58,13 +37,8 @@ def _spatial(rank):
     if rank > 1:
         fields.append(("data_format", str, arg(DATA_FORMAT, default=None)))
     fields.append(("seed", int, arg(Optional(Int(0)), default=None)))
-    cls = make_dataclass(f"SpatialDropout{rank}D", fields, bases=(_SpatialDropout,),
-                         frozen=True, kw_only=True, namespace={
-                             "rank": rank, "__module__": __name__,
-                             "positional": ("rate", "data_format", "seed") if rank > 1
-                             else ("rate", "seed"),
-                             "summary": f"Drops whole {rank}-D feature maps in training"})
-    return register(cls)
+    return rank_family_class(f"SpatialDropout{rank}D", _SpatialDropout, rank, fields,
+                             summary=f"Drops whole {rank}-D feature maps in training")
 
 
 SpatialDropout1D, SpatialDropout2D, SpatialDropout3D = (_spatial(r) for r in (1, 2, 3))
@@ -72,7 +46,7 @@ SpatialDropout1D, SpatialDropout2D, SpatialDropout3D = (_spatial(r) for r in (1,
 
 @register
 @dataclass(frozen=True, kw_only=True)
-class GaussianNoise(_Random):
+class GaussianNoise(RandomInTraining):
     masking = "passes"
     stddev: float = arg(Float(0.0, 1.0), doc="standard deviation of the added noise")
     seed: int | None = arg(Optional(Int(0)), default=None)
@@ -89,7 +63,7 @@ class GaussianNoise(_Random):
 
 @register
 @dataclass(frozen=True, kw_only=True)
-class GaussianDropout(_Random):
+class GaussianDropout(RandomInTraining):
     masking = "passes"
     rate: float = arg(RATE, doc="drop probability the noise corresponds to")
     seed: int | None = arg(Optional(Int(0)), default=None)
@@ -108,7 +82,7 @@ class GaussianDropout(_Random):
 
 @register
 @dataclass(frozen=True, kw_only=True)
-class AlphaDropout(_Random):
+class AlphaDropout(RandomInTraining):
     masking = "passes"
     rate: float = arg(RATE, doc="fraction of inputs dropped")
     noise_shape: tuple | None = arg(Optional(ShapeArg()), default=None)
@@ -126,9 +100,7 @@ class AlphaDropout(_Random):
 
     def noisy(self, x, rng):
         alpha_p = -1.6732632423543772848170429916717 * 1.0507009873554804934193349852946
-        shape = x.shape if self.noise_shape is None else tuple(
-            x.shape[i] if size is None else size for i, size in enumerate(self.noise_shape))
-        kept = (rng.random(shape) >= self.rate).astype(x.dtype)
+        kept = (rng.random(self.noise_shape_for(x)) >= self.rate).astype(x.dtype)
         a = ((1 - self.rate) * (1 + self.rate * alpha_p ** 2)) ** -0.5
         b = -a * alpha_p * self.rate
         y = a * (x * kept + alpha_p * (1 - kept)) + b
@@ -148,14 +120,11 @@ class ActivityRegularization(Layer):
     def forward_train(self, params, x, rng):
         return x, x
 
-    def output_penalty(self, y):
+    def penalty(self, y):
         import numpy as np
 
         total = self.l1 * float(np.abs(y).sum()) + self.l2 * float((y * y).sum())
         return total / len(y) if len(y) else 0.0
-
-    def penalty(self, cache):
-        return self.output_penalty(cache)
 
     def backward(self, params, cache, dy):
         import numpy as np

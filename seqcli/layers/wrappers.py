@@ -147,5 +147,8 @@ class TimeDistributed(_Wrapper):
                                         dy.reshape(shape[0] * shape[1], *dy.shape[2:]))
         return dx.reshape(shape), grads
 
-    def penalty(self, cache):
-        return self.layer.penalty(cache[0])
+    def penalty(self, y):
+        return self.layer.penalty(y.reshape(y.shape[0] * y.shape[1], *y.shape[2:]))
+
+    def updates(self, cache):
+        return self.layer.updates(cache[0])
