@@ -225,11 +225,17 @@ def _truncate(line: str, width: int, ellipsis: bool) -> str:
     return _set_cells(line, width - 1) + "…" if ellipsis else _set_cells(line, width)
 
 
+def as_rich_prints(name: str) -> str:
+    """A name as rich prints it after Keras's `rich.markup.escape`: brackets stay as they
+    are, but a single trailing backslash comes out doubled."""
+    return name + "\\" if name.endswith("\\") and not name.endswith("\\\\") else name
+
+
 def wrap_cell(text: str, width: int, justify: str) -> list[str]:
-    """A table cell's lines, each exactly `width` cells: wrapped at words, an overlong
-    word cut with "…" (a column's overflow is "ellipsis"), then justified."""
+    """A table cell's lines, each exactly `width` cells: tabs expanded, wrapped at words,
+    an overlong word cut with "…" (a column's overflow is "ellipsis"), then justified."""
     lines = []
-    for piece in text.split("\n"):
+    for piece in text.expandtabs(8).split("\n"):
         for line in _divide(piece, _break_offsets(piece, width, fold=False)) or [""]:
             line = _rstrip_end(line, width)
             if justify == "left":
@@ -246,7 +252,7 @@ def wrap_cell(text: str, width: int, justify: str) -> list[str]:
 
 def wrap_paragraph(text: str, width: int) -> list[str]:
     """console.print of a plain line: wrapped at words, overlong words folded."""
-    lines = []
+    lines, text = [], text.expandtabs(8)
     for line in _divide(text, _break_offsets(text, width, fold=True)) or [""]:
         lines.append(_truncate(_rstrip_end(line, width), width, False))
     return lines
@@ -269,7 +275,8 @@ def table_rows(summary, show_trainable: bool, expand_nested: bool) -> list[list[
 
     def add(row, level: int) -> None:
         prefix = "   " * level + "└ " if level else ""
-        cells = [f"{prefix}{row.name} ({row.class_name})", format_shape(row.output_shape),
+        cells = [f"{as_rich_prints(prefix + row.name)} ({row.class_name})",
+                 format_shape(row.output_shape),
                  f"{row.params:,}"]
         if show_trainable:
             cells.append(("Y" if row.trainable else "N") if row.params else "-")
@@ -312,7 +319,7 @@ def render(summary, sizes: WeightBytes, show_trainable=False, expand_nested=Fals
     justify = JUSTIFY + (("center",) if show_trainable else ())
     console_width = max(columns, line_length)
 
-    lines = wrap_paragraph(f'Model: "{summary.name}"', console_width)
+    lines = wrap_paragraph(f'Model: "{as_rich_prints(summary.name)}"', console_width)
     lines.append(_rule(widths, *TOP))
     lines += _table_row(header, widths, justify, HEAD_EDGE, bottom_aligned=True)
     lines.append(_rule(widths, *HEAD_ROW))
