@@ -225,17 +225,59 @@ def _truncate(line: str, width: int, ellipsis: bool) -> str:
     return _set_cells(line, width - 1) + "…" if ellipsis else _set_cells(line, width)
 
 
-def as_rich_prints(name: str) -> str:
-    """A name as rich prints it after Keras's `rich.markup.escape`: brackets stay as they
-    are, but a single trailing backslash comes out doubled."""
-    return name + "\\" if name.endswith("\\") and not name.endswith("\\\\") else name
+# rich.markup's patterns: what `escape` guards, and what its parser takes for a tag
+_MARKUP_TAG = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
+_ESCAPABLE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+def markup_escape(text: str) -> str:
+    """rich.markup.escape, which Keras applies to every name it prints."""
+    text = _ESCAPABLE.sub(lambda match: f"{match[1]}{match[1]}\\{match[2]}", text)
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
+
+
+def markup_plain(markup: str) -> str:
+    """The text rich prints for console markup (rich.markup.render): tags dropped,
+    escaped brackets and backslashes resolved. (rich would also turn emoji codes such
+    as `:smile:` into emoji; seqcli leaves them as written.)"""
+    if "[" not in markup:
+        return markup
+    out, position = [], 0
+    for match in _MARKUP_TAG.finditer(markup):
+        full, escapes, _ = match.groups()
+        start, end = match.span()
+        if start > position:
+            out.append(markup[position:start].replace("\\[", "["))
+        backslashes, escaped = divmod(len(escapes), 2)
+        out.append("\\" * backslashes)
+        if escaped:  # an escaped tag is text
+            out.append(full[len(escapes):].replace("\\[", "["))
+        position = end
+    out.append(markup[position:].replace("\\[", "["))
+    return "".join(out)
+
+
+def expand_tabs(text: str, size: int = 8) -> str:
+    """rich's Text.expand_tabs: each tab becomes a space, then spaces up to the next
+    multiple of `size` cells (wide characters count two)."""
+    if "\t" not in text:
+        return text
+    lines = []
+    for line in text.split("\n"):
+        out, position = "", 0
+        for part in line.split("\t")[:-1]:
+            position += cell_len(part) + 1
+            out += part + " " + " " * (-position % size)
+            position += -position % size
+        lines.append(out + line.split("\t")[-1])
+    return "\n".join(lines)
 
 
 def wrap_cell(text: str, width: int, justify: str) -> list[str]:
     """A table cell's lines, each exactly `width` cells: tabs expanded, wrapped at words,
     an overlong word cut with "…" (a column's overflow is "ellipsis"), then justified."""
     lines = []
-    for piece in text.expandtabs(8).split("\n"):
+    for piece in expand_tabs(text).split("\n"):
         for line in _divide(piece, _break_offsets(piece, width, fold=False)) or [""]:
             line = _rstrip_end(line, width)
             if justify == "left":
@@ -252,7 +294,7 @@ def wrap_cell(text: str, width: int, justify: str) -> list[str]:
 
 def wrap_paragraph(text: str, width: int) -> list[str]:
     """console.print of a plain line: wrapped at words, overlong words folded."""
-    lines, text = [], text.expandtabs(8)
+    lines, text = [], expand_tabs(text)
     for line in _divide(text, _break_offsets(text, width, fold=True)) or [""]:
         lines.append(_truncate(_rstrip_end(line, width), width, False))
     return lines
@@ -275,7 +317,10 @@ def table_rows(summary, show_trainable: bool, expand_nested: bool) -> list[list[
 
     def add(row, level: int) -> None:
         prefix = "   " * level + "└ " if level else ""
-        cells = [f"{as_rich_prints(prefix + row.name)} ({row.class_name})",
+        # Keras's markup for the cell, as rich prints it
+        name = markup_plain(f"{markup_escape(prefix + row.name)} ([color(33)]"
+                            f"{markup_escape(row.class_name)}[/])")
+        cells = [name,
                  format_shape(row.output_shape),
                  f"{row.params:,}"]
         if show_trainable:
@@ -307,6 +352,19 @@ def _table_row(cells, widths, justify, edge, bottom_aligned) -> list[str]:
     return [edge + edge.join(lines[i] for lines in rendered) + edge for i in range(height)]
 
 
+def table_lines(header, justify, body, widths) -> list[str]:
+    """rich's Table with HEAVY_HEAD and show_lines: the head, then rows between rules."""
+    lines = [_rule(widths, *TOP)]
+    lines += _table_row(header, widths, justify, HEAD_EDGE, bottom_aligned=True)
+    lines.append(_rule(widths, *HEAD_ROW))
+    for index, cells in enumerate(body):
+        if index:
+            lines.append(_rule(widths, *ROW_LINE))
+        lines += _table_row(cells, widths, justify, BODY_EDGE, bottom_aligned=False)
+    lines.append(_rule(widths, *BOTTOM))
+    return lines
+
+
 def render(summary, sizes: WeightBytes, show_trainable=False, expand_nested=False,
            line_length: int | None = None, columns: int | None = None) -> str:
     """The text Keras 3 prints. `line_length` as Keras's argument (default: its width
@@ -319,16 +377,10 @@ def render(summary, sizes: WeightBytes, show_trainable=False, expand_nested=Fals
     justify = JUSTIFY + (("center",) if show_trainable else ())
     console_width = max(columns, line_length)
 
-    lines = wrap_paragraph(f'Model: "{as_rich_prints(summary.name)}"', console_width)
-    lines.append(_rule(widths, *TOP))
-    lines += _table_row(header, widths, justify, HEAD_EDGE, bottom_aligned=True)
-    lines.append(_rule(widths, *HEAD_ROW))
-    body = table_rows(summary, show_trainable, expand_nested)
-    for index, cells in enumerate(body):
-        if index:
-            lines.append(_rule(widths, *ROW_LINE))
-        lines += _table_row(cells, widths, justify, BODY_EDGE, bottom_aligned=False)
-    lines.append(_rule(widths, *BOTTOM))
+    title = markup_plain(f'[bold]Model: "{markup_escape(summary.name)}"[/]')
+    lines = wrap_paragraph(title, console_width)
+    lines += table_lines(header, justify, table_rows(summary, show_trainable, expand_nested),
+                         widths)
     total_bytes = sizes.trainable + sizes.non_trainable
     for label, count, size in (("Total", summary.total_params, total_bytes),
                                ("Trainable", summary.trainable_params, sizes.trainable),

@@ -84,3 +84,24 @@ def test_the_keras3_summary_imports_no_numpy():
             "assert 'numpy' not in sys.modules, 'numpy imported'\n"
             "assert 'rich' not in sys.modules, 'rich imported'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+with open(os.path.join(KERAS3, "rich_tables.json"), encoding="utf-8") as _handle:
+    RICH_TABLES = json.load(_handle)["cases"]
+
+
+@pytest.mark.parametrize("index", range(len(RICH_TABLES)))
+def test_random_tables_equal_richs(index):
+    """Seeded random cells (tabs, wide characters, brackets, backslashes, long words)
+    laid out as rich lays out Keras's table, and the title as rich wraps it."""
+    from seqcli import summary_keras3 as k3
+
+    case = RICH_TABLES[index]
+    trainable = case["show_trainable"]
+    header = list(k3.HEADER) + (["Trainable"] if trainable else [])
+    justify = list(k3.JUSTIFY) + (["center"] if trainable else [])
+    body = [[k3.markup_plain(cell) for cell in row] for row in case["rows"]]
+    lines = k3.wrap_paragraph(k3.markup_plain(case["title"]), case["line_length"] + 4)
+    lines += k3.table_lines(header, justify, body,
+                            k3.column_widths(case["line_length"], trainable))
+    assert "\n".join(lines) + "\n" == case["text"]
