@@ -164,6 +164,8 @@ def _chop(text: str, width: int) -> list[str]:
 
 def _set_cells(text: str, width: int) -> str:
     """rich's set_cell_size: cut (or pad) to exactly `width` cells."""
+    if text.isascii():
+        return text[:width].ljust(width)
     out, used = "", 0
     for char in text:
         cells = _char_cells(char)
@@ -276,20 +278,24 @@ def expand_tabs(text: str, size: int = 8) -> str:
 def wrap_cell(text: str, width: int, justify: str) -> list[str]:
     """A table cell's lines, each exactly `width` cells: tabs expanded, wrapped at words,
     an overlong word cut with "…" (a column's overflow is "ellipsis"), then justified."""
+    if len(text) <= width and text.isascii() and text.isprintable():  # fits: no wrapping
+        return [_justify(text, width, justify)]
     lines = []
     for piece in expand_tabs(text).split("\n"):
         for line in _divide(piece, _break_offsets(piece, width, fold=False)) or [""]:
-            line = _rstrip_end(line, width)
-            if justify == "left":
-                line = _truncate(line, width, True)
-                line += " " * (width - cell_len(line))
-            else:
-                line = _truncate(line.rstrip(), width, True)
-                gap = width - cell_len(line)
-                left = gap // 2 if justify == "center" else gap
-                line = " " * left + line + " " * (gap - left)
-            lines.append(line)
+            lines.append(_justify(_rstrip_end(line, width), width, justify))
     return lines
+
+
+def _justify(line: str, width: int, justify: str) -> str:
+    """rich's Lines.justify for one line: left pads; right and center strip first."""
+    if justify == "left":
+        line = _truncate(line, width, True)
+        return line + " " * (width - cell_len(line))
+    line = _truncate(line.rstrip(), width, True)
+    gap = width - cell_len(line)
+    left = gap // 2 if justify == "center" else gap
+    return " " * left + line + " " * (gap - left)
 
 
 def wrap_paragraph(text: str, width: int) -> list[str]:
@@ -344,7 +350,9 @@ def _table_row(cells, widths, justify, edge, bottom_aligned) -> list[str]:
     for text, width, how in zip(cells, widths, justify):
         content = max(width - PADDING, 0)
         lines = [" " + line + " " for line in wrap_cell(text, content, how)]
-        rendered.append([_set_cells(line, width) for line in lines])
+        if width < PADDING:  # narrower than its padding: rich cuts the cell
+            lines = [_set_cells(line, width) for line in lines]
+        rendered.append(lines)
     height = max(len(lines) for lines in rendered)
     for lines, width in zip(rendered, widths):
         blank = [" " * width] * (height - len(lines))
