@@ -29,14 +29,16 @@ def _format_of(path: str) -> str:
               help="Show each layer's input and output shapes.")
 @click.option("--show-trainable", is_flag=True,
               help="Mark layers with weights Trainable (green) or Non-trainable (red).")
+@click.option("--show-layer-activations", is_flag=True,
+              help="Show the activation of layers that take one (Keras's \"linear\" for none).")
 @click.option("--expand-nested", is_flag=True,
               help="Draw nested models' layers inside a dashed box.")
 @click.option("--rankdir", type=click.Choice(["TB", "LR"], case_sensitive=False), default="TB",
               show_default=True, help="Top to bottom, or left to right.")
 @INPUT_SHAPE
 @BATCH_SIZE_SHOWN
-def plot(spec, output, show_shapes, show_trainable, expand_nested, rankdir, input_shape,
-         batch_size):
+def plot(spec, output, show_shapes, show_trainable, show_layer_activations, expand_nested,
+         rankdir, input_shape, batch_size):
     """Draw the model the way Keras's plot_model does.
 
     \b
@@ -51,8 +53,8 @@ def plot(spec, output, show_shapes, show_trainable, expand_nested, rankdir, inpu
     fmt = _format_of(output)
     _, model = load_built(spec, input_shape, batch_size)
     result = summary_module.summarize(model)
-    write_text(output, plot_module.render(fmt, result, show_shapes, show_trainable,
-                                          expand_nested, rankdir.upper()))
+    show = plot_module.Show(show_shapes, show_trainable, show_layer_activations)
+    write_text(output, plot_module.render(fmt, result, show, expand_nested, rankdir.upper()))
     kind = {"svg": "an SVG", "dot": "a DOT", "mermaid": "a Mermaid"}[fmt]
     click.echo(f"seqcli: wrote {kind} diagram of model {result.name!r} to {output}",
                err=True)

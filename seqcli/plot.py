@@ -33,6 +33,16 @@ class Node:
     output_shape: tuple
     params: int
     trainable: bool
+    activation: str | None = None  # None: the layer has no activation argument
+
+
+@dataclass(frozen=True)
+class Show:
+    """What each layer's box shows (plot_model's show_* arguments)."""
+
+    shapes: bool = True
+    trainable: bool = False
+    activations: bool = False
 
 
 @dataclass
@@ -57,8 +67,16 @@ def _blocks(rows, prefix: str, expand_nested: bool) -> list:
             blocks.append(Cluster(path, row.name, _blocks(row.children, path + "/", True)))
         else:
             blocks.append(Node(path, row.name, row.class_name, tuple(row.input_shape),
-                               tuple(row.output_shape), row.params, row.trainable))
+                               tuple(row.output_shape), row.params, row.trainable,
+                               _activation_of(row.layer)))
     return blocks
+
+
+def _activation_of(layer) -> str | None:
+    """The activation Keras would name: a layer without one given is "linear"."""
+    if not hasattr(layer, "activation"):
+        return None
+    return str(layer.activation) if layer.activation is not None else "linear"
 
 
 def first_node(block) -> Node | None:
@@ -97,13 +115,20 @@ def nodes(blocks) -> list[Node]:
     return found
 
 
-def cells(node: Node, show_shapes: bool, show_trainable: bool) -> list[tuple[str, str, str]]:
-    """The second row of a node: (plain text, bold text, fill) per cell."""
+def activation_cell(node: Node, show: Show) -> tuple[str, str, str] | None:
+    """The row under the title with the layer's activation, if shown and it has one."""
+    if show.activations and node.activation is not None:
+        return ("Activation: ", node.activation, "white")
+    return None
+
+
+def cells(node: Node, show: Show) -> list[tuple[str, str, str]]:
+    """The bottom row of a node: (plain text, bold text, fill) per cell."""
     row = []
-    if show_shapes:
+    if show.shapes:
         row.append(("Input shape: ", format_shape(node.input_shape), "white"))
         row.append(("Output shape: ", format_shape(node.output_shape), "white"))
-    if show_trainable and node.params:  # Keras marks only layers that have weights
+    if show.trainable and node.params:  # Keras marks only layers that have weights
         row.append(("", "Trainable", "forestgreen") if node.trainable
                    else ("", "Non-trainable", "firebrick"))
     return row
@@ -158,15 +183,19 @@ def _measure(block, options, horizontal: bool) -> Box:
         width = max(inner_w + 2 * CLUSTER_PAD, label)
         height = inner_h + 2 * CLUSTER_PAD + LABEL_SIZE * 1.5
         return Box(block, width, height, children)
-    row = cells(block, *options)
+    row = cells(block, options)
+    activation = activation_cell(block, options)
     title = text_width(f"{block.name} ({block.class_name})", TITLE_SIZE) + 2 * PAD
+    if activation:
+        title = max(title, text_width(activation[0] + activation[1], CELL_SIZE) + 2 * PAD)
     widths = [text_width(plain + bold, CELL_SIZE) + 2 * PAD for plain, bold, _ in row]
     row_width = sum(widths) + SPACING * max(len(widths) - 1, 0)
     inner = max(title, row_width)
     if widths and row_width < inner:  # a wide title: the cells share the extra room
         extra = (inner - row_width) / len(widths)
         widths = [w + extra for w in widths]
-    height = 2 * SPACING + _title_height() + ((SPACING + _cell_height()) if row else 0)
+    rows_below = bool(row) + bool(activation)
+    height = 2 * SPACING + _title_height() + rows_below * (SPACING + _cell_height())
     return Box(block, inner + 2 * SPACING, height, cell_widths=widths)
 
 
@@ -224,18 +253,28 @@ def _svg_node(box: Box, options) -> list[str]:
            f'dy="0.35em" text-anchor="middle" font-size="{TITLE_SIZE}" fill="white">'
            f'<tspan font-weight="bold">{escape(node.name)}</tspan> '
            f'({escape(node.class_name)})</text>']
-    cx, cy = x + SPACING, y + 2 * SPACING + _title_height()
-    for (plain, bold, fill), cw in zip(cells(node, *options), box.cell_widths):
-        colour = "black" if fill == "white" else "white"
-        out.append(f'<rect x="{_num(cx)}" y="{_num(cy)}" width="{_num(cw)}" '
-                   f'height="{_num(_cell_height())}" fill="{fill}"/>')
-        out.append(f'<text x="{_num(cx + cw / 2)}" y="{_num(cy + _cell_height() / 2)}" '
-                   f'dy="0.35em" text-anchor="middle" font-size="{CELL_SIZE}" '
-                   f'fill="{colour}">{escape(plain)}<tspan font-weight="bold">'
-                   f'{escape(bold)}</tspan></text>')
+    cy = y + 2 * SPACING + _title_height()
+    activation = activation_cell(node, options)
+    if activation:
+        out += _svg_cell(activation, x + SPACING, cy, w - 2 * SPACING)
+        cy += _cell_height() + SPACING
+    cx = x + SPACING
+    for cell, cw in zip(cells(node, options), box.cell_widths):
+        out += _svg_cell(cell, cx, cy, cw)
         cx += cw + SPACING
     out.append("</g>")
     return out
+
+
+def _svg_cell(cell, x: float, y: float, width: float) -> list[str]:
+    plain, bold, fill = cell
+    colour = "black" if fill == "white" else "white"
+    return [f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(width)}" '
+            f'height="{_num(_cell_height())}" fill="{fill}"/>',
+            f'<text x="{_num(x + width / 2)}" y="{_num(y + _cell_height() / 2)}" '
+            f'dy="0.35em" text-anchor="middle" font-size="{CELL_SIZE}" '
+            f'fill="{colour}">{escape(plain)}<tspan font-weight="bold">'
+            f'{escape(bold)}</tspan></text>']
 
 
 def _svg_cluster(box: Box) -> list[str]:
@@ -264,10 +303,8 @@ def _svg_edge(a: Box, b: Box, horizontal: bool) -> str:
             'stroke-width="2" marker-end="url(#arrow)"/>')
 
 
-def render_svg(title: str, blocks, show_shapes=True, show_trainable=False,
-               rankdir="TB") -> str:
+def render_svg(title: str, blocks, options: Show, rankdir="TB") -> str:
     horizontal = rankdir == "LR"
-    options = (show_shapes, show_trainable)
     boxes = [_measure(block, options, horizontal) for block in blocks]
     width, height = _stack(boxes, horizontal)
     by_id = {id(box.block): box for box in _flatten(boxes)}
@@ -300,11 +337,15 @@ def _html(text: str) -> str:
 
 def _dot_label(node: Node, options) -> str:
     """Keras's make_layer_label: an HTML-like graphviz table."""
-    row = cells(node, *options)
+    row = cells(node, options)
     span = max(1, len(row))
     label = ('<<table border="0" cellborder="1" bgcolor="black" cellpadding="10">'
              f'<tr><td colspan="{span}" bgcolor="black"><font point-size="16" color="white">'
              f"<b>{_html(node.name)}</b> ({_html(node.class_name)})</font></td></tr>")
+    activation = activation_cell(node, options)
+    if activation:
+        label += (f'<tr><td bgcolor="white" colspan="{span}"><font point-size="14">'
+                  f"{_html(activation[0])}<b>{_html(activation[1])}</b></font></td></tr>")
     if row:
         label += "<tr>"
         for plain, bold, fill in row:
@@ -331,9 +372,7 @@ def _dot_blocks(blocks, options, indent: str) -> list[str]:
     return out
 
 
-def render_dot(title: str, blocks, show_shapes=True, show_trainable=False,
-               rankdir="TB") -> str:
-    options = (show_shapes, show_trainable)
+def render_dot(title: str, blocks, options: Show, rankdir="TB") -> str:
     out = [f"digraph {_dot_id(title)} {{", f"  rankdir={rankdir};", "  concentrate=true;",
            "  dpi=200;", "  splines=ortho;", "  node [shape=record];"]
     out += _dot_blocks(blocks, options, "  ")
@@ -359,23 +398,21 @@ def _mermaid_blocks(blocks, options, ids, indent: str) -> list[str]:
             out.append(f"{indent}end")
             continue
         lines = [f"<b>{_mermaid_text(block.name)}</b> ({_mermaid_text(block.class_name)})"]
-        for plain, bold, fill in cells(block, *options):
+        activation = activation_cell(block, options)
+        for plain, bold, fill in ([activation] if activation else []) + cells(block, options):
             lines.append(f"{_mermaid_text(plain)}<b>{_mermaid_text(bold)}</b>")
         out.append(f'{indent}{key}["{"<br/>".join(lines)}"]')
-        marks = cells(block, False, options[1])
-        if marks:
+        if options.trainable and block.params:
             out.append(f"{indent}class {key} {'trainable' if block.trainable else 'frozen'}")
     return out
 
 
-def render_mermaid(title: str, blocks, show_shapes=True, show_trainable=False,
-                   rankdir="TB") -> str:
-    options = (show_shapes, show_trainable)
+def render_mermaid(title: str, blocks, options: Show, rankdir="TB") -> str:
     ids: dict[str, str] = {}
     out = ["---", f"title: {json.dumps(title)}", "---", f"flowchart {rankdir}"]
     out += _mermaid_blocks(blocks, options, ids, "  ")
     out += [f"  {ids[a.id]} ==> {ids[b.id]}" for a, b in edges(blocks)]
-    if show_trainable:
+    if options.trainable:
         out += ["  classDef trainable stroke:#228b22,stroke-width:3px",
                 "  classDef frozen stroke:#b22222,stroke-width:3px"]
     return "\n".join(out) + "\n"
@@ -384,7 +421,6 @@ def render_mermaid(title: str, blocks, show_shapes=True, show_trainable=False,
 RENDERERS = {"svg": render_svg, "dot": render_dot, "mermaid": render_mermaid}
 
 
-def render(fmt: str, summary, show_shapes=True, show_trainable=False, expand_nested=False,
-           rankdir="TB") -> str:
+def render(fmt: str, summary, show: Show = Show(), expand_nested=False, rankdir="TB") -> str:
     blocks = build_graph(summary, expand_nested)
-    return RENDERERS[fmt](summary.name, blocks, show_shapes, show_trainable, rankdir)
+    return RENDERERS[fmt](summary.name, blocks, show, rankdir)

@@ -216,3 +216,20 @@ def test_graphviz_reads_the_dot_file(cli, tmp_path):
     root = ET.fromstring(done.stdout)
     drawn = " ".join(root.itertext())
     assert "layer_normalization_inside_two_levels_of_nesting" in drawn and "Non-trainable" in drawn
+
+
+def test_layer_activations_as_keras_names_them(cli, tmp_path):
+    spec_file = tmp_path / "acts.yaml"
+    spec_file.write_text("input_shape: [4, 3]\nlayers:\n  - Dense: {units: 2}\n"
+                         "  - LSTM: {units: 2, activation: relu}\n  - Dropout: {rate: 0.5}\n",
+                         encoding="utf-8")
+    root = ET.fromstring(plot(cli, tmp_path, spec_file, ".svg", "--show-layer-activations"))
+    labels = {g.get("id"): "".join(g.itertext()) for g in root.iter(SVG + "g")}
+    assert "Activation: linear" in labels["layer:dense"]  # Keras's name for none
+    assert "Activation: relu" in labels["layer:lstm"]
+    assert "Activation" not in labels["layer:dropout"]
+    dot = plot(cli, tmp_path, spec_file, ".dot", "--show-layer-activations")
+    assert dot.count("Activation: <b>") == 2 and "Activation: <b>relu</b>" in dot
+    mermaid = plot(cli, tmp_path, spec_file, ".mmd", "--show-layer-activations")
+    assert mermaid.count("Activation: <b>") == 2
+    assert "Activation" not in plot(cli, tmp_path, spec_file, ".svg")
