@@ -108,13 +108,6 @@ def edges(blocks) -> list[tuple[Node, Node]]:
     return result
 
 
-def nodes(blocks) -> list[Node]:
-    found = []
-    for block in blocks:
-        found += nodes(block.blocks) if isinstance(block, Cluster) else [block]
-    return found
-
-
 def activation_cell(node: Node, show: Show) -> tuple[str, str, str] | None:
     """The row under the title with the layer's activation, if shown and it has one."""
     if show.activations and node.activation is not None:

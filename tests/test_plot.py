@@ -15,7 +15,7 @@ import pytest
 from seqcli import spec as spec_module
 from seqcli.layers.base import format_shape
 from seqcli.model import Sequential
-from tests.conftest import GOLDEN, ROOT, SPECS
+from tests.conftest import GOLDEN, SPECS
 
 SVG = "{http://www.w3.org/2000/svg}"
 ALL_SPECS = sorted(os.path.relpath(p, SPECS)
