@@ -39,4 +39,8 @@ def _arguments_table(cls) -> str:
         else:
             default = "null" if f.default is None else repr(f.default)
         rows.append([f.name, f.metadata["kind"].describe, default, f.metadata.get("doc", "")])
+    for name in cls.rule_arguments():
+        kind = "constraint" if name.endswith("_constraint") else "regularizer"
+        rows.append([name, f"{kind} name | {{name: {{args}}}}", "null",
+                     "applied after each step" if kind == "constraint" else "adds to the loss"])
     return tabulate(rows, headers=["argument", "type", "default", "notes"], tablefmt="simple")

@@ -200,14 +200,25 @@ class StopOnInterrupt:
               "(default: val_loss with validation data, else loss).")
 @click.option("--early-stopping", "patience", type=click.IntRange(min=1), metavar="PATIENCE",
               help="Stop after this many epochs without improvement.")
+@click.option("--reduce-lr-on-plateau", "lr_patience", type=click.IntRange(min=1),
+              metavar="PATIENCE", help="Lower the learning rate after this many epochs "
+              "without improvement of --monitor (Keras's ReduceLROnPlateau).")
+@click.option("--reduce-lr-factor", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.1, show_default=True, help="What --reduce-lr-on-plateau multiplies by.")
+@click.option("--min-lr", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="The lowest learning rate --reduce-lr-on-plateau goes to.")
+@click.option("--sample-weight", "sample_weight_path", type=click.Path(dir_okay=False),
+              help="A .npy of one weight per sample, weighing the loss (Keras's sample_weight).")
+@click.option("--class-weight", callback=lambda ctx, param, value: parse_class_weight(value),
+              metavar="CLASS:W,...", help="Weigh each class's samples in the loss, e.g. 0:1,1:5.")
 @click.option("--keep-on-nan", is_flag=True,
               help="If the loss turns NaN/Inf, still write the weights from before that step.")
 @MAX_MEMORY
 @ALLOW_NONFINITE
 def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_size, shuffle,
         seed, validation_split, validation_path, loss, metric_names, optimizer, learning_rate,
-        history_path, checkpoint_path, monitor, patience, keep_on_nan, max_memory,
-        allow_nonfinite):
+        history_path, checkpoint_path, monitor, patience, lr_patience, reduce_lr_factor,
+        min_lr, sample_weight_path, class_weight, keep_on_nan, max_memory, allow_nonfinite):
     """Train a model; layers with `trainable: false` never change.
 
     \b
@@ -232,9 +243,14 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
         if validation_path else None
     if validation is not None:
         check_data(*validation, allow_nonfinite)
+    sample_weight = _sample_weights(sample_weight_path, class_weight, y)
     if validation_split:
-        (x, y), validation = training.split_validation(x, y, validation_split)
-    watcher = _monitor(monitor, compiled, validation, checkpoint_path or patience)
+        train, validation = training.split_validation(x, y, validation_split, sample_weight)
+        x, y = train[:2]
+        sample_weight = train[2] if sample_weight is not None else None
+    watcher = _monitor(monitor, compiled, validation,
+                       checkpoint_path or patience or lr_patience)
+    reduce_lr = _reduce_lr(compiled, watcher, lr_patience, reduce_lr_factor, min_lr)
     weights = _weights(model, weights_path, seed)
 
     def save_checkpoint():
@@ -244,8 +260,10 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
                         save_checkpoint if checkpoint_path else None)
     try:
         with StopOnInterrupt() as stop:
-            options = training.FitOptions(epochs, batch_size, shuffle, seed, validation,
-                                          watcher, patience)
+            options = training.FitOptions(
+                epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                validation=validation, sample_weight=sample_weight, monitor=watcher,
+                patience=patience, reduce_lr=reduce_lr)
             history = training.fit(model, weights, x, y, compiled, options, progress, stop)
     except training.NonFiniteLoss as exc:
         if keep_on_nan:
@@ -260,6 +278,52 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     _report(history, output, watcher)
     if history.interrupted:
         sys.exit(Status.INTERRUPTED)
+
+
+def parse_class_weight(value):
+    """'0:1,1:5' -> {0: 1.0, 1: 5.0} (Keras's class_weight)."""
+    if value is None:
+        return None
+    weights = {}
+    for part in value.split(","):
+        label, _, weight = part.partition(":")
+        try:
+            weights[int(label)] = float(weight)
+        except ValueError:
+            raise click.BadParameter(f"expected CLASS:WEIGHT pairs such as 0:1,1:5; got "
+                                     f"{value!r}") from None
+        if not weights[int(label)] >= 0:
+            raise click.BadParameter(f"a class weight must be a number >= 0; got {value!r}")
+    return weights
+
+
+def _sample_weights(path, class_weight, y):
+    """One weight per training sample, from --sample-weight or --class-weight."""
+    from seqcli import arrays, training
+
+    if path and class_weight:
+        raise click.UsageError("use --sample-weight or --class-weight, not both (Keras "
+                               "refuses both at once)")
+    if class_weight:
+        return training.class_sample_weights(y, class_weight)
+    if not path:
+        return None
+    weights = arrays.read_npy(path, mmap=False)
+    if weights.shape != (len(y),) or weights.dtype.kind not in "fiu":
+        raise SeqcliError(f"expected {len(y)} sample weights, one number per sample (shape "
+                          f"({len(y)},)); found {weights.dtype} of shape {weights.shape}", path)
+    return weights.astype("float32")
+
+
+def _reduce_lr(compiled, watcher, patience, factor, min_lr):
+    from seqcli.training import ReduceLROnPlateau
+
+    if patience is None:
+        return None
+    if isinstance(compiled.optimizer[1]["learning_rate"], dict):
+        raise click.UsageError("--reduce-lr-on-plateau needs a constant learning rate; the "
+                               "optimizer has a learning-rate schedule")
+    return ReduceLROnPlateau(watcher.name, factor=factor, patience=patience, min_lr=min_lr)
 
 
 def _monitor(name, compiled, validation, needed):
@@ -340,7 +404,7 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
     model, compiled = _compiled_model(spec, x, y, loss, None, None, metric_names)
     budget.check(model, min(batch_size, len(x)), max_memory)
     engine = engine_for(engine_name, model, weights_path)
-    scores = training.evaluate(model, None, x, y, compiled, batch_size, engine)
+    scores = training.evaluate(model, engine.weights, x, y, compiled, batch_size, engine)
     if fmt == "json":
         click.echo(json.dumps(scores, indent=2))
     else:

@@ -31,12 +31,23 @@ def get(value, where: str = "") -> tuple[str, dict]:
     return resolve(value, LOSSES, ALIASES, "loss", where)
 
 
-def loss_and_gradient(loss: tuple[str, dict], y_true, y_pred):
-    """(mean loss, dLoss/dy_pred) for a batch."""
+def loss_and_gradient(loss: tuple[str, dict], y_true, y_pred, sample_weight=None):
+    """(mean loss, dLoss/dy_pred) for a batch; with sample weights, Keras's weighted sum
+    over the number of values (not over the sum of the weights)."""
     name, args = loss
     per_sample, grad = _FUNCTIONS[name](np.asarray(y_true), y_pred, **args)
     count = per_sample.size
+    if sample_weight is not None:
+        weight = expand_weights(sample_weight, per_sample.ndim).astype(per_sample.dtype)
+        per_sample = per_sample * weight
+        grad = grad * expand_weights(weight, grad.ndim)
     return float(per_sample.sum()) / max(count, 1), (grad / max(count, 1)).astype(y_pred.dtype)
+
+
+def expand_weights(sample_weight, ndim: int):
+    """Per-sample weights (N,) shaped to broadcast over (N, ...) values."""
+    weight = np.asarray(sample_weight)
+    return weight.reshape(weight.shape[:1] + (1,) * (ndim - 1)) if ndim else weight
 
 
 def per_sample_values(loss: tuple[str, dict], y_true, y_pred):

@@ -141,6 +141,8 @@ class Sequential(Layer):
             mask = made if made is not None else mask
             result.caches.append(cache)
             result.penalty += layer.penalty(x)
+            if training and layer.regularizes_output:
+                result.regularized[layer.name] = x  # its term's gradient needs the output
             if training:
                 result.add_updates(layer.name, layer.updates(cache))
             if layer.name in keep:
@@ -158,6 +160,8 @@ class Sequential(Layer):
     def backward(self, params, cache: "Pass", dy):
         grads = {}
         for layer, layer_cache in zip(reversed(self.layers), reversed(cache.caches)):
+            if layer.name in cache.regularized:
+                dy = dy + layer.penalty_gradient(cache.regularized[layer.name])
             dy, layer_grads = layer.backward(params.get(layer.name, {}), layer_cache, dy)
             if layer_grads:
                 grads[layer.name] = layer_grads
@@ -182,6 +186,7 @@ class Pass:
     collected: dict = field(default_factory=dict)
     penalty: float = 0.0
     updates: dict = field(default_factory=dict)
+    regularized: dict = field(default_factory=dict)  # outputs of activity-regularized layers
 
     def add_inner(self, name: str, inner: "Pass") -> None:
         self.penalty += inner.penalty
@@ -218,6 +223,14 @@ class Plan:
         """Every weight, keyed `layer/weight` (nested: `model/layer/weight`)."""
         return [dataclasses.replace(spec, name=f"{step.layer.name}/{spec.name}")
                 for step in self.steps for spec in step.weights]
+
+    def weight_rules(self) -> dict:
+        """{`layer/weight`: (regularizer, constraint)} for the weights that have either."""
+        rules = {}
+        for step in self.steps:
+            inner = step.inner.weight_rules() if step.inner else step.layer.weight_rules()
+            rules.update({f"{step.layer.name}/{key}": pair for key, pair in inner.items()})
+        return rules
 
     def step(self, name: str) -> Step:
         return next(step for step in self.steps if step.layer.name == name)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqcli import schedules
+from seqcli.errors import SeqcliError
 from seqcli.settings import resolve
 
 OPTIMIZERS = {
@@ -24,25 +26,123 @@ ALIASES = {"SGD": "sgd", "Adam": "adam", "AdamW": "adamw", "RMSprop": "rmsprop",
            "Adagrad": "adagrad", "r_m_sprop": "rmsprop", "adam_w": "adamw"}
 
 
+# what every Keras 3 optimizer takes besides its own arguments (None: off)
+COMMON = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "global_clipnorm": None,
+          "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None}
+for _defaults in OPTIMIZERS.values():
+    for _key, _value in COMMON.items():
+        _defaults.setdefault(_key, _value)
+
+
 def get(value, where: str = "") -> tuple[str, dict]:
-    return resolve(value, OPTIMIZERS, ALIASES, "optimizer", where)
+    """(name, arguments); the learning rate may be a schedule ({ExponentialDecay: ...})."""
+    schedule = None
+    if isinstance(value, str):  # 'SGD(learning_rate=...)' from the command line
+        from seqcli.keras_call import parse_named_call
+        value = dict([parse_named_call(value, "optimizer")])
+    if isinstance(value, dict) and len(value) == 1:
+        (name, args), = value.items()
+        if isinstance(args, dict) and schedules.is_schedule(args.get("learning_rate")):
+            schedule = _checked(schedules.check, args["learning_rate"], "learning_rate", where)
+            value = {name: {k: v for k, v in args.items() if k != "learning_rate"}}
+    name, args = resolve(value, OPTIMIZERS, ALIASES, "optimizer", where)
+    _check_common(name, args, where)
+    return name, ({**args, "learning_rate": schedule} if schedule else args)
+
+
+def _check_common(name, args, where):
+    """Keras's own checks of the arguments every optimizer shares."""
+    for key in ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm"):
+        value = args[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or value < 0):
+            raise SeqcliError(f"{name}'s `{key}` must be a non-negative number or null; "
+                              f"received {value!r}", where)
+    clipping = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if args[k] is not None]
+    if len(clipping) > 1:
+        raise SeqcliError(f"Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be "
+                          f"set; {name} has {', '.join(clipping)}", where)
+    if not 0 <= args["ema_momentum"] <= 1:
+        raise SeqcliError(f"`ema_momentum` must be in the range [0, 1]. Received: "
+                          f"ema_momentum={args['ema_momentum']}", where)
+    frequency = args["ema_overwrite_frequency"]
+    if frequency is not None and (not isinstance(frequency, int) or isinstance(frequency, bool)
+                                  or frequency < 1):
+        raise SeqcliError(f"`ema_overwrite_frequency` must be an integer >= 1 or null. "
+                          f"Received: ema_overwrite_frequency={frequency}", where)
+
+
+def _checked(check, value, key, where):
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise SeqcliError(f"optimizer `{key}`: {exc}", where) from None
 
 
 class Optimizer:
-    """One optimizer's state (moments, velocities...) per weight key."""
+    """One optimizer's state (moments, velocities...) per weight key, and Keras's steps
+    around every update: gradient clipping, weight decay, the moving average (EMA)."""
 
     def __init__(self, setting: tuple[str, dict]):
-        self.name, self.args = setting
+        self.name, self.args = setting[0], dict(setting[1])  # its own: the rate may change
         self.iterations = 0
         self.slots: dict[str, dict] = {}
+        self.averages: dict[str, np.ndarray] = {}  # use_ema: each weight's moving average
+
+    def learning_rate(self):
+        """This step's learning rate (a schedule's value at `iterations`)."""
+        rate = self.args["learning_rate"]
+        if isinstance(rate, dict):
+            return schedules.learning_rate(rate, self.iterations)
+        return np.float32(rate)
 
     def apply(self, weights: dict, grads: dict, trainable: list[str]) -> None:
-        """One step on the trainable keys, in place."""
-        update = UPDATES[self.name]
+        """One step on the trainable keys, in place, in Keras's order."""
+        update, lr = UPDATES[self.name], self.learning_rate()
+        grads = self._clipped({key: grads[key].astype(weights[key].dtype, copy=False)
+                               for key in trainable})
+        if self.args["weight_decay"] is not None:  # decoupled, before the update
+            decay = np.float32(self.args["weight_decay"])
+            for key in trainable:
+                weights[key] -= weights[key] * decay * lr
         for key in trainable:
-            variable, gradient = weights[key], grads[key].astype(weights[key].dtype, copy=False)
-            update(self, key, variable, gradient, np.float32(self.args["learning_rate"]))
+            update(self, key, weights[key], grads[key], lr)
+        if self.args["use_ema"]:
+            self._move_averages(weights, trainable)
         self.iterations += 1
+
+    def _clipped(self, grads: dict) -> dict:
+        """Keras's clipnorm (per weight), global_clipnorm (all together) or clipvalue."""
+        if self.args["clipnorm"]:
+            limit = np.float32(self.args["clipnorm"])
+            return {key: g * limit / np.maximum(np.sqrt((g * g).sum()), limit)
+                    for key, g in grads.items()}
+        if self.args["global_clipnorm"]:
+            limit = np.float32(self.args["global_clipnorm"])
+            norm = np.sqrt(sum((g * g).sum() for g in grads.values()))
+            with np.errstate(divide="ignore"):  # a zero norm: 1 / 0 = inf, then the minimum
+                scale = limit * np.minimum(1 / norm, 1 / limit)
+            return {key: g * scale for key, g in grads.items()}
+        if self.args["clipvalue"]:
+            limit = np.float32(self.args["clipvalue"])
+            return {key: np.clip(g, -limit, limit) for key, g in grads.items()}
+        return grads
+
+    def _move_averages(self, weights: dict, trainable: list[str]) -> None:
+        # Keras: the first step copies the weights; every ema_overwrite_frequency steps
+        # the weights themselves take their averages
+        momentum = np.float32(self.args["ema_momentum"] if self.iterations else 0.0)
+        frequency = self.args["ema_overwrite_frequency"]
+        for key in trainable:
+            average = self.averages.setdefault(key, np.zeros_like(weights[key]))
+            average[...] = momentum * average + (1 - momentum) * weights[key]
+            if frequency and (self.iterations + 1) % frequency == 0:
+                weights[key][...] = average
+
+    def finalize(self, weights: dict) -> None:
+        """At the end of fit, as Keras does: with use_ema the weights become their averages."""
+        for key, average in self.averages.items():
+            weights[key][...] = average
 
     def _slot(self, key, name, like, fill=0.0):
         slots = self.slots.setdefault(key, {})
@@ -76,11 +176,6 @@ class Optimizer:
             v = v_hat
         variable -= (m * alpha) / (np.sqrt(v) + np.float32(self.args["epsilon"]))
 
-    def _adamw(self, key, variable, gradient, lr):
-        # Keras applies the decoupled weight decay first, then the Adam step
-        variable -= variable * np.float32(self.args["weight_decay"]) * lr
-        self._adam(key, variable, gradient, lr)
-
     def _rmsprop(self, key, variable, gradient, lr):
         rho, epsilon = np.float32(self.args["rho"]), np.float32(self.args["epsilon"])
         velocity = self._slot(key, "velocity", variable)
@@ -106,5 +201,6 @@ class Optimizer:
         variable -= lr * gradient / np.sqrt(accumulator + np.float32(self.args["epsilon"]))
 
 
-UPDATES = {"sgd": Optimizer._sgd, "adam": Optimizer._adam, "adamw": Optimizer._adamw,
+# AdamW is Adam with a weight decay by default (Keras's AdamW)
+UPDATES = {"sgd": Optimizer._sgd, "adam": Optimizer._adam, "adamw": Optimizer._adam,
            "rmsprop": Optimizer._rmsprop, "adagrad": Optimizer._adagrad}

@@ -57,9 +57,10 @@ def _check_type(name, key, value, default, where):
     if isinstance(default, bool):
         ok = isinstance(value, bool)
         want = "true or false"
-    elif isinstance(default, (int, float)):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-        want = "a number"
+    elif isinstance(default, (int, float)) or default is None:  # None: an optional number
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
+            or value is None and default is None
+        want = "a number" if default is not None else "a number or null"
     else:
         ok = isinstance(value, type(default))
         want = type(default).__name__

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from seqcli import losses, metrics, optimizers
+from seqcli import losses, metrics, optimizers, regularizers
 from seqcli.errors import SeqcliError
 from seqcli.model import Sequential
 from seqcli.weights import flatten, nest, specs_of
@@ -79,6 +79,45 @@ class Monitor:
 
 
 @dataclass
+class ReduceLROnPlateau:
+    """Keras's callback: the learning rate times `factor` after `patience` epochs in
+    which `monitor` did not improve by `min_delta`, then `cooldown` epochs of rest."""
+
+    monitor: str
+    factor: float = 0.1
+    patience: int = 10
+    min_delta: float = 1e-4
+    cooldown: int = 0
+    min_lr: float = 0.0
+    best: float | None = None
+    wait: int = 0
+    cooling: int = 0
+
+    def epoch_end(self, logs: dict, optimizer) -> None:
+        """Logs the epoch's learning rate (as Keras does) and lowers it when due."""
+        logs["learning_rate"] = float(optimizer.learning_rate())
+        current = logs[self.monitor]
+        if self.cooling > 0:
+            self.cooling -= 1
+            self.wait = 0
+        if self._improved(current):
+            self.best, self.wait = current, 0
+        elif self.cooling == 0:
+            self.wait += 1
+            if self.wait >= self.patience and logs["learning_rate"] > np.float32(self.min_lr):
+                optimizer.args["learning_rate"] = max(logs["learning_rate"] * self.factor,
+                                                      self.min_lr)
+                self.cooling, self.wait = self.cooldown, 0
+
+    def _improved(self, current) -> bool:
+        if self.best is None:
+            return True
+        if "acc" in self.monitor:  # Keras's "auto" mode: accuracies go up
+            return current - self.min_delta > self.best
+        return current + self.min_delta < self.best
+
+
+@dataclass
 class History:
     epochs: list = field(default_factory=list)  # one dict of logs per epoch
     stopped_early: bool = False
@@ -123,13 +162,40 @@ def trainable_keys(model: Sequential) -> list[str]:
     return [spec.name for spec in specs_of(model) if spec.trainable]
 
 
-def split_validation(x, y, fraction: float):
-    """Keras's validation_split: the last fraction of the data, before any shuffling."""
+def trainable_rules(model: Sequential, trainable) -> dict:
+    """{key: (regularizer, constraint)} of the trainable weights: Keras regularizes and
+    constrains only those."""
+    trainable = set(trainable)
+    return {key: pair for key, pair in model.plan.weight_rules().items() if key in trainable}
+
+
+def weight_penalty(weights: dict, rules: dict) -> float:
+    """The weights' regularization terms, as Keras adds them to the loss."""
+    return sum(regularizers.penalty(regularizer, weights[key])
+               for key, (regularizer, _) in rules.items() if regularizer is not None)
+
+
+def split_validation(x, y, fraction: float, sample_weight=None):
+    """Keras's validation_split: the last fraction of the data (and of the sample
+    weights), before any shuffling."""
     split_at = int(math.floor(len(x) * (1.0 - fraction)))
     if split_at == 0 or split_at == len(x):
         raise SeqcliError(f"--validation-split {fraction} leaves no training or no validation "
                           f"samples out of {len(x)}")
-    return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+    if sample_weight is None:
+        return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+    return (x[:split_at], y[:split_at], sample_weight[:split_at]), \
+        (x[split_at:], y[split_at:], sample_weight[split_at:])
+
+
+def class_sample_weights(y, class_weight: dict):
+    """Keras's class_weight as per-sample weights: each sample weighs its class's weight
+    (1 for a class not listed); one-hot targets count by their arg-max."""
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+    labels = np.round(labels).astype(np.int64)
+    return np.array([class_weight.get(int(label), 1.0) for label in labels], np.float32)
 
 
 @dataclass
@@ -140,9 +206,11 @@ class FitOptions:
     batch_size: int = 32
     shuffle: bool = True
     seed: int = 0
-    validation: tuple | None = None  # (x, y)
+    validation: tuple | None = None  # (x, y) or (x, y, sample weights)
+    sample_weight: object = None  # one weight per training sample (class_weight gives them)
     monitor: Monitor | None = None
     patience: int | None = None  # early stopping, watching `monitor`
+    reduce_lr: ReduceLROnPlateau | None = None
 
 
 def fit(model: Sequential, weights: dict, x, y, compiled: Compiled,
@@ -158,8 +226,12 @@ def fit(model: Sequential, weights: dict, x, y, compiled: Compiled,
         logs = trainer.epoch(x, y, options, reporter, should_stop, epoch)
         history.interrupted = should_stop()
         if options.validation is not None and not history.interrupted:
-            scores = evaluate(model, weights, *options.validation, compiled, options.batch_size)
+            x_val, y_val, *weighted = options.validation
+            scores = evaluate(model, weights, x_val, y_val, compiled, options.batch_size,
+                              sample_weight=weighted[0] if weighted else None)
             logs.update({f"val_{name}": value for name, value in scores.items()})
+        if options.reduce_lr is not None and not history.interrupted:
+            options.reduce_lr.epoch_end(logs, trainer.optimizer)
         history.epochs.append(logs)
         improved = monitor.update(logs) if monitor else False
         reporter.epoch_end(epoch, logs, improved)
@@ -168,6 +240,7 @@ def fit(model: Sequential, weights: dict, x, y, compiled: Compiled,
         if monitor and options.patience is not None and monitor.wait >= options.patience:
             history.stopped_early = True
             break
+    trainer.optimizer.finalize(weights)  # e.g. use_ema: the weights become their averages
     return history
 
 
@@ -180,6 +253,7 @@ class Trainer:
         self.params = nest(weights)  # views of the same arrays, as the layers take them
         self.optimizer = optimizers.Optimizer(compiled.optimizer)
         self.trainable = trainable_keys(model)
+        self.rules = trainable_rules(model, self.trainable)  # regularizers, constraints
         self.rng = np.random.default_rng(seed)
 
     def epoch(self, x, y, options: FitOptions, reporter, should_stop, epoch: int) -> dict:
@@ -190,8 +264,9 @@ class Trainer:
         for step, start in enumerate(range(0, len(x), options.batch_size)):
             index = order[start:start + options.batch_size]
             y_batch = np.asarray(y[index])
+            weights = None if options.sample_weight is None else options.sample_weight[index]
             loss, y_pred = self.step(np.asarray(x[index], dtype=np.float32), y_batch,
-                                     f"at epoch {epoch + 1}, step {step + 1}")
+                                     f"at epoch {epoch + 1}, step {step + 1}", weights)
             loss_sum += loss * len(index)
             seen += len(index)
             for metric in tracked:
@@ -202,16 +277,24 @@ class Trainer:
                 break
         return logs
 
-    def step(self, x_batch, y_batch, when: str):
+    def step(self, x_batch, y_batch, when: str, sample_weight=None):
         """One optimizer step on a batch: (the batch's loss, the model's outputs)."""
         result = self.model.run(self.params, x_batch, training=True, rng=self.rng)
-        loss, d_loss = _loss(self.compiled, y_batch, result.output)
-        loss += result.penalty  # layers' own loss terms (ActivityRegularization)
+        loss, d_loss = _loss(self.compiled, y_batch, result.output, sample_weight)
+        # the layers' own terms (activity regularizers) and the weights' regularizers
+        loss += result.penalty + weight_penalty(self.weights, self.rules)
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"the loss became {loss} {when}; try a lower learning rate, "
                                 "or check the data for NaN/Inf")
         _, grads = self.model.backward(self.params, result, d_loss)
-        self.optimizer.apply(self.weights, flatten(grads), self.trainable)
+        grads = flatten(grads)
+        for key, (regularizer, _) in self.rules.items():
+            if regularizer is not None:
+                grads[key] = grads[key] + regularizers.gradient(regularizer, self.weights[key])
+        self.optimizer.apply(self.weights, grads, self.trainable)
+        for key, (_, constraint) in self.rules.items():  # as Keras: after the update
+            if constraint is not None:
+                self.weights[key][...] = regularizers.constrain(constraint, self.weights[key])
         for key, value in result.updates.items():  # e.g. BatchNormalization's statistics
             self.weights[key][...] = value
         return loss, result.output
@@ -222,28 +305,30 @@ def _metrics(compiled, y, model, x) -> list:
     return [metrics.make(name, y.shape, output) for name in compiled.metrics]
 
 
-def _loss(compiled, y_true, y_pred):
+def _loss(compiled, y_true, y_pred, sample_weight=None):
     try:
-        return losses.loss_and_gradient(compiled.loss, y_true, y_pred)
+        return losses.loss_and_gradient(compiled.loss, y_true, y_pred, sample_weight)
     except ValueError as exc:
         raise SeqcliError(f"{compiled.loss[0]}: {exc}") from None
 
 
 def evaluate(model: Sequential, weights: dict, x, y, compiled: Compiled,
-             batch_size=32, engine=None) -> dict:
+             batch_size=32, engine=None, sample_weight=None) -> dict:
     """Loss and metrics over the whole data, at inference (Keras's `model.evaluate`);
-    `engine` runs the forward passes (default: numpy)."""
+    `engine` runs the forward passes (default: numpy); `sample_weight` weighs the loss."""
     if engine is None:
         from seqcli.engines import NumpyEngine
         engine = NumpyEngine(model, weights)
     tracked = _metrics(compiled, y, model, x)
+    regularization = weight_penalty(weights, trainable_rules(model, trainable_keys(model)))
     loss_sum, seen = 0.0, 0
     for start in range(0, len(x), batch_size):
         x_batch = np.asarray(x[start:start + batch_size], dtype=np.float32)
         y_batch = np.asarray(y[start:start + batch_size])
         result = engine.forward(x_batch)
-        loss, _ = _loss(compiled, y_batch, result.output)
-        loss_sum += (loss + result.penalty) * len(x_batch)
+        weights_batch = None if sample_weight is None else sample_weight[start:start + batch_size]
+        loss, _ = _loss(compiled, y_batch, result.output, weights_batch)
+        loss_sum += (loss + result.penalty + regularization) * len(x_batch)
         seen += len(x_batch)
         for metric in tracked:
             metric.update(y_batch, result.output)

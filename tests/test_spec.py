@@ -141,7 +141,11 @@ def test_nested_spec_cycle_and_missing_file(tmp_path):
     ("layers:\n  - Conv2D: {filters: 2, kernel_size: 3, strides: 2, dilation_rate: 2}\n",
      "2}", "dilation_rate > 1"),
     ("layers:\n  - Dropout: {rate: 1.5}\n", "1.5", "between 0 and 1. Received: rate=1.5"),
-    ("layers:\n  - Dense: {units: 2, kernel_regularizer: l2}\n", "kernel_reg", "not support"),
+    ("layers:\n  - Dense: {units: 2, kernel_regularizer: l3}\n", "kernel_reg", "L1, L2"),
+    ("layers:\n  - Dense: {units: 2, depthwise_regularizer: l2}\n", "depthwise_reg",
+     "it takes: units, activation, use_bias, kernel_initializer, bias_initializer, name, "
+     "trainable, dtype, kernel_regularizer, kernel_constraint, bias_regularizer"),
+    ("layers:\n  - Dense: {units: 2, lora_rank: 4}\n", "lora_rank", "not support"),
     ("input_shape: [4]\nlayers:\n  - Conv2D: {filters: 2, kernel_size: 3}\n", "Conv2D",
      "expected ndim=4"),
     ("input_shape: [2, 2, 3]\nlayers:\n  - MaxPooling2D: {pool_size: 3}\n", "MaxPooling2D",

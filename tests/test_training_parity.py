@@ -14,6 +14,16 @@ from tests.conftest import FIXTURES
 CASES = sorted(glob.glob(os.path.join(FIXTURES, "training", "*.npz")))
 
 
+def sample_weights(data, settings):
+    """A case's sample weights: recorded, or made from its class_weight as seqcli does."""
+    if "sample_weight" in data.files:
+        return data["sample_weight"]
+    if "class_weight" in settings:
+        weights = {int(k): v for k, v in settings["class_weight"].items()}
+        return training.class_sample_weights(data["y"], weights)
+    return None
+
+
 def train_case(path):
     data = np.load(path, allow_pickle=False)
     settings = json.loads(str(data["settings"]))
@@ -24,7 +34,10 @@ def train_case(path):
                                           "optimizer": settings["optimizer"],
                                           "metrics": settings["metrics"]})
     options = training.FitOptions(epochs=settings["epochs"],
-                                  batch_size=settings["batch_size"], shuffle=False)
+                                  batch_size=settings["batch_size"], shuffle=False,
+                                  sample_weight=sample_weights(data, settings),
+                                  reduce_lr=training.ReduceLROnPlateau(**settings["reduce_lr"])
+                                  if "reduce_lr" in settings else None)
     history = training.fit(model, weights, data["x"], data["y"], compiled, options)
     return data, weights, history
 
@@ -71,7 +84,9 @@ def test_evaluate_matches_keras(path):
                              data["x"])
     keras_weights = {k[3:]: data[k] for k in data.files if k.startswith("w1:")}
     scores = training.evaluate(model, keras_weights, data["x"], data["y"], compiled,
-                               settings["batch_size"])
+                               settings["batch_size"],
+                               sample_weight=data["sample_weight"]
+                               if "sample_weight" in data.files else None)
     expected = json.loads(str(data["evaluate"]))
     assert set(scores) == set(expected)
     for name, value in expected.items():

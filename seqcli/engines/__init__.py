@@ -3,7 +3,7 @@
 An engine is made once per command from a built model and its weights, then
 asked for one batch at a time:
 
-    engine = get(name)(model, weights)
+    engine = get(name)(model, weights)  # engine.model and engine.weights keep them
     result = engine.forward(batch, keep=("dense",))
     result.output, result.collected["dense"], result.penalty
 

@@ -10,7 +10,7 @@ class NumpyEngine:
     name = "numpy"
 
     def __init__(self, model: Sequential, weights: dict):
-        self.model = model
+        self.model, self.weights = model, weights
         self.params = nest(weights)
 
     def forward(self, batch, keep=()) -> Pass:

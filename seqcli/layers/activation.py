@@ -66,6 +66,8 @@ class LeakyReLU(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class PReLU(Layer):
+    weight_args = {"alpha": "alpha"}
+
     masking = "passes"
     alpha_initializer: object = arg(InitializerArg(), default="zeros")
     shared_axes: tuple | None = arg(Optional(ShapeArg()), default=None,

@@ -12,11 +12,9 @@ from seqcli.errors import ArgError, did_you_mean
 
 Shape = tuple  # a full shape, batch dimension first; None marks an unknown size
 
-# Keras arguments that only shape training and that seqcli does not implement yet:
-# accepted when null (Keras's default), refused otherwise.
-NULL_ONLY_ARGS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                  "kernel_constraint", "bias_constraint", "lora_rank", "lora_alpha",
-                  "quantization_config")
+# Keras arguments that seqcli does not implement: accepted when null (Keras's default),
+# refused otherwise.
+NULL_ONLY_ARGS = ("lora_rank", "lora_alpha", "quantization_config")
 
 
 @dataclass(frozen=True)
@@ -41,12 +39,19 @@ class Layer:
     name: str = arg(LayerName(), doc="unique name (default: snake_case class name, numbered)")
     trainable: bool = arg(Bool(), default=True, doc="false freezes the layer's weights")
     dtype: str = arg(Choice("float32"), default="float32", doc="seqcli computes in float32")
+    # Keras's <weight>_regularizer, <weight>_constraint and activity_regularizer
+    # settings that are not null, as (argument, setting) pairs (see `rule_arguments`)
+    rules: tuple = field(default=(), repr=False)
     # where the layer was written ("file:line:col"); not an argument
     where: str = field(default="", compare=False, repr=False)
 
     aliases: ClassVar[tuple] = ()
     is_input: ClassVar[bool] = False  # only Input, which declares a shape
     wraps: ClassVar[tuple] = ()  # arguments that hold layers (Bidirectional's `layer`...)
+    # weight name -> the prefix of its Keras regularizer and constraint arguments
+    # (Dense: kernel -> kernel_regularizer; DepthwiseConv2D: kernel -> depthwise_...)
+    weight_args: ClassVar[dict] = {}
+    takes_activity_regularizer: ClassVar[bool] = True
     # what the layer does with a Keras mask (Embedding's mask_zero): "drops" it (Keras's
     # default), "passes" it on untouched, "uses" it (forward_masked), or "refuses" it
     # (Keras would use it in a way seqcli does not implement yet)
@@ -82,21 +87,33 @@ class Layer:
     def create(cls, args: dict, where: str = "") -> "Layer":
         """Build from a dict of Keras arguments; ArgError names the bad one."""
         known = [f.name for f in cls.arguments()]
-        args = dict(args)
+        args, rules = dict(args), {}
         for key in list(args):
             if key in known:
                 continue
-            if key in NULL_ONLY_ARGS or key.endswith(("_regularizer", "_constraint")):
+            if key in cls.rule_arguments():
+                rules[key] = _checked_rule(key, args.pop(key))
+                continue
+            if key in NULL_ONLY_ARGS:
                 if args.pop(key) is not None:
                     raise ArgError(key, f"`{key}` is a Keras argument that seqcli does not "
                                    "support yet; remove it (or set it to null)")
                 continue
+            known += cls.rule_arguments()
             raise ArgError(key, f"{cls.__name__} has no argument `{key}`"
                            f"{did_you_mean(key, known)}; it takes: {', '.join(known)}")
         missing = [f.name for f in cls.arguments() if _required(f) and f.name not in args]
         if missing:
             raise ArgError(missing[0], f"{cls.__name__} needs the argument `{missing[0]}`")
-        return cls(**args, where=where)
+        rules = tuple((key, value) for key, value in rules.items() if value is not None)
+        return cls(**args, rules=rules, where=where)
+
+    @classmethod
+    def rule_arguments(cls) -> tuple:
+        """Its Keras regularizer and constraint arguments."""
+        prefixes = dict.fromkeys(cls.weight_args.values())
+        return tuple(f"{p}_{kind}" for p in prefixes for kind in ("regularizer", "constraint")) \
+            + (("activity_regularizer",) if cls.takes_activity_regularizer else ())
 
     def config(self) -> dict:
         """The arguments that differ from their defaults (plus the name)."""
@@ -105,7 +122,21 @@ class Layer:
             value = getattr(self, f.name)
             if f.name == "name" or _required(f) or value != _default(f, self):
                 result[f.name] = value
+        result.update(self.rules)
         return result
+
+    def rule(self, argument: str):
+        """A regularizer or constraint setting, or None."""
+        return dict(self.rules).get(argument)
+
+    def weight_rules(self) -> dict:
+        """{weight name: (regularizer, constraint)} for its weights that have either."""
+        found = {}
+        for weight, prefix in self.weight_args.items():
+            pair = (self.rule(f"{prefix}_regularizer"), self.rule(f"{prefix}_constraint"))
+            if pair != (None, None):
+                found[weight] = pair
+        return found
 
     # ------------------------------------------------------------ shapes and weights
 
@@ -135,10 +166,31 @@ class Layer:
         """For a layer that uses masks: whether its output still carries one."""
         return False
 
+    def activity_regularizer(self):
+        """The regularizer of the layer's output, or None."""
+        return self.rule("activity_regularizer")
+
+    @property
+    def regularizes_output(self) -> bool:
+        return self.activity_regularizer() is not None
+
     def penalty(self, y) -> float:
         """An extra loss term from the layer's output (Keras's add_loss), in fit and
-        evaluate alike: 0 for most. A layer that has one adds its gradient in `backward`."""
-        return 0.0
+        evaluate alike: its activity regularizer's, divided by the batch size, as Keras
+        does; 0 for most."""
+        setting = self.activity_regularizer()
+        if setting is None or not len(y):
+            return 0.0
+        from seqcli import regularizers
+
+        return regularizers.penalty(setting, y) / len(y)
+
+    def penalty_gradient(self, y):
+        """d(penalty)/dy, which the model adds to the output's gradient before `backward`."""
+        from seqcli import regularizers
+
+        return regularizers.gradient(self.activity_regularizer(), y) / \
+            y.dtype.type(max(len(y), 1))
 
     def updates(self, cache) -> dict:
         """New values for non-trainable weights after a training step ({weight: array}),
@@ -150,6 +202,16 @@ class Layer:
 
 
 _ARGUMENTS: dict[type, tuple] = {}
+
+
+def _checked_rule(key: str, value):
+    from seqcli.regularizers import check_constraint, check_regularizer
+
+    check = check_constraint if key.endswith("_constraint") else check_regularizer
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ArgError(key, f"Invalid value for argument `{key}`: {exc}") from None
 
 
 def _required(f: dataclasses.Field) -> bool:

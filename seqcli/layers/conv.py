@@ -74,6 +74,8 @@ class _Convolution(SpatialLayer):
 
 @dataclass(frozen=True, kw_only=True)
 class Conv(_Convolution):
+    weight_args = {"kernel": "kernel", "bias": "bias"}
+
     def check(self):
         super().check()
         if self.filters % self.groups:
@@ -114,6 +116,8 @@ class Conv(_Convolution):
 
 @dataclass(frozen=True, kw_only=True)
 class ConvTranspose(_Convolution):
+    weight_args = {"kernel": "kernel", "bias": "bias"}
+
     def check(self):
         super().check()
         for op, s in zip(self.output_padding or (), self.strides):
@@ -153,6 +157,8 @@ class ConvTranspose(_Convolution):
 
 @dataclass(frozen=True, kw_only=True)
 class DepthwiseConv(_Convolution):
+    weight_args = {"kernel": "depthwise", "bias": "bias"}
+
     def out_channels(self, in_channels):
         return in_channels * self.depth_multiplier
 
@@ -172,6 +178,9 @@ class DepthwiseConv(_Convolution):
 
 @dataclass(frozen=True, kw_only=True)
 class SeparableConv(_Convolution):
+    weight_args = {"depthwise_kernel": "depthwise", "pointwise_kernel": "pointwise",
+                   "bias": "bias"}
+
     def out_channels(self, in_channels):
         return self.filters
 

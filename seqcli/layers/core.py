@@ -25,6 +25,7 @@ class Input(Layer):
     name: str | None = arg(Optional(LayerName()), default=None, doc="the input's name")
 
     is_input: ClassVar[bool] = True
+    takes_activity_regularizer = False
     positional = ("shape", "batch_size", "dtype", "sparse", "batch_shape", "name")
     summary = "Declares the input shape (it is not a layer and never shows in a summary)"
 
@@ -33,6 +34,7 @@ class Input(Layer):
 @dataclass(frozen=True, kw_only=True)
 class Dense(Layer):
     masking = "passes"
+    weight_args = {"kernel": "kernel", "bias": "bias"}
     units: int = arg(Int(1), doc="output size")
     activation: str | None = arg(ActivationArg(), default=None, doc="applied to the output")
     use_bias: bool = arg(Bool(), default=True, doc="add a bias vector")
@@ -190,6 +192,7 @@ class Flatten(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Embedding(Layer):
+    weight_args = {"embeddings": "embeddings"}
     input_dim: int = arg(Int(1), doc="vocabulary size: indices are 0 .. input_dim - 1")
     output_dim: int = arg(Int(1), doc="size of each embedding vector")
     embeddings_initializer: object = arg(InitializerArg(), default="uniform")

@@ -34,6 +34,8 @@ def _normalize_backward(dy, cache, axes, gamma):
 
 @dataclass(frozen=True, kw_only=True)
 class _Normalization(Layer):
+    weight_args = {"gamma": "gamma", "beta": "beta"}
+
     @property
     def has_gamma(self) -> bool:
         return self.scale

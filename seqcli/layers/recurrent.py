@@ -25,6 +25,8 @@ class _BoolOrAuto:
 
 @dataclass(frozen=True, kw_only=True)
 class _Recurrent(Layer):
+    weight_args = {"kernel": "kernel", "recurrent_kernel": "recurrent", "bias": "bias"}
+
     units: int = arg(Int(1), doc="size of the state and of each output")
     activation: str | None = arg(ActivationArg(), default="tanh")
     use_bias: bool = arg(Bool(), default=True)

@@ -111,6 +111,7 @@ class AlphaDropout(RandomInTraining):
 @dataclass(frozen=True, kw_only=True)
 class ActivityRegularization(Layer):
     masking = "passes"
+    takes_activity_regularizer = False  # it is one: Keras sets it from l1 and l2
     l1: float = arg(Float(0.0), default=0.0, doc="weight of the sum of |x|")
     l2: float = arg(Float(0.0), default=0.0, doc="weight of the sum of x squared")
 
@@ -118,17 +119,10 @@ class ActivityRegularization(Layer):
     summary = "The identity, adding (l1 * sum|x| + l2 * sum x^2) / batch size to the loss"
 
     def forward_train(self, params, x, rng):
-        return x, x
+        return x, None
 
-    def penalty(self, y):
-        import numpy as np
-
-        total = self.l1 * float(np.abs(y).sum()) + self.l2 * float((y * y).sum())
-        return total / len(y) if len(y) else 0.0
+    def activity_regularizer(self):  # Keras's layer is exactly this activity regularizer
+        return {"L1L2": {"l1": self.l1, "l2": self.l2}} if self.l1 or self.l2 else None
 
     def backward(self, params, cache, dy):
-        import numpy as np
-
-        x = cache
-        extra = (self.l1 * np.sign(x) + 2 * self.l2 * x) / max(len(x), 1)
-        return dy + extra.astype(dy.dtype), {}
+        return dy, {}  # the model adds the term's gradient (penalty_gradient)

@@ -58,6 +58,11 @@ class Bidirectional(_Wrapper):
     weights_doc = "the wrapped layer's, keyed forward/<weight> and backward/<weight>"
 
     def check(self):
+        for key in self.wraps:  # Keras would regularize each direction's own output
+            inner = getattr(self, key)
+            if inner is not None and inner.regularizes_output:
+                raise ArgError(key, "an activity_regularizer on a layer inside Bidirectional "
+                               "is not supported; put it on the Bidirectional itself")
         if self.backward_layer is not None and \
                 self.backward_layer.go_backwards == self.layer.go_backwards:
             raise ArgError("backward_layer", "Forward layer and backward layer should have "
@@ -76,6 +81,11 @@ class Bidirectional(_Wrapper):
         if self.merge_mode == "concat":
             return (*shape[:-1], shape[-1] + self.reverse.output_shape(input_shape)[-1])
         return shape
+
+    def weight_rules(self):
+        return {f"{direction}/{weight}": pair
+                for direction, layer in (("forward", self.layer), ("backward", self.reverse))
+                for weight, pair in layer.weight_rules().items()}
 
     def weight_specs(self, input_shape):
         return [dataclasses.replace(spec, name=f"{direction}/{spec.name}")
@@ -132,6 +142,9 @@ class TimeDistributed(_Wrapper):
     def weight_specs(self, input_shape):
         return self.layer.weight_specs(self._inner_shape(input_shape))
 
+    def weight_rules(self):
+        return self.layer.weight_rules()
+
     def forward_train(self, params, x, rng):
         flat = x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
         y, cache = self.layer.forward_train(params, flat, rng)
@@ -147,8 +160,21 @@ class TimeDistributed(_Wrapper):
                                         dy.reshape(shape[0] * shape[1], *dy.shape[2:]))
         return dx.reshape(shape), grads
 
+    # the wrapped layer's own output term is over batch * timesteps samples, as in Keras
+    @property
+    def regularizes_output(self) -> bool:
+        return self.activity_regularizer() is not None or self.layer.regularizes_output
+
     def penalty(self, y):
-        return self.layer.penalty(y.reshape(y.shape[0] * y.shape[1], *y.shape[2:]))
+        flat = y.reshape(y.shape[0] * y.shape[1], *y.shape[2:])
+        return super().penalty(y) + self.layer.penalty(flat)
+
+    def penalty_gradient(self, y):
+        grad = 0 if self.activity_regularizer() is None else super().penalty_gradient(y)
+        if self.layer.regularizes_output:
+            flat = y.reshape(y.shape[0] * y.shape[1], *y.shape[2:])
+            grad = grad + self.layer.penalty_gradient(flat).reshape(y.shape)
+        return grad
 
     def updates(self, cache):
         return self.layer.updates(cache[0])
