@@ -113,6 +113,11 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
         stream = sys.stdin.buffer if input_path == "-" else None
         data_shape = read_shape(input_path, stream)
     _, model = load_built(spec, input_shape, batch_size, data_shape)
+    if style == "keras3" and not model.built:  # Keras 3 prints unbuilt layers; 2 refuses
+        from seqcli import summary_keras3
+        click.echo(summary_keras3.render_unbuilt(model, show_trainable, expand_nested,
+                                                 line_length), nl=False)
+        return
     result = summary_module.summarize(model)
     if fmt == "json":
         click.echo(summary_module.render_json(result), nl=False)

@@ -42,6 +42,21 @@ DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int8": 
 JAX_DTYPES = {"int64": "int32"}
 
 
+# Keras 3 layers that have no `build` of their own, so Keras marks them built as they are
+# made (Layer._build_at_init): an unbuilt model shows them with "0", not "0 (unbuilt)".
+# Recorded from Keras by tests/fixtures/make_look.py and checked by the tests.
+BUILT_AT_INIT = frozenset((
+    "Activation", "ActivityRegularization", "AlphaDropout", "AveragePooling1D",
+    "AveragePooling2D", "AveragePooling3D", "CenterCrop", "Cropping1D", "Cropping2D",
+    "Cropping3D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Identity", "LeakyReLU",
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Permute", "ReLU", "RepeatVector",
+    "Rescaling", "Reshape", "Resizing", "Softmax", "SpatialDropout1D", "SpatialDropout2D",
+    "SpatialDropout3D", "UnitNormalization", "UpSampling1D", "UpSampling2D", "UpSampling3D",
+    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D"))
+
+
 @dataclass(frozen=True)
 class WeightBytes:
     """The bytes of the model's weights, as Keras's footer sizes them."""
@@ -377,6 +392,35 @@ def render(summary, sizes: WeightBytes, show_trainable=False, expand_nested=Fals
            line_length: int | None = None, columns: int | None = None) -> str:
     """The text Keras 3 prints. `line_length` as Keras's argument (default: its width
     rule for `columns`, the terminal's width); lines wrap at the wider of the two."""
+    counts = (summary.trainable_params, summary.non_trainable_params)
+    return _text(summary.name, table_rows(summary, show_trainable, expand_nested), counts,
+                 sizes, show_trainable, line_length, columns)
+
+
+def render_unbuilt(model, show_trainable=False, expand_nested=False,
+                   line_length: int | None = None, columns: int | None = None) -> str:
+    """What Keras 3 prints for a model without an input shape: every shape `?`, every
+    count `0 (unbuilt)`, or `0` for layers Keras builds as it makes them (Keras 2
+    refuses instead)."""
+    rows = []
+
+    def add(layer, level: int) -> None:
+        prefix = "   " * level + "└ " if level else ""
+        name = markup_plain(f"{markup_escape(prefix + layer.name)} ([color(33)]"
+                            f"{markup_escape(type(layer).__name__)}[/])")
+        count = "0" if type(layer).__name__ in BUILT_AT_INIT else "0 (unbuilt)"
+        rows.append([name, "?", count] + (["-"] if show_trainable else []))
+        if expand_nested:
+            for inner in getattr(layer, "layers", ()):
+                add(inner, level + 1)
+
+    for layer in model.layers:
+        add(layer, 0)
+    return _text(model.name, rows, (0, 0), WeightBytes(0, 0), show_trainable, line_length,
+                 columns)
+
+
+def _text(name, body, counts, sizes, show_trainable, line_length, columns) -> str:
     columns = terminal_columns() if columns is None else columns
     if line_length is None:
         line_length = default_line_length(show_trainable, columns)
@@ -385,15 +429,14 @@ def render(summary, sizes: WeightBytes, show_trainable=False, expand_nested=Fals
     justify = JUSTIFY + (("center",) if show_trainable else ())
     console_width = max(columns, line_length)
 
-    title = markup_plain(f'[bold]Model: "{markup_escape(summary.name)}"[/]')
+    title = markup_plain(f'[bold]Model: "{markup_escape(name)}"[/]')
     lines = wrap_paragraph(title, console_width)
-    lines += table_lines(header, justify, table_rows(summary, show_trainable, expand_nested),
-                         widths)
-    total_bytes = sizes.trainable + sizes.non_trainable
-    for label, count, size in (("Total", summary.total_params, total_bytes),
-                               ("Trainable", summary.trainable_params, sizes.trainable),
-                               ("Non-trainable", summary.non_trainable_params,
-                                sizes.non_trainable)):
+    lines += table_lines(header, justify, body, widths)
+    trainable, non_trainable = counts
+    for label, count, size in (
+            ("Total", trainable + non_trainable, sizes.trainable + sizes.non_trainable),
+            ("Trainable", trainable, sizes.trainable),
+            ("Non-trainable", non_trainable, sizes.non_trainable)):
         lines += wrap_paragraph(f" {label} params: {count:,} ({readable_size(size)})",
                                 console_width)
     return "\n".join(lines) + "\n"

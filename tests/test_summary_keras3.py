@@ -14,7 +14,8 @@ from tests.conftest import GOLDEN, ROOT
 
 KERAS3 = os.path.join(GOLDEN, "keras3")
 with open(os.path.join(KERAS3, "cases.json"), encoding="utf-8") as _handle:
-    CASES = json.load(_handle)["cases"]
+    _RECORDED = json.load(_handle)
+    CASES = _RECORDED["cases"]
 
 
 def read(path):
@@ -105,3 +106,10 @@ def test_random_tables_equal_richs(index):
     lines += k3.table_lines(header, justify, body,
                             k3.column_widths(case["line_length"], trainable))
     assert "\n".join(lines) + "\n" == case["text"]
+
+
+def test_the_layers_keras_builds_at_init_are_kerass():
+    """An unbuilt model's summary counts these "0" rather than "0 (unbuilt)"."""
+    from seqcli.summary_keras3 import BUILT_AT_INIT
+
+    assert BUILT_AT_INIT == set(_RECORDED["built_at_init"])
