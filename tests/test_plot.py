@@ -233,3 +233,19 @@ def test_layer_activations_as_keras_names_them(cli, tmp_path):
     mermaid = plot(cli, tmp_path, spec_file, ".mmd", "--show-layer-activations")
     assert mermaid.count("Activation: <b>") == 2
     assert "Activation" not in plot(cli, tmp_path, spec_file, ".svg")
+
+
+def test_the_readme_shows_real_plot_output(cli, tmp_path, monkeypatch):
+    """The Mermaid diagram pasted in the README, and docs/guide_transfer.svg, are what
+    seqcli writes today."""
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    shown = re.search(r"```mermaid\n(.*?)```", readme, re.S).group(1)
+    options = ["--expand-nested", "--show-trainable"]
+    spec_file = os.path.join("specs", "guide_transfer.yaml")
+    assert plot(cli, tmp_path, spec_file, ".mmd", *options) == shown
+    with open(os.path.join(ROOT, "docs", "guide_transfer.svg"), encoding="utf-8") as handle:
+        assert plot(cli, tmp_path, spec_file, ".svg", *options) == handle.read()

@@ -113,3 +113,21 @@ def test_the_layers_keras_builds_at_init_are_kerass():
     from seqcli.summary_keras3 import BUILT_AT_INIT
 
     assert BUILT_AT_INIT == set(_RECORDED["built_at_init"])
+
+
+def test_the_readme_shows_real_keras3_output(cli, monkeypatch):
+    """Every `--style keras3` example pasted in the README is what seqcli prints."""
+    import re
+    import shlex
+
+    monkeypatch.setenv("COLUMNS", "80")  # the examples are piped: Keras's 80 columns
+    monkeypatch.chdir(ROOT)
+    readme = read(os.path.join(ROOT, "README.md"))
+    blocks = re.findall(r"```\n\$ (seqcli summary [^\n]*--style keras3[^\n]*)\n(.*?)```",
+                        readme, re.S)
+    assert len(blocks) >= 3
+    for command, shown in blocks:
+        args = shlex.split(command.replace("| cat", ""))[1:]
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == shown, command
