@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from seqcli.errors import SeqcliError
 from seqcli.layers.base import format_shape
+from seqcli.model import Sequential
 
 DEFAULT_LINE_LENGTH = 88
 TRAINABLE_EXTRA = 12  # Keras widens the table by 12 for the Trainable column
@@ -334,26 +335,31 @@ def readable_size(size: float) -> str:
 
 def table_rows(summary, show_trainable: bool, expand_nested: bool) -> list[list[str]]:
     """The table's body: one list of cell texts per layer (nested ones prefixed)."""
-    rows = []
+    body = []
+    _add_rows(summary.rows, 0, show_trainable, expand_nested, body)
+    return body
 
-    def add(row, level: int) -> None:
-        prefix = "   " * level + "└ " if level else ""
-        # Keras's markup for the cell, as rich prints it
-        name = markup_plain(f"{markup_escape(prefix + row.name)} ([color(33)]"
-                            f"{markup_escape(row.class_name)}[/])")
-        cells = [name,
-                 format_shape(row.output_shape),
+
+def _add_rows(rows, level: int, show_trainable: bool, expand_nested: bool, body) -> None:
+    for row in rows:
+        cells = [_name_cell(row.name, row.class_name, level), format_shape(row.output_shape),
                  f"{row.params:,}"]
         if show_trainable:
-            cells.append(("Y" if row.trainable else "N") if row.params else "-")
-        rows.append(cells)
+            cells.append(_trainable_mark(row.trainable, row.params))
+        body.append(cells)
         if expand_nested:
-            for child in row.children:
-                add(child, level + 1)
+            _add_rows(row.children, level + 1, show_trainable, expand_nested, body)
 
-    for row in summary.rows:
-        add(row, 0)
-    return rows
+
+def _name_cell(name: str, class_name: str, level: int) -> str:
+    """Keras's markup for the name cell, as rich prints it; nested rows indented."""
+    prefix = "   " * level + "└ " if level else ""
+    return markup_plain(f"{markup_escape(prefix + name)} ([color(33)]"
+                        f"{markup_escape(class_name)}[/])")
+
+
+def _trainable_mark(trainable: bool, params: int) -> str:
+    return ("Y" if trainable else "N") if params else "-"  # "-": a layer without weights
 
 
 def _rule(widths, left, horizontal, divider, right) -> str:
@@ -401,23 +407,38 @@ def render_unbuilt(model, show_trainable=False, expand_nested=False,
                    line_length: int | None = None, columns: int | None = None) -> str:
     """What Keras 3 prints for a model without an input shape: every shape `?`, every
     count `0 (unbuilt)`, or `0` for layers Keras builds as it makes them (Keras 2
-    refuses instead)."""
-    rows = []
+    refuses instead). A nested model with its own input shape is built, and counted."""
+    from seqcli.summary import summarize
+
+    body, counts, sizes = [], [0, 0], [0, 0]
 
     def add(layer, level: int) -> None:
-        prefix = "   " * level + "└ " if level else ""
-        name = markup_plain(f"{markup_escape(prefix + layer.name)} ([color(33)]"
-                            f"{markup_escape(type(layer).__name__)}[/])")
-        count = "0" if type(layer).__name__ in BUILT_AT_INIT else "0 (unbuilt)"
-        rows.append([name, "?", count] + (["-"] if show_trainable else []))
+        class_name = type(layer).__name__
+        if isinstance(layer, Sequential) and layer.built:
+            inner = summarize(layer)
+            cells = [_name_cell(layer.name, class_name, level),
+                     format_shape(layer.plan.output_shape), f"{inner.total_params:,}"]
+            body.append(cells + ([_trainable_mark(layer.trainable, inner.total_params)]
+                                 if show_trainable else []))
+            if expand_nested:
+                _add_rows(inner.rows, level + 1, show_trainable, True, body)
+            counts[0] += inner.trainable_params
+            counts[1] += inner.non_trainable_params
+            inner_bytes = weight_bytes(layer)
+            sizes[0] += inner_bytes.trainable
+            sizes[1] += inner_bytes.non_trainable
+            return
+        count = "0" if class_name in BUILT_AT_INIT else "0 (unbuilt)"
+        body.append([_name_cell(layer.name, class_name, level), "?", count]
+                    + (["-"] if show_trainable else []))
         if expand_nested:
-            for inner in getattr(layer, "layers", ()):
-                add(inner, level + 1)
+            for inner_layer in getattr(layer, "layers", ()):
+                add(inner_layer, level + 1)
 
     for layer in model.layers:
         add(layer, 0)
-    return _text(model.name, rows, (0, 0), WeightBytes(0, 0), show_trainable, line_length,
-                 columns)
+    return _text(model.name, body, tuple(counts), WeightBytes(*sizes), show_trainable,
+                 line_length, columns)
 
 
 def _text(name, body, counts, sizes, show_trainable, line_length, columns) -> str:
