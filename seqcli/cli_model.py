@@ -181,10 +181,10 @@ def weights(spec, weights_path, input_shape, fmt):
     """
     from seqcli import weights as weights_module
 
-    _, model = load_built(spec, input_shape)
+    loaded, model = load_built(spec, input_shape)
     specs = weights_module.specs_of(model)
-    if weights_path is not None:
-        weights_module.load(model, weights_path)
+    if weights_path is not None or loaded.weights is not None:  # check the file's weights
+        weights_module.load(model, weights_path, embedded=loaded.weights)
     rows = [{"key": s.name, "shape": list(s.shape), "dtype": s.dtype,
              "trainable": s.trainable, "params": s.size} for s in specs]
     if fmt == "json":
@@ -217,24 +217,25 @@ def _data_and_model(spec, input_path):
     x = arrays.read_npy(input_path, sys.stdin.buffer) if input_path == "-" \
         else arrays.open_rows(input_path)
     spec_obj = spec_module.load(spec, sys.stdin)
-    return x, runner.build_for(spec_obj.model, x)
+    return x, runner.build_for(spec_obj.model, x), spec_obj.weights
 
 
-def _weights_for(model, weights_path):
+def weights_for(model, weights_path, embedded=None, seed=0):
+    """The weights to use: --weights, else the model file's own, else fresh ones."""
     from seqcli import weights as weights_module
 
-    weights, notes = weights_module.load(model, weights_path)
+    weights, notes = weights_module.load(model, weights_path, seed, embedded)
     for note in notes:
         click.echo(f"seqcli: {note}", err=True)
     return weights
 
 
-def engine_for(name, model, weights_path):
+def engine_for(name, model, weights_path, embedded=None):
     """The named engine, made once for the model and its weights."""
     from seqcli import engines
 
     engine_class = engines.get(name)  # first: a missing engine fails before any work
-    return engine_class(model, _weights_for(model, weights_path))
+    return engine_class(model, weights_for(model, weights_path, embedded))
 
 
 ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=True,
@@ -266,10 +267,10 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
 
     from seqcli.files import atomic_writer
 
-    x, model = _data_and_model(spec, input_path)
+    x, model, embedded = _data_and_model(spec, input_path)
     printed = 0 if output else budget.FLOAT_BYTES * runner.output_size(model, len(x))
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=printed)
-    engine = engine_for(engine_name, model, weights_path)
+    engine = engine_for(engine_name, model, weights_path, embedded)
     allow = allow_nonfinite
     if output == "-":
         runner.stream_npy(engine, x, batch_size, sys.stdout.buffer, allow)
@@ -311,7 +312,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
 
     if bool(layer_names) == all_layers:
         raise click.UsageError("give --layer NAME (repeatable) or --all, not both or neither")
-    x, model = _data_and_model(spec, input_path)
+    x, model, embedded = _data_and_model(spec, input_path)
     known = [layer.name for layer in model.layers]
     names = known if all_layers else list(dict.fromkeys(layer_names))
     for name in names:
@@ -323,7 +324,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
     kept = sum(budget.FLOAT_BYTES * runner.size_of(
         runner.with_batch(model.plan.step(name).output_shape, len(x))) for name in names)
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=kept)
-    engine = engine_for(engine_name, model, weights_path)
+    engine = engine_for(engine_name, model, weights_path, embedded)
     features = runner.extract(engine, x, names, batch_size, allow_nonfinite)
     arrays.write_npz(output, features)
     for name, array in features.items():

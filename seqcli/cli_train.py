@@ -11,7 +11,8 @@ import click
 
 from seqcli import spec as spec_module
 from seqcli.cli import cli
-from seqcli.cli_model import ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for
+from seqcli.cli_model import (ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
+                              weights_for)
 from seqcli.errors import SeqcliError, Status
 
 DATA = [
@@ -80,16 +81,7 @@ def _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names):
     compiled = training.compile_settings(loaded.compile, loss, optimizer, learning_rate,
                                          _metric_list(metric_names), where=loaded.name)
     training.check_targets(model, compiled, x, y)
-    return model, compiled
-
-
-def _weights(model, weights_path, seed=0):
-    from seqcli import weights as weights_module
-
-    weights, notes = weights_module.load(model, weights_path, seed)
-    for note in notes:
-        click.echo(f"seqcli: {note}", err=True)
-    return weights
+    return model, compiled, loaded.weights
 
 
 # ---------------------------------------------------------------- progress
@@ -237,7 +229,8 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
 
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
-    model, compiled = _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names)
+    model, compiled, embedded = _compiled_model(spec, x, y, loss, optimizer, learning_rate,
+                                                metric_names)
     budget.check(model, min(batch_size, len(x)), max_memory, training=True)
     validation = load_xy(validation_path, None, None, "--validation-data") \
         if validation_path else None
@@ -251,7 +244,7 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     watcher = _monitor(monitor, compiled, validation,
                        checkpoint_path or patience or lr_patience)
     reduce_lr = _reduce_lr(compiled, watcher, lr_patience, reduce_lr_factor, min_lr)
-    weights = _weights(model, weights_path, seed)
+    weights = weights_for(model, weights_path, embedded, seed)
 
     def save_checkpoint():
         weights_module.save(checkpoint_path, weights)
@@ -378,8 +371,8 @@ def _report(history, output, watcher) -> None:
 @cli.command()
 @SPEC
 @options(DATA)
-@click.option("--weights", "weights_path", required=True, type=click.Path(dir_okay=False),
-              help="The .npz weights to score.")
+@click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
+              help="The weights to score (.npz or Keras .h5); a .keras model has its own.")
 @options(COMPILE)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
@@ -401,9 +394,11 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
 
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
-    model, compiled = _compiled_model(spec, x, y, loss, None, None, metric_names)
+    model, compiled, embedded = _compiled_model(spec, x, y, loss, None, None, metric_names)
+    if weights_path is None and embedded is None:
+        raise click.UsageError("give --weights (the spec has no weights of its own)")
     budget.check(model, min(batch_size, len(x)), max_memory)
-    engine = engine_for(engine_name, model, weights_path)
+    engine = engine_for(engine_name, model, weights_path, embedded)
     scores = training.evaluate(model, engine.weights, x, y, compiled, batch_size, engine)
     if fmt == "json":
         click.echo(json.dumps(scores, indent=2))

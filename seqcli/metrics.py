@@ -23,13 +23,19 @@ class Mean:
         self.name, self.function = name, function
         self.total, self.count = 0.0, 0
 
-    def update(self, y_true, y_pred) -> None:
+    def update(self, y_true, y_pred, mask=None) -> None:
+        """Add a batch; an output mask (Keras's) leaves its masked values out."""
         try:
             values = self.function(np.asarray(y_true), y_pred)
         except (ValueError, IndexError) as exc:
             raise SeqcliError(f"metric {self.name}: {exc}") from None
-        self.total += float(values.sum())
-        self.count += values.size
+        if mask is None:
+            self.total += float(values.sum())
+            self.count += values.size
+        else:
+            weight = np.asarray(mask, values.dtype)
+            self.total += float((values * weight).sum())
+            self.count += float(weight.sum())
 
     def result(self) -> float:
         return self.total / self.count if self.count else 0.0

@@ -143,11 +143,6 @@ class Reporter:
 
 def check_targets(model: Sequential, compiled: Compiled, x, y, sample=1024) -> None:
     """Targets that do not fit the loss fail now, before any training or output."""
-    if model.check_masks():
-        raise SeqcliError("the model's output still carries Embedding's mask_zero mask, and "
-                          "Keras would leave the masked steps out of the loss and metrics; "
-                          "seqcli does not do that yet (end the masked part with an RNN "
-                          "without return_sequences, or GlobalAveragePooling1D)")
     n = min(len(y), sample)
     shape = model.output_shape((n, *x.shape[1:]))
     probe = np.full(shape, 0.5, dtype=np.float32)  # a valid probability and a valid logit
@@ -265,12 +260,12 @@ class Trainer:
             index = order[start:start + options.batch_size]
             y_batch = np.asarray(y[index])
             weights = None if options.sample_weight is None else options.sample_weight[index]
-            loss, y_pred = self.step(np.asarray(x[index], dtype=np.float32), y_batch,
+            loss, result = self.step(np.asarray(x[index], dtype=np.float32), y_batch,
                                      f"at epoch {epoch + 1}, step {step + 1}", weights)
             loss_sum += loss * len(index)
             seen += len(index)
             for metric in tracked:
-                metric.update(y_batch, y_pred)
+                metric.update(y_batch, result.output, result.mask)
             logs = {"loss": loss_sum / seen, **{m.name: m.result() for m in tracked}}
             reporter.step(step + 1, logs)
             if should_stop():
@@ -278,9 +273,9 @@ class Trainer:
         return logs
 
     def step(self, x_batch, y_batch, when: str, sample_weight=None):
-        """One optimizer step on a batch: (the batch's loss, the model's outputs)."""
+        """One optimizer step on a batch: (the batch's loss, the forward pass)."""
         result = self.model.run(self.params, x_batch, training=True, rng=self.rng)
-        loss, d_loss = _loss(self.compiled, y_batch, result.output, sample_weight)
+        loss, d_loss = _loss(self.compiled, y_batch, result.output, sample_weight, result.mask)
         # the layers' own terms (activity regularizers) and the weights' regularizers
         loss += result.penalty + weight_penalty(self.weights, self.rules)
         if not math.isfinite(loss):
@@ -297,7 +292,7 @@ class Trainer:
                 self.weights[key][...] = regularizers.constrain(constraint, self.weights[key])
         for key, value in result.updates.items():  # e.g. BatchNormalization's statistics
             self.weights[key][...] = value
-        return loss, result.output
+        return loss, result
 
 
 def _metrics(compiled, y, model, x) -> list:
@@ -305,9 +300,9 @@ def _metrics(compiled, y, model, x) -> list:
     return [metrics.make(name, y.shape, output) for name in compiled.metrics]
 
 
-def _loss(compiled, y_true, y_pred, sample_weight=None):
+def _loss(compiled, y_true, y_pred, sample_weight=None, mask=None):
     try:
-        return losses.loss_and_gradient(compiled.loss, y_true, y_pred, sample_weight)
+        return losses.loss_and_gradient(compiled.loss, y_true, y_pred, sample_weight, mask)
     except ValueError as exc:
         raise SeqcliError(f"{compiled.loss[0]}: {exc}") from None
 
@@ -327,9 +322,9 @@ def evaluate(model: Sequential, weights: dict, x, y, compiled: Compiled,
         y_batch = np.asarray(y[start:start + batch_size])
         result = engine.forward(x_batch)
         weights_batch = None if sample_weight is None else sample_weight[start:start + batch_size]
-        loss, _ = _loss(compiled, y_batch, result.output, weights_batch)
+        loss, _ = _loss(compiled, y_batch, result.output, weights_batch, result.mask)
         loss_sum += (loss + result.penalty + regularization) * len(x_batch)
         seen += len(x_batch)
         for metric in tracked:
-            metric.update(y_batch, result.output)
+            metric.update(y_batch, result.output, result.mask)
     return {"loss": loss_sum / max(seen, 1), **{m.name: m.result() for m in tracked}}

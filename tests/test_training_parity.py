@@ -61,7 +61,15 @@ def test_fit_matches_keras(path):
     got = history.as_lists()
     assert set(got) == set(expected)
     for name, values in expected.items():
+        if name != "loss" and os.path.basename(path) in UNMASKED_FIT_METRICS:
+            continue  # Keras on JAX logs these unmasked: see test_masking's fit test
         np.testing.assert_allclose(got[name], values, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+# Keras 3 on JAX masks a masked output's loss, and its metrics in evaluate, but logs the
+# metrics of fit without the mask (the mask does not survive its jitted training step).
+# seqcli masks them in both; the loss, the weights and evaluate are compared with Keras.
+UNMASKED_FIT_METRICS = {"masked_sequence_output_adam.npz"}
 
 
 def test_freeze_recipe_moves_only_the_last_layer_as_keras_does():
