@@ -320,11 +320,12 @@ def _reduce_lr(compiled, watcher, patience, factor, min_lr):
 
 
 def _monitor(name, compiled, validation, needed):
+    from seqcli import training
     from seqcli.training import Monitor
 
     if not needed:
         return None
-    logged = ["loss", *compiled.metrics]
+    logged = ["loss", *(metric.name for metric in training.metric_list(compiled))]
     logged += [f"val_{n}" for n in logged] if validation is not None else []
     name = name or ("val_loss" if validation is not None else "loss")
     if name not in logged:

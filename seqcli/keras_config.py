@@ -22,6 +22,8 @@ IGNORED = {"quantization_config": None, "renorm": False, "renorm_clipping": None
            "input_dim": None, "groups": 1}
 NO_EFFECT = {"implementation", "input_length", "build_config", "input_dtype"}
 RENAMED = {("LeakyReLU", "alpha"): "negative_slope"}  # Keras 2's name
+KERAS_LOSS_DEFAULTS = {"reduction": ("sum_over_batch_size", "auto"), "axis": (-1,),
+                       "ignore_class": (None,)}
 # values Keras writes out that seqcli's defaults already mean (left out of specs)
 SAME_AS_DEFAULT = {("data_format", "channels_last"), ("activation", "linear")}
 SETTING_MODULES = ("keras.initializers", "keras.regularizers", "keras.constraints",
@@ -217,9 +219,9 @@ class _Translator:
             result["optimizer"] = self.optimizer(config["optimizer"], f"{where}: optimizer")
         if config.get("loss") is not None:
             result["loss"] = self.loss(config["loss"], f"{where}: loss")
-        metrics = config.get("metrics")
-        if metrics:
-            result["metrics"] = [self.metric(m, f"{where}: metrics") for m in _flat(metrics)]
+        for key in ("metrics", "weighted_metrics"):
+            if config.get(key):
+                result[key] = [self.metric(m, f"{where}: {key}") for m in _flat(config[key])]
         return result
 
     def optimizer(self, obj, where):
@@ -239,16 +241,21 @@ class _Translator:
                 value = self.setting(value, f"{where}: learning_rate")
                 value = {value: {}} if isinstance(value, str) else value
             args[key] = value
-        return {class_name: args}
+        name = ALIASES.get(class_name, class_name)  # seqcli's spelling: Adam -> adam
+        return {name: args} if args else name
 
     def loss(self, obj, where):
         if isinstance(obj, str):
             return obj
+        from seqcli.losses import ALIASES, LOSSES
+        from seqcli.settings import _canonical
+
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
+        name = _canonical(class_name, LOSSES, ALIASES) or class_name  # seqcli's spelling
+        defaults = {**KERAS_LOSS_DEFAULTS, **{k: (v,) for k, v in LOSSES.get(name, {}).items()}}
         args = {k: v for k, v in config.items()  # Keras's defaults left out
-                if k not in ("name", "dtype") and v is not None and (k, v) not in (
-                    ("reduction", "sum_over_batch_size"), ("reduction", "auto"), ("axis", -1))}
-        return {class_name: args} if args else class_name
+                if k not in ("name", "dtype") and v not in defaults.get(k, ())}
+        return {name: args} if args else name
 
     def metric(self, obj, where):
         if isinstance(obj, str):

@@ -45,10 +45,11 @@ def _object(module: str, class_name: str, config) -> dict:
 def model_config(model, top: bool = False, input_shape=None) -> dict:
     plan = model.plan if top else model.plan_for(input_shape)
     layers = []
-    if top:
+    if top or model.input_shape is not None:  # a nested model's own declared input too
+        batch_shape = list(plan.input_shape) if top else [model.batch_size, *model.input_shape]
         layers.append(_object("keras.layers", "InputLayer", {
-            "batch_shape": list(plan.input_shape), "dtype": "float32", "sparse": False,
-            "name": "input_layer"}))
+            "batch_shape": batch_shape, "dtype": "float32", "sparse": False,
+            "name": "input_layer" if top else f"{model.name}_input"}))
     for step in plan.steps:
         layers.append(layer_object(step.layer, step.input_shape))
     config = {"name": model.name, "trainable": model.trainable, "dtype": "float32",
@@ -106,7 +107,8 @@ def compile_config(compiled) -> dict:
     return {"optimizer": _object("keras.optimizers", OPTIMIZERS[optimizer], args),
             "loss": _object("keras.losses", LOSSES[loss], loss_args),
             "loss_weights": None, "metrics": list(compiled.metrics) or None,
-            "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
+            "weighted_metrics": list(compiled.weighted_metrics) or None,
+            "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}
 
 

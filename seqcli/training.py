@@ -28,16 +28,17 @@ class Compiled:
     loss: tuple
     optimizer: tuple
     metrics: list
+    weighted_metrics: list = field(default_factory=list)  # weighed by sample_weight
 
 
 def compile_settings(spec_compile, loss=None, optimizer=None, learning_rate=None,
                      metric_names=None, where: str = "") -> Compiled:
     """The spec's `compile:` section with the command line's values on top."""
     section = dict(spec_compile or {})
-    unknown = set(section) - {"loss", "optimizer", "metrics"}
+    unknown = set(section) - {"loss", "optimizer", "metrics", "weighted_metrics"}
     if unknown:
         raise SeqcliError(f"`compile` has no key {sorted(unknown)[0]!r}; it takes loss, "
-                          "optimizer, metrics", where)
+                          "optimizer, metrics, weighted_metrics", where)
     loss = loss if loss is not None else section.get("loss")
     if loss is None:
         raise SeqcliError("no loss to train with: give --loss, or `compile: {loss: ...}` in "
@@ -47,9 +48,12 @@ def compile_settings(spec_compile, loss=None, optimizer=None, learning_rate=None
     if learning_rate is not None:
         args = {**args, "learning_rate": learning_rate}
     names = metric_names if metric_names is not None else section.get("metrics") or []
-    if not isinstance(names, list):
-        raise SeqcliError("`metrics` must be a list of names, e.g. [accuracy]", where)
-    return Compiled(losses.get(loss, where), (name, args), metrics.check(names, where))
+    weighted = section.get("weighted_metrics") or []
+    for key, value in (("metrics", names), ("weighted_metrics", weighted)):
+        if not isinstance(value, list):
+            raise SeqcliError(f"`{key}` must be a list of names, e.g. [accuracy]", where)
+    return Compiled(losses.get(loss, where), (name, args), metrics.check(names, where),
+                    metrics.check(weighted, where))
 
 
 @dataclass
@@ -265,7 +269,7 @@ class Trainer:
             loss_sum += loss * len(index)
             seen += len(index)
             for metric in tracked:
-                metric.update(y_batch, result.output, result.mask)
+                metric.update(y_batch, result.output, result.mask, weights)
             logs = {"loss": loss_sum / seen, **{m.name: m.result() for m in tracked}}
             reporter.step(step + 1, logs)
             if should_stop():
@@ -297,7 +301,16 @@ class Trainer:
 
 def _metrics(compiled, y, model, x) -> list:
     output = model.output_shape((None, *x.shape[1:]))
-    return [metrics.make(name, y.shape, output) for name in compiled.metrics]
+    return metric_list(compiled, y.shape, output)
+
+
+def metric_list(compiled, y_shape=(None, 1), output_shape=(None, 2)) -> list:
+    """The metrics, then the weighted ones (named weighted_... where a name repeats), as
+    Keras logs them (the shapes pick which accuracy "accuracy" is)."""
+    return [metrics.make(name, y_shape, output_shape) for name in compiled.metrics] + [
+        metrics.make(name, y_shape, output_shape, weighted=True,
+                     label=f"weighted_{name}" if name in compiled.metrics else name)
+        for name in compiled.weighted_metrics]
 
 
 def _loss(compiled, y_true, y_pred, sample_weight=None, mask=None):
@@ -326,5 +339,5 @@ def evaluate(model: Sequential, weights: dict, x, y, compiled: Compiled,
         loss_sum += (loss + result.penalty + regularization) * len(x_batch)
         seen += len(x_batch)
         for metric in tracked:
-            metric.update(y_batch, result.output, result.mask)
+            metric.update(y_batch, result.output, result.mask, weights_batch)
     return {"loss": loss_sum / max(seen, 1), **{m.name: m.result() for m in tracked}}

@@ -32,7 +32,9 @@ def train_case(path):
     weights = {k[3:]: data[k].copy() for k in data.files if k.startswith("w0:")}
     compiled = training.compile_settings({"loss": settings["loss"],
                                           "optimizer": settings["optimizer"],
-                                          "metrics": settings["metrics"]})
+                                          "metrics": settings["metrics"],
+                                          "weighted_metrics":
+                                          settings.get("weighted_metrics")})
     options = training.FitOptions(epochs=settings["epochs"],
                                   batch_size=settings["batch_size"], shuffle=False,
                                   sample_weight=sample_weights(data, settings),
@@ -87,7 +89,9 @@ def test_evaluate_matches_keras(path):
     data, weights, _ = train_case(path)
     settings = json.loads(str(data["settings"]))
     compiled = training.compile_settings({"loss": settings["loss"],
-                                          "metrics": settings["metrics"]})
+                                          "metrics": settings["metrics"],
+                                          "weighted_metrics":
+                                          settings.get("weighted_metrics")})
     model = runner.build_for(spec_module.load_text(str(data["spec"]), "case.yaml").model,
                              data["x"])
     keras_weights = {k[3:]: data[k] for k in data.files if k.startswith("w1:")}
