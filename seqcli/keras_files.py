@@ -35,6 +35,17 @@ def sniff(path: str) -> str | None:
     return None
 
 
+def is_keras_archive(path: str) -> bool:
+    """A zip holding Keras's members (an .npz is a zip too)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "config.json" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def is_keras_json(text: str) -> bool:
     """Keras's model JSON (to_json(), config.json): an object with `class_name`."""
     if not text.lstrip().startswith("{") or '"class_name"' not in text:
@@ -160,7 +171,13 @@ class _open_hdf5:
             raise SeqcliError(f"not a readable HDF5 file ({exc})", self.name) from None
         return self.file
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, error, trace):
+        if trace is not None:
+            # an error's frames would keep h5py objects alive past the file (and past
+            # HDF5's own shutdown, where freeing them crashes the interpreter)
+            import traceback
+
+            traceback.clear_frames(trace)
         self.file.close()
 
 

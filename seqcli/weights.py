@@ -72,8 +72,11 @@ def read_file(path: str, model: Sequential) -> dict:
     """A weights file's arrays: an .npz keyed `layer/weight`, or Keras's HDF5."""
     from seqcli import keras_files
 
-    if keras_files.sniff(path) == "hdf5":
+    kind = keras_files.sniff(path)
+    if kind == "hdf5":
         return keras_files.read_weights(path, model)
+    if kind == "archive" and keras_files.is_keras_archive(path):  # (an .npz is a zip too)
+        return keras_files.archive_weights(path, model)
     from seqcli.arrays import read_npz
 
     return read_npz(path)

@@ -156,3 +156,10 @@ def test_convert_refuses_an_unknown_format_and_writes_nothing(cli, tmp_path):
     assert_clean_error(cli("convert", os.path.join(FILES, "mnist_convnet.keras"), "-o",
                            tmp_path / "m.pb"), 1, "m.pb", ".keras")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_keras_archive_gives_its_weights_to_another_model(cli, tmp_path):
+    data = np.load(os.path.join(FILES, "mnist_convnet.npz"))
+    _, y = predict(os.path.join(FILES, "mnist_convnet.json"),
+                   os.path.join(FILES, "mnist_convnet.keras"), data["x"])
+    np.testing.assert_allclose(y, data["y"], rtol=1e-5, atol=1e-6)

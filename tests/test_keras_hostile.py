@@ -220,6 +220,9 @@ def test_external_storage(cli, work):
 
 def test_a_virtual_dataset(cli, work):
     """Virtual datasets map other files' data in: refused."""
+    with h5py.File(work / "elsewhere.h5", "w") as source:  # the data it would map in
+        source["d"] = np.full((3, 3, 1, 4), 7, np.float32)
+
     def build(h5):
         del h5["layers/conv2d/vars/0"]
         layout = h5py.VirtualLayout(shape=(3, 3, 1, 4), dtype="f4")
