@@ -104,29 +104,52 @@ def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
 @click.option("--columns", callback=lambda ctx, param, value: parse_columns(value),
               metavar="NAMES", help="Columns after the shape, comma-separated (default "
               "params): params, macs, flops, memory, receptive_field, jump.")
+@click.option("--style", type=click.Choice(["keras2", "keras3"]), default="keras2",
+              show_default=True, help="The text layout: Keras 2's (the guide's) or Keras 3's "
+              "box table.")
+@click.option("--line-length", type=click.IntRange(min=1), metavar="N",
+              help="Keras 3's line_length (default: 88, capped at the terminal width less 4).")
 def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_nested, fmt,
-            columns):
+            columns, style, line_length):
     """Print the Keras summary of a model: output shapes and parameter counts.
 
     \b
     Example:
       seqcli summary specs/guide_cnn.yaml
       seqcli summary specs/guide_unbuilt.yaml --input x.npy --format json
+      seqcli summary specs/guide_cnn.yaml --style keras3
     """
     from seqcli import summary as summary_module
 
+    if style == "keras3" and fmt != "text":
+        raise click.UsageError("--style keras3 is a text layout; drop --format or use "
+                               "--format text")
+    if line_length is not None and style != "keras3":
+        raise click.UsageError("--line-length sets the width of --style keras3")
+    if style == "keras3" and columns != ("params",):
+        raise click.UsageError("--columns applies to Keras 2's layout and markdown, not to "
+                               "--style keras3 (Keras 3 has its own columns)")
     data_shape = None
     if input_path is not None:
         from seqcli.npyheader import read_shape
         stream = sys.stdin.buffer if input_path == "-" else None
         data_shape = read_shape(input_path, stream)
     _, model = load_built(spec, input_shape, batch_size, data_shape)
+    if style == "keras3" and not model.built:  # Keras 3 prints unbuilt layers; 2 refuses
+        from seqcli import summary_keras3
+        click.echo(summary_keras3.render_unbuilt(model, show_trainable, expand_nested,
+                                                 line_length), nl=False)
+        return
     result = summary_module.summarize(model)
     if fmt == "json":
         click.echo(summary_module.render_json(result), nl=False)
     elif fmt == "markdown":
         click.echo(summary_module.render_markdown(result, show_trainable, expand_nested,
                                                   columns), nl=False)
+    elif style == "keras3":
+        from seqcli import summary_keras3
+        click.echo(summary_keras3.render(result, summary_keras3.weight_bytes(model),
+                                         show_trainable, expand_nested, line_length), nl=False)
     else:
         click.echo(summary_module.render_text(result, show_trainable, expand_nested, columns),
                    nl=False)
