@@ -244,9 +244,7 @@ def dense_forward(results):
         results.append(skipped("guide MLP forward vs PyTorch", "PyTorch", 2.0))
         return
     torch.set_num_threads(THREADS)
-    nn = torch.nn
-    net = nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
-                        nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+    net = torch_mlp(torch)
     for batch, number, goal in ((1, 3000, 2.0), (4096, 30, 0.9)):
         x = np.random.default_rng(0).random((batch, 784), dtype=np.float32)
         tx = torch.from_numpy(x)
@@ -266,6 +264,44 @@ def dense_forward(results):
                     "seqcli": f"numpy/OpenBLAS {numpy_mm * 1e6:.0f} us",
                     "peer_figure": f"torch.mm {torch_mm * 1e6:.0f} us",
                     "ratio": None, "goal": None})
+
+
+def torch_mlp(torch):
+    nn = torch.nn
+    return nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+                         nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+
+
+# ---------------------------------------------------------------- 3b. the onnxruntime engine
+
+def onnx_forward(results):
+    """seqcli's onnxruntime engine (export once, then ONNX Runtime) against PyTorch CPU,
+    in-process, per call: the CNN at batch 32, the MLP at batch 1 and 4096."""
+    torch = peer("torch")
+    if torch is None or peer("onnxruntime") is None:
+        results.append(skipped("onnxruntime engine vs PyTorch", "PyTorch or ONNX Runtime", 2.0))
+        return
+    from seqcli.engines.onnxruntime_engine import OnnxRuntimeEngine
+
+    torch.set_num_threads(THREADS)
+    cases = (("CNN", CNN, torch_cnn(torch), 32, 2.0, 11, 1),
+             ("MLP", MLP, torch_mlp(torch), 1, 1.0, 9, 3000),
+             ("MLP", MLP, torch_mlp(torch), 4096, 1.0, 9, 30))
+    for name, path, net, batch, goal, repeat, number in cases:
+        model = spec.load(path).model
+        engine = OnnxRuntimeEngine(model, weights.fresh(model))
+        x = np.random.default_rng(0).random((batch, *model.input_shape), dtype=np.float32)
+        tx = torch.from_numpy(x)
+        if x.ndim == 4:  # PyTorch's fastest CPU layout for convolutions
+            tx = tx.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            ours, theirs = compare(lambda: engine.forward(x), lambda: net(tx), repeat=repeat,
+                                   number=number)
+        results.append({"target": f"onnxruntime engine: guide {name} forward, batch {batch} "
+                                  "(per call) vs PyTorch CPU",
+                        "seqcli": f"{ours * 1e3:.3f} ms ({batch / ours:,.0f} samples/s)",
+                        "peer_figure": f"PyTorch: {theirs * 1e3:.3f} ms",
+                        "ratio": theirs / ours, "goal": goal})
 
 
 # ---------------------------------------------------------------- 4. streaming
@@ -394,7 +430,7 @@ def main():
     parser.add_argument("--json", help="also write the raw results here")
     args = parser.parse_args()
     info, peak, results = machine(), matmul_peak(), []
-    for step in (startup, lambda r: conv_forward(r, peak), dense_forward,
+    for step in (startup, lambda r: conv_forward(r, peak), dense_forward, onnx_forward,
                  lambda r: streaming(r, args.stream_gb), scale):
         step(results)
         print(report(info, peak, results).splitlines()[-1], flush=True)

@@ -71,7 +71,11 @@ class NpyRows:
 def open_rows(path: str):
     """The .npy at `path` as NpyRows (checked like read_npy), or an array for
     what rows cannot express (Fortran order)."""
-    with open(path, "rb") as handle:
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise SeqcliError(exc.strerror or str(exc), path) from None
+    with handle:
         try:
             version = np.lib.format.read_magic(handle)
             shape, fortran, dtype = (np.lib.format.read_array_header_1_0(handle)

@@ -144,7 +144,8 @@ class _Builder:
         name = values.get("name")
         name = checked("name", LayerName(), self.namer("sequential") if name is None else name)
         name_where = source.where((*path, "name")) if "name" in keys else where or source.name
-        self._claim_name(name, name_where)
+        if where:  # a nested model is a layer; the top model's name is its own (as in Keras)
+            self._claim_name(name, name_where)
         shape_sources = []
         if values.get("input_shape") is not None:
             shape = checked("input_shape", ShapeArg(), values["input_shape"])

@@ -23,6 +23,7 @@ COMMAND_MODULES = {
     "freeze": "seqcli.cli_edit", "unfreeze": "seqcli.cli_edit", "new": "seqcli.cli_edit",
     "add": "seqcli.cli_edit", "pop": "seqcli.cli_edit",
     "fit": "seqcli.cli_train", "evaluate": "seqcli.cli_train",
+    "convert": "seqcli.cli_convert", "check": "seqcli.cli_calc", "plot": "seqcli.cli_plot",
 }
 
 

@@ -66,13 +66,11 @@ def _model_for(spec_path, source):
     return spec, model
 
 
-def _weights(model, weights_path):
-    from seqcli import weights as weights_module
+def _weights(model, weights_path, loaded):
+    """--weights, else the model file's own (a .keras archive), else fresh ones."""
+    from seqcli.cli_model import weights_for
 
-    weights, notes = weights_module.load(model, weights_path)
-    for note in notes:
-        _say(note)
-    return weights
+    return weights_for(model, weights_path, loaded.weights)
 
 
 def _row_bytes(shape) -> int:
@@ -120,13 +118,13 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
         raise click.UsageError("--engine dask reads files the workers can open; give a path, "
                                "not '-'")
     source = shards.open_source(input_path)
-    _, model = _model_for(spec, source)
+    loaded, model = _model_for(spec, source)
     kind = sinks.kind_of(output)
     sinks.check_target(kind, output)
     out_shape = runner.output_shape(model, source.rows)
     printed = budget.FLOAT_BYTES * runner.size_of(out_shape) if kind in ("print", "npy") else 0
     budget.check(model, min(batch_size, max(source.rows, 1)), max_memory, extra_bytes=printed)
-    weights = _weights(model, weights_path)
+    weights = _weights(model, weights_path, loaded)
     with dask_engine.connect(scheduler) as client:
         rows, spans = _plan(client, source, batch_size, chunk_rows, _row_bytes(out_shape),
                             model, max_memory)
@@ -204,7 +202,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
     dask_engine = _load_engine()
     dask_engine.check_chunk_rows(chunk_rows, batch_size)
     source = shards.open_source(input_path)
-    _, model = _model_for(spec, source)
+    loaded, model = _model_for(spec, source)
     known = [layer.name for layer in model.layers]
     names = known if all_layers else list(dict.fromkeys(layer_names))
     _check_layers(model, names)
@@ -217,7 +215,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
     kept = sum(budget.FLOAT_BYTES * runner.size_of(shapes[n]) for n in names) \
         if kind == "npz" else 0
     budget.check(model, min(batch_size, max(source.rows, 1)), max_memory, extra_bytes=kept)
-    weights = _weights(model, weights_path)
+    weights = _weights(model, weights_path, loaded)
     with dask_engine.connect(scheduler) as client:
         out_bytes = sum(_row_bytes(shape) for shape in shapes.values())
         rows, spans = _plan(client, source, batch_size, chunk_rows, out_bytes, model,
@@ -299,8 +297,10 @@ def scores_of(spec, data_path, x_path, y_path, weights_path, loss, metric_names,
     head = shards.RowReader(y_source).read(0, min(y_source.rows, 1024))
     rows_like = SimpleNamespace(shape=(len(head), *x_source.shape[1:]))  # only its shape is read
     training.check_targets(model, compiled, rows_like, head)
+    if weights_path is None and loaded.weights is None:
+        raise click.UsageError("give --weights (the spec has no weights of its own)")
     budget.check(model, min(batch_size, x_source.rows), max_memory)
-    weights = _weights(model, weights_path)
+    weights = _weights(model, weights_path, loaded)
     output_shape = model.output_shape((None, *x_source.shape[1:]))
     with dask_engine.connect(scheduler) as client:
         _, spans = _plan(client, x_source, batch_size, chunk_rows,

@@ -24,7 +24,12 @@ IN_PLACE = click.option("-i", "--in-place", is_flag=True,
 
 
 def _read(spec_path):
+    from seqcli import keras_files
+
     path = spec_path or "-"
+    if path != "-" and keras_files.sniff(path) is not None:
+        raise SeqcliError(f"a Keras file, not a spec to edit; make one first: seqcli convert "
+                          f"{path} -o model.yaml --weights-out weights.npz", path)
     name, text = spec_module.read_text(path, sys.stdin)
     return path, spec_module.load_text(text, name)
 

@@ -34,6 +34,22 @@ def parse_shape(ctx, param, value):
     return tuple(dims)
 
 
+CHOOSABLE_COLUMNS = ("params", "macs", "flops", "memory", "receptive_field", "jump")
+
+
+def parse_columns(value):
+    """'params,macs' -> ('params', 'macs'); the default is Keras's params column."""
+    if value is None:
+        return ("params",)
+    names = tuple(name.strip() for name in value.split(","))
+    for name in names:
+        if name not in CHOOSABLE_COLUMNS:
+            from seqcli.errors import did_you_mean
+            raise click.BadParameter(f"no column {name!r}{did_you_mean(name, CHOOSABLE_COLUMNS)};"
+                                     f" the columns are: {', '.join(CHOOSABLE_COLUMNS)}")
+    return names
+
+
 def parse_memory(ctx, param, value):
     from seqcli import budget
 
@@ -86,29 +102,58 @@ def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
 @click.option("--expand-nested", is_flag=True, help="Show the layers inside nested models.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
               default="text", show_default=True)
-def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_nested, fmt):
+@click.option("--columns", callback=lambda ctx, param, value: parse_columns(value),
+              metavar="NAMES", help="Columns after the shape, comma-separated (default "
+              "params): params, macs, flops, memory, receptive_field, jump.")
+@click.option("--style", type=click.Choice(["keras2", "keras3"]), default="keras2",
+              show_default=True, help="The text layout: Keras 2's (the guide's) or Keras 3's "
+              "box table.")
+@click.option("--line-length", type=click.IntRange(min=1), metavar="N",
+              help="Keras 3's line_length (default: 88, capped at the terminal width less 4).")
+def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_nested, fmt,
+            columns, style, line_length):
     """Print the Keras summary of a model: output shapes and parameter counts.
 
     \b
     Example:
       seqcli summary specs/guide_cnn.yaml
       seqcli summary specs/guide_unbuilt.yaml --input x.npy --format json
+      seqcli summary specs/guide_cnn.yaml --style keras3
     """
     from seqcli import summary as summary_module
 
+    if style == "keras3" and fmt != "text":
+        raise click.UsageError("--style keras3 is a text layout; drop --format or use "
+                               "--format text")
+    if line_length is not None and style != "keras3":
+        raise click.UsageError("--line-length sets the width of --style keras3")
+    if style == "keras3" and columns != ("params",):
+        raise click.UsageError("--columns applies to Keras 2's layout and markdown, not to "
+                               "--style keras3 (Keras 3 has its own columns)")
     data_shape = None
     if input_path is not None:
         from seqcli.npyheader import read_shape
         stream = sys.stdin.buffer if input_path == "-" else None
         data_shape = read_shape(input_path, stream)
     _, model = load_built(spec, input_shape, batch_size, data_shape)
+    if style == "keras3" and not model.built:  # Keras 3 prints unbuilt layers; 2 refuses
+        from seqcli import summary_keras3
+        click.echo(summary_keras3.render_unbuilt(model, show_trainable, expand_nested,
+                                                 line_length), nl=False)
+        return
     result = summary_module.summarize(model)
     if fmt == "json":
         click.echo(summary_module.render_json(result), nl=False)
     elif fmt == "markdown":
-        click.echo(summary_module.render_markdown(result, show_trainable, expand_nested), nl=False)
+        click.echo(summary_module.render_markdown(result, show_trainable, expand_nested,
+                                                  columns), nl=False)
+    elif style == "keras3":
+        from seqcli import summary_keras3
+        click.echo(summary_keras3.render(result, summary_keras3.weight_bytes(model),
+                                         show_trainable, expand_nested, line_length), nl=False)
     else:
-        click.echo(summary_module.render_text(result, show_trainable, expand_nested), nl=False)
+        click.echo(summary_module.render_text(result, show_trainable, expand_nested, columns),
+                   nl=False)
 
 
 # ---------------------------------------------------------------- weights
@@ -161,10 +206,10 @@ def weights(spec, weights_path, input_shape, fmt):
     """
     from seqcli import weights as weights_module
 
-    _, model = load_built(spec, input_shape)
+    loaded, model = load_built(spec, input_shape)
     specs = weights_module.specs_of(model)
-    if weights_path is not None:
-        weights_module.load(model, weights_path)
+    if weights_path is not None or loaded.weights is not None:  # check the file's weights
+        weights_module.load(model, weights_path, embedded=loaded.weights)
     rows = [{"key": s.name, "shape": list(s.shape), "dtype": s.dtype,
              "trainable": s.trainable, "params": s.size} for s in specs]
     if fmt == "json":
@@ -197,30 +242,32 @@ def _data_and_model(spec, input_path):
     x = arrays.read_npy(input_path, sys.stdin.buffer) if input_path == "-" \
         else arrays.open_rows(input_path)
     spec_obj = spec_module.load(spec, sys.stdin)
-    return x, runner.build_for(spec_obj.model, x)
+    return x, runner.build_for(spec_obj.model, x), spec_obj.weights
 
 
-def _weights_for(model, weights_path):
+def weights_for(model, weights_path, embedded=None, seed=0):
+    """The weights to use: --weights, else the model file's own, else fresh ones."""
     from seqcli import weights as weights_module
 
-    weights, notes = weights_module.load(model, weights_path)
+    weights, notes = weights_module.load(model, weights_path, seed, embedded)
     for note in notes:
         click.echo(f"seqcli: {note}", err=True)
     return weights
 
 
-def engine_for(name, model, weights_path):
+def engine_for(name, model, weights_path, embedded=None):
     """The named engine, made once for the model and its weights."""
     from seqcli import engines
 
     engine_class = engines.get(name)  # first: a missing engine fails before any work
-    return engine_class(model, _weights_for(model, weights_path))
+    return engine_class(model, weights_for(model, weights_path, embedded))
 
 
 ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=True,
-                      metavar="NAME", help="What runs the forward passes: numpy, or dask "
-                      "(row chunks on a Dask cluster; --input may then be a glob or folder "
-                      "of .npy shards or a Zarr array, and -o a .zarr or a folder/).")
+                      metavar="NAME", help="What runs the forward passes: numpy, "
+                      "onnxruntime (pip install 'seqcli[onnx]'), or dask (row chunks on a "
+                      "Dask cluster; --input may then be a glob or folder of .npy shards or "
+                      "a Zarr array, and -o a .zarr or a folder/; pip install 'seqcli[dask]').")
 
 
 @cli.command()
@@ -256,10 +303,10 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
 
     from seqcli.files import atomic_writer
 
-    x, model = _data_and_model(spec, input_path)
+    x, model, embedded = _data_and_model(spec, input_path)
     printed = 0 if output else budget.FLOAT_BYTES * runner.output_size(model, len(x))
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=printed)
-    engine = engine_for(engine_name, model, weights_path)
+    engine = engine_for(engine_name, model, weights_path, embedded)
     allow = allow_nonfinite
     if output == "-":
         runner.stream_npy(engine, x, batch_size, sys.stdout.buffer, allow)
@@ -309,7 +356,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
                                 output, batch_size, max_memory, allow_nonfinite, scheduler,
                                 chunk_rows)
     check_local_options(scheduler, chunk_rows, input_path)
-    x, model = _data_and_model(spec, input_path)
+    x, model, embedded = _data_and_model(spec, input_path)
     known = [layer.name for layer in model.layers]
     names = known if all_layers else list(dict.fromkeys(layer_names))
     for name in names:
@@ -321,7 +368,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
     kept = sum(budget.FLOAT_BYTES * runner.size_of(
         runner.with_batch(model.plan.step(name).output_shape, len(x))) for name in names)
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=kept)
-    engine = engine_for(engine_name, model, weights_path)
+    engine = engine_for(engine_name, model, weights_path, embedded)
     features = runner.extract(engine, x, names, batch_size, allow_nonfinite)
     arrays.write_npz(output, features)
     for name, array in features.items():

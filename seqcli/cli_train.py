@@ -12,7 +12,8 @@ import click
 from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_dask import check_local_options, dask_options
-from seqcli.cli_model import ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for
+from seqcli.cli_model import (ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
+                              weights_for)
 from seqcli.errors import SeqcliError, Status
 
 DATA = [
@@ -82,16 +83,24 @@ def _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names):
     compiled = training.compile_settings(loaded.compile, loss, optimizer, learning_rate,
                                          _metric_list(metric_names), where=loaded.name)
     training.check_targets(model, compiled, x, y)
-    return model, compiled
+    return model, compiled, loaded
 
 
-def _weights(model, weights_path, seed=0):
+def _saver(path, loaded, model):
+    """A function writing the weights to `path`: an .npz, or as Keras's .weights.h5 or a
+    whole .keras archive (the model with its weights)."""
+    from seqcli import convert
     from seqcli import weights as weights_module
 
-    weights, notes = weights_module.load(model, weights_path, seed)
-    for note in notes:
-        click.echo(f"seqcli: {note}", err=True)
-    return weights
+    if path is None:
+        return None
+    ending = path.lower()
+    if ending.endswith((".keras", ".weights.h5")):
+        return lambda weights: convert.write(path, loaded, model, weights)
+    if ending.endswith((".yaml", ".yml", ".json")):
+        raise click.UsageError(f"{path}: a spec holds no weights; write the weights to an "
+                               ".npz, a .weights.h5 or a .keras file")
+    return lambda weights: weights_module.save(path, weights)
 
 
 # ---------------------------------------------------------------- progress
@@ -202,6 +211,13 @@ class StopOnInterrupt:
               "(default: val_loss with validation data, else loss).")
 @click.option("--early-stopping", "patience", type=click.IntRange(min=1), metavar="PATIENCE",
               help="Stop after this many epochs without improvement.")
+@click.option("--reduce-lr-on-plateau", "lr_patience", type=click.IntRange(min=1),
+              metavar="PATIENCE", help="Lower the learning rate after this many epochs "
+              "without improvement of --monitor (Keras's ReduceLROnPlateau).")
+@click.option("--reduce-lr-factor", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.1, show_default=True, help="What --reduce-lr-on-plateau multiplies by.")
+@click.option("--min-lr", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="The lowest learning rate --reduce-lr-on-plateau goes to.")
 @click.option("--sample-weight", "sample_weight_path", type=click.Path(dir_okay=False),
               help="A .npy of one weight per sample, weighing the loss (Keras's sample_weight).")
 @click.option("--class-weight", callback=lambda ctx, param, value: parse_class_weight(value),
@@ -212,8 +228,8 @@ class StopOnInterrupt:
 @ALLOW_NONFINITE
 def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_size, shuffle,
         seed, validation_split, validation_path, loss, metric_names, optimizer, learning_rate,
-        history_path, checkpoint_path, monitor, patience, sample_weight_path, class_weight,
-        keep_on_nan, max_memory, allow_nonfinite):
+        history_path, checkpoint_path, monitor, patience, lr_patience, reduce_lr_factor,
+        min_lr, sample_weight_path, class_weight, keep_on_nan, max_memory, allow_nonfinite):
     """Train a model; layers with `trainable: false` never change.
 
     \b
@@ -223,7 +239,6 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
           --metrics accuracy --validation-split 0.2 --history history.json
     """
     from seqcli import training
-    from seqcli import weights as weights_module
 
     if validation_split and validation_path:
         raise click.UsageError("use --validation-split or --validation-data, not both")
@@ -232,7 +247,9 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
 
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
-    model, compiled = _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names)
+    model, compiled, loaded = _compiled_model(spec, x, y, loss, optimizer, learning_rate,
+                                              metric_names)
+    save_output, save_best = _saver(output, loaded, model), _saver(checkpoint_path, loaded, model)
     budget.check(model, min(batch_size, len(x)), max_memory, training=True)
     validation = load_xy(validation_path, None, None, "--validation-data") \
         if validation_path else None
@@ -243,29 +260,27 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
         train, validation = training.split_validation(x, y, validation_split, sample_weight)
         x, y = train[:2]
         sample_weight = train[2] if sample_weight is not None else None
-    watcher = _monitor(monitor, compiled, validation, checkpoint_path or patience)
-    weights = _weights(model, weights_path, seed)
-
-    def save_checkpoint():
-        weights_module.save(checkpoint_path, weights)
-
+    watcher = _monitor(monitor, compiled, validation,
+                       checkpoint_path or patience or lr_patience)
+    reduce_lr = _reduce_lr(compiled, watcher, lr_patience, reduce_lr_factor, min_lr)
+    weights = weights_for(model, weights_path, loaded.weights, seed)
     progress = Progress(sys.stdout, sys.stdout.isatty(),
-                        save_checkpoint if checkpoint_path else None)
+                        (lambda: save_best(weights)) if save_best else None)
     try:
         with StopOnInterrupt() as stop:
             options = training.FitOptions(
                 epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
                 validation=validation, sample_weight=sample_weight, monitor=watcher,
-                patience=patience)
+                patience=patience, reduce_lr=reduce_lr)
             history = training.fit(model, weights, x, y, compiled, options, progress, stop)
     except training.NonFiniteLoss as exc:
         if keep_on_nan:
-            weights_module.save(output, weights)
+            save_output(weights)
             raise SeqcliError(f"{exc.message}; kept the weights from before that step in "
                               f"{output} (--keep-on-nan)") from None
         raise SeqcliError(f"{exc.message}; nothing was written (--keep-on-nan keeps the "
                           "weights from before that step)") from None
-    weights_module.save(output, weights)
+    save_output(weights)
     if history_path:
         _write_history(history_path, history)
     _report(history, output, watcher)
@@ -308,12 +323,24 @@ def _sample_weights(path, class_weight, y):
     return weights.astype("float32")
 
 
+def _reduce_lr(compiled, watcher, patience, factor, min_lr):
+    from seqcli.training import ReduceLROnPlateau
+
+    if patience is None:
+        return None
+    if isinstance(compiled.optimizer[1]["learning_rate"], dict):
+        raise click.UsageError("--reduce-lr-on-plateau needs a constant learning rate; the "
+                               "optimizer has a learning-rate schedule")
+    return ReduceLROnPlateau(watcher.name, factor=factor, patience=patience, min_lr=min_lr)
+
+
 def _monitor(name, compiled, validation, needed):
+    from seqcli import training
     from seqcli.training import Monitor
 
     if not needed:
         return None
-    logged = ["loss", *compiled.metrics]
+    logged = ["loss", *(metric.name for metric in training.metric_list(compiled))]
     logged += [f"val_{n}" for n in logged] if validation is not None else []
     name = name or ("val_loss" if validation is not None else "loss")
     if name not in logged:
@@ -360,8 +387,8 @@ def _report(history, output, watcher) -> None:
 @cli.command()
 @SPEC
 @options(DATA)
-@click.option("--weights", "weights_path", required=True, type=click.Path(dir_okay=False),
-              help="The .npz weights to score.")
+@click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
+              help="The weights to score (.npz or Keras .h5); a .keras model has its own.")
 @options(COMPILE)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
@@ -391,9 +418,12 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
     check_local_options(scheduler, chunk_rows)
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
-    model, compiled = _compiled_model(spec, x, y, loss, None, None, metric_names)
+    model, compiled, loaded = _compiled_model(spec, x, y, loss, None, None, metric_names)
+    embedded = loaded.weights
+    if weights_path is None and embedded is None:
+        raise click.UsageError("give --weights (the spec has no weights of its own)")
     budget.check(model, min(batch_size, len(x)), max_memory)
-    engine = engine_for(engine_name, model, weights_path)
+    engine = engine_for(engine_name, model, weights_path, embedded)
     scores = training.evaluate(model, engine.weights, x, y, compiled, batch_size, engine)
     if fmt == "json":
         click.echo(json.dumps(scores, indent=2))

@@ -10,44 +10,49 @@ from __future__ import annotations
 import numpy as np
 
 from seqcli.settings import resolve
+# the name and default tables are numpy-free: reading a compiled Keras file needs them
+from seqcli.setting_tables import LOSSES  # noqa: F401
+from seqcli.setting_tables import LOSS_ALIASES as ALIASES
 
 EPSILON = 1e-7
-
-LOSSES = {
-    "mean_squared_error": {},
-    "mean_absolute_error": {},
-    "huber": {"delta": 1.0},
-    "binary_crossentropy": {"from_logits": False},
-    "categorical_crossentropy": {"from_logits": False},
-    "sparse_categorical_crossentropy": {"from_logits": False},
-    "kl_divergence": {},
-}
-ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
-           "kld": "kl_divergence", "kullback_leibler_divergence": "kl_divergence",
-           "huber_loss": "huber", "k_l_divergence": "kl_divergence"}
 
 
 def get(value, where: str = "") -> tuple[str, dict]:
     return resolve(value, LOSSES, ALIASES, "loss", where)
 
 
-def loss_and_gradient(loss: tuple[str, dict], y_true, y_pred, sample_weight=None):
-    """(mean loss, dLoss/dy_pred) for a batch; with sample weights, Keras's weighted sum
-    over the number of values (not over the sum of the weights)."""
+def loss_and_gradient(loss: tuple[str, dict], y_true, y_pred, sample_weight=None, mask=None):
+    """(mean loss, dLoss/dy_pred) for a batch. Sample weights make it Keras's weighted sum
+    over the number of values (not over the sum of the weights); an output mask (Keras's,
+    from mask_zero) leaves the masked values out, averaging over the others."""
     name, args = loss
     per_sample, grad = _FUNCTIONS[name](np.asarray(y_true), y_pred, **args)
     count = per_sample.size
-    if sample_weight is not None:
-        weight = expand_weights(sample_weight, per_sample.ndim).astype(per_sample.dtype)
+    weight = loss_weights(per_sample, sample_weight, mask)
+    if weight is not None:
         per_sample = per_sample * weight
         grad = grad * expand_weights(weight, grad.ndim)
     return float(per_sample.sum()) / max(count, 1), (grad / max(count, 1)).astype(y_pred.dtype)
 
 
-def expand_weights(sample_weight, ndim: int):
-    """Per-sample weights (N,) shaped to broadcast over (N, ...) values."""
-    weight = np.asarray(sample_weight)
-    return weight.reshape(weight.shape[:1] + (1,) * (ndim - 1)) if ndim else weight
+def loss_weights(values, sample_weight, mask):
+    """Keras's apply_mask and sample weighting: a mask weighs its valid entries by
+    total / valid, so the mean is over them alone; sample weights multiply in."""
+    weight = None
+    if mask is not None:
+        weight = np.asarray(mask, dtype=values.dtype)
+        valid = weight.sum()
+        weight = weight * values.dtype.type(weight.size / valid if valid else 0)
+    if sample_weight is not None:
+        given = expand_weights(sample_weight, values.ndim).astype(values.dtype)
+        weight = given if weight is None else weight * given
+    return weight
+
+
+def expand_weights(weight, ndim: int):
+    """Weights over the first axes, shaped to broadcast over values of rank `ndim`."""
+    weight = np.asarray(weight)
+    return weight.reshape(weight.shape + (1,) * (ndim - weight.ndim))
 
 
 def per_sample_values(loss: tuple[str, dict], y_true, y_pred):

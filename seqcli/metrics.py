@@ -19,23 +19,39 @@ def check(names, where: str = "") -> list[str]:
 class Mean:
     """The running mean of per-sample values (Keras's MeanMetricWrapper)."""
 
-    def __init__(self, name: str, function):
-        self.name, self.function = name, function
+    def __init__(self, name: str, function, weighted: bool = False):
+        self.name, self.function, self.weighted = name, function, weighted
         self.total, self.count = 0.0, 0
 
-    def update(self, y_true, y_pred) -> None:
+    def update(self, y_true, y_pred, mask=None, sample_weight=None) -> None:
+        """Add a batch: an output mask (Keras's) leaves its masked values out, and a
+        weighted metric (Keras's weighted_metrics) weighs each sample."""
+        from seqcli.losses import expand_weights
+
         try:
             values = self.function(np.asarray(y_true), y_pred)
         except (ValueError, IndexError) as exc:
             raise SeqcliError(f"metric {self.name}: {exc}") from None
-        self.total += float(values.sum())
-        self.count += values.size
+        weight = None
+        if self.weighted and sample_weight is not None:
+            weight = expand_weights(sample_weight, values.ndim).astype(values.dtype)
+        if mask is not None:
+            masked = np.asarray(mask, values.dtype)
+            weight = masked if weight is None else weight * masked
+        if weight is None:
+            self.total += float(values.sum())
+            self.count += values.size
+        else:
+            weight = np.broadcast_to(weight, values.shape)
+            self.total += float((values * weight).sum())
+            self.count += float(weight.sum())
 
     def result(self) -> float:
         return self.total / self.count if self.count else 0.0
 
 
-def make(name: str, y_true_shape: tuple, y_pred_shape: tuple) -> Mean:
+def make(name: str, y_true_shape: tuple, y_pred_shape: tuple, weighted: bool = False,
+         label: str | None = None) -> Mean:
     """A metric; "accuracy" picks binary, sparse or categorical accuracy as Keras does."""
     function = _FUNCTIONS.get(name)
     if name in ("accuracy", "acc"):
@@ -44,7 +60,7 @@ def make(name: str, y_true_shape: tuple, y_pred_shape: tuple) -> Mean:
             y_true_shape[-1] == 1 and y_pred_shape[-1] > 1)
         function = binary_accuracy if binary else (
             sparse_categorical_accuracy if sparse else categorical_accuracy)
-    return Mean(name, function)
+    return Mean(label or name, function, weighted)
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):

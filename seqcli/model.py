@@ -96,18 +96,19 @@ class Sequential(Layer):
 
     # ------------------------------------------------------------ masks (Embedding mask_zero)
 
-    def check_masks(self) -> bool:
+    def check_masks(self, alive: bool = False) -> bool:
         """Refuse a mask reaching a layer whose use of it seqcli lacks; True when the
-        mask reaches the model's output (Keras would then mask the loss)."""
-        alive = False
+        mask reaches the model's output (the loss and metrics are then masked)."""
         for index, layer in enumerate(self.layers):
+            if isinstance(layer, Sequential):  # a nested model takes and gives masks
+                alive = layer.check_masks(alive)
+                continue
             if alive:
-                if layer.masking == "refuses" or isinstance(layer, Sequential):
+                if layer.masking == "refuses":
                     raise SeqcliError(
                         f"Embedding's mask_zero mask reaches this {type(layer).__name__}, "
-                        "which would use it in Keras; seqcli does not support that yet "
-                        "(masks work through RNNs, GlobalAveragePooling1D and layers that "
-                        "leave them alone); use mask_zero: false", locate(layer, index, self))
+                        "which would use it in Keras; seqcli does not support that yet; "
+                        "use mask_zero: false", locate(layer, index, self))
                 alive = layer.keeps_mask() if layer.masking == "uses" else \
                     layer.masking == "passes"
             if layer.makes_mask:
@@ -116,39 +117,58 @@ class Sequential(Layer):
 
     # ------------------------------------------------------------ the forward pass
 
-    def run(self, params, x, training: bool = False, rng=None, keep=frozenset()) -> "Pass":
+    def run(self, params, x, training: bool = False, rng=None, keep=frozenset(),
+            mask=None) -> "Pass":
         """The one forward traversal: inference or training (`rng` drives randomness),
-        the outputs of the layers named in `keep`, Keras's masks from an Embedding with
-        mask_zero, the layers' extra loss terms, and (training) the state updates."""
+        the outputs of the layers named in `keep`, Keras's masks (from an Embedding with
+        mask_zero, or `mask` coming in), the layers' extra loss terms, and (training)
+        the state updates."""
+        if not (training or keep or mask is not None or self._involved):
+            for layer in self.layers:  # plain inference: nothing to track, per layer
+                x = layer.forward(params.get(layer.name, {}), x)
+            return Pass(x)
         result = Pass(x)
-        mask = None
         for layer in self.layers:
             layer_params = params.get(layer.name, {})
             made = (x != 0) if layer.makes_mask else None
-            if isinstance(layer, Sequential):  # (no mask reaches it: check_masks)
-                inner = layer.run(layer_params, x, training, rng)
-                x, cache = inner.output, inner
+            if isinstance(layer, Sequential):
+                inner = layer.run(layer_params, x, training, rng, mask=mask)
+                x, cache, mask = inner.output, inner, inner.mask
                 result.add_inner(layer.name, inner)
             elif mask is not None and layer.masking == "uses":
-                x, cache, mask = layer.forward_masked(layer_params, x, rng if training else None,
-                                                      mask)
+                try:
+                    x, cache, mask = layer.forward_masked(
+                        layer_params, x, rng if training else None, mask, training)
+                except ValueError as exc:  # a mask that does not fit, in Keras's words
+                    raise SeqcliError(f"layer {layer.name!r} ({type(layer).__name__}): "
+                                      f"{exc}") from None
             else:
+                given = x
                 if training:
                     x, cache = layer.forward_train(layer_params, x, rng)
                 else:
                     x, cache = layer.forward(layer_params, x), None
-                mask = mask if layer.masking == "passes" else None
+                # Keras keeps a mask where the layer passes it on, and where its output is
+                # its input itself (an identity Permute or Reshape: the mask rides on it)
+                mask = mask if layer.masking == "passes" or x is given else None
             mask = made if made is not None else mask
             result.caches.append(cache)
-            result.penalty += layer.penalty(x)
-            if training and layer.regularizes_output:
-                result.regularized[layer.name] = x  # its term's gradient needs the output
+            if layer.regularizes_output:
+                result.penalty += layer.penalty(x)
+                if training:
+                    result.regularized[layer.name] = x  # its term's gradient needs the output
             if training:
                 result.add_updates(layer.name, layer.updates(cache))
             if layer.name in keep:
                 result.collected[layer.name] = x
-        result.output = x
+        result.output, result.mask = x, mask
         return result
+
+    @functools.cached_property  # asked on every batch; the layers never change
+    def _involved(self) -> bool:
+        """Whether inference has more to track than outputs: masks, loss terms, nesting."""
+        return any(layer.makes_mask or layer.regularizes_output or isinstance(layer, Sequential)
+                   for layer in self.layers)
 
     def forward(self, params, x):
         return self.run(params, x).output
@@ -182,6 +202,7 @@ class Pass:
     (`layer/weight` -> new value, e.g. BatchNormalization's moving statistics)."""
 
     output: object
+    mask: object = None  # Keras's mask on the output (the loss and metrics skip its zeros)
     caches: list = field(default_factory=list)
     collected: dict = field(default_factory=dict)
     penalty: float = 0.0

@@ -11,32 +11,17 @@ import numpy as np
 from seqcli import schedules
 from seqcli.errors import SeqcliError
 from seqcli.settings import resolve
-
-OPTIMIZERS = {
-    "sgd": {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False},
-    "adam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
-             "amsgrad": False},
-    "adamw": {"learning_rate": 0.001, "weight_decay": 0.004, "beta_1": 0.9, "beta_2": 0.999,
-              "epsilon": 1e-7, "amsgrad": False},
-    "rmsprop": {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7,
-                "centered": False},
-    "adagrad": {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7},
-}
-ALIASES = {"SGD": "sgd", "Adam": "adam", "AdamW": "adamw", "RMSprop": "rmsprop",
-           "Adagrad": "adagrad", "r_m_sprop": "rmsprop", "adam_w": "adamw"}
-
-
-# what every Keras 3 optimizer takes besides its own arguments (None: off)
-COMMON = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "global_clipnorm": None,
-          "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None}
-for _defaults in OPTIMIZERS.values():
-    for _key, _value in COMMON.items():
-        _defaults.setdefault(_key, _value)
+# the name and default tables are numpy-free: reading a compiled Keras file needs them
+from seqcli.setting_tables import COMMON, OPTIMIZERS  # noqa: F401
+from seqcli.setting_tables import OPTIMIZER_ALIASES as ALIASES
 
 
 def get(value, where: str = "") -> tuple[str, dict]:
     """(name, arguments); the learning rate may be a schedule ({ExponentialDecay: ...})."""
     schedule = None
+    if isinstance(value, str):  # 'SGD(learning_rate=...)' from the command line
+        from seqcli.keras_call import parse_named_call
+        value = dict([parse_named_call(value, "optimizer")])
     if isinstance(value, dict) and len(value) == 1:
         (name, args), = value.items()
         if isinstance(args, dict) and schedules.is_schedule(args.get("learning_rate")):
@@ -81,7 +66,7 @@ class Optimizer:
     around every update: gradient clipping, weight decay, the moving average (EMA)."""
 
     def __init__(self, setting: tuple[str, dict]):
-        self.name, self.args = setting
+        self.name, self.args = setting[0], dict(setting[1])  # its own: the rate may change
         self.iterations = 0
         self.slots: dict[str, dict] = {}
         self.averages: dict[str, np.ndarray] = {}  # use_ema: each weight's moving average

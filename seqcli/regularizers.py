@@ -27,7 +27,8 @@ CONSTRAINTS = {
     "UnitNorm": {"axis": 0},
 }
 # Keras's other spellings (its snake_case of the class names)
-ALIASES = {"l1": "L1", "l2": "L2", "l1l2": "L1L2", "orthogonal_regularizer": "OrthogonalRegularizer",
+ALIASES = {"l1": "L1", "l2": "L2", "l1l2": "L1L2",
+           "orthogonal_regularizer": "OrthogonalRegularizer",
            "max_norm": "MaxNorm", "min_max_norm": "MinMaxNorm", "non_neg": "NonNeg",
            "unit_norm": "UnitNorm"}
 

@@ -30,14 +30,20 @@ class Spec:
     compile: dict | None
     name: str  # what messages call the source: a path or "<stdin>"
     doc: Document | None = None  # the spec document, for the commands that edit it
+    weights: object = None  # a Keras file's own weights: model -> {key: array}, read lazily
 
 
 def read_text(path: str, stdin=None) -> tuple[str, str]:
     """(display name, text) of a spec file, or of standard input for '-'."""
     if path == "-":
         stream = stdin or sys.stdin
-        data = stream.read()
+        # bytes where the stream has them, so binary input is a clean error, not a
+        # decoding failure somewhere later
+        data = getattr(stream, "buffer", stream).read()
         if isinstance(data, bytes):
+            if data.startswith((b"PK\x03\x04", b"\x89HDF\r\n\x1a\n")):
+                raise SeqcliError("a Keras archive or HDF5 file on standard input; give its "
+                                  "path instead (seqcli reads these only from files)", "<stdin>")
             data = _decode(data, "<stdin>")
         return "<stdin>", data
     try:
@@ -64,7 +70,15 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def load(path: str, stdin=None) -> Spec:
+    """A model from a spec, or from Keras's own files, told apart by their content."""
+    from seqcli import keras_files
+
+    kind = keras_files.sniff(path) if path != "-" else None
+    if kind is not None:  # a .keras archive, or a legacy .h5 model
+        return keras_files.load(path, kind)
     name, text = read_text(path, stdin)
+    if keras_files.is_keras_json(text):  # model.to_json(), or an archive's config.json
+        return keras_files.load_json(text, name)
     return load_text(text, name)
 
 

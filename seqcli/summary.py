@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
+from seqcli import cost
 from seqcli.layers.base import Layer, Shape, format_shape
 from seqcli.model import Plan, Sequential
 
@@ -25,6 +26,9 @@ class Row:
     trainable_params: int
     trainable: bool
     children: list["Row"] = field(default_factory=list)
+    macs: int = 0
+    flops: int = 0
+    field: object = None  # cost.Field after this layer, or None once positions are mixed
 
     @property
     def name(self) -> str:
@@ -61,10 +65,12 @@ class Summary:
 def summarize(model: Sequential) -> Summary:
     """The summary of a built model (SeqcliError with Keras's message if unbuilt)."""
     plan = model.plan
-    return Summary(model.name, plan.input_shape, _rows(plan, parent_trainable=True))
+    rows, _ = _rows(plan, True, cost.input_field(plan.input_shape))
+    return Summary(model.name, plan.input_shape, rows)
 
 
-def _rows(plan: Plan, parent_trainable: bool) -> list[Row]:
+def _rows(plan: Plan, parent_trainable: bool, field_in) -> tuple[list[Row], object]:
+    """The rows, and the receptive field after the last of them."""
     rows = []
     for step in plan.steps:
         trainable = parent_trainable and step.layer.trainable
@@ -73,9 +79,15 @@ def _rows(plan: Plan, parent_trainable: bool) -> list[Row]:
                   trainable_params=sum(s.size for s in step.weights if s.trainable and trainable),
                   trainable=trainable)
         if step.inner is not None:
-            row.children = _rows(step.inner, trainable)
+            row.children, row.field = _rows(step.inner, trainable, field_in)
+        else:
+            row.field = cost.next_field(step.layer, field_in, step.input_shape,
+                                        step.output_shape)
+        spent = cost.layer_cost(step.layer, step.input_shape, step.output_shape, step.inner)
+        row.macs, row.flops = spent.macs, spent.flops
+        field_in = row.field
         rows.append(row)
-    return rows
+    return rows, field_in
 
 
 # ---------------------------------------------------------------- columns
@@ -104,13 +116,42 @@ COLUMNS = {column.name: column for column in (
            markdown="{:,}".format, align="right"),
     Column("trainable", "Trainable", 11, lambda row: "Y" if row.trainable else "N",
            lambda row: {"trainable": row.trainable}, align="center"),
+    # the calculator's columns (text: --columns; JSON: always)
+    Column("macs", "MACs", 11, lambda row: cost.human(row.macs),
+           lambda row: {"macs": row.macs}, align="right"),
+    Column("flops", "FLOPs", 11, lambda row: cost.human(row.flops),
+           lambda row: {"flops": row.flops}, align="right"),
+    Column("memory", "Memory", 13,
+           lambda row: cost.human(FLOAT_BYTES * row.params + cost.output_bytes(row.output_shape),
+                                  binary=True),
+           lambda row: {"weight_bytes": FLOAT_BYTES * row.params,
+                        "output_bytes": cost.output_bytes(row.output_shape)}, align="right"),
+    Column("receptive_field", "Receptive", 12, lambda row: _field_text(row.field, "size"),
+           lambda row: _field_fields(row.field), align="right"),
+    Column("jump", "Jump", 8, lambda row: _field_text(row.field, "jump"),
+           lambda row: {}, align="right"),
 )}
 KERAS_COLUMNS = ("layer", "output_shape", "params")  # what Keras's summary() shows
+FLOAT_BYTES = 4
 
 
-def columns(show_trainable: bool = False) -> list[Column]:
-    names = KERAS_COLUMNS + (("trainable",) if show_trainable else ())
+def columns(show_trainable: bool = False, extra=("params",)) -> list[Column]:
+    """The layer and its shape, the chosen columns (Keras's: params), then Trainable."""
+    names = ("layer", "output_shape", *extra) + (("trainable",) if show_trainable else ())
     return [COLUMNS[name] for name in names]
+
+
+def _field_text(field, part) -> str:
+    if field is None:
+        return "-"
+    return "x".join(f"{v:g}" for v in getattr(field, part))
+
+
+def _field_fields(field) -> dict:
+    if field is None:
+        return {"receptive_field": None, "jump": None, "start": None}
+    return {"receptive_field": list(field.size), "jump": list(field.jump),
+            "start": list(field.start)}
 
 
 # ---------------------------------------------------------------- text (Keras 2)
@@ -120,8 +161,9 @@ def text_positions(shown: list[Column]) -> tuple:
     return tuple(itertools.accumulate(column.width for column in shown))
 
 
-def render_text(summary: Summary, show_trainable=False, expand_nested=False) -> str:
-    shown = columns(show_trainable)
+def render_text(summary: Summary, show_trainable=False, expand_nested=False,
+                extra=("params",)) -> str:
+    shown = columns(show_trainable, extra)
     positions = text_positions(shown)
     line_length = positions[-1]
     lines = [f'Model: "{summary.name}"', "_" * line_length]
@@ -145,6 +187,10 @@ def render_text(summary: Summary, show_trainable=False, expand_nested=False) -> 
     lines.append(f"Total params: {summary.total_params:,}")
     lines.append(f"Trainable params: {summary.trainable_params:,}")
     lines.append(f"Non-trainable params: {summary.non_trainable_params:,}")
+    for name, label in (("macs", "MACs"), ("flops", "FLOPs")):  # totals of chosen columns
+        if name in extra:
+            total = sum(getattr(row, name) for row in summary.rows)
+            lines.append(f"Total {label} per sample: {total:,} ({cost.human(total)})")
     lines.append("_" * line_length)
     return "\n".join(lines) + "\n"
 
@@ -206,6 +252,10 @@ def to_json_dict(summary: Summary) -> dict:
         "total_params": summary.total_params,
         "trainable_params": summary.trainable_params,
         "non_trainable_params": summary.non_trainable_params,
+        "total_macs": sum(row.macs for row in summary.rows),
+        "total_flops": sum(row.flops for row in summary.rows),
+        # for the batch the summary shows (1 when it is unknown), without an optimizer
+        "memory": cost.memory(summary.rows, summary.input_shape, summary.input_shape[0] or 1),
     }
 
 
@@ -222,10 +272,11 @@ def render_json(summary: Summary) -> str:
     return json.dumps(to_json_dict(summary), indent=2) + "\n"
 
 
-def render_markdown(summary: Summary, show_trainable=False, expand_nested=False) -> str:
+def render_markdown(summary: Summary, show_trainable=False, expand_nested=False,
+                    extra=("params",)) -> str:
     from tabulate import tabulate
 
-    shown = columns(show_trainable)
+    shown = columns(show_trainable, extra)
     table = []
 
     def add(row: Row, prefix: str) -> None:

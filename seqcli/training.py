@@ -28,16 +28,17 @@ class Compiled:
     loss: tuple
     optimizer: tuple
     metrics: list
+    weighted_metrics: list = field(default_factory=list)  # weighed by sample_weight
 
 
 def compile_settings(spec_compile, loss=None, optimizer=None, learning_rate=None,
                      metric_names=None, where: str = "") -> Compiled:
     """The spec's `compile:` section with the command line's values on top."""
     section = dict(spec_compile or {})
-    unknown = set(section) - {"loss", "optimizer", "metrics"}
+    unknown = set(section) - {"loss", "optimizer", "metrics", "weighted_metrics"}
     if unknown:
         raise SeqcliError(f"`compile` has no key {sorted(unknown)[0]!r}; it takes loss, "
-                          "optimizer, metrics", where)
+                          "optimizer, metrics, weighted_metrics", where)
     loss = loss if loss is not None else section.get("loss")
     if loss is None:
         raise SeqcliError("no loss to train with: give --loss, or `compile: {loss: ...}` in "
@@ -47,9 +48,12 @@ def compile_settings(spec_compile, loss=None, optimizer=None, learning_rate=None
     if learning_rate is not None:
         args = {**args, "learning_rate": learning_rate}
     names = metric_names if metric_names is not None else section.get("metrics") or []
-    if not isinstance(names, list):
-        raise SeqcliError("`metrics` must be a list of names, e.g. [accuracy]", where)
-    return Compiled(losses.get(loss, where), (name, args), metrics.check(names, where))
+    weighted = section.get("weighted_metrics") or []
+    for key, value in (("metrics", names), ("weighted_metrics", weighted)):
+        if not isinstance(value, list):
+            raise SeqcliError(f"`{key}` must be a list of names, e.g. [accuracy]", where)
+    return Compiled(losses.get(loss, where), (name, args), metrics.check(names, where),
+                    metrics.check(weighted, where))
 
 
 @dataclass
@@ -79,6 +83,45 @@ class Monitor:
 
 
 @dataclass
+class ReduceLROnPlateau:
+    """Keras's callback: the learning rate times `factor` after `patience` epochs in
+    which `monitor` did not improve by `min_delta`, then `cooldown` epochs of rest."""
+
+    monitor: str
+    factor: float = 0.1
+    patience: int = 10
+    min_delta: float = 1e-4
+    cooldown: int = 0
+    min_lr: float = 0.0
+    best: float | None = None
+    wait: int = 0
+    cooling: int = 0
+
+    def epoch_end(self, logs: dict, optimizer) -> None:
+        """Logs the epoch's learning rate (as Keras does) and lowers it when due."""
+        logs["learning_rate"] = float(optimizer.learning_rate())
+        current = logs[self.monitor]
+        if self.cooling > 0:
+            self.cooling -= 1
+            self.wait = 0
+        if self._improved(current):
+            self.best, self.wait = current, 0
+        elif self.cooling == 0:
+            self.wait += 1
+            if self.wait >= self.patience and logs["learning_rate"] > np.float32(self.min_lr):
+                optimizer.args["learning_rate"] = max(logs["learning_rate"] * self.factor,
+                                                      self.min_lr)
+                self.cooling, self.wait = self.cooldown, 0
+
+    def _improved(self, current) -> bool:
+        if self.best is None:
+            return True
+        if "acc" in self.monitor:  # Keras's "auto" mode: accuracies go up
+            return current - self.min_delta > self.best
+        return current + self.min_delta < self.best
+
+
+@dataclass
 class History:
     epochs: list = field(default_factory=list)  # one dict of logs per epoch
     stopped_early: bool = False
@@ -104,11 +147,6 @@ class Reporter:
 
 def check_targets(model: Sequential, compiled: Compiled, x, y, sample=1024) -> None:
     """Targets that do not fit the loss fail now, before any training or output."""
-    if model.check_masks():
-        raise SeqcliError("the model's output still carries Embedding's mask_zero mask, and "
-                          "Keras would leave the masked steps out of the loss and metrics; "
-                          "seqcli does not do that yet (end the masked part with an RNN "
-                          "without return_sequences, or GlobalAveragePooling1D)")
     n = min(len(y), sample)
     shape = model.output_shape((n, *x.shape[1:]))
     probe = np.full(shape, 0.5, dtype=np.float32)  # a valid probability and a valid logit
@@ -171,6 +209,7 @@ class FitOptions:
     sample_weight: object = None  # one weight per training sample (class_weight gives them)
     monitor: Monitor | None = None
     patience: int | None = None  # early stopping, watching `monitor`
+    reduce_lr: ReduceLROnPlateau | None = None
 
 
 def fit(model: Sequential, weights: dict, x, y, compiled: Compiled,
@@ -190,6 +229,8 @@ def fit(model: Sequential, weights: dict, x, y, compiled: Compiled,
             scores = evaluate(model, weights, x_val, y_val, compiled, options.batch_size,
                               sample_weight=weighted[0] if weighted else None)
             logs.update({f"val_{name}": value for name, value in scores.items()})
+        if options.reduce_lr is not None and not history.interrupted:
+            options.reduce_lr.epoch_end(logs, trainer.optimizer)
         history.epochs.append(logs)
         improved = monitor.update(logs) if monitor else False
         reporter.epoch_end(epoch, logs, improved)
@@ -223,12 +264,12 @@ class Trainer:
             index = order[start:start + options.batch_size]
             y_batch = np.asarray(y[index])
             weights = None if options.sample_weight is None else options.sample_weight[index]
-            loss, y_pred = self.step(np.asarray(x[index], dtype=np.float32), y_batch,
+            loss, result = self.step(np.asarray(x[index], dtype=np.float32), y_batch,
                                      f"at epoch {epoch + 1}, step {step + 1}", weights)
             loss_sum += loss * len(index)
             seen += len(index)
             for metric in tracked:
-                metric.update(y_batch, y_pred)
+                metric.update(y_batch, result.output, result.mask, weights)
             logs = {"loss": loss_sum / seen, **{m.name: m.result() for m in tracked}}
             reporter.step(step + 1, logs)
             if should_stop():
@@ -236,9 +277,9 @@ class Trainer:
         return logs
 
     def step(self, x_batch, y_batch, when: str, sample_weight=None):
-        """One optimizer step on a batch: (the batch's loss, the model's outputs)."""
+        """One optimizer step on a batch: (the batch's loss, the forward pass)."""
         result = self.model.run(self.params, x_batch, training=True, rng=self.rng)
-        loss, d_loss = _loss(self.compiled, y_batch, result.output, sample_weight)
+        loss, d_loss = _loss(self.compiled, y_batch, result.output, sample_weight, result.mask)
         # the layers' own terms (activity regularizers) and the weights' regularizers
         loss += result.penalty + weight_penalty(self.weights, self.rules)
         if not math.isfinite(loss):
@@ -255,17 +296,26 @@ class Trainer:
                 self.weights[key][...] = regularizers.constrain(constraint, self.weights[key])
         for key, value in result.updates.items():  # e.g. BatchNormalization's statistics
             self.weights[key][...] = value
-        return loss, result.output
+        return loss, result
 
 
 def _metrics(compiled, y, model, x) -> list:
     output = model.output_shape((None, *x.shape[1:]))
-    return [metrics.make(name, y.shape, output) for name in compiled.metrics]
+    return metric_list(compiled, y.shape, output)
 
 
-def _loss(compiled, y_true, y_pred, sample_weight=None):
+def metric_list(compiled, y_shape=(None, 1), output_shape=(None, 2)) -> list:
+    """The metrics, then the weighted ones (named weighted_... where a name repeats), as
+    Keras logs them (the shapes pick which accuracy "accuracy" is)."""
+    return [metrics.make(name, y_shape, output_shape) for name in compiled.metrics] + [
+        metrics.make(name, y_shape, output_shape, weighted=True,
+                     label=f"weighted_{name}" if name in compiled.metrics else name)
+        for name in compiled.weighted_metrics]
+
+
+def _loss(compiled, y_true, y_pred, sample_weight=None, mask=None):
     try:
-        return losses.loss_and_gradient(compiled.loss, y_true, y_pred, sample_weight)
+        return losses.loss_and_gradient(compiled.loss, y_true, y_pred, sample_weight, mask)
     except ValueError as exc:
         raise SeqcliError(f"{compiled.loss[0]}: {exc}") from None
 
@@ -285,9 +335,9 @@ def evaluate(model: Sequential, weights: dict, x, y, compiled: Compiled,
         y_batch = np.asarray(y[start:start + batch_size])
         result = engine.forward(x_batch)
         weights_batch = None if sample_weight is None else sample_weight[start:start + batch_size]
-        loss, _ = _loss(compiled, y_batch, result.output, weights_batch)
+        loss, _ = _loss(compiled, y_batch, result.output, weights_batch, result.mask)
         loss_sum += (loss + result.penalty + regularization) * len(x_batch)
         seen += len(x_batch)
         for metric in tracked:
-            metric.update(y_batch, result.output)
+            metric.update(y_batch, result.output, result.mask, weights_batch)
     return {"loss": loss_sum / max(seen, 1), **{m.name: m.result() for m in tracked}}

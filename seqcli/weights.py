@@ -44,26 +44,42 @@ def fresh(model: Sequential, seed: int = 0, skip=frozenset()) -> dict:
     return weights
 
 
-def load(model: Sequential, path: str | None, seed: int = 0) -> tuple[dict, list[str]]:
+def load(model: Sequential, path: str | None, seed: int = 0,
+         embedded=None) -> tuple[dict, list[str]]:
     """The model's weights and notes on where they came from.
 
     Nested models' `weights:` files load first; the main file (if any) must then
     supply every other weight and may override nested ones. Without a main
-    file, the rest are fresh (seed `seed`).
+    file, the model file's own weights (`embedded`, a Keras archive's), else
+    fresh ones (seed `seed`).
     """
     specs = {spec.name: spec for spec in specs_of(model)}
     weights, notes = _nested_files(model.plan, "")
-    if path is None:
+    if path is None and embedded is not None:
+        weights.update(check(embedded(model), specs, "the model file's weights"))
+    elif path is None:
         missing = fresh(model, seed, skip=set(weights))
         if missing:
             notes.append(f"no --weights given: using fresh weights (seed {seed}) for "
                          f"{len(missing)} of {len(specs)} weights")
         weights.update(missing)
     else:
-        from seqcli.arrays import read_npz
-
-        weights.update(check(read_npz(path), specs, path, optional=set(weights)))
+        weights.update(check(read_file(path, model), specs, path, optional=set(weights)))
     return weights, notes
+
+
+def read_file(path: str, model: Sequential) -> dict:
+    """A weights file's arrays: an .npz keyed `layer/weight`, or Keras's HDF5."""
+    from seqcli import keras_files
+
+    kind = keras_files.sniff(path)
+    if kind == "hdf5":
+        return keras_files.read_weights(path, model)
+    if kind == "archive" and keras_files.is_keras_archive(path):  # (an .npz is a zip too)
+        return keras_files.archive_weights(path, model)
+    from seqcli.arrays import read_npz
+
+    return read_npz(path)
 
 
 def _nested_files(plan, prefix: str) -> tuple[dict, list[str]]:

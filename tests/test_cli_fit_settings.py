@@ -1,7 +1,10 @@
 """`seqcli fit` with Keras's sample and class weights, schedules and regularizers, as a
 user runs it."""
 
+import os
+
 import numpy as np
+import pytest
 
 from tests.test_cli import assert_clean_error
 from tests.test_cli_train import MLP, TRAIN, fit, work  # noqa: F401 (fixture)
@@ -59,3 +62,34 @@ def test_a_spec_with_a_schedule_and_regularizers_trains(cli, work, tmp_path):
     assert result.exit_code == 0, result.stderr
     kernel = np.load("w.npz")["dense/kernel"]
     assert np.sqrt((kernel ** 2).sum(axis=0)).max() <= 1.5 + 1e-5
+
+
+def test_reduce_lr_on_plateau_lowers_the_rate_and_logs_it(cli, work):
+    result = fit(cli, MLP, "--data", TRAIN, "-o", "w.npz", "--epochs", "4", "--optimizer",
+                 "sgd", "--learning-rate", "1e-9", "--reduce-lr-on-plateau", "1",
+                 "--reduce-lr-factor", "0.5", "--history", "h.json")
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    rates = json.load(open("h.json"))["learning_rate"]
+    # a rate of 1e-9 learns nothing: every epoch after the first is a plateau
+    assert rates == pytest.approx([1e-9, 1e-9, 5e-10, 2.5e-10], rel=1e-6)  # logged, then lowered
+    schedule = "{'ExponentialDecay': {'initial_learning_rate': 0.1, 'decay_steps': 2, " \
+               "'decay_rate': 0.5}}"
+    assert_clean_error(fit(cli, MLP, "--data", TRAIN, "-o", "w.npz", "--optimizer",
+                           f"SGD(learning_rate={schedule})", "--reduce-lr-on-plateau", "1"),
+                       2, "schedule")
+
+
+def test_fit_writes_keras_files_when_asked(cli, work):
+    from seqcli import spec as spec_module
+
+    result = fit(cli, MLP, "--data", TRAIN, "-o", "tuned.keras", "--epochs", "1",
+                 "--checkpoint", "best.weights.h5", "--validation-split", "0.2")
+    assert result.exit_code == 0, result.stderr
+    loaded = spec_module.load("tuned.keras")
+    assert [layer.name for layer in loaded.model.layers] == ["dense", "dense_1", "dense_2",
+                                                             "dense_3"]
+    assert loaded.weights(loaded.model)["dense/kernel"].shape == (64, 32)
+    assert os.path.getsize("best.weights.h5") > 0
+    assert_clean_error(fit(cli, MLP, "--data", TRAIN, "-o", "w.yaml"), 2, "holds no weights")

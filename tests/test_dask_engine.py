@@ -389,3 +389,16 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_pipe():
     assert len(printed) == 10 and "\r" not in pipe.getvalue()  # one line per tenth
     assert printed[0].startswith("seqcli: 2/20 chunks, 200/2,000 rows, ")
     assert printed[-1].startswith("seqcli: 20/20 chunks, 2,000/2,000 rows, ")
+
+
+def test_a_keras_file_with_its_own_weights(cli, data, cluster):
+    """A .keras archive brings its weights; the workers get them as they get --weights."""
+    model = os.path.join(ROOT, "tests", "fixtures", "keras_files", "mnist_convnet.keras")
+    images = np.random.default_rng(9).random((200, 12, 12, 1), dtype=np.float32)
+    np.save("images.npy", images)
+    one_process("run", model, "--input", "images.npy", "-o", "expected.npy")
+    result = cli("run", model, "--input", "images.npy", "--engine", "dask", "--scheduler",
+                 address(cluster), "--chunk-rows", "64", "-o", "out.zarr")
+    assert result.exit_code == 0, result.stderr
+    assert "fresh weights" not in result.stderr
+    assert same_bytes(zarr.open_array("out.zarr", mode="r")[:], np.load("expected.npy"))

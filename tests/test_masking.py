@@ -55,20 +55,74 @@ def test_masked_gradients_match_finite_differences():
                                                 rel=1e-5, abs=1e-7), key
 
 
-@pytest.mark.parametrize("layer,name", [({"Softmax": {}}, "Softmax"),
-                                        ({"BatchNormalization": {}}, "BatchNormalization"),
-                                        ({"Bidirectional": {"layer": {"LSTM": {"units": 2}}}},
-                                         "Bidirectional")])
-def test_a_mask_seqcli_cannot_honour_is_refused(layer, name):
-    with pytest.raises(SeqcliError, match=f"reaches this {name}") as info:
-        load([MASKED[0], layer, {"Flatten": {}}])
+def test_a_mask_seqcli_cannot_honour_is_refused():
+    with pytest.raises(SeqcliError, match="reaches this TimeDistributed") as info:
+        load([MASKED[0], {"TimeDistributed": {"layer": {"Softmax": {}}}}, {"Flatten": {}}])
     assert str(info.value).startswith("m.json:1:")
+    for layer in ({"Softmax": {}}, {"BatchNormalization": {}},
+                  {"TimeDistributed": {"layer": {"Dense": {"units": 2}}}},
+                  {"Bidirectional": {"layer": {"LSTM": {"units": 2}}}},
+                  {"Sequential": {"layers": [{"LSTM": {"units": 2}}]}}):
+        load([MASKED[0], layer, {"Flatten": {}}])  # Keras uses the mask: so does seqcli
 
 
-def test_a_dropped_mask_is_harmless_and_a_masked_output_cannot_train():
+def test_a_mask_that_does_not_fit_softmax_is_kerass_error():
+    model = load([MASKED[0], {"Softmax": {}}])  # mask (batch, 6) against (batch, 6, 3)
+    params = weights_module.nest(weights_module.fresh(model))
+    with pytest.raises(SeqcliError, match="must be broadcastable"):
+        model.forward(params, np.ones((2, 6), np.float32))
+
+
+def test_a_dropped_mask_is_harmless_and_a_masked_output_masks_the_loss():
     load([MASKED[0], {"Conv1D": {"filters": 2, "kernel_size": 2}}, {"Softmax": {}}])  # dropped
     model = load([MASKED[0], {"LSTM": {"units": 2, "return_sequences": True}}])
-    compiled = training.compile_settings({"loss": "mse"})
-    x = np.ones((2, 6), np.float32)
-    with pytest.raises(SeqcliError, match="still carries Embedding's mask_zero mask"):
-        training.check_targets(model, compiled, x, np.zeros((2, 6, 2), np.float32))
+    compiled = training.compile_settings({"loss": "mse", "metrics": ["mae"]})
+    weights = weights_module.fresh(model, seed=1)
+    x = np.array([[1, 2, 0, 0, 0, 0], [3, 4, 5, 0, 0, 0]], np.float32)
+    y = np.random.default_rng(0).normal(size=(2, 6, 2)).astype(np.float32)
+    scores = training.evaluate(model, weights, x, y, compiled)
+    y[:, 3:] = 1e6  # targets under the mask change nothing
+    assert training.evaluate(model, weights, x, y, compiled) == scores
+    y_pred = model.forward(weights_module.nest(weights), x)
+    valid = x != 0
+    expected = ((y_pred - y) ** 2).mean(axis=-1)[valid].mean()
+    assert scores["loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_fit_and_evaluate_mask_the_metrics_alike():
+    model = load([MASKED[0], {"LSTM": {"units": 3, "return_sequences": True}},
+                  {"Dense": {"units": 3}}])
+    compiled = training.compile_settings({
+        "loss": {"sparse_categorical_crossentropy": {"from_logits": True}},
+        "optimizer": {"sgd": {"learning_rate": 1e-30}}, "metrics": ["accuracy"]})
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 9, (16, 6)).astype(np.float32)
+    x[:, 4:] = 0
+    y = rng.integers(0, 3, (16, 6))
+    weights = weights_module.fresh(model, seed=4)
+    scores = training.evaluate(model, weights, x, y, compiled, batch_size=16)
+    history = training.fit(model, weights, x, y, compiled,
+                           training.FitOptions(batch_size=16, shuffle=False))
+    assert history.epochs[0]["accuracy"] == pytest.approx(scores["accuracy"])
+    predicted = model.forward(weights_module.nest(weights), x).argmax(axis=-1)
+    assert scores["accuracy"] == pytest.approx((predicted == y)[x != 0].mean())
+    assert scores["accuracy"] != pytest.approx((predicted == y).mean())
+
+
+def test_every_layer_passes_or_drops_a_mask_as_keras_does():
+    """Keras's `supports_masking` per class (recorded by the fixture script) against what
+    each seqcli layer does with a mask; Embedding makes masks instead."""
+    import os
+
+    from seqcli.registry import all_layers
+    from tests.conftest import FIXTURES
+
+    with open(os.path.join(FIXTURES, "keras_supports_masking.json")) as handle:
+        keras_supports = json.load(handle)
+    layers = all_layers()
+    assert set(keras_supports) == set(layers) - {"Input", "Sequential"}
+    for name, supports in keras_supports.items():
+        masking = layers[name].masking
+        if not isinstance(masking, str):  # a property: TimeDistributed, by its inner layer
+            continue
+        assert (masking in ("passes", "uses", "refuses")) == supports, (name, masking)

@@ -32,10 +32,14 @@ def train_case(path):
     weights = {k[3:]: data[k].copy() for k in data.files if k.startswith("w0:")}
     compiled = training.compile_settings({"loss": settings["loss"],
                                           "optimizer": settings["optimizer"],
-                                          "metrics": settings["metrics"]})
+                                          "metrics": settings["metrics"],
+                                          "weighted_metrics":
+                                          settings.get("weighted_metrics")})
     options = training.FitOptions(epochs=settings["epochs"],
                                   batch_size=settings["batch_size"], shuffle=False,
-                                  sample_weight=sample_weights(data, settings))
+                                  sample_weight=sample_weights(data, settings),
+                                  reduce_lr=training.ReduceLROnPlateau(**settings["reduce_lr"])
+                                  if "reduce_lr" in settings else None)
     history = training.fit(model, weights, data["x"], data["y"], compiled, options)
     return data, weights, history
 
@@ -59,7 +63,15 @@ def test_fit_matches_keras(path):
     got = history.as_lists()
     assert set(got) == set(expected)
     for name, values in expected.items():
+        if name != "loss" and os.path.basename(path) in UNMASKED_FIT_METRICS:
+            continue  # Keras on JAX logs these unmasked: see test_masking's fit test
         np.testing.assert_allclose(got[name], values, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+# Keras 3 on JAX masks a masked output's loss, and its metrics in evaluate, but logs the
+# metrics of fit without the mask (the mask does not survive its jitted training step).
+# seqcli masks them in both; the loss, the weights and evaluate are compared with Keras.
+UNMASKED_FIT_METRICS = {"masked_sequence_output_adam.npz"}
 
 
 def test_freeze_recipe_moves_only_the_last_layer_as_keras_does():
@@ -77,7 +89,9 @@ def test_evaluate_matches_keras(path):
     data, weights, _ = train_case(path)
     settings = json.loads(str(data["settings"]))
     compiled = training.compile_settings({"loss": settings["loss"],
-                                          "metrics": settings["metrics"]})
+                                          "metrics": settings["metrics"],
+                                          "weighted_metrics":
+                                          settings.get("weighted_metrics")})
     model = runner.build_for(spec_module.load_text(str(data["spec"]), "case.yaml").model,
                              data["x"])
     keras_weights = {k[3:]: data[k] for k in data.files if k.startswith("w1:")}

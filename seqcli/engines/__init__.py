@@ -18,6 +18,7 @@ from seqcli.errors import SeqcliError
 # name -> (module:class, what to install when its module is missing)
 ENGINES = {
     "numpy": ("seqcli.engines.numpy_engine:NumpyEngine", None),
+    "onnxruntime": ("seqcli.engines.onnxruntime_engine:OnnxRuntimeEngine", "onnx"),
     "dask": ("seqcli.dask_engine:DaskEngine", "dask"),  # whole commands: seqcli.cli_dask
 }
 

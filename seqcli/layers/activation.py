@@ -135,7 +135,7 @@ class ELU(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Softmax(Layer):
-    masking = "refuses"
+    masking = "uses"  # masked positions give 0, and the rest share the whole 1
     axis: object = arg(Axes(), default=-1, doc="axis or axes to normalize over")
 
     positional = ("axis",)
@@ -156,6 +156,26 @@ class Softmax(Layer):
 
         y = ops.softmax(x, axis=self.axis)
         return y, y
+
+    def forward_masked(self, params, x, rng, mask, training=False):
+        """Keras's Softmax with a mask broadcast to x: masked logits are -1e9, and the
+        masked outputs 0 (a zero output passes no gradient: `backward` as unmasked)."""
+        import numpy as np
+
+        from seqcli import ops
+
+        if mask.ndim > x.ndim or any(m not in (1, i) for m, i in
+                                     zip(mask.shape[::-1], x.shape[::-1])):
+            raise ValueError("The `mask` must be broadcastable to `inputs`. Each mask "
+                             "dimension must be 1 or match the corresponding input dimension. "
+                             f"Received: inputs.shape={x.shape}, mask.shape={mask.shape}")
+        keep = np.broadcast_to(mask, x.shape)
+        y = ops.softmax(np.where(keep, x, x.dtype.type(-1e9)), axis=self.axis)
+        y = np.where(keep, y, 0).astype(x.dtype)
+        return y, y, mask
+
+    def keeps_mask(self) -> bool:
+        return True
 
     def backward(self, params, cache, dy):
         from seqcli import ops

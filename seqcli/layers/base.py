@@ -127,7 +127,10 @@ class Layer:
 
     def rule(self, argument: str):
         """A regularizer or constraint setting, or None."""
-        return dict(self.rules).get(argument)
+        for key, setting in self.rules:  # a few pairs at most: no dict per call
+            if key == argument:
+                return setting
+        return None
 
     def weight_rules(self) -> dict:
         """{weight name: (regularizer, constraint)} for its weights that have either."""
@@ -158,7 +161,7 @@ class Layer:
         """(dL/dx, {weight name: dL/dweight}) from dL/dy and the forward cache."""
         raise NotImplementedError
 
-    def forward_masked(self, params: dict, x, rng, mask):
+    def forward_masked(self, params: dict, x, rng, mask, training: bool = False):
         """(output, cache, output mask) for a layer whose masking is "uses"."""
         raise NotImplementedError
 

@@ -12,24 +12,39 @@ from seqcli.registry import register
 from seqcli.shapes import feature_axes, feature_axis
 
 
-def _normalize(x, axes, gamma, beta, epsilon):
-    """(y, cache) for y = (x - mean) / sqrt(var + eps) * gamma + beta over `axes`."""
+def _normalize(x, axes, gamma, beta, epsilon, weights=None):
+    """(y, cache) for y = (x - mean) / sqrt(var + eps) * gamma + beta over `axes`; with
+    0/1 `weights` (a Keras mask), the statistics are those of the weighted entries, as
+    Keras's masked moments: sums over (count + 1e-7)."""
     import numpy as np
 
-    mean = x.mean(axis=axes, keepdims=True)
-    variance = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    if weights is None:
+        mean = x.mean(axis=axes, keepdims=True)
+        variance = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+        count = None
+    else:
+        count = weights.sum(axis=axes, keepdims=True) + x.dtype.type(1e-7)
+        mean = (x * weights).sum(axis=axes, keepdims=True) / count
+        variance = (weights * (x - mean) ** 2).sum(axis=axes, keepdims=True) / count
     inv = 1 / np.sqrt(variance + x.dtype.type(epsilon))
     xhat = (x - mean) * inv
     y = xhat * gamma if gamma is not None else xhat
-    return (y + beta if beta is not None else y), (xhat, inv, mean, variance)
+    return (y + beta if beta is not None else y), (xhat, inv, mean, variance, weights, count)
 
 
 def _normalize_backward(dy, cache, axes, gamma):
     """dx of _normalize, with the statistics computed from x itself."""
-    xhat, inv, _, _ = cache
+    xhat, inv, _, _, weights, count = cache
     dxhat = dy * gamma if gamma is not None else dy
-    return inv * (dxhat - dxhat.mean(axis=axes, keepdims=True)
-                  - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
+    if weights is None:
+        return inv * (dxhat - dxhat.mean(axis=axes, keepdims=True)
+                      - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
+    # through the weighted mean and variance: dvar = dL/dvar, dmean = dL/dmean
+    centered = xhat / inv
+    dvar = -0.5 * inv ** 2 * (dxhat * xhat).sum(axis=axes, keepdims=True)
+    dmean = -inv * dxhat.sum(axis=axes, keepdims=True) \
+        - 2 * dvar * (weights * centered).sum(axis=axes, keepdims=True) / count
+    return dxhat * inv + weights * (dmean + 2 * dvar * centered) / count
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +95,7 @@ class _Normalization(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class BatchNormalization(_Normalization):
-    masking = "refuses"
+    masking = "uses"  # in training, a mask leaves the masked steps out of the statistics
     axis: int = arg(Int(None), default=-1, doc="the features axis")
     momentum: float = arg(Float(0.0, 1.0), default=0.99, doc="moving statistics decay")
     epsilon: float = arg(Float(0.0), default=1e-3)
@@ -121,17 +136,32 @@ class BatchNormalization(_Normalization):
     def forward(self, params, x):
         return self._inference(params, x)[0]
 
-    def forward_train(self, params, x, rng):
+    def forward_train(self, params, x, rng, weights=None):
         if not self.trainable:  # Keras: a frozen BatchNormalization runs in inference mode
             return self._inference(params, x)
         gamma, beta = self._weights(params, x.shape)
         axes = tuple(i for i, size in enumerate(self._broadcast(x.shape)) if size == 1)
-        y, cache = _normalize(x, axes, gamma, beta, self.epsilon)
+        y, cache = _normalize(x, axes, gamma, beta, self.epsilon, weights)
         # the moving statistics move by Keras's rule; the training loop applies them
         momentum = x.dtype.type(self.momentum)
         moved = {name: params[name] * momentum + value.reshape(params[name].shape) * (1 - momentum)
                  for name, value in (("moving_mean", cache[2]), ("moving_variance", cache[3]))}
         return y, ("batch", cache, x.shape, moved)
+
+    def forward_masked(self, params, x, rng, mask, training=False):
+        """Keras's mask (one dimension less than x) weighs the training statistics."""
+        import numpy as np
+
+        if mask.ndim != x.ndim - 1:
+            raise ValueError("The mask provided should be one dimension less than the inputs. "
+                             f"Received: mask.shape={mask.shape}, inputs.shape={x.shape}")
+        if not training:
+            return (*self._inference(params, x), mask)
+        weights = np.broadcast_to(mask[..., None], x.shape).astype(x.dtype)
+        return (*self.forward_train(params, x, rng, weights), mask)
+
+    def keeps_mask(self) -> bool:
+        return True
 
     def updates(self, cache):
         return cache[3] if cache[0] == "batch" else {}

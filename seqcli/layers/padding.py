@@ -62,6 +62,8 @@ class Cropping(Spatial):
         return kept
 
     def apply(self, x):
+        if not any(map(sum, self.pairs(self.cropping))):
+            return x  # as JAX: the same array, so Keras's mask stays on it
         return x[self.spatial_slices(self.cropping)]
 
     def apply_backward(self, dy, shape):

@@ -71,7 +71,7 @@ class GlobalPooling(SpatialLayer):
         reduce = x.max if self.mode == "max" else x.mean
         return reduce(axis=self._axes(), keepdims=self.keepdims), x
 
-    def forward_masked(self, params, x, rng, mask):
+    def forward_masked(self, params, x, rng, mask, training=False):
         """Keras's GlobalAveragePooling1D with a mask: the mean of the unmasked steps."""
         weights = mask.astype(x.dtype)[:, :, None] if self.last \
             else mask.astype(x.dtype)[:, None, :]

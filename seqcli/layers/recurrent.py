@@ -41,6 +41,8 @@ class _Recurrent(Layer):
     go_backwards: bool = arg(Bool(), default=False, doc="read the sequence from its end")
     stateful: bool = arg(Bool(), default=False, doc="not supported")
     unroll: bool = arg(Bool(), default=False, doc="accepted; no effect on results")
+    zero_output_for_mask: bool = arg(Bool(), default=False,
+                                     doc="a masked step outputs zeros, not the last output")
 
     gates = 1  # kernel width in units
     masking = "uses"
@@ -86,7 +88,7 @@ class _Recurrent(Layer):
     def forward_train(self, params, x, rng):
         return self._run(params, x, rng, None)
 
-    def forward_masked(self, params, x, rng, mask):
+    def forward_masked(self, params, x, rng, mask, training=False):
         """Keras's masked RNN: a masked step keeps the state and repeats the last output."""
         y, cache = self._run(params, x, rng, mask)
         return y, cache, (mask if self.return_sequences else None)
@@ -115,12 +117,13 @@ class _Recurrent(Layer):
                     state_new = keep * state_new + (1 - keep) * state
             h, state = h_new, state_new
             steps.append(step)
-            outputs.append(h)
+            outputs.append(h * keep if steps_mask is not None and self.zero_output_for_mask
+                           else h)
         if self.return_sequences:
             y = np.stack(outputs, axis=1) if outputs else \
                 np.zeros((x.shape[0], 0, self.units), x.dtype)
-        else:
-            y = h
+        else:  # Keras's last output: the last step's, zeros if masked with zero_output
+            y = outputs[-1] if outputs else h
         return y, (inputs, steps, in_mask, state_mask, x.shape, steps_mask)
 
     def backward(self, params, cache, dy):
@@ -132,11 +135,13 @@ class _Recurrent(Layer):
         dh = np.zeros((shape[0], self.units), dtype=dy.dtype)
         dstate = self.zero_state_grad(dh)
         for t in reversed(range(shape[1])):
-            if self.return_sequences:
-                dh = dh + dy[:, t]
-            elif t == shape[1] - 1:
-                dh = dh + dy
             keep = None if steps_mask is None else steps_mask[:, t:t + 1]
+            # a zeroed output (zero_output_for_mask) passes no gradient back
+            out_keep = keep if keep is not None and self.zero_output_for_mask else 1
+            if self.return_sequences:
+                dh = dh + dy[:, t] * out_keep
+            elif t == shape[1] - 1:
+                dh = dh + dy * out_keep
             if keep is not None:  # a masked step passed the state through unchanged
                 carried_h, dh = dh * (1 - keep), dh * keep
                 if dstate is not None:

@@ -17,6 +17,7 @@ RATE = Float(0.0, 1.0)
 
 @dataclass(frozen=True, kw_only=True)
 class _SpatialDropout(RandomInTraining, SpatialLayer):
+    masking = "passes"  # a Dropout in Keras, so it keeps the mask
     def active(self):
         return self.rate > 0
 

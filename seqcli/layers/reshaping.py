@@ -51,7 +51,8 @@ class Reshape(Layer):
         return (input_shape[0], *(size // known if d == -1 else d for d in self.target_shape))
 
     def forward_train(self, params, x, rng):
-        return x.reshape(x.shape[0], *self.target_shape), x.shape
+        y = x.reshape(x.shape[0], *self.target_shape)
+        return (x if y.shape == x.shape else y), x.shape  # as JAX: the same array, mask kept
 
     def backward(self, params, cache, dy):
         return dy.reshape(cache), {}
@@ -76,6 +77,8 @@ class Permute(Layer):
         return (input_shape[0], *(input_shape[d] for d in self.dims))
 
     def forward_train(self, params, x, rng):
+        if list(self.dims) == sorted(self.dims):  # as JAX: the same array, mask kept
+            return x, None
         return x.transpose(0, *self.dims), None
 
     def backward(self, params, cache, dy):

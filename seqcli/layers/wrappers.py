@@ -45,7 +45,7 @@ class _Wrapper(Layer):
 @register
 @dataclass(frozen=True, kw_only=True)
 class Bidirectional(_Wrapper):
-    masking = "refuses"
+    masking = "uses"  # both directions skip masked steps
     layer: Layer = arg(LayerArg(recurrent=True), doc="the recurrent layer, read forwards")
     merge_mode: str = arg(Choice("concat", "sum", "mul", "ave"), default="concat",
                           doc="how the two directions combine")
@@ -92,20 +92,35 @@ class Bidirectional(_Wrapper):
                 for direction, layer in (("forward", self.layer), ("backward", self.reverse))
                 for spec in layer.weight_specs(input_shape)]
 
-    def forward_train(self, params, x, rng):
+    def forward_train(self, params, x, rng, mask=None):
         import numpy as np
 
-        y, forward_cache = self.layer.forward_train(params["forward"], x, rng)
-        y_rev, backward_cache = self.reverse.forward_train(params["backward"], x, rng)
+        forward, backward = self.layer, self.reverse
+        if mask is None:
+            y, forward_cache = forward.forward_train(params["forward"], x, rng)
+            y_rev, backward_cache = backward.forward_train(params["backward"], x, rng)
+        else:  # Keras: with sequences, a masked step outputs zeros in both directions
+            zeroed = {"zero_output_for_mask": self.layer.return_sequences}
+            forward = dataclasses.replace(forward, **zeroed)
+            backward = dataclasses.replace(backward, **zeroed)
+            y, forward_cache, _ = forward.forward_masked(params["forward"], x, rng, mask)
+            y_rev, backward_cache, _ = backward.forward_masked(params["backward"], x, rng, mask)
         if self.layer.return_sequences:
             y_rev = y_rev[:, ::-1]  # Keras flips the backward outputs back into time order
         merged = {"concat": lambda: np.concatenate([y, y_rev], axis=-1),
                   "sum": lambda: y + y_rev, "ave": lambda: (y + y_rev) / 2,
                   "mul": lambda: y * y_rev}[self.merge_mode]()
-        return merged, (forward_cache, backward_cache, y, y_rev)
+        return merged, (forward_cache, backward_cache, y, y_rev, forward, backward)
+
+    def forward_masked(self, params, x, rng, mask, training=False):
+        y, cache = self.forward_train(params, x, rng, mask)
+        return y, cache, (mask if self.layer.return_sequences else None)
+
+    def keeps_mask(self) -> bool:
+        return self.layer.return_sequences
 
     def backward(self, params, cache, dy):
-        forward_cache, backward_cache, y, y_rev = cache
+        forward_cache, backward_cache, y, y_rev, forward, backward = cache
         if self.merge_mode == "concat":
             dy_f, dy_b = dy[..., :y.shape[-1]], dy[..., y.shape[-1]:]
         elif self.merge_mode == "sum":
@@ -116,15 +131,20 @@ class Bidirectional(_Wrapper):
             dy_f, dy_b = dy * y_rev, dy * y
         if self.layer.return_sequences:
             dy_b = dy_b[:, ::-1]
-        dx_f, grads_f = self.layer.backward(params["forward"], forward_cache, dy_f)
-        dx_b, grads_b = self.reverse.backward(params["backward"], backward_cache, dy_b)
+        dx_f, grads_f = forward.backward(params["forward"], forward_cache, dy_f)
+        dx_b, grads_b = backward.backward(params["backward"], backward_cache, dy_b)
         return dx_f + dx_b, {"forward": grads_f, "backward": grads_b}
 
 
 @register
 @dataclass(frozen=True, kw_only=True)
 class TimeDistributed(_Wrapper):
-    masking = "refuses"
+    # Keras hands each step's mask to the wrapped layer and passes the mask on; a wrapped
+    # layer that would use it (an RNN, Softmax...) is refused
+    @property
+    def masking(self) -> str:
+        return "refuses" if self.layer.masking in ("uses", "refuses") else "passes"
+
     layer: Layer = arg(LayerArg(), doc="the layer applied to every timestep")
 
     positional = ("layer",)

@@ -1,0 +1,77 @@
+"""`seqcli check`: a model's size against budgets, for CI jobs (exit 3 when over)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from seqcli.cli import cli
+from seqcli.cli_model import INPUT_SHAPE, SPEC, load_built
+from seqcli.errors import Status
+
+
+def parse_count(ctx, param, value):
+    """'1.2G' -> 1_200_000_000 (K, M, G, T: powers of 1000)."""
+    return None if value is None else _parse(value, binary=False)
+
+
+def parse_bytes(ctx, param, value):
+    """'512M' -> 512_000_000, '512MiB' -> 512 * 2**20."""
+    return None if value is None else _parse(value, binary=True)
+
+
+def _parse(text: str, binary: bool) -> int:
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*", text.lower())
+    if not match or (match.group(3) or match.group(4)) and not binary:
+        raise click.BadParameter(f"expected a number such as 1.5M or 2G, got {text!r}")
+    power = " kmgt".index(match.group(2) or " ")
+    base = 1024 if match.group(3) else 1000
+    return int(float(match.group(1)) * base ** power)
+
+
+@cli.command()
+@SPEC
+@click.option("--max-params", callback=parse_count, metavar="N", help="e.g. 5M")
+@click.option("--max-macs", callback=parse_count, metavar="N",
+              help="Multiply-accumulates per sample, e.g. 1G.")
+@click.option("--max-flops", callback=parse_count, metavar="N", help="FLOPs per sample.")
+@click.option("--max-memory", callback=parse_bytes, metavar="SIZE",
+              help="Training memory for --batch-size, e.g. 2GiB or 500M.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="The batch --max-memory is for.")
+@INPUT_SHAPE
+def check(spec, max_params, max_macs, max_flops, max_memory, batch_size, input_shape):
+    """Check a model against budgets: exit 0 within all, 3 over any (one line each).
+
+    Memory is what training takes (weights, gradients, the compiled optimizer's slots,
+    and the activations kept for a batch).
+
+    \b
+    Example:
+      seqcli check model.yaml --max-params 5M --max-macs 1G --max-memory 2GiB
+    """
+    from seqcli import cost, summary, training
+
+    loaded, model = load_built(spec, input_shape)
+    result = summary.summarize(model)
+    optimizer = None
+    if loaded.compile and loaded.compile.get("loss") is not None:
+        optimizer = training.compile_settings(loaded.compile, where=loaded.name).optimizer
+    memory = cost.memory(result.rows, result.input_shape, batch_size, optimizer)
+    measured = {"params": (result.total_params, max_params, False),
+                "macs": (sum(r.macs for r in result.rows), max_macs, False),
+                "flops": (sum(r.flops for r in result.rows), max_flops, False),
+                "memory": (memory["training_bytes"], max_memory, True)}
+    over = False
+    for name, (value, limit, binary) in measured.items():
+        if limit is not None and value > limit:
+            over = True
+            click.echo(f"budget: {name} {cost.human(value, binary)} > "
+                       f"{cost.human(limit, binary)}", err=True)
+    if over:
+        sys.exit(Status.CHECK)
+    click.echo("within budget: " + ", ".join(
+        f"{name} {cost.human(value, binary)}" for name, (value, _, binary) in measured.items()))

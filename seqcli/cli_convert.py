@@ -1,0 +1,44 @@
+"""`seqcli convert`: any model seqcli reads, to a seqcli spec, Keras's files, or weights."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from seqcli import spec as spec_module
+from seqcli.cli import cli
+from seqcli.cli_model import INPUT_SHAPE, SPEC, WEIGHTS, load_built, weights_for
+
+
+@cli.command()
+@SPEC
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="What to write; its name picks the format: .yaml, .json, .keras, "
+                   ".weights.h5, .npz, .onnx (pip install 'seqcli[onnx]').")
+@WEIGHTS
+@click.option("--weights-out", type=click.Path(dir_okay=False),
+              help="With a spec output (.yaml, .json): also write the weights (.npz).")
+@INPUT_SHAPE
+def convert(spec, output, weights_path, weights_out, input_shape):
+    """Convert a model: a spec or Keras's files, to a spec, a .keras archive, weights.
+
+    SRC (SPEC) is anything seqcli reads; a source without weights of its own takes
+    --weights (or fresh ones, seed 0, as `run` does).
+
+    \b
+    Example:
+      seqcli convert model.keras -o model.yaml --weights-out model.npz
+      seqcli convert model.yaml --weights tuned.npz -o tuned.keras
+      seqcli convert model.keras -o model.onnx
+    """
+    from seqcli import convert as convert_module
+
+    needs = convert_module.needs_weights(output) or weights_out is not None
+    loaded, model = load_built(spec, input_shape)
+    weights = weights_for(model, weights_path, loaded.weights) if needs else None
+    convert_module.write(output, loaded, model, weights)
+    if weights_out:
+        convert_module.write_npz(weights_out, loaded, model, weights)
+    click.echo(f"seqcli: wrote {output}" + (f" and {weights_out}" if weights_out else ""),
+               err=True)
