@@ -126,7 +126,7 @@ def test_ctrl_c_exits_130_with_one_line():
 
     process = subprocess.Popen([sys.executable, "-m", "seqcli", "summary", "-"],
                                stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    time.sleep(1.0)  # reading standard input, which never ends
+    time.sleep(3.0)  # started, and reading standard input, which never ends
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130
