@@ -41,19 +41,29 @@ def _compare_rows(old_rows: list[Row], new_rows: list[Row]) -> list[dict]:
 
 
 def _match(old_rows, new_rows) -> list[tuple]:
-    """(old, new) pairs in the new model's order; None on the side a layer is missing."""
+    """(old, new) pairs in model order, None on the side a layer is missing. Layers left
+    over after matching names pair by position among the leftovers of the same class: a
+    Conv2D where a Dense was is a removed layer and an added one, not a changed one."""
     old_names = {row.name: row for row in old_rows}
-    by_name = {row.name: old_names[row.name] for row in new_rows if row.name in old_names}
-    old_left = [row for row in old_rows if row.name not in by_name]
-    new_left = [row for row in new_rows if row.name not in by_name]
-    by_position = dict(zip((id(r) for r in new_left), old_left))
+    partner = {id(row): old_names[row.name] for row in new_rows if row.name in old_names}
+    taken = {id(row) for row in partner.values()}
+    for class_name in {row.class_name for row in new_rows}:
+        old_left = [r for r in old_rows if r.class_name == class_name and id(r) not in taken]
+        new_left = [r for r in new_rows if r.class_name == class_name and id(r) not in partner]
+        partner.update({id(n): o for n, o in zip(new_left, old_left)})
+    paired = {id(row) for row in partner.values()}
+    removed = [(i, row) for i, row in enumerate(old_rows) if id(row) not in paired]
+    old_index = {id(row): i for i, row in enumerate(old_rows)}
     pairs = []
-    for row in new_rows:
-        partner = by_name.get(row.name) or by_position.get(id(row))
-        pairs.append((partner, row))
-    paired = {id(old) for old, _ in pairs if old is not None}
-    removed = [(row, None) for row in old_rows if id(row) not in paired]
-    return removed + pairs
+    for position, row in enumerate(new_rows):
+        # removed layers go before the next layer both models share
+        upcoming = [old_index[id(partner[id(r)])] for r in new_rows[position:]
+                    if id(r) in partner]
+        limit = upcoming[0] if upcoming else len(old_rows)
+        while removed and removed[0][0] < limit:
+            pairs.append((removed.pop(0)[1], None))
+        pairs.append((partner.get(id(row)), row))
+    return pairs + [(row, None) for _, row in removed]
 
 
 def _whole(status: str, row: Row) -> dict:
@@ -162,6 +172,8 @@ def _layer_lines(changes: list[dict], indent: str) -> list[str]:
             lines.append(f"{detail}output shape: {_shape(old)} -> {_shape(new)}")
         for key, label_text in (("params", "params"), ("trainable_params", "trainable params"),
                                 ("macs", "MACs")):
+            if key == "trainable_params" and change.get(key) == change.get("params"):
+                continue  # all of the change is trainable: said once
             if key in change:
                 lines.append(f"{detail}{label_text}: {_arrow(change[key])}")
         lines += _layer_lines(change.get("layers", []), detail)
