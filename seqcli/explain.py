@@ -309,12 +309,18 @@ def _macs(layer, in_shape, out_shape) -> tuple[str, int]:
     if name == "Bidirectional":
         (forward, a), (backward, b) = (_macs(part, in_shape, out_shape)
                                        for part in (layer.layer, layer.reverse))
-        return f"{a} + {b}  (forward + backward)", a + b
+        return f"{_arithmetic(forward)} + {_arithmetic(backward)}  (forward + backward)", \
+            a + b
     if name == "TimeDistributed":
         steps = in_shape[1] or 1
-        _, inner = _macs(layer.layer, (None, *in_shape[2:]), (None, *out_shape[2:]))
-        return f"{steps} * {inner}  (steps * the inner layer's MACs)", steps * inner
+        text, inner = _macs(layer.layer, (None, *in_shape[2:]), (None, *out_shape[2:]))
+        return f"{steps} * ({_arithmetic(text)})  (steps * the inner layer's MACs)", \
+            steps * inner
     return "0  (no weight products)", 0
+
+
+def _arithmetic(text: str) -> str:
+    return text.partition("  (")[0]
 
 
 def _conv_macs(layer, kind, in_shape, out_shape) -> tuple[str, int]:
