@@ -140,3 +140,16 @@ def test_find_refuses_an_unknown_layer():
     rows = built(*STACKS["text"]).rows
     with pytest.raises(SeqcliError, match="did you mean 'lstm'"):
         explain.find(rows, "lstn", "m.json")
+
+
+def test_diff_and_explain_need_no_numpy():
+    import subprocess
+    import sys
+
+    code = ("import sys; from seqcli import explain, model_diff, spec, summary; "
+            "s = summary.summarize(spec.load('specs/guide_cnn.yaml').model); "
+            "explain.explain(s.rows[0], 'conv2d').render(); model_diff.compare(s, s); "
+            "print('numpy' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=__file__.rsplit("/tests/", 1)[0], check=True)
+    assert result.stdout.strip() == "False"
