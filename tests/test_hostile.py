@@ -130,6 +130,12 @@ CASES = [
      ["run", "s.yaml", "--input", "x.bin"], 1, "x.bin", "no known array format"),
     ("empty-input-file", {"s.yaml": GOOD, "x.npy": b""},
      ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "the file is empty"),
+    ("garbage-on-stdin", {"s.yaml": GOOD},
+     ["run", "s.yaml", "--input", "-"], 1, "<stdin>", "not a .npy array"),
+    # options (issue 16)
+    ("input-shape-empty-size", {"s.yaml": GOOD},
+     ["summary", "s.yaml", "--input-shape", "4,,5"], 2,
+     "Invalid value for '--input-shape'", "empty size"),
     ("hdf5-as-input", {"s.yaml": GOOD, "x.h5": b"\x89HDF\r\n\x1a\n" + bytes(40)},
      ["run", "s.yaml", "--input", "x.h5"], 1, "x.h5", "HDF5"),
     ("npz-as-npy", {"s.yaml": GOOD, "x.npy": npz({"x.npy": X4})},
