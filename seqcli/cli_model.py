@@ -186,6 +186,10 @@ def init(spec, output, seed, input_shape, max_memory):
     from seqcli import budget
 
     _, model = load_built(spec, input_shape)
+    if not model.built:  # the general message would suggest --input, which init lacks
+        raise SeqcliError("the model has no input shape, so its weights have no sizes; give "
+                          "it in the spec (`input_shape:` or an `Input` entry) or with "
+                          "--input-shape", spec)
     budget.check(model, 0, max_memory, weights_only=True)
     weights, notes = weights_module.load(model, None, seed)
     weights_module.save(output, weights)
