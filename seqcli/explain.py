@@ -59,17 +59,51 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
         return _windowed_lines(layer, input_shape, output_shape)
     if kind == "ConvTranspose":
         return _transposed_lines(layer, input_shape, output_shape)
+    if name.startswith(("ZeroPadding", "Cropping", "UpSampling")):
+        return _resized_lines(layer, name, input_shape, output_shape)
     if name == "Dense":
         return [f"last axis = units = {layer.units}"]
     if kind == "Recurrent":
         kept = "every step: (steps, units)" if layer.return_sequences else "the last step: (units)"
-        return [f"return_sequences={layer.return_sequences}: {kept}"]
+        return [f"return_sequences={layer.return_sequences}: {kept}",
+                f"gates = {layer.gates} ({_GATES.get(name, name)}); each weight is "
+                f"gates * units = {layer.gates} * {layer.units} = {layer.gates * layer.units}"
+                " wide"]
+    if name == "Bidirectional":
+        inner = shape_lines(layer.layer, input_shape, output_shape)
+        merged = (f"merge_mode concat: last axis = 2 * {layer.layer.units} = "
+                  f"{output_shape[-1]}" if layer.merge_mode == "concat" else
+                  f"merge_mode {layer.merge_mode}: the two directions combined element-wise")
+        return [f"forward and backward {type(layer.layer).__name__}: {line}"
+                for line in inner] + [merged]
     if "Global" in name:
         return ["the spatial axes are reduced" + (" (kept as 1: keepdims)"
                                                   if getattr(layer, "keepdims", False) else "")]
     if name == "Flatten":
         return [f"{' * '.join(_n(d) for d in input_shape[1:])} = {_n(output_shape[-1])}"]
     return [f"{name} keeps or reshapes the input by its arguments: {layer.config()}"]
+
+
+_GATES = {"LSTM": "input, forget, cell, output", "GRU": "update, reset, candidate",
+          "SimpleRNN": "one"}
+
+
+def _resized_lines(layer, name, input_shape, output_shape) -> list[str]:
+    lines = []
+    for axis, (size, out) in enumerate(zip(_spatial(layer, input_shape),
+                                           _spatial(layer, output_shape))):
+        label = f"axis {axis + 1}:"
+        if size is None:
+            lines.append(f"{label} out = None (the input size is unknown)")
+        elif name.startswith("UpSampling"):
+            lines.append(f"{label} out = {size} * {out // size} = {out} (size)")
+        else:
+            margins = getattr(layer, "padding", None) or layer.cropping
+            pairs = (margins,) if isinstance(margins[0], int) else margins
+            before, after = pairs[axis]
+            sign = "+" if name.startswith("ZeroPadding") else "-"
+            lines.append(f"{label} out = {size} {sign} {before} {sign} {after} = {out}")
+    return lines
 
 
 def _spatial(layer, shape):
@@ -146,11 +180,11 @@ def macs_lines(layer, input_shape, output_shape, inner, macs) -> list[str]:
     name, kind = type(layer).__name__, cost._family(layer)
     if inner is not None:
         return [f"macs = the sum of its layers' = {_n(macs)}"]
-    if name == "Dense":
-        positions = math.prod(d or 1 for d in output_shape[1:-1])
-        lead = f"{positions} positions * " if positions != 1 else ""
-        return [f"macs = {lead}{input_shape[-1]} * {layer.units} = {_n(macs)}"
-                " (inputs * units; bias adds are not MACs)"]
+    if name == "Dense":  # applied at every position of the axes before the last
+        positions = [str(d or 1) for d in output_shape[1:-1]]
+        rule = "positions * inputs * units" if positions else "inputs * units"
+        numbers = " * ".join(positions + [str(input_shape[-1]), str(layer.units)])
+        return [f"macs = {rule} = {numbers} = {_n(macs)} (bias adds are not MACs)"]
     if kind in ("Conv", "ConvTranspose", "DepthwiseConv", "SeparableConv"):
         return [_conv_macs_line(layer, kind, input_shape, output_shape, macs)]
     if kind == "Recurrent":
