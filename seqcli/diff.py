@@ -39,8 +39,17 @@ def entries(model) -> list[Entry]:
 
 
 def _arguments(layer) -> dict:
-    config = dict(layer.config())
-    config.pop("name", None)
+    """The layer's arguments as its config writes them, plus the defaults the config
+    leaves out (so a changed default shows its old value, not nothing)."""
+    import dataclasses
+
+    config = {key: value for key, value in layer.config().items() if key != "name"}
+    if dataclasses.is_dataclass(layer):
+        for field_ in dataclasses.fields(layer):
+            if field_.repr and field_.name not in config and field_.name != "name":
+                value = getattr(layer, field_.name)
+                if isinstance(value, (str, int, float, bool, tuple)):
+                    config[field_.name] = list(value) if isinstance(value, tuple) else value
     return config
 
 
