@@ -43,7 +43,12 @@ def explain(step) -> list[str]:
     layer = step.layer
     lines = [f"{layer.name} ({type(layer).__name__})",
              f"input  {_shape(step.input_shape)}", f"output {_shape(step.output_shape)}"]
-    lines += [f"  {line}" for line in shape_lines(layer, step.input_shape, step.output_shape)]
+    if step.inner is not None:
+        lines.append("  its layers in turn: " + " -> ".join(
+            [_shape(step.input_shape)] + [_shape(s.output_shape) for s in step.inner.steps]))
+    else:
+        lines += [f"  {line}" for line in shape_lines(layer, step.input_shape,
+                                                      step.output_shape)]
     lines.append(params_line(step))
     macs = cost.layer_cost(layer, step.input_shape, step.output_shape, step.inner).macs
     lines += macs_lines(layer, step.input_shape, step.output_shape, step.inner, macs)
@@ -81,7 +86,9 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
                                                   if getattr(layer, "keepdims", False) else "")]
     if name == "Flatten":
         return [f"{' * '.join(_n(d) for d in input_shape[1:])} = {_n(output_shape[-1])}"]
-    return [f"{name} keeps or reshapes the input by its arguments: {layer.config()}"]
+    arguments = {k: v for k, v in layer.config().items() if k not in ("name", "trainable")}
+    told = f" ({arguments})" if arguments else ""
+    return [f"{name}{told}: {_shape(input_shape)} -> {_shape(output_shape)}"]
 
 
 _GATES = {"LSTM": "input, forget, cell, output", "GRU": "update, reset, candidate",
