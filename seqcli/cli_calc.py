@@ -69,8 +69,10 @@ def check(spec, max_params, max_macs, max_flops, max_memory, batch_size, input_s
     for name, (value, limit, binary) in measured.items():
         if limit is not None and value > limit:
             over = True
-            click.echo(f"budget: {name} {cost.human(value, binary)} > "
-                       f"{cost.human(limit, binary)}", err=True)
+            shown, bound = cost.human(value, binary), cost.human(limit, binary)
+            if shown == bound:  # rounded alike: the exact numbers say which is larger
+                shown, bound = f"{value:,}", f"{limit:,}"
+            click.echo(f"budget: {name} {shown} > {bound}", err=True)
     if over:
         sys.exit(Status.CHECK)
     click.echo("within budget: " + ", ".join(
