@@ -212,3 +212,21 @@ def test_explain_the_guide_s_first_convolution(cli):
 
 def test_explain_an_unknown_layer_names_the_layers(cli):
     assert_clean_error(cli("explain", "specs/guide_cnn.yaml", "conv9"), 1, "conv2d_1")
+
+
+def test_explain_an_unbuilt_model_asks_for_an_input_shape(cli):
+    assert_clean_error(cli("explain", "specs/guide_unbuilt.yaml", "dense_7"), 1,
+                       "--input-shape")
+    built = cli("explain", "specs/guide_unbuilt.yaml", "dense_7", "--input-shape", "5")
+    assert "params = 5 * 2 + 2 = 12" in built.stdout
+
+
+def test_diff_of_unbuilt_models_compares_arguments(tmp_path):
+    text = json.dumps({"layers": [{"Dense": {"units": 2}}]})
+    wider = json.dumps({"layers": [{"Dense": {"units": 3}}]})
+    a = diffs.entries(spec_module.load_text(text, "a.json").model)
+    b = diffs.entries(spec_module.load_text(wider, "b.json").model)
+    [change] = diffs.compare(a, b)
+    assert change.status == "changed" and change.arguments == {"units": (2, 3)}
+    assert diffs.to_json([change], a, b)["totals"] == {"params": [None, None],
+                                                      "macs": [None, None]}
