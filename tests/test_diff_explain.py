@@ -59,9 +59,9 @@ def test_diff_reports_a_changed_argument_shapes_and_params(cli, tmp_path):
     a_total, b_total = data["totals"]["params"]
     assert a_total == 224 + 512 + 4 and b_total == 448 + 1024 + 4
     text = cli("diff", a, b).stdout
-    assert "~ c1 (Conv2D)\n    filters: 8 -> 16\n    output: (None, 8, 8, 8) -> (None, 8, 8, 16)\n" \
-        "    params: 224 -> 448\n" in text
-    assert f"total params: 740 -> 1,476 (+736)\n" in text
+    assert ("~ c1 (Conv2D)\n    filters: 8 -> 16\n"
+            "    output: (None, 8, 8, 8) -> (None, 8, 8, 16)\n    params: 224 -> 448\n") in text
+    assert "total params: 740 -> 1,476 (+736)\n" in text
 
 
 def test_diff_matches_by_name_then_position_and_lists_added_and_removed(tmp_path):
@@ -137,7 +137,8 @@ STACK = [
                                    "strides": int(r.integers(1, 3)),
                                    "padding": str(r.choice(["valid", "same"]))}},
     lambda r: {"Conv2DTranspose": {"filters": 2, "kernel_size": 3, "strides": 2,
-                                   "output_padding": 1, "padding": str(r.choice(["valid", "same"]))}},
+                                   "output_padding": 1,
+                                   "padding": str(r.choice(["valid", "same"]))}},
     lambda r: {"MaxPooling2D": {"pool_size": int(r.integers(1, 3)),
                                 "padding": str(r.choice(["valid", "same"]))}},
     lambda r: {"AveragePooling2D": {"pool_size": 2, "strides": 1}},
