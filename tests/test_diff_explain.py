@@ -231,3 +231,13 @@ def test_diff_of_unbuilt_models_compares_arguments(tmp_path):
     assert change.status == "changed" and change.arguments == {"units": (2, 3)}
     assert diffs.to_json([change], a, b)["totals"] == {"params": [None, None],
                                                       "macs": [None, None]}
+
+
+def test_diff_of_a_spec_and_the_keras_json_keras_wrote_of_it_is_the_same(cli):
+    keras_json = "tests/fixtures/keras_guide_files/guide_cnn.json"  # Keras 3's to_json()
+    assert cli("diff", "specs/guide_cnn.yaml", keras_json).exit_code == 0
+    result = cli("diff", "specs/guide_cnn_step2.yaml", keras_json)
+    assert result.exit_code == 3
+    assert result.stdout.startswith(
+        "+ global_max_pooling2d (GlobalMaxPooling2D): output (None, 32), params 0\n"
+        "+ dense_13 (Dense): output (None, 10), params 330\n")
