@@ -62,7 +62,9 @@ class SeqcliGroup(click.Group):
             _fail(exc.format_message(), exc.exit_code, debug)
         except SeqcliError as exc:
             _fail(str(exc), Status.FAILED, debug)
-        except click.Abort:
+        except click.Abort as exc:  # click turns Ctrl-C (and EOF at a prompt) into Abort
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                _fail("interrupted", Status.INTERRUPTED, debug)
             _fail("aborted", Status.FAILED, debug)
         except KeyboardInterrupt:
             _fail("interrupted", Status.INTERRUPTED, debug)

@@ -9,6 +9,7 @@ import click
 
 from seqcli import spec as spec_module
 from seqcli.cli import cli
+from seqcli.cli_dask import check_local_options, dask_options
 from seqcli.errors import SeqcliError
 
 
@@ -226,7 +227,7 @@ def weights(spec, weights_path, input_shape, fmt):
 # ---------------------------------------------------------------- run and extract
 
 INPUT = click.option("--input", "input_path", required=True,
-                     type=click.Path(dir_okay=False, allow_dash=True),
+                     type=click.Path(allow_dash=True),
                      help="The input .npy (batch first); '-' reads standard input.")
 RUN_BATCH = click.option("--batch-size", type=click.IntRange(min=1), default=32,
                          show_default=True, help="Samples per forward pass.")
@@ -263,29 +264,39 @@ def engine_for(name, model, weights_path, embedded=None):
 
 
 ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=True,
-                      metavar="NAME", help="What runs the forward passes: numpy, or "
-                      "onnxruntime (pip install 'seqcli[onnx]').")
+                      metavar="NAME", help="What runs the forward passes: numpy, "
+                      "onnxruntime (pip install 'seqcli[onnx]'), or dask (row chunks on a "
+                      "Dask cluster; --input may then be a glob or folder of .npy shards or "
+                      "a Zarr array, and -o a .zarr or a folder/; pip install 'seqcli[dask]').")
 
 
 @cli.command()
 @SPEC
 @INPUT
 @WEIGHTS
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Write the outputs as .npy ('-' for standard output).")
+@click.option("-o", "--output", type=click.Path(allow_dash=True),
+              help="Write the outputs as .npy ('-' for standard output); with --engine "
+                   "dask also a .zarr or a folder/.")
 @RUN_BATCH
 @MAX_MEMORY
 @ALLOW_NONFINITE
 @ENGINE
+@dask_options
 def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_nonfinite,
-        engine_name):
+        engine_name, scheduler, chunk_rows):
     """Run a forward pass (inference) on a .npy batch.
 
     \b
     Example:
       seqcli run specs/guide_mlp.yaml --input x.npy --weights w.npz -o y.npy
       cat x.npy | seqcli run model.yaml --input - -o - | python consume.py
+      seqcli run model.yaml --input 'shards/*.npy' --weights w.npz --engine dask -o y.zarr
     """
+    if engine_name == "dask":  # the whole run goes to the cluster, chunk by chunk
+        from seqcli import cli_dask
+        return cli_dask.run(spec, input_path, weights_path, output, batch_size, max_memory,
+                            allow_nonfinite, scheduler, chunk_rows)
+    check_local_options(scheduler, chunk_rows, input_path)
     from seqcli import arrays, runner
 
     from seqcli import budget
@@ -317,14 +328,16 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
 @click.option("--layer", "layer_names", multiple=True, metavar="NAME",
               help="A layer whose output to keep (repeatable).")
 @click.option("--all", "all_layers", is_flag=True, help="Keep every layer's output.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The .npz file to write, one array per layer name.")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="The .npz file to write, one array per layer name; with --engine dask "
+                   "also a .zarr or a folder/.")
 @RUN_BATCH
 @MAX_MEMORY
 @ALLOW_NONFINITE
 @ENGINE
+@dask_options
 def extract(spec, input_path, weights_path, layer_names, all_layers, output, batch_size,
-            max_memory, allow_nonfinite, engine_name):
+            max_memory, allow_nonfinite, engine_name, scheduler, chunk_rows):
     """Save intermediate layer outputs (the guide's feature extractor).
 
     \b
@@ -337,6 +350,12 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
 
     if bool(layer_names) == all_layers:
         raise click.UsageError("give --layer NAME (repeatable) or --all, not both or neither")
+    if engine_name == "dask":
+        from seqcli import cli_dask
+        return cli_dask.extract(spec, input_path, weights_path, layer_names, all_layers,
+                                output, batch_size, max_memory, allow_nonfinite, scheduler,
+                                chunk_rows)
+    check_local_options(scheduler, chunk_rows, input_path)
     x, model, embedded = _data_and_model(spec, input_path)
     known = [layer.name for layer in model.layers]
     names = known if all_layers else list(dict.fromkeys(layer_names))

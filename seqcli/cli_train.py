@@ -11,6 +11,7 @@ import click
 
 from seqcli import spec as spec_module
 from seqcli.cli import cli
+from seqcli.cli_dask import check_local_options, dask_options
 from seqcli.cli_model import (ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
                               weights_for)
 from seqcli.errors import SeqcliError, Status
@@ -18,8 +19,9 @@ from seqcli.errors import SeqcliError, Status
 DATA = [
     click.option("--data", "data_path", type=click.Path(dir_okay=False),
                  help="An .npz holding arrays `x` (inputs) and `y` (targets)."),
-    click.option("--x", "x_path", type=click.Path(dir_okay=False), help="Inputs as .npy."),
-    click.option("--y", "y_path", type=click.Path(dir_okay=False), help="Targets as .npy."),
+    click.option("--x", "x_path", type=click.Path(), help="Inputs as .npy (with --engine "
+                 "dask also a glob or folder of .npy shards, or a Zarr array)."),
+    click.option("--y", "y_path", type=click.Path(), help="Targets as .npy (likewise)."),
 ]
 COMPILE = [
     click.option("--loss", help="A Keras loss: name or call, e.g. "
@@ -394,18 +396,26 @@ def _report(history, output, watcher) -> None:
 @MAX_MEMORY
 @ALLOW_NONFINITE
 @ENGINE
+@dask_options
 def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, batch_size, fmt,
-             max_memory, allow_nonfinite, engine_name):
+             max_memory, allow_nonfinite, engine_name, scheduler, chunk_rows):
     """Score a model: the loss and metrics on data (Keras's model.evaluate).
 
     \b
     Example:
       seqcli evaluate model.yaml --data test.npz --weights trained.npz --metrics accuracy
+      seqcli evaluate model.yaml --x 'x/*.npy' --y y.zarr --weights w.npz --engine dask
     """
     from seqcli import training
 
     from seqcli import budget
 
+    if engine_name == "dask":
+        from seqcli import cli_dask
+        return cli_dask.evaluate(spec, data_path, x_path, y_path, weights_path, loss,
+                                 metric_names, batch_size, fmt, max_memory, allow_nonfinite,
+                                 scheduler, chunk_rows)
+    check_local_options(scheduler, chunk_rows)
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
     model, compiled, loaded = _compiled_model(spec, x, y, loss, None, None, metric_names)

@@ -114,3 +114,20 @@ def test_every_named_loss_optimizer_metric_and_activation_has_its_functions():
     assert set(metrics.NAMES) == {"accuracy", "acc", *metrics._FUNCTIONS}
     for forward, gradient in activations.ACTIVATIONS.values():
         assert callable(getattr(ops, forward)) and callable(getattr(ops, gradient))
+
+
+def test_ctrl_c_exits_130_with_one_line():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    process = subprocess.Popen([sys.executable, "-m", "seqcli", "summary", "-"],
+                               stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    time.sleep(3.0)  # started, and reading standard input, which never ends
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert err.decode().strip().splitlines()[-1] == "seqcli: error: interrupted"

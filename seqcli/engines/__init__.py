@@ -19,6 +19,7 @@ from seqcli.errors import SeqcliError
 ENGINES = {
     "numpy": ("seqcli.engines.numpy_engine:NumpyEngine", None),
     "onnxruntime": ("seqcli.engines.onnxruntime_engine:OnnxRuntimeEngine", "onnx"),
+    "dask": ("seqcli.dask_engine:DaskEngine", "dask"),  # whole commands: seqcli.cli_dask
 }
 
 
