@@ -28,6 +28,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 from seqcli import arrays, runner, spec, weights  # noqa: E402
+from seqcli.engines.numpy_engine import NumpyEngine  # noqa: E402
 
 CNN = os.path.join(ROOT, "specs", "guide_cnn.yaml")
 MLP = os.path.join(ROOT, "specs", "guide_mlp.yaml")
@@ -322,10 +323,11 @@ def streaming(results, gigabytes):
     w = weights.fresh(model)
     streamed = arrays.open_rows(big)
     built = runner.build_for(model, streamed)
+    engine = NumpyEngine(built, w)
     in_memory = np.load(big)
     stream_time, memory_time = compare(
-        lambda: runner.stream_npy(built, w, streamed, 32, _Sink()),
-        lambda: runner.predict(built, w, in_memory, 32), repeat=5)
+        lambda: runner.stream_npy(engine, streamed, 32, _Sink()),
+        lambda: runner.predict(engine, in_memory, 32), repeat=5)
     results.append({"target": "streamed run vs the same rows in memory (throughput)",
                     "seqcli": f"{rows / stream_time:,.0f} rows/s streamed",
                     "peer_figure": f"{rows / memory_time:,.0f} rows/s in memory",

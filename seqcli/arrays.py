@@ -98,8 +98,11 @@ def read_npy(path: str, stdin=None, mmap: bool = True):
         if path == "-":
             stream = stdin or sys.stdin.buffer
             data = stream.read()
+            _check_magic(data[:16], where)
             array = np.load(io.BytesIO(data), allow_pickle=False)
         else:
+            with open(path, "rb") as handle:
+                _check_magic(handle.read(16), where)
             _check_header(path)
             array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except SeqcliError:
@@ -110,6 +113,34 @@ def read_npy(path: str, stdin=None, mmap: bool = True):
         raise SeqcliError("expected a .npy file holding one array (this is an .npz archive)",
                           where)
     return check_numeric(array, where, "input")
+
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _check_magic(head: bytes, where: str) -> None:
+    """Say what a file that is not a .npy array is (numpy calls everything
+    without the .npy magic "pickled data", which misleads for a CSV or YAML file)."""
+    if head.startswith(NPY_MAGIC):
+        return
+    raise SeqcliError(f"not a .npy array: {describe_bytes(head)}", where)
+
+
+def describe_bytes(head: bytes) -> str:
+    """A short description of what a file's first bytes look like."""
+    if not head:
+        return "the file is empty"
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
+        return "it holds pickled Python objects, which seqcli never loads"
+    if head.startswith(b"PK"):
+        return "it is an npz archive (a zip of several arrays): give one .npy array"
+    if head.startswith(b"\x89HDF"):
+        return "it is an HDF5 file (Keras weights go to --weights)"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "it starts with bytes that are no known array format"
+    return "it is text (save the numbers with numpy.save)"
 
 
 def _check_header(path: str) -> None:

@@ -24,7 +24,7 @@ COMMAND_MODULES = {
     "add": "seqcli.cli_edit", "pop": "seqcli.cli_edit",
     "fit": "seqcli.cli_train", "evaluate": "seqcli.cli_train",
     "convert": "seqcli.cli_convert", "check": "seqcli.cli_calc", "plot": "seqcli.cli_plot",
-    "diff": "seqcli.cli_inspect", "explain": "seqcli.cli_inspect",
+    "diff": "seqcli.cli_calc", "explain": "seqcli.cli_calc",
 }
 
 
@@ -46,6 +46,7 @@ class SeqcliGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)
+        args = _debug_first(args)
         debug = "--debug" in args
         if not debug:
             # numpy's overflow/invalid-value warnings: seqcli reports non-finite
@@ -77,6 +78,16 @@ class SeqcliGroup(click.Group):
 def _help_hint(exc: click.UsageError) -> str:
     ctx = exc.ctx
     return f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+
+
+def _debug_first(args: list) -> list:
+    """`--debug` is a group option, but users put it anywhere (`seqcli run ... --debug`):
+    move it before the command so click accepts it (not past a `--` separator)."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    rest = [arg for arg in args[:end] if arg != "--debug"]
+    return ["--debug", *rest, *args[end:]]
 
 
 def _fail(message: str, status: int, debug: bool, hint: str = "") -> None:

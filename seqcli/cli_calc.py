@@ -8,7 +8,7 @@ import click
 
 from seqcli.cli import cli
 from seqcli.cli_model import INPUT_SHAPE, SPEC, load_built
-from seqcli.errors import Status
+from seqcli.errors import SeqcliError, Status
 
 
 def parse_count(ctx, param, value):
@@ -69,9 +69,63 @@ def check(spec, max_params, max_macs, max_flops, max_memory, batch_size, input_s
     for name, (value, limit, binary) in measured.items():
         if limit is not None and value > limit:
             over = True
-            click.echo(f"budget: {name} {cost.human(value, binary)} > "
-                       f"{cost.human(limit, binary)}", err=True)
+            shown, bound = cost.human(value, binary), cost.human(limit, binary)
+            if shown == bound:  # rounded alike: the exact numbers say which is larger
+                shown, bound = f"{value:,}", f"{limit:,}"
+            click.echo(f"budget: {name} {shown} > {bound}", err=True)
     if over:
         sys.exit(Status.CHECK)
     click.echo("within budget: " + ", ".join(
         f"{name} {cost.human(value, binary)}" for name, (value, _, binary) in measured.items()))
+
+
+@cli.command()
+@click.argument("spec_a", metavar="A", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("spec_b", metavar="B", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def diff(spec_a, spec_b, fmt):
+    """Compare two models layer by layer: exit 0 when the same, 3 when they differ.
+
+    Layers are matched by name, then by position; added (+), removed (-) and changed (~)
+    layers are listed with their changed arguments, output shapes and parameter counts,
+    then the totals.
+
+    \b
+    Example:
+      seqcli diff model.yaml model_v2.yaml
+    """
+    import json
+
+    from seqcli import diff as diffs
+
+    a = diffs.entries(load_built(spec_a)[1])
+    b = diffs.entries(load_built(spec_b)[1])
+    changes = diffs.compare(a, b)
+    if fmt == "json":
+        result = diffs.to_json(changes, a, b)
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(diffs.render_text(changes, a, b), nl=False)
+    if any(change.status != "same" for change in changes):
+        sys.exit(Status.CHECK)
+
+
+@cli.command()
+@SPEC
+@click.argument("layer_name", metavar="LAYER")
+@INPUT_SHAPE
+def explain(spec, layer_name, input_shape):
+    """Show how a layer's output shape, parameter count and MACs come out.
+
+    \b
+    Example:
+      seqcli explain guide_cnn.yaml conv2d
+    """
+    from seqcli import explain as explaining
+
+    _, model = load_built(spec, input_shape)
+    if not model.built:
+        raise SeqcliError("the model has no input shape, so its shapes are unknown; give "
+                          "--input-shape D1,D2,...", spec)
+    click.echo("\n".join(explaining.explain(explaining.layer_step(model, layer_name))))

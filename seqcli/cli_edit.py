@@ -61,6 +61,19 @@ def _trainable_counts(model) -> str:
 
 # ---------------------------------------------------------------- freeze / unfreeze
 
+def _layer_list(value: str) -> list[str]:
+    """'a,b' -> ['a', 'b']; an empty name or a name given twice is a mistake."""
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):
+        raise click.BadParameter(f"an empty layer name in {value!r}; give names like "
+                                 "dense,dense_1", param_hint="'--layers'")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise click.BadParameter(f"{', '.join(twice)} given more than once",
+                                 param_hint="'--layers'")
+    return names
+
+
 def _selected(model, except_last, all_layers, layer_names, until) -> list[int]:
     chosen = [bool(except_last), bool(all_layers), bool(layer_names), bool(until)]
     if sum(chosen) != 1:
@@ -70,7 +83,7 @@ def _selected(model, except_last, all_layers, layer_names, until) -> list[int]:
         return list(range(len(names)))
     if except_last:
         return list(range(len(names) - 1))
-    wanted = [until] if until else [n.strip() for n in layer_names.split(",") if n.strip()]
+    wanted = [until] if until else _layer_list(layer_names)
     for name in wanted:
         if name not in names:
             raise SeqcliError(f"no top-level layer named {name!r}{did_you_mean(name, names)}; "

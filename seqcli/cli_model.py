@@ -18,10 +18,13 @@ def parse_shape(ctx, param, value):
     if value is None:
         return None
     dims = []
-    for part in value.replace("(", "").replace(")", "").split(","):
-        part = part.strip()
+    parts = [part.strip() for part in value.replace("(", "").replace(")", "").split(",")]
+    if len(parts) > 1 and not parts[-1]:
+        parts.pop()  # a trailing comma, as in Python's (4,)
+    for part in parts:
         if not part:
-            continue
+            raise click.BadParameter(f"an empty size in {value!r}; give every size, like "
+                                     "250,250,3 (None or ? for an unknown one)")
         if part.lower() in ("none", "null", "?"):
             dims.append(None)
         elif part.isdigit() and int(part) > 0:
@@ -79,7 +82,11 @@ def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
     spec = spec_module.load(spec_path, sys.stdin)  # a built spec is traced as it loads
     model = spec.model
     if data_shape is not None:
-        model = model.with_input(tuple(data_shape))
+        # data with 0 rows still has a shape; its batch size is simply not known
+        data_shape = tuple(data_shape)
+        if data_shape[:1] == (0,):
+            data_shape = (None, *data_shape[1:])
+        model = model.with_input(data_shape)
     elif input_shape is not None:
         batch = batch_size if batch_size is not None else model.batch_size
         model = model.with_input((batch, *input_shape))
@@ -179,6 +186,10 @@ def init(spec, output, seed, input_shape, max_memory):
     from seqcli import budget
 
     _, model = load_built(spec, input_shape)
+    if not model.built:  # the general message would suggest --input, which init lacks
+        raise SeqcliError("the model has no input shape, so its weights have no sizes; give "
+                          "it in the spec (`input_shape:` or an `Input` entry) or with "
+                          "--input-shape", spec)
     budget.check(model, 0, max_memory, weights_only=True)
     weights, notes = weights_module.load(model, None, seed)
     weights_module.save(output, weights)

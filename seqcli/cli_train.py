@@ -264,7 +264,9 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
                        checkpoint_path or patience or lr_patience)
     reduce_lr = _reduce_lr(compiled, watcher, lr_patience, reduce_lr_factor, min_lr)
     weights = weights_for(model, weights_path, loaded.weights, seed)
-    progress = Progress(sys.stdout, sys.stdout.isatty(),
+    # with `-o -` the weights own standard output: progress goes to stderr
+    shown = sys.stderr if output == "-" else sys.stdout
+    progress = Progress(shown, shown.isatty(),
                         (lambda: save_best(weights)) if save_best else None)
     try:
         with StopOnInterrupt() as stop:

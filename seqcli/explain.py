@@ -1,358 +1,231 @@
-"""How a layer's output shape, parameter count and MACs come out (`seqcli explain`).
-
-Each line is a formula with this layer's numbers and the value that formula gives,
-next to the value seqcli computes elsewhere (the plan's shapes, the weights' sizes,
-cost.py's MACs); the two must agree, and the tests check they do. No numpy.
-"""
+"""How one layer's output shape, parameter count and MACs come out: the formulas with
+this layer's numbers (the same rules as `shapes`, the weight specs and `cost`). No numpy."""
 
 from __future__ import annotations
 
-import difflib
 import math
-from dataclasses import dataclass
 
+from seqcli import cost
 from seqcli.errors import SeqcliError
-from seqcli.summary import Row
-
-CONV_FAMILIES = ("Conv", "ConvTranspose", "DepthwiseConv", "SeparableConv")
 
 
-@dataclass(frozen=True)
-class Formula:
-    label: str  # "out[1]", "params", "macs"
-    text: str  # the arithmetic with this layer's numbers, e.g. "floor((250 - 5) / 2) + 1"
-    value: int | None  # what the arithmetic gives
-    expected: int | None  # seqcli's own number for it
-
-    def line(self) -> str:
-        """'label = arithmetic = value  (why)': a note in the text goes last."""
-        arithmetic, _, note = self.text.partition("  (")
-        shown = "None" if self.value is None else f"{self.value:,}"
-        line = f"{self.label} = {shown}" if arithmetic == shown else \
-            f"{self.label} = {arithmetic} = {shown}"
-        return f"{line}  ({note}" if note else line
+def find_step(plan, name: str):
+    """The plan step of the layer called `name` (nested models searched too)."""
+    for step in plan.steps:
+        if step.layer.name == name:
+            return step
+        if step.inner is not None:
+            found = find_step(step.inner, name)
+            if found is not None:
+                return found
+    return None
 
 
-@dataclass(frozen=True)
-class Explanation:
-    path: str
-    row: Row
-    shape: list  # Formulas, one per output axis worked out (or none)
-    shape_note: str  # a sentence when the shape needs no arithmetic
-    params: list
-    macs: Formula
-
-    def formulas(self) -> list[Formula]:
-        return [*self.shape, *self.params, self.macs]
-
-    def render(self) -> str:
-        row = self.row
-        lines = [f"{self.path} ({row.class_name})",
-                 f"input shape:  {_shape(row.input_shape)}",
-                 f"output shape: {_shape(row.output_shape)}"]
-        if self.shape_note:
-            lines.append("  " + self.shape_note)
-        lines += ["  " + f.line() for f in self.shape]
-        lines.append(f"parameters: {row.params:,}")
-        lines += ["  " + f.line() for f in self.params]
-        lines.append(f"MACs per sample: {row.macs:,}")
-        lines.append("  " + self.macs.line())
-        return "\n".join(lines) + "\n"
+def layer_step(model, name: str):
+    step = find_step(model.plan, name)
+    if step is None:
+        names = ", ".join(step.layer.name for step in model.plan.steps)
+        raise SeqcliError(f"no layer named {name!r} (the model's layers: {names})",
+                          f"layer {name}")
+    return step
 
 
-# ---------------------------------------------------------------- finding the layer
-
-def find(rows: list[Row], path: str, where: str) -> Row:
-    """The row at `name` or `outer/inner` (nested models); SeqcliError with a suggestion."""
-    found = _all_paths(rows)
-    if path in found:
-        return found[path]
-    close = difflib.get_close_matches(path, list(found), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else \
-        f"; layers: {', '.join(list(found)[:12])}"
-    raise SeqcliError(f"no layer named {path!r}{hint}", where)
-
-
-def _all_paths(rows, prefix="") -> dict:
-    paths = {}
-    for row in rows:
-        paths[prefix + row.name] = row
-        paths.update(_all_paths(row.children, prefix + row.name + "/"))
-    return paths
-
-
-# ---------------------------------------------------------------- the explanation
-
-def explain(row: Row, path: str) -> Explanation:
-    layer = row.layer
-    shape, note = shape_formulas(layer, row.input_shape, row.output_shape)
-    if row.children:
-        note = f"the output of its last layer, {row.children[-1].name}"
-    return Explanation(path, row, shape, note, param_formulas(row), macs_formula(row))
-
-
-def family(layer) -> str:
-    for base in type(layer).__mro__:
-        if base.__name__ in CONV_FAMILIES:
-            return base.__name__
-        if base.__name__ == "_Recurrent":
-            return "Recurrent"
-    return ""
-
-
-def _spatial(shape, layer):
-    return list(shape[1:-1] if getattr(layer, "last", True) else shape[2:])
-
-
-def _channel_axis(shape, layer) -> int:
-    return len(shape) - 1 if getattr(layer, "last", True) else 1
-
-
-def shape_formulas(layer, in_shape, out_shape) -> tuple[list, str]:
-    name, kind = type(layer).__name__, family(layer)
-    if kind in ("Conv", "DepthwiseConv", "SeparableConv") or \
-            "Pooling" in name and "Global" not in name:
-        return _windowed_shape(layer, kind, in_shape, out_shape), ""
-    if kind == "ConvTranspose":
-        return _transposed_shape(layer, in_shape, out_shape), ""
-    if name.startswith(("ZeroPadding", "Cropping", "UpSampling")):
-        return _margin_shape(layer, name, in_shape, out_shape), ""
-    if name == "Dense":
-        last = len(out_shape) - 1
-        return [Formula(f"out[{last}]", "units", layer.units, out_shape[last])], \
-            "Dense acts on the last axis only; every other axis passes through"
-    if kind == "Recurrent":
-        what = "every step's output" if layer.return_sequences else "the last step's output"
-        return [Formula(f"out[{len(out_shape) - 1}]", "units", layer.units,
-                        out_shape[-1])], f"{what} (return_sequences={layer.return_sequences})"
-    if name == "Bidirectional":
-        return _bidirectional_shape(layer, in_shape, out_shape), ""
-    if name == "TimeDistributed":
-        inner_out = layer.layer.output_shape((None, *in_shape[2:]))
-        return [], (f"the inner {type(layer.layer).__name__} maps one step "
-                    f"{_shape((None, *in_shape[2:]))} to {_shape(inner_out)}, "
-                    f"applied to each of the {in_shape[1]} steps")
-    if name == "Embedding":
-        return [Formula(f"out[{len(out_shape) - 1}]", "output_dim", layer.output_dim,
-                        out_shape[-1])], "one vector of output_dim values per index"
-    if tuple(in_shape) == tuple(out_shape):
-        return [], "unchanged: this layer acts element by element or per feature"
-    return [], f"{name} rearranges {_shape(in_shape)} into {_shape(out_shape)}"
-
-
-def _windowed_shape(layer, kind, in_shape, out_shape) -> list:
-    window = getattr(layer, "kernel_size", None) or layer.pool_size
-    strides = getattr(layer, "strides", None) or window
-    dilation = getattr(layer, "dilation_rate", None) or (1,) * len(window)
-    first = 1 if getattr(layer, "last", True) else 2
-    formulas = []
-    for axis, (size, k, s, d) in enumerate(zip(_spatial(in_shape, layer), window, strides,
-                                             dilation)):
-        label = f"out[{first + axis}]"
-        expected = out_shape[first + axis]
-        if size is None:
-            formulas.append(Formula(label, "None (unknown input size)", None, expected))
-        elif layer.padding in ("same", "causal"):
-            formulas.append(Formula(label, f"ceil({size} / {s})  ({layer.padding} padding)",
-                                    -(-size // s), expected))
-        else:
-            # (size - reach) / s + 1 with reach = d * (k - 1) + 1, the dilated window
-            reach = f"{k}" if d == 1 else f"{d} * ({k} - 1) - 1"
-            value = (size - d * (k - 1) - 1) // s + 1
-            formulas.append(Formula(label, f"floor(({size} - {reach}) / {s}) + 1", value,
-                                    expected))
-    formulas.append(_channels(layer, kind, in_shape, out_shape))
-    return formulas
-
-
-def _channels(layer, kind, in_shape, out_shape) -> Formula:
-    axis = _channel_axis(in_shape, layer)
-    label, expected = f"out[{axis}]", out_shape[axis]
-    if kind == "DepthwiseConv":
-        return Formula(label, f"{in_shape[axis]} * {layer.depth_multiplier}  "
-                       "(in_channels * depth_multiplier)",
-                       in_shape[axis] * layer.depth_multiplier, expected)
-    if kind:
-        return Formula(label, f"{layer.filters}  (filters)", layer.filters, expected)
-    return Formula(label, f"{in_shape[axis]}  (channels pass through)", in_shape[axis],
-                   expected)
-
-
-def _transposed_shape(layer, in_shape, out_shape) -> list:
-    first = 1 if layer.last else 2
-    paddings = layer.output_padding or (None,) * layer.rank
-    formulas = []
-    for axis, (size, k, s, d, extra) in enumerate(zip(
-            _spatial(in_shape, layer), layer.kernel_size, layer.strides, layer.dilation_rate,
-            paddings)):
-        label, expected = f"out[{first + axis}]", out_shape[first + axis]
-        reach = (k - 1) * d + 1
-        reach_text = str(k) if d == 1 else f"({k} - 1) * {d} + 1"
-        if size is None:
-            formulas.append(Formula(label, "None (unknown input size)", None, expected))
-        elif extra is None and layer.padding == "valid":
-            formulas.append(Formula(label, f"{size} * {s} + max({reach_text} - {s}, 0)",
-                                    size * s + max(reach - s, 0), expected))
-        elif extra is None:
-            formulas.append(Formula(label, f"{size} * {s}  (same padding)", size * s,
-                                    expected))
-        elif layer.padding == "valid":
-            formulas.append(Formula(
-                label, f"({size} - 1) * {s} + {reach_text} + {extra}  (output_padding)",
-                (size - 1) * s + reach + extra, expected))
-        else:
-            formulas.append(Formula(
-                label, f"({size} - 1) * {s} + {reach_text} - 2 * floor({reach} / 2) + "
-                f"{extra}  (same padding, output_padding)",
-                (size - 1) * s + reach - 2 * (reach // 2) + extra, expected))
-    formulas.append(_channels(layer, "ConvTranspose", in_shape, out_shape))
-    return formulas
-
-
-def _margin_shape(layer, name, in_shape, out_shape) -> list:
-    first = 1 if layer.last else 2
-    formulas = []
-    for axis, size in enumerate(_spatial(in_shape, layer)):
-        label, expected = f"out[{first + axis}]", out_shape[first + axis]
-        if size is None:
-            formulas.append(Formula(label, "None (unknown input size)", None, expected))
-        elif name.startswith("UpSampling"):
-            factor = layer.factors()[axis]
-            formulas.append(Formula(label, f"{size} * {factor}", size * factor, expected))
-        else:
-            before, after = layer.pairs(getattr(layer, "padding", None) or
-                                        layer.cropping)[axis]
-            sign = "+" if name.startswith("ZeroPadding") else "-"
-            value = size + before + after if sign == "+" else size - before - after
-            formulas.append(Formula(label, f"{size} {sign} {before} {sign} {after}", value,
-                                    expected))
-    return formulas
-
-
-def _bidirectional_shape(layer, in_shape, out_shape) -> list:
-    units = (layer.layer.units, layer.reverse.units)
-    last = len(out_shape) - 1
-    if layer.merge_mode == "concat":
-        return [Formula(f"out[{last}]", f"{units[0]} + {units[1]}  (concat: both directions)",
-                        sum(units), out_shape[last])]
-    return [Formula(f"out[{last}]", f"{units[0]}  ({layer.merge_mode} of both directions)",
-                    units[0], out_shape[last])]
-
-
-# ---------------------------------------------------------------- parameters
-
-def param_formulas(row: Row) -> list:
-    layer = row.layer
-    if row.children:
-        text = " + ".join(f"{child.params}" for child in row.children) or "0"
-        names = ", ".join(child.name for child in row.children)
-        return [Formula("params", f"{text}  ({names})",
-                        sum(child.params for child in row.children), row.params)]
-    kind, name = family(layer), type(layer).__name__
-    if kind == "Recurrent":
-        return [_recurrent_params(layer, row.input_shape[-1], "params", row.params)]
-    if name == "Bidirectional":
-        features = row.input_shape[-1]
-        sizes = {"forward": 0, "backward": 0}
-        for spec in layer.weight_specs(row.input_shape):
-            sizes[spec.name.split("/")[0]] += math.prod(spec.shape)
-        forward = _recurrent_params(layer.layer, features, "forward", sizes["forward"])
-        backward = _recurrent_params(layer.reverse, features, "backward", sizes["backward"])
-        return [forward, backward,
-                Formula("params", f"{forward.value} + {backward.value}",
-                        forward.value + backward.value, row.params)]
-    specs = layer.weight_specs(row.input_shape)
-    if not specs:
-        return [Formula("params", "0  (no weights)", 0, row.params)]
-    parts = [(" * ".join(str(d) for d in spec.shape) or "1", math.prod(spec.shape),
-              spec.name + ("" if spec.trainable else ", non-trainable")) for spec in specs]
-    text = " + ".join(f"{expr} ({label})" for expr, _, label in parts)
-    return [Formula("params", text, sum(size for _, size, _ in parts), row.params)]
-
-
-def _recurrent_params(layer, features, label, expected) -> Formula:
-    """gates * (kernel + recurrent kernel + bias), per gate width `units`."""
-    gates, units = layer.gates, layer.units
-    bias_rows = 0 if not layer.use_bias else 2 if getattr(layer, "reset_after", False) else 1
-    bias = {0: "", 1: f" + {units}", 2: f" + 2 * {units}"}[bias_rows]
-    why = {1: "", 3: "  (gates z, r, h" + (", reset_after: two biases)" if bias_rows == 2
-                                           else ")"),
-           4: "  (gates i, f, c, o)"}[gates]
-    text = f"{gates} * ({features} * {units} + {units} * {units}{bias}){why}"
-    value = gates * (features * units + units * units + bias_rows * units)
-    return Formula(label, text, value, expected)
-
-
-# ---------------------------------------------------------------- MACs
-
-def macs_formula(row: Row) -> Formula:
-    if row.children:
-        return Formula("macs", " + ".join(str(child.macs) for child in row.children) or "0",
-                       sum(child.macs for child in row.children), row.macs)
-    text, value = _macs(row.layer, row.input_shape, row.output_shape)
-    return Formula("macs", text, value, row.macs)
-
-
-def _macs(layer, in_shape, out_shape) -> tuple[str, int]:
-    name, kind = type(layer).__name__, family(layer)
-    if name == "Dense":
-        positions = math.prod(d or 1 for d in out_shape[1:-1])
-        return (f"{positions} * {in_shape[-1]} * {layer.units}  "
-                "(positions * inputs * units)", positions * in_shape[-1] * layer.units)
-    if kind in CONV_FAMILIES:
-        return _conv_macs(layer, kind, in_shape, out_shape)
-    if kind == "Recurrent":
-        steps, features = in_shape[1] or 1, in_shape[2]
-        return (f"{steps} * {layer.gates} * {layer.units} * ({features} + {layer.units})  "
-                "(steps * gates * units * (inputs + units))",
-                steps * layer.gates * layer.units * (features + layer.units))
-    if name == "Bidirectional":
-        (forward, a), (backward, b) = (_macs(part, in_shape, out_shape)
-                                       for part in (layer.layer, layer.reverse))
-        return f"{_arithmetic(forward)} + {_arithmetic(backward)}  (forward + backward)", \
-            a + b
-    if name == "TimeDistributed":
-        steps = in_shape[1] or 1
-        text, inner = _macs(layer.layer, (None, *in_shape[2:]), (None, *out_shape[2:]))
-        return f"{steps} * ({_arithmetic(text)})  (steps * the inner layer's MACs)", \
-            steps * inner
-    return "0  (no weight products)", 0
-
-
-def _arithmetic(text: str) -> str:
-    return text.partition("  (")[0]
-
-
-def _conv_macs(layer, kind, in_shape, out_shape) -> tuple[str, int]:
-    axis = _channel_axis(in_shape, layer)
-    channels = in_shape[axis]
-    kernel = " * ".join(map(str, layer.kernel_size))
-    volume = math.prod(layer.kernel_size)
-    out_sizes = [d or 1 for d in _spatial(out_shape, layer)]
-    positions = " * ".join(map(str, out_sizes))
-    out_positions = math.prod(out_sizes)
-    if kind == "Conv":
-        groups = f" / {layer.groups}" if layer.groups > 1 else ""
-        return (f"{positions} * {kernel} * {channels}{groups} * {layer.filters}  "
-                "(output positions * kernel * in_channels" + (" / groups" if groups else "")
-                + " * filters)",
-                out_positions * volume * channels // layer.groups * layer.filters)
-    if kind == "ConvTranspose":
-        in_sizes = [d or 1 for d in _spatial(in_shape, layer)]
-        return (f"{' * '.join(map(str, in_sizes))} * {kernel} * {channels} * {layer.filters}"
-                "  (input positions * kernel * in_channels * filters)",
-                math.prod(in_sizes) * volume * channels * layer.filters)
-    dm = layer.depth_multiplier
-    depthwise = out_positions * volume * channels * dm
-    depth_text = f"{positions} * {kernel} * {channels} * {dm}"
-    if kind == "DepthwiseConv":
-        return (f"{depth_text}  (output positions * kernel * in_channels * "
-                "depth_multiplier)", depthwise)
-    pointwise = out_positions * channels * dm * layer.filters
-    return (f"{depth_text} + {positions} * {channels} * {dm} * {layer.filters}  "
-            "(depthwise + pointwise)", depthwise + pointwise)
+def _n(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _shape(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
         ("," if len(shape) == 1 else "") + ")"
+
+
+def explain(step) -> list[str]:
+    layer = step.layer
+    lines = [f"{layer.name} ({type(layer).__name__})",
+             f"input  {_shape(step.input_shape)}", f"output {_shape(step.output_shape)}"]
+    if step.inner is not None:
+        lines.append("  its layers in turn: " + " -> ".join(
+            [_shape(step.input_shape)] + [_shape(s.output_shape) for s in step.inner.steps]))
+    else:
+        lines += [f"  {line}" for line in shape_lines(layer, step.input_shape,
+                                                      step.output_shape)]
+    lines.append(params_line(step))
+    macs = cost.layer_cost(layer, step.input_shape, step.output_shape, step.inner).macs
+    lines += macs_lines(layer, step.input_shape, step.output_shape, step.inner, macs)
+    return lines
+
+
+# ---------------------------------------------------------------- output shape
+
+def shape_lines(layer, input_shape, output_shape) -> list[str]:
+    name, kind = type(layer).__name__, cost._family(layer)
+    if kind in ("Conv", "DepthwiseConv", "SeparableConv") or (
+            "Pooling" in name and "Global" not in name):
+        return _windowed_lines(layer, input_shape, output_shape)
+    if kind == "ConvTranspose":
+        return _transposed_lines(layer, input_shape, output_shape)
+    if name.startswith(("ZeroPadding", "Cropping", "UpSampling")):
+        return _resized_lines(layer, name, input_shape, output_shape)
+    if name == "Dense":
+        return [f"last axis = units = {layer.units}"]
+    if kind == "Recurrent":
+        kept = "every step: (steps, units)" if layer.return_sequences else "the last step: (units)"
+        return [f"return_sequences={layer.return_sequences}: {kept}",
+                f"gates = {layer.gates} ({_GATES.get(name, name)}); each weight is "
+                f"gates * units = {layer.gates} * {layer.units} = {layer.gates * layer.units}"
+                " wide"]
+    if name == "Bidirectional":
+        inner = shape_lines(layer.layer, input_shape, output_shape)
+        merged = (f"merge_mode concat: last axis = 2 * {layer.layer.units} = "
+                  f"{output_shape[-1]}" if layer.merge_mode == "concat" else
+                  f"merge_mode {layer.merge_mode}: the two directions combined element-wise")
+        return [f"forward and backward {type(layer.layer).__name__}: {line}"
+                for line in inner] + [merged]
+    if "Global" in name:
+        return ["the spatial axes are reduced" + (" (kept as 1: keepdims)"
+                                                  if getattr(layer, "keepdims", False) else "")]
+    if name == "Flatten":
+        return [f"{' * '.join(_n(d) for d in input_shape[1:])} = {_n(output_shape[-1])}"]
+    arguments = {k: v for k, v in layer.config().items() if k not in ("name", "trainable")}
+    told = f" ({arguments})" if arguments else ""
+    return [f"{name}{told}: {_shape(input_shape)} -> {_shape(output_shape)}"]
+
+
+_GATES = {"LSTM": "input, forget, cell, output", "GRU": "update, reset, candidate",
+          "SimpleRNN": "one"}
+
+
+def _resized_lines(layer, name, input_shape, output_shape) -> list[str]:
+    lines = []
+    for axis, (size, out) in enumerate(zip(_spatial(layer, input_shape),
+                                           _spatial(layer, output_shape))):
+        label = f"axis {axis + 1}:"
+        if size is None:
+            lines.append(f"{label} out = None (the input size is unknown)")
+        elif name.startswith("UpSampling"):
+            lines.append(f"{label} out = {size} * {out // size} = {out} (size)")
+        else:
+            margins = getattr(layer, "padding", None) or layer.cropping
+            pairs = (margins,) if isinstance(margins[0], int) else margins
+            before, after = pairs[axis]
+            sign = "+" if name.startswith("ZeroPadding") else "-"
+            lines.append(f"{label} out = {size} {sign} {before} {sign} {after} = {out}")
+    return lines
+
+
+def _spatial(layer, shape):
+    return shape[1:-1] if getattr(layer, "last", True) else shape[2:]
+
+
+def _windowed_lines(layer, input_shape, output_shape) -> list[str]:
+    kernel = getattr(layer, "kernel_size", None) or layer.pool_size
+    strides = getattr(layer, "strides", None) or kernel
+    dilation = getattr(layer, "dilation_rate", None) or (1,) * len(kernel)
+    lines = []
+    for axis, (size, out, k, s, d) in enumerate(zip(_spatial(layer, input_shape),
+                                                    _spatial(layer, output_shape),
+                                                    kernel, strides, dilation)):
+        reach = d * (k - 1) + 1
+        label = f"axis {axis + 1}:"
+        if d > 1:
+            lines.append(f"{label} reach = dilation * (kernel - 1) + 1 = {d} * ({k} - 1) + 1 "
+                         f"= {reach}")
+        window = str(reach) if d > 1 else str(k)
+        if size is None:
+            lines.append(f"{label} out = None (the input size is unknown)")
+        elif layer.padding == "valid":
+            lines.append(f"{label} out = floor(({size} - {window}) / {s}) + 1 = {out}"
+                         " (padding valid)")
+        else:
+            lines.append(f"{label} out = ceil({size} / {s}) = {out} (padding {layer.padding})")
+    return lines
+
+
+def _transposed_lines(layer, input_shape, output_shape) -> list[str]:
+    lines = []
+    paddings = layer.output_padding or (None,) * len(layer.kernel_size)
+    for axis, (size, out, k, s, d, op) in enumerate(zip(
+            _spatial(layer, input_shape), _spatial(layer, output_shape), layer.kernel_size,
+            layer.strides, layer.dilation_rate, paddings)):
+        reach = d * (k - 1) + 1
+        label = f"axis {axis + 1}:"
+        if size is None:
+            lines.append(f"{label} out = None (the input size is unknown)")
+        elif op is None and layer.padding == "valid":
+            lines.append(f"{label} out = ({size} - 1) * {s} + max({reach}, {s}) = {out}"
+                         " (padding valid)")
+        elif op is None:
+            lines.append(f"{label} out = {size} * {s} = {out} (padding same)")
+        elif layer.padding == "valid":
+            lines.append(f"{label} out = ({size} - 1) * {s} + {reach} + {op} = {out}"
+                         " (padding valid, output_padding)")
+        else:
+            lines.append(f"{label} out = ({size} - 1) * {s} + {reach} - 2 * floor({reach} / 2)"
+                         f" + {op} = {out} (padding same, output_padding)")
+    return lines
+
+
+# ---------------------------------------------------------------- parameters
+
+def params_line(step) -> str:
+    if step.inner is not None:
+        parts = [(s.layer.name, sum(w.size for w in s.weights)) for s in step.inner.steps]
+        total = sum(size for _, size in parts)
+        terms = " + ".join(f"{_n(size)} ({name})" for name, size in parts) or "0"
+        return f"params = {terms} = {_n(total)}"
+    if not step.weights:
+        return "params = 0 (no weights)"
+    terms = [" * ".join(str(d) for d in w.shape) or "1" for w in step.weights]
+    named = ", ".join(f"{w.name} {_shape(w.shape)}" for w in step.weights)
+    total = sum(w.size for w in step.weights)
+    return f"params = {' + '.join(terms)} = {_n(total)} ({named})"
+
+
+# ---------------------------------------------------------------- MACs
+
+def macs_lines(layer, input_shape, output_shape, inner, macs) -> list[str]:
+    name, kind = type(layer).__name__, cost._family(layer)
+    if inner is not None:
+        return [f"macs = the sum of its layers' = {_n(macs)}"]
+    if name == "Dense":  # applied at every position of the axes before the last
+        positions = [str(d or 1) for d in output_shape[1:-1]]
+        rule = "positions * inputs * units" if positions else "inputs * units"
+        numbers = " * ".join(positions + [str(input_shape[-1]), str(layer.units)])
+        return [f"macs = {rule} = {numbers} = {_n(macs)} (bias adds are not MACs)"]
+    if kind in ("Conv", "ConvTranspose", "DepthwiseConv", "SeparableConv"):
+        return [_conv_macs_line(layer, kind, input_shape, output_shape, macs)]
+    if kind == "Recurrent":
+        steps, features = input_shape[1] or 1, input_shape[2]
+        return [f"macs = steps * gates * units * (features + units) = {steps} * "
+                f"{layer.gates} * {layer.units} * ({features} + {layer.units}) = {_n(macs)}"]
+    if name == "Bidirectional":
+        return ["macs = forward + backward = "
+                f"{_n(cost.weight_macs(layer.layer, input_shape, output_shape))} + "
+                f"{_n(cost.weight_macs(layer.reverse, input_shape, output_shape))} = {_n(macs)}"]
+    if name == "TimeDistributed":
+        inner_in, inner_out = (None, *input_shape[2:]), (None, *output_shape[2:])
+        return [f"macs = timesteps * the inner layer's = {input_shape[1] or 1} * "
+                f"{_n(cost.weight_macs(layer.layer, inner_in, inner_out))} = {_n(macs)}"]
+    return ["macs = 0 (no weight product)"]
+
+
+def _conv_macs_line(layer, kind, input_shape, output_shape, macs) -> str:
+    last = layer.last
+    kernel = " * ".join(map(str, layer.kernel_size))
+    channels = input_shape[-1] if last else input_shape[1]
+    out_positions = " * ".join(str(d or 1) for d in _spatial(layer, output_shape))
+    if kind == "Conv":
+        groups = f" / {layer.groups}" if layer.groups != 1 else ""
+        return (f"macs = output positions * kernel * in_channels{'/groups' if groups else ''}"
+                f" * filters = {out_positions} * {kernel} * {channels}{groups} * "
+                f"{layer.filters} = {_n(macs)}")
+    if kind == "ConvTranspose":
+        in_positions = " * ".join(str(d or 1) for d in _spatial(layer, input_shape))
+        return (f"macs = input positions * kernel * in_channels * filters = {in_positions} * "
+                f"{kernel} * {channels} * {layer.filters} = {_n(macs)}")
+    depthwise = (f"{out_positions} * {kernel} * {channels} * {layer.depth_multiplier}")
+    if kind == "DepthwiseConv":
+        return (f"macs = output positions * kernel * in_channels * depth_multiplier = "
+                f"{depthwise} = {_n(macs)}")
+    return (f"macs = depthwise + pointwise = {depthwise} + {out_positions} * {channels} * "
+            f"{layer.depth_multiplier} * {layer.filters} = {_n(macs)}")

@@ -17,6 +17,9 @@ def atomic_writer(path: str, binary: bool = False):
     """
     import tempfile
 
+    if path == "-":
+        yield from _stdout_writer(binary)
+        return
     target = os.path.realpath(path)
     folder = os.path.dirname(target) or "."
     if os.path.isdir(target):
@@ -39,6 +42,26 @@ def atomic_writer(path: str, binary: bool = False):
         if isinstance(exc, OSError):
             raise SeqcliError(f"cannot write: {exc.strerror or exc}", path) from None
         raise
+
+
+def _stdout_writer(binary: bool):
+    """'-' is standard output, written only once the whole output is made (an error
+    midway leaves stdout empty). Binary output to a terminal is refused."""
+    import io
+    import sys
+
+    if binary and sys.stdout.isatty():
+        raise SeqcliError("refusing to write binary data to a terminal; redirect it "
+                          "(> file) or pipe it", "-o -")
+    buffer = io.BytesIO() if binary else io.StringIO()
+    yield buffer
+    if binary:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(buffer.getvalue())
+        sys.stdout.flush()
 
 
 def write_text(path: str, text: str) -> None:

@@ -19,6 +19,7 @@ from seqcli import runner
 from seqcli import spec as spec_module
 from seqcli import weights as weights_module
 from seqcli.engines.numpy_engine import NumpyEngine
+from tests.test_keras_files import predict
 from tests.conftest import FIXTURES, ROOT, SPECS
 
 FILES = os.path.join(FIXTURES, "keras_guide_files")
@@ -41,13 +42,6 @@ def keras_rows(name):
 def rows_of(model):
     return [[step.layer.name, type(step.layer).__name__, list(step.output_shape[1:]),
              sum(spec.size for spec in step.weights)] for step in model.plan.steps]
-
-
-def predict(model_file, weights_file, x):
-    loaded = spec_module.load(model_file)
-    model = runner.build_for(loaded.model, x)
-    weights, _ = weights_module.load(model, weights_file, embedded=loaded.weights)
-    return weights, runner.predict(NumpyEngine(model, weights), x)
 
 
 def test_every_spec_is_covered():

@@ -55,6 +55,16 @@ def test_forward_matches_keras(path):
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(FIXTURES, "onnx", "*.npz"))),
+                         ids=lambda p: os.path.basename(p)[:-4])
+def test_the_onnx_fixtures_forward_as_keras_too(path):
+    """make_onnx.py's Keras cases (unknown sizes, channels-first softmax...) through the
+    numpy engine."""
+    model, weights, x, expected = load_case(path)
+    y = runner.predict(NumpyEngine(model, weights), x, batch_size=2)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_weights_shapes_match_keras_layout():
     # the guide's CNN: every weight Keras made has seqcli's key and shape
     model, weights, _, _ = load_case(os.path.join(FIXTURES, "forward", "guide_cnn.npz"))

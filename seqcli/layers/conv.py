@@ -47,19 +47,22 @@ class _Convolution(SpatialLayer):
         return [conv_output_size(s, k, st, self.padding, d) for s, k, st, d
                 in zip(spatial, self.kernel_size, self.strides, self.dilation_rate)]
 
+    # the activation acts on the output in the layer's own layout, as in Keras (softmax
+    # normalizes the last axis: the channels, or the last spatial axis if channels_first)
     def forward(self, params, x):
         z, _ = self.compute(params, self.to_last(x))
-        return self.from_last(activations.apply_in_place(self.activation, z))  # z not kept
+        return activations.apply_in_place(self.activation, self.from_last(z))  # z not kept
 
     def forward_train(self, params, x, rng):
         x = self.to_last(x)
         z, inner = self.compute(params, x)
+        z = self.from_last(z)
         y = activations.get(self.activation)(z)
-        return self.from_last(y), (x, z, y, inner)
+        return y, (x, z, y, inner)
 
     def backward(self, params, cache, dy):
         x, z, y, inner = cache
-        dz = activations.gradient(self.activation)(z, y, self.to_last(dy))
+        dz = self.to_last(activations.gradient(self.activation)(z, y, dy))
         dx, grads = self.compute_backward(params, x, inner, dz)
         if self.use_bias:
             grads["bias"] = dz.reshape(-1, dz.shape[-1]).sum(axis=0)
