@@ -241,3 +241,18 @@ def test_diff_of_a_spec_and_the_keras_json_keras_wrote_of_it_is_the_same(cli):
     assert result.stdout.startswith(
         "+ global_max_pooling2d (GlobalMaxPooling2D): output (None, 32), params 0\n"
         "+ dense_13 (Dense): output (None, 10), params 330\n")
+
+
+def test_explain_a_nested_layer_by_its_path(cli):
+    result = cli("explain", "specs/guide_transfer.yaml", "base/conv2d")
+    assert result.exit_code == 0, result.stderr
+    assert "axis 1: out = floor((64 - 3) / 2) + 1 = 31" in result.stdout
+    assert "params = 3 * 3 * 3 * 16 + 16 = 448" in result.stdout
+    assert cli("explain", "specs/guide_transfer.yaml", "dense/conv2d").exit_code == 1
+
+
+def test_explain_an_unknown_layer_suggests_the_closest(cli):
+    result = cli("explain", "specs/guide_transfer.yaml", "base/conv2dd")
+    assert_clean_error(result, 1, "did you mean 'base/conv2d'?")
+    assert_clean_error(cli("explain", "specs/guide_cnn.yaml", "dense_1"), 1,
+                       "did you mean 'dense_13'?")
