@@ -256,3 +256,25 @@ def test_explain_an_unknown_layer_suggests_the_closest(cli):
     assert_clean_error(result, 1, "did you mean 'base/conv2d'?")
     assert_clean_error(cli("explain", "specs/guide_cnn.yaml", "dense_1"), 1,
                        "did you mean 'dense_13'?")
+
+
+def test_diff_compares_nested_models_inside(cli, tmp_path):
+    inner = [{"Conv2D": {"filters": 8, "kernel_size": 3, "name": "conv"}},
+             {"GlobalMaxPooling2D": {}}]
+    wider = [{"Conv2D": {"filters": 4, "kernel_size": 3, "name": "conv"}},
+             {"GlobalMaxPooling2D": {}}]
+    a = write_spec(tmp_path, "a.json", [{"Sequential": {"name": "base", "layers": inner}},
+                                        {"Dense": {"units": 2}}], [16, 16, 3])
+    b = write_spec(tmp_path, "b.json", [{"Sequential": {"name": "base", "layers": wider}},
+                                        {"Dense": {"units": 2}}], [16, 16, 3])
+    assert cli("diff", a, a).exit_code == 0
+    result = cli("diff", a, b, "--format", "json")
+    assert result.exit_code == 3
+    base = json.loads(result.stdout)["layers"][0]
+    assert base["status"] == "changed" and "arguments" not in base
+    assert [base["a"]["params"], base["b"]["params"]] == [3 * 3 * 3 * 8 + 8, 3 * 3 * 3 * 4 + 4]
+    conv = next(change for change in base["layers"] if change["status"] != "same")
+    assert conv["a"]["name"] == "conv" and conv["arguments"] == {"filters": [8, 4]}
+    text = cli("diff", a, b).stdout
+    assert "~ base (Sequential)\n" in text
+    assert "    ~ conv (Conv2D)\n        filters: 8 -> 4\n" in text
