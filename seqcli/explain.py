@@ -111,6 +111,15 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
                                                   if getattr(layer, "keepdims", False) else "")]
     if name == "Flatten":
         return [f"{' * '.join(_n(d) for d in input_shape[1:])} = {_n(output_shape[-1])}"]
+    if name == "Embedding":
+        return [f"one vector per index: last axis = output_dim = {layer.output_dim}"]
+    if name == "TimeDistributed":
+        step_in, step_out = (None, *input_shape[2:]), (None, *output_shape[2:])
+        return [f"the inner {type(layer.layer).__name__} on each of the {_n(input_shape[1])} "
+                f"steps: {_shape(step_in)} -> {_shape(step_out)}"] + [
+            f"  {line}" for line in shape_lines(layer.layer, step_in, step_out)]
+    if tuple(input_shape) == tuple(output_shape):
+        return [f"unchanged: {name} keeps its input's shape"]
     arguments = {k: v for k, v in layer.config().items() if k not in ("name", "trainable")}
     told = f" ({arguments})" if arguments else ""
     return [f"{name}{told}: {_shape(input_shape)} -> {_shape(output_shape)}"]

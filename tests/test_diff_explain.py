@@ -278,3 +278,16 @@ def test_diff_compares_nested_models_inside(cli, tmp_path):
     text = cli("diff", a, b).stdout
     assert "~ base (Sequential)\n" in text
     assert "    ~ conv (Conv2D)\n        filters: 8 -> 4\n" in text
+
+
+def test_explain_says_what_embedding_time_distributed_and_shape_keepers_do(cli, tmp_path):
+    layers = [{"Embedding": {"input_dim": 100, "output_dim": 8}},
+              {"TimeDistributed": {"layer": {"Dense": {"units": 9}}}},
+              {"Dropout": {"rate": 0.5}}]
+    path = write_spec(tmp_path, "m.json", layers, [20])
+    embedding = cli("explain", path, "embedding").stdout
+    assert "last axis = output_dim = 8" in embedding and "params = 100 * 8 = 800" in embedding
+    wrapped = cli("explain", path, "time_distributed").stdout
+    assert "the inner Dense on each of the 20 steps: (None, 8) -> (None, 9)" in wrapped
+    assert "last axis = units = 9" in wrapped and "params = 8 * 9 + 9 = 81" in wrapped
+    assert "unchanged: Dropout keeps its input's shape" in cli("explain", path, "dropout").stdout
