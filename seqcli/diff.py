@@ -1,5 +1,6 @@
 """Two models compared layer by layer: added, removed and changed layers, their
-arguments, shapes and parameter counts, and the totals. No numpy."""
+arguments, shapes and parameter counts, and the totals. A nested model is compared
+recursively: its inner changes are listed under it. No numpy."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class Entry:
     output_shape: tuple | None
     params: int | None
     macs: int | None
+    children: tuple = ()  # a nested model's layers, as entries
 
 
 @dataclass
@@ -24,18 +26,28 @@ class Change:
     a: Entry | None
     b: Entry | None
     arguments: dict = field(default_factory=dict)  # name -> (a's value, b's value)
+    inner: list = field(default_factory=list)  # a nested model's changes
 
 
 def entries(model) -> list[Entry]:
     """The top-level layers of a model, with shapes and counts when it is built."""
     if not model.built:
-        return [Entry(layer.name, type(layer).__name__, _arguments(layer), None, None, None)
-                for layer in model.layers]
+        return _unbuilt(model.layers)
     from seqcli import summary
 
+    return _built(summary.summarize(model).rows)
+
+
+def _unbuilt(layers) -> list[Entry]:
+    return [Entry(layer.name, type(layer).__name__, _arguments(layer), None, None, None,
+                  tuple(_unbuilt(getattr(layer, "layers", None) or ())))
+            for layer in layers]
+
+
+def _built(rows) -> list[Entry]:
     return [Entry(row.layer.name, type(row.layer).__name__, _arguments(row.layer),
-                  tuple(row.output_shape), row.params, row.macs)
-            for row in summary.summarize(model).rows]
+                  tuple(row.output_shape), row.params, row.macs, tuple(_built(row.children)))
+            for row in rows]
 
 
 def _arguments(layer) -> dict:
@@ -43,10 +55,12 @@ def _arguments(layer) -> dict:
     leaves out (so a changed default shows its old value, not nothing)."""
     import dataclasses
 
-    config = {key: value for key, value in layer.config().items() if key != "name"}
+    # a nested model's layers are compared as entries of their own, not as one argument
+    skipped = ("name", "layers") if hasattr(layer, "layers") else ("name",)
+    config = {key: value for key, value in layer.config().items() if key not in skipped}
     if dataclasses.is_dataclass(layer):
         for field_ in dataclasses.fields(layer):
-            if field_.repr and field_.name not in config and field_.name != "name":
+            if field_.repr and field_.name not in config and field_.name not in skipped:
                 value = getattr(layer, field_.name)
                 if isinstance(value, (str, int, float, bool, tuple)):
                     config[field_.name] = list(value) if isinstance(value, tuple) else value
@@ -104,9 +118,11 @@ def _change(a: Entry | None, b: Entry | None) -> Change:
     keys = list(a.arguments) + [k for k in b.arguments if k not in a.arguments]
     arguments = {k: (a.arguments.get(k), b.arguments.get(k)) for k in keys
                  if a.arguments.get(k) != b.arguments.get(k)}
+    inner = compare(list(a.children), list(b.children))
     same = (not arguments and a.name == b.name and a.class_name == b.class_name
-            and a.output_shape == b.output_shape and a.params == b.params)
-    return Change("same" if same else "changed", a, b, arguments)
+            and a.output_shape == b.output_shape and a.params == b.params
+            and all(change.status == "same" for change in inner))
+    return Change("same" if same else "changed", a, b, arguments, inner)
 
 
 def totals(entries_of_model: list[Entry]) -> dict:
@@ -131,28 +147,7 @@ def _label(entry: Entry) -> str:
 
 
 def render_text(changes: list[Change], a: list[Entry], b: list[Entry]) -> str:
-    lines = []
-    for change in changes:
-        if change.status == "same":
-            continue
-        if change.status == "added":
-            entry = change.b
-            lines.append(f"+ {_label(entry)}: output {_shape(entry.output_shape)}, "
-                         f"params {_count(entry.params)}")
-            continue
-        if change.status == "removed":
-            entry = change.a
-            lines.append(f"- {_label(entry)}: output {_shape(entry.output_shape)}, "
-                         f"params {_count(entry.params)}")
-            continue
-        lines.append(f"~ {_changed_label(change)}")
-        lines.extend(f"    {name}: {_value(old)} -> {_value(new)}"
-                     for name, (old, new) in change.arguments.items())
-        if change.a.output_shape != change.b.output_shape:
-            lines.append(f"    output: {_shape(change.a.output_shape)} -> "
-                         f"{_shape(change.b.output_shape)}")
-        if change.a.params != change.b.params:
-            lines.append(f"    params: {_count(change.a.params)} -> {_count(change.b.params)}")
+    lines = _change_lines(changes, "")
     if not lines:
         lines.append("same: no layer differs")
     before, after = totals(a), totals(b)
@@ -160,6 +155,34 @@ def render_text(changes: list[Change], a: list[Entry], b: list[Entry]) -> str:
         lines.append(f"total {key}: {_count(before[key])} -> {_count(after[key])}"
                      + _delta(before[key], after[key]))
     return "\n".join(lines) + "\n"
+
+
+def _change_lines(changes: list[Change], indent: str) -> list[str]:
+    lines = []
+    for change in changes:
+        if change.status == "same":
+            continue
+        if change.status == "added":
+            entry = change.b
+            lines.append(f"{indent}+ {_label(entry)}: output {_shape(entry.output_shape)}, "
+                         f"params {_count(entry.params)}")
+            continue
+        if change.status == "removed":
+            entry = change.a
+            lines.append(f"{indent}- {_label(entry)}: output {_shape(entry.output_shape)}, "
+                         f"params {_count(entry.params)}")
+            continue
+        lines.append(f"{indent}~ {_changed_label(change)}")
+        lines.extend(f"{indent}    {name}: {_value(old)} -> {_value(new)}"
+                     for name, (old, new) in change.arguments.items())
+        if change.a.output_shape != change.b.output_shape:
+            lines.append(f"{indent}    output: {_shape(change.a.output_shape)} -> "
+                         f"{_shape(change.b.output_shape)}")
+        if change.a.params != change.b.params:
+            lines.append(f"{indent}    params: {_count(change.a.params)} -> "
+                         f"{_count(change.b.params)}")
+        lines += _change_lines(change.inner, indent + "    ")
+    return lines
 
 
 def _changed_label(change: Change) -> str:
@@ -194,6 +217,8 @@ def _change_dict(change: Change) -> dict:
               "a": _entry_dict(change.a), "b": _entry_dict(change.b)}
     if change.arguments:
         result["arguments"] = {k: list(v) for k, v in change.arguments.items()}
+    if any(inner.status != "same" for inner in change.inner):
+        result["layers"] = [_change_dict(inner) for inner in change.inner]
     return result
 
 

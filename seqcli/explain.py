@@ -22,12 +22,37 @@ def find_step(plan, name: str):
 
 
 def layer_step(model, name: str):
-    step = find_step(model.plan, name)
+    """The step of `name`: a layer's name (nested models searched too), or a path
+    `outer/inner` into a nested model; an unknown name suggests the closest one."""
+    step = _step_at(model.plan, name.split("/")) if "/" in name else \
+        find_step(model.plan, name)
     if step is None:
+        import difflib
+
+        paths = list(_paths(model.plan))
+        close = difflib.get_close_matches(name, paths, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         names = ", ".join(step.layer.name for step in model.plan.steps)
-        raise SeqcliError(f"no layer named {name!r} (the model's layers: {names})",
+        raise SeqcliError(f"no layer named {name!r} (the model's layers: {names}){hint}",
                           f"layer {name}")
     return step
+
+
+def _step_at(plan, parts):
+    for step in plan.steps:
+        if step.layer.name == parts[0]:
+            if len(parts) == 1:
+                return step
+            return None if step.inner is None else _step_at(step.inner, parts[1:])
+    return None
+
+
+def _paths(plan, prefix=""):
+    """Every layer's name and its outer/inner path."""
+    for step in plan.steps:
+        yield prefix + step.layer.name
+        if step.inner is not None:
+            yield from _paths(step.inner, prefix + step.layer.name + "/")
 
 
 def _n(value) -> str:
@@ -86,6 +111,15 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
                                                   if getattr(layer, "keepdims", False) else "")]
     if name == "Flatten":
         return [f"{' * '.join(_n(d) for d in input_shape[1:])} = {_n(output_shape[-1])}"]
+    if name == "Embedding":
+        return [f"one vector per index: last axis = output_dim = {layer.output_dim}"]
+    if name == "TimeDistributed":
+        step_in, step_out = (None, *input_shape[2:]), (None, *output_shape[2:])
+        return [f"the inner {type(layer.layer).__name__} on each of the {_n(input_shape[1])} "
+                f"steps: {_shape(step_in)} -> {_shape(step_out)}"] + [
+            f"  {line}" for line in shape_lines(layer.layer, step_in, step_out)]
+    if tuple(input_shape) == tuple(output_shape):
+        return [f"unchanged: {name} keeps its input's shape"]
     arguments = {k: v for k, v in layer.config().items() if k not in ("name", "trainable")}
     told = f" ({arguments})" if arguments else ""
     return [f"{name}{told}: {_shape(input_shape)} -> {_shape(output_shape)}"]

@@ -241,3 +241,53 @@ def test_diff_of_a_spec_and_the_keras_json_keras_wrote_of_it_is_the_same(cli):
     assert result.stdout.startswith(
         "+ global_max_pooling2d (GlobalMaxPooling2D): output (None, 32), params 0\n"
         "+ dense_13 (Dense): output (None, 10), params 330\n")
+
+
+def test_explain_a_nested_layer_by_its_path(cli):
+    result = cli("explain", "specs/guide_transfer.yaml", "base/conv2d")
+    assert result.exit_code == 0, result.stderr
+    assert "axis 1: out = floor((64 - 3) / 2) + 1 = 31" in result.stdout
+    assert "params = 3 * 3 * 3 * 16 + 16 = 448" in result.stdout
+    assert cli("explain", "specs/guide_transfer.yaml", "dense/conv2d").exit_code == 1
+
+
+def test_explain_an_unknown_layer_suggests_the_closest(cli):
+    result = cli("explain", "specs/guide_transfer.yaml", "base/conv2dd")
+    assert_clean_error(result, 1, "did you mean 'base/conv2d'?")
+    assert_clean_error(cli("explain", "specs/guide_cnn.yaml", "dense_1"), 1,
+                       "did you mean 'dense_13'?")
+
+
+def test_diff_compares_nested_models_inside(cli, tmp_path):
+    inner = [{"Conv2D": {"filters": 8, "kernel_size": 3, "name": "conv"}},
+             {"GlobalMaxPooling2D": {}}]
+    wider = [{"Conv2D": {"filters": 4, "kernel_size": 3, "name": "conv"}},
+             {"GlobalMaxPooling2D": {}}]
+    a = write_spec(tmp_path, "a.json", [{"Sequential": {"name": "base", "layers": inner}},
+                                        {"Dense": {"units": 2}}], [16, 16, 3])
+    b = write_spec(tmp_path, "b.json", [{"Sequential": {"name": "base", "layers": wider}},
+                                        {"Dense": {"units": 2}}], [16, 16, 3])
+    assert cli("diff", a, a).exit_code == 0
+    result = cli("diff", a, b, "--format", "json")
+    assert result.exit_code == 3
+    base = json.loads(result.stdout)["layers"][0]
+    assert base["status"] == "changed" and "arguments" not in base
+    assert [base["a"]["params"], base["b"]["params"]] == [3 * 3 * 3 * 8 + 8, 3 * 3 * 3 * 4 + 4]
+    conv = next(change for change in base["layers"] if change["status"] != "same")
+    assert conv["a"]["name"] == "conv" and conv["arguments"] == {"filters": [8, 4]}
+    text = cli("diff", a, b).stdout
+    assert "~ base (Sequential)\n" in text
+    assert "    ~ conv (Conv2D)\n        filters: 8 -> 4\n" in text
+
+
+def test_explain_says_what_embedding_time_distributed_and_shape_keepers_do(cli, tmp_path):
+    layers = [{"Embedding": {"input_dim": 100, "output_dim": 8}},
+              {"TimeDistributed": {"layer": {"Dense": {"units": 9}}}},
+              {"Dropout": {"rate": 0.5}}]
+    path = write_spec(tmp_path, "m.json", layers, [20])
+    embedding = cli("explain", path, "embedding").stdout
+    assert "last axis = output_dim = 8" in embedding and "params = 100 * 8 = 800" in embedding
+    wrapped = cli("explain", path, "time_distributed").stdout
+    assert "the inner Dense on each of the 20 steps: (None, 8) -> (None, 9)" in wrapped
+    assert "last axis = units = 9" in wrapped and "params = 8 * 9 + 9 = 81" in wrapped
+    assert "unchanged: Dropout keeps its input's shape" in cli("explain", path, "dropout").stdout
