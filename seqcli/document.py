@@ -143,15 +143,24 @@ def _check_depth(text: str, name: str) -> None:
     if _depth_bound(text) <= MAX_DEPTH:
         return  # provably shallow: skip the (slow, token by token) scan
     depth = 0
-    for token in yaml.scan(text, Loader=_Loader):
-        if isinstance(token, _OPENERS):
-            depth += 1
-            if depth > MAX_DEPTH:
-                mark = token.start_mark
-                raise SeqcliError(f"the document nests deeper than {MAX_DEPTH} levels",
-                                  f"{name}:{mark.line + 1}:{mark.column + 1}")
-        elif isinstance(token, _CLOSERS):
-            depth -= 1
+    try:
+        for token in yaml.scan(text, Loader=_Loader):
+            if isinstance(token, _OPENERS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    _refuse_depth(name, token.start_mark)
+            elif isinstance(token, _CLOSERS):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        # PyYAML 6.0.3+ has its own (deeper) limit, met while looking ahead for a key
+        if "nesting depth" not in str(exc.problem):
+            raise
+        _refuse_depth(name, exc.problem_mark)
+
+
+def _refuse_depth(name: str, mark) -> None:
+    raise SeqcliError(f"the document nests deeper than {MAX_DEPTH} levels",
+                      f"{name}:{mark.line + 1}:{mark.column + 1}")
 
 
 def _depth_bound(text: str) -> int:
