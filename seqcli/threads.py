@@ -1,0 +1,42 @@
+"""How many threads numpy's BLAS may use around a piece of work.
+
+A loop of many small products (a recurrent layer's timesteps, a training step on a
+small batch) runs fastest with BLAS on one thread: OpenBLAS's workers otherwise wake
+for each product and spin between them, taking a core from numpy's own element-wise
+work, which on a busy machine costs several times the product itself. The limit is
+set and restored through threadpoolctl (its controller is made once: it scans the
+loaded libraries)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+_controller = None
+_lock = threading.Lock()
+_depth = 0  # nested single_blas() blocks: only the outermost sets and restores
+
+
+def _get_controller():
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
+
+
+@contextlib.contextmanager
+def single_blas():
+    """BLAS on one thread inside the block; as it was afterwards."""
+    global _depth
+    with _lock:
+        _depth += 1
+        limiter = _get_controller().limit(limits=1, user_api="blas") if _depth == 1 else None
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if limiter is not None:
+                limiter.restore_original_limits()
