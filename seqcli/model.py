@@ -177,12 +177,19 @@ class Sequential(Layer):
         result = self.run(params, x, training=True, rng=rng)
         return result.output, result
 
-    def backward(self, params, cache: "Pass", dy):
+    def backward(self, params, cache: "Pass", dy, input_grad: bool = True):
+        """(dL/dx, {layer: {weight: gradient}}); without `input_grad` (training needs no
+        gradient of the data) dL/dx is None and the first layer may skip computing it."""
         grads = {}
+        first = self.layers[0] if self.layers else None
         for layer, layer_cache in zip(reversed(self.layers), reversed(cache.caches)):
             if layer.name in cache.regularized:
                 dy = dy + layer.penalty_gradient(cache.regularized[layer.name])
-            dy, layer_grads = layer.backward(params.get(layer.name, {}), layer_cache, dy)
+            if layer is first and not input_grad and not isinstance(layer, Sequential):
+                dy, layer_grads = None, layer.backward_weights(params.get(layer.name, {}),
+                                                               layer_cache, dy)
+            else:
+                dy, layer_grads = layer.backward(params.get(layer.name, {}), layer_cache, dy)
             if layer_grads:
                 grads[layer.name] = layer_grads
         return dy, grads

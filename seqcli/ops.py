@@ -148,10 +148,14 @@ def conv(x, kernel, strides, padding, dilation, groups=1, bias=None):
     """Convolution over the spatial axes of channels-last x (N, *spatial, C), kernel
     (*window, C/groups, F), plus bias (F,) when given; 1-D to 3-D.
 
-    im2col in cache-sized blocks: each block of patches is copied into one reused
-    buffer and multiplied while still in cache, straight into the output. The bias
-    rides in the same matrix product (a column of ones against a row of biases).
+    im2col in cache-sized blocks: each block of patches is copied into a reused buffer
+    and multiplied while still in cache, straight into the output. The bias rides in
+    the same matrix product (a column of ones against a row of biases). The blocks are
+    shared out among the cores, each thread with its own buffer and BLAS on one thread:
+    the patch copy is single-threaded work that BLAS's own threads would not share.
     """
+    from seqcli.threads import run_split
+
     window, filters = kernel.shape[:-2], kernel.shape[-1]
     x = np.ascontiguousarray(pad_spatial(x, conv_pads(x.shape[1:-1], window, strides,
                                                       padding, dilation)))
@@ -161,19 +165,23 @@ def conv(x, kernel, strides, padding, dilation, groups=1, bias=None):
     row_bytes = int(np.prod(out_sizes[1:])) * int(np.prod(window)) * c * x.itemsize
     if out_sizes[0] * row_bytes <= CONV_BLOCK_BYTES:  # whole samples per block
         images = max(1, min(n, CONV_BLOCK_BYTES // max(out_sizes[0] * row_bytes, 1)))
-        block = _Block(images * int(np.prod(out_sizes)), kernel, groups, bias)
-        for start in range(0, n, images):
-            block.multiply(patches(x[start:start + images], window, strides, dilation,
-                                   out_sizes), out[start:start + images])
-        return out
-    rows = max(1, CONV_BLOCK_BYTES // row_bytes)  # else runs along the first spatial axis
-    block = _Block(rows * int(np.prod(out_sizes[1:])), kernel, groups, bias)
-    for i in range(n):
-        for top in range(0, out_sizes[0], rows):
-            count = min(rows, out_sizes[0] - top)
-            view = patches(x[i:i + 1, top * strides[0]:], window, strides, dilation,
-                           (count, *out_sizes[1:]))
-            block.multiply(view, out[i:i + 1, top:top + count])
+        rows, tasks = images * int(np.prod(out_sizes)), [
+            (x[start:start + images], out_sizes, out[start:start + images])
+            for start in range(0, n, images)]
+    else:  # else runs along the first spatial axis
+        count = max(1, CONV_BLOCK_BYTES // row_bytes)
+        rows, tasks = count * int(np.prod(out_sizes[1:])), [
+            (x[i:i + 1, top * strides[0]:], (min(count, out_sizes[0] - top), *out_sizes[1:]),
+             out[i:i + 1, top:top + count])
+            for i in range(n) for top in range(0, out_sizes[0], count)]
+
+    def work(part):
+        block = _Block(rows, kernel, groups, bias)
+        for source, sizes, target in part:
+            block.multiply(patches(source, window, strides, dilation, sizes), target)
+
+    # a small convolution is not worth a thread's start
+    run_split(tasks, work, parts=1 if out.nbytes + rows * row_bytes < 2**20 else None)
     return out
 
 
@@ -285,6 +293,8 @@ def pool_backward(x, dy, pool_size, strides, padding, mode):
         share = dy / _window_counts(x, pool_size, strides, pads)
         for window in windows:
             dxp[window] += share
+    elif tuple(strides) == tuple(pool_size):
+        _max_tiles_backward(xp, dy, pool_size, dxp)
     else:
         best = np.full(dy.shape, -np.inf, dtype=x.dtype)
         winner = np.zeros(dy.shape, dtype=np.int32)
@@ -297,6 +307,24 @@ def pool_backward(x, dy, pool_size, strides, padding, mode):
     crop = (slice(None), *(slice(a, a + size) for (a, _), size in zip(pads, x.shape[1:-1])),
             slice(None))
     return dxp[crop]
+
+
+def _max_tiles_backward(xp, dy, pool_size, dxp):
+    """Max pooling's gradient where the windows tile the input (strides == pool_size):
+    each window becomes one axis, and argmax finds its first maximum in one pass."""
+    n, c, rank = xp.shape[0], xp.shape[-1], len(pool_size)
+    out = dy.shape[1:-1]
+    whole = (slice(None), *(slice(0, o * p) for o, p in zip(out, pool_size)), slice(None))
+    split = [n, *(size for o, p in zip(out, pool_size) for size in (o, p)), c]
+    # (n, o1, p1, o2, p2, ..., c) -> (n, o1, o2, ..., c, p1, p2, ...): a window's offsets
+    # last, in the order the windows are scanned elsewhere (row-major)
+    order = [0, *range(1, 2 * rank, 2), 2 * rank + 1, *range(2, 2 * rank + 1, 2)]
+    windows = xp[whole].reshape(split).transpose(order).reshape(n, *out, c, -1)
+    winner = windows.argmax(axis=-1)
+    routed = np.arange(windows.shape[-1]) == winner[..., None]
+    routed = np.multiply(routed, dy[..., None], dtype=dy.dtype)
+    back = routed.reshape(n, *out, c, *pool_size).transpose(np.argsort(order))
+    dxp[whole] = back.reshape(dxp[whole].shape)
 
 
 def to_channels_last(x):
@@ -390,13 +418,14 @@ def log_softmax_grad(z, y, dy, axis=-1):
 
 # ---------------------------------------------------------------- backward kernels
 
-def conv_backward(x, kernel, dy, strides, padding, dilation, groups=1):
-    """Gradients (dx, dkernel) of `conv`, by col2im on the same patch views."""
+def conv_backward(x, kernel, dy, strides, padding, dilation, groups=1, input_grad=True):
+    """Gradients (dx, dkernel) of `conv`, by col2im on the same patch views; dx is None
+    without `input_grad` (a model's first layer: nothing needs the data's gradient)."""
     window, filters = kernel.shape[:-2], kernel.shape[-1]
     pads = conv_pads(x.shape[1:-1], window, strides, padding, dilation)
     xp = np.ascontiguousarray(pad_spatial(x, pads))
     out_sizes = dy.shape[1:-1]
-    dxp = np.zeros_like(xp)
+    dxp = np.zeros_like(xp) if input_grad else None
     dkernel = np.zeros_like(kernel)
     c = xp.shape[-1]
     cg, fg = c // groups, filters // groups
@@ -408,15 +437,24 @@ def conv_backward(x, kernel, dy, strides, padding, dilation, groups=1):
         view = patches(part, window, strides, dilation, out_sizes)
         rows = part.shape[0] * int(np.prod(out_sizes))
         cols = np.ascontiguousarray(view).reshape(rows, taps, groups, cg)
-        dcols = np.empty((rows, taps, groups, cg), dtype=x.dtype)
-        for g in range(groups):
-            grad = dy[start:start + chunk, ..., g * fg:(g + 1) * fg].reshape(rows, fg)
-            k = kernel[..., g * fg:(g + 1) * fg].reshape(taps * cg, fg)
-            dkernel[..., g * fg:(g + 1) * fg] += (
-                cols[:, :, g, :].reshape(rows, -1).T @ grad).reshape(*window, cg, fg)
-            dcols[:, :, g, :] = (grad @ k.T).reshape(rows, taps, cg)
-        col2im(dxp[start:start + chunk], dcols.reshape(part.shape[0], *out_sizes, *window, c),
-               strides, dilation)
+        grad = dy[start:start + chunk].reshape(rows, filters)
+        if groups == 1:  # one product each way, no per-group copies
+            dkernel += (cols.reshape(rows, -1).T @ grad).reshape(kernel.shape)
+            dcols = grad @ kernel.reshape(-1, filters).T if input_grad else None
+        else:
+            dcols = np.empty((rows, taps, groups, cg), dtype=x.dtype) if input_grad else None
+            for g in range(groups):
+                part_grad = grad[:, g * fg:(g + 1) * fg]
+                dkernel[..., g * fg:(g + 1) * fg] += (
+                    cols[:, :, g, :].reshape(rows, -1).T @ part_grad).reshape(*window, cg, fg)
+                if input_grad:
+                    k = kernel[..., g * fg:(g + 1) * fg].reshape(taps * cg, fg)
+                    dcols[:, :, g, :] = (part_grad @ k.T).reshape(rows, taps, cg)
+        if input_grad:
+            col2im(dxp[start:start + chunk],
+                   dcols.reshape(part.shape[0], *out_sizes, *window, c), strides, dilation)
+    if not input_grad:
+        return None, dkernel
     return dxp[_crop_slices(pads, x.shape[1:-1])], dkernel
 
 

@@ -40,3 +40,39 @@ def single_blas():
             _depth -= 1
             if limiter is not None:
                 limiter.restore_original_limits()
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+_pool = None
+
+
+def run_split(tasks, worker, parts=None):
+    """Runs worker(part) for `parts` contiguous parts of `tasks` (default: one per core)
+    on threads, with BLAS on one thread each, and returns when all are done. numpy
+    releases the GIL in copies and products, so the parts run side by side; each
+    worker gets its own part and writes only its own outputs."""
+    global _pool
+    parts = min(parts or cores(), len(tasks))
+    if parts <= 1:
+        worker(tasks)
+        return
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="seqcli")
+    size = -(-len(tasks) // parts)
+    chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    with single_blas():
+        futures = [_pool.submit(worker, chunk) for chunk in chunks[1:]]
+        worker(chunks[0])  # this thread takes a part too
+        for future in futures:
+            future.result()

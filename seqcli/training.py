@@ -285,7 +285,7 @@ class Trainer:
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"the loss became {loss} {when}; try a lower learning rate, "
                                 "or check the data for NaN/Inf")
-        _, grads = self.model.backward(self.params, result, d_loss)
+        _, grads = self.model.backward(self.params, result, d_loss, input_grad=False)
         grads = flatten(grads)
         for key, (regularizer, _) in self.rules.items():
             if regularizer is not None:
