@@ -420,42 +420,61 @@ def log_softmax_grad(z, y, dy, axis=-1):
 
 def conv_backward(x, kernel, dy, strides, padding, dilation, groups=1, input_grad=True):
     """Gradients (dx, dkernel) of `conv`, by col2im on the same patch views; dx is None
-    without `input_grad` (a model's first layer: nothing needs the data's gradient)."""
-    window, filters = kernel.shape[:-2], kernel.shape[-1]
+    without `input_grad` (a model's first layer: nothing needs the data's gradient).
+    Runs of samples are shared out among the cores, each adding to its own dkernel."""
+    from seqcli.threads import cores, run_split
+
+    window = kernel.shape[:-2]
     pads = conv_pads(x.shape[1:-1], window, strides, padding, dilation)
     xp = np.ascontiguousarray(pad_spatial(x, pads))
-    out_sizes = dy.shape[1:-1]
     dxp = np.zeros_like(xp) if input_grad else None
-    dkernel = np.zeros_like(kernel)
-    c = xp.shape[-1]
-    cg, fg = c // groups, filters // groups
-    taps = int(np.prod(window))
-    per_sample = int(np.prod(out_sizes)) * taps * c * x.itemsize
+    per_sample = int(np.prod(dy.shape[1:-1])) * int(np.prod(window)) * xp.shape[-1] * x.itemsize
     chunk = max(1, 16 * CONV_BLOCK_BYTES // max(per_sample, 1))
-    for start in range(0, xp.shape[0], chunk):
-        part = xp[start:start + chunk]
-        view = patches(part, window, strides, dilation, out_sizes)
-        rows = part.shape[0] * int(np.prod(out_sizes))
-        cols = np.ascontiguousarray(view).reshape(rows, taps, groups, cg)
-        grad = dy[start:start + chunk].reshape(rows, filters)
-        if groups == 1:  # one product each way, no per-group copies
-            dkernel += (cols.reshape(rows, -1).T @ grad).reshape(kernel.shape)
-            dcols = grad @ kernel.reshape(-1, filters).T if input_grad else None
-        else:
-            dcols = np.empty((rows, taps, groups, cg), dtype=x.dtype) if input_grad else None
-            for g in range(groups):
-                part_grad = grad[:, g * fg:(g + 1) * fg]
-                dkernel[..., g * fg:(g + 1) * fg] += (
-                    cols[:, :, g, :].reshape(rows, -1).T @ part_grad).reshape(*window, cg, fg)
-                if input_grad:
-                    k = kernel[..., g * fg:(g + 1) * fg].reshape(taps * cg, fg)
-                    dcols[:, :, g, :] = (part_grad @ k.T).reshape(rows, taps, cg)
-        if input_grad:
-            col2im(dxp[start:start + chunk],
-                   dcols.reshape(part.shape[0], *out_sizes, *window, c), strides, dilation)
+    if per_sample * len(xp) >= 2**20:  # enough work for every core to take a part
+        chunk = min(chunk, -(-len(xp) // cores()))
+    starts = list(range(0, len(xp), chunk))
+    partial = {}  # first sample -> that part's dkernel, summed in order (reproducible)
+
+    def work(part):
+        dkernel = np.zeros_like(kernel)
+        for start in part:
+            span = slice(start, start + chunk)
+            dcols = _conv_grads(xp[span], kernel, dy[span], strides, dilation, groups,
+                                dkernel, input_grad)
+            if input_grad:
+                col2im(dxp[span], dcols, strides, dilation)
+        partial[part[0]] = dkernel
+
+    run_split(starts, work)
+    dkernel = sum(partial[key] for key in sorted(partial))
     if not input_grad:
         return None, dkernel
     return dxp[_crop_slices(pads, x.shape[1:-1])], dkernel
+
+
+def _conv_grads(part, kernel, dy, strides, dilation, groups, dkernel, input_grad):
+    """Adds this run of samples' kernel gradient to dkernel; returns the gradient of its
+    patches (N, *out_sizes, *window, C) when the input's gradient is wanted."""
+    window, filters = kernel.shape[:-2], kernel.shape[-1]
+    out_sizes, c = dy.shape[1:-1], part.shape[-1]
+    cg, fg, taps = c // groups, filters // groups, int(np.prod(window))
+    rows = part.shape[0] * int(np.prod(out_sizes))
+    cols = np.ascontiguousarray(patches(part, window, strides, dilation, out_sizes))
+    cols = cols.reshape(rows, taps, groups, cg)
+    grad = dy.reshape(rows, filters)
+    if groups == 1:  # one product each way, no per-group copies
+        dkernel += (cols.reshape(rows, -1).T @ grad).reshape(kernel.shape)
+        dcols = grad @ kernel.reshape(-1, filters).T if input_grad else None
+    else:
+        dcols = np.empty((rows, taps, groups, cg), dtype=part.dtype) if input_grad else None
+        for g in range(groups):
+            part_grad = grad[:, g * fg:(g + 1) * fg]
+            dkernel[..., g * fg:(g + 1) * fg] += (
+                cols[:, :, g, :].reshape(rows, -1).T @ part_grad).reshape(*window, cg, fg)
+            if input_grad:
+                k = kernel[..., g * fg:(g + 1) * fg].reshape(taps * cg, fg)
+                dcols[:, :, g, :] = (part_grad @ k.T).reshape(rows, taps, cg)
+    return None if dcols is None else dcols.reshape(part.shape[0], *out_sizes, *window, c)
 
 
 def col2im(target, cols, strides, dilation):

@@ -53,6 +53,7 @@ def cores() -> int:
 
 
 _pool = None
+_inside = threading.local()  # set on a thread while it runs a part of a split
 
 
 def run_split(tasks, worker, parts=None):
@@ -62,7 +63,7 @@ def run_split(tasks, worker, parts=None):
     worker gets its own part and writes only its own outputs."""
     global _pool
     parts = min(parts or cores(), len(tasks))
-    if parts <= 1:
+    if parts <= 1 or getattr(_inside, "busy", False):  # a part never splits again
         worker(tasks)
         return
     if _pool is None:
@@ -72,7 +73,17 @@ def run_split(tasks, worker, parts=None):
     size = -(-len(tasks) // parts)
     chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     with single_blas():
-        futures = [_pool.submit(worker, chunk) for chunk in chunks[1:]]
-        worker(chunks[0])  # this thread takes a part too
-        for future in futures:
-            future.result()
+        futures = [_pool.submit(_part, worker, chunk) for chunk in chunks[1:]]
+        try:
+            _part(worker, chunks[0])  # this thread takes a part too
+        finally:
+            for future in futures:
+                future.result()
+
+
+def _part(worker, chunk):
+    _inside.busy = True
+    try:
+        worker(chunk)
+    finally:
+        _inside.busy = False

@@ -16,9 +16,14 @@ import numpy as np
 from seqcli import losses, metrics, optimizers, regularizers
 from seqcli.errors import SeqcliError
 from seqcli.model import Sequential
+from seqcli.threads import single_blas
 from seqcli.weights import flatten, nest, specs_of
 
 DEFAULT_OPTIMIZER = "rmsprop"  # Keras's compile() default
+# up to this many samples, a step's products are too small to share among BLAS threads,
+# whose spinning between products costs more than it saves (convolutions share their
+# own work among the cores)
+SMALL_BATCH = 256
 
 
 @dataclass
@@ -278,6 +283,12 @@ class Trainer:
 
     def step(self, x_batch, y_batch, when: str, sample_weight=None):
         """One optimizer step on a batch: (the batch's loss, the forward pass)."""
+        if len(x_batch) > SMALL_BATCH:
+            return self._step(x_batch, y_batch, when, sample_weight)
+        with single_blas():
+            return self._step(x_batch, y_batch, when, sample_weight)
+
+    def _step(self, x_batch, y_batch, when, sample_weight):
         result = self.model.run(self.params, x_batch, training=True, rng=self.rng)
         loss, d_loss = _loss(self.compiled, y_batch, result.output, sample_weight, result.mask)
         # the layers' own terms (activity regularizers) and the weights' regularizers
