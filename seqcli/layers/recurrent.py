@@ -225,6 +225,42 @@ class _Recurrent(Layer):
             getattr(self, "recurrent_activation", "sigmoid") == "sigmoid"
 
 
+def run_together(layers, params, x):
+    """The outputs of several recurrent layers of one kind over the same x at inference
+    (a Bidirectional's two directions), stepped together: per step one batched product
+    and one set of element-wise calls serve all of them. For fused layers that agree
+    in everything but direction and weights (see `can_run_together`)."""
+    import numpy as np
+
+    from seqcli.threads import single_blas
+
+    first = layers[0]
+    stacked = {"recurrent_kernel": np.stack([p["recurrent_kernel"] for p in params])}
+    if isinstance(first, GRU) and first.use_bias:  # bias[1], the recurrent one, per layer
+        stacked["bias"] = np.stack([p["bias"] for p in params], axis=1)[:, :, None, :]
+    with single_blas(), np.errstate(over="ignore"):
+        projected = np.stack([layer.project(p, x[:, ::-1] if layer.go_backwards else x)
+                              for layer, p in zip(layers, params)])
+        h = np.zeros((len(layers), x.shape[0], first.units), dtype=x.dtype)
+        state, outputs = first.initial_state(h), []
+        for t in range(x.shape[1]):
+            h, state, _ = first.step(stacked, projected[:, :, t], h, state)
+            outputs.append(h)
+    if not first.return_sequences:
+        return list(outputs[-1]) if outputs else list(h)
+    y = np.stack(outputs, axis=2) if outputs else \
+        np.zeros((len(layers), x.shape[0], 0, first.units), x.dtype)
+    return list(y)
+
+
+def can_run_together(layers) -> bool:
+    first = layers[0]
+    return isinstance(first, (LSTM, GRU)) and all(
+        type(layer) is type(first) and layer.fused and layer.units == first.units
+        and layer.use_bias == first.use_bias
+        and layer.return_sequences == first.return_sequences for layer in layers)
+
+
 def _sigmoid_in_place(z):
     """1 / (1 + exp(-z)) in z's own memory, as jax.nn.sigmoid computes it."""
     import numpy as np
@@ -301,12 +337,12 @@ class LSTM(_Recurrent):
         u = self.units
         gates = h_prev @ params["recurrent_kernel"]
         gates += projected_t
-        g = np.tanh(gates[:, 2 * u:3 * u])
+        g = np.tanh(gates[..., 2 * u:3 * u])
         sig = _sigmoid_in_place(gates)  # i, f and o (the c quarter is not used)
-        c = sig[:, u:2 * u] * c_prev
-        c += sig[:, :u] * g
+        c = sig[..., u:2 * u] * c_prev
+        c += sig[..., :u] * g
         tc = np.tanh(c)
-        h = sig[:, 3 * u:] * tc
+        h = sig[..., 3 * u:] * tc
         return h, c, (sig, g, tc, c_prev, h_prev)
 
     def _fused_step_backward(self, params, step, dh, dc, grads):
@@ -390,10 +426,10 @@ class GRU(_Recurrent):
         rec = h_prev @ params["recurrent_kernel"]
         if self.use_bias:
             rec += params["bias"][1]
-        zr = _sigmoid_in_place(projected_t[:, :2 * u] + rec[:, :2 * u])
-        z, r, rh = zr[:, :u], zr[:, u:], rec[:, 2 * u:]
+        zr = _sigmoid_in_place(projected_t[..., :2 * u] + rec[..., :2 * u])
+        z, r, rh = zr[..., :u], zr[..., u:], rec[..., 2 * u:]
         hh = r * rh
-        hh += projected_t[:, 2 * u:]
+        hh += projected_t[..., 2 * u:]
         np.tanh(hh, out=hh)
         h = h_prev - hh  # z * h_prev + (1 - z) * hh
         h *= z
