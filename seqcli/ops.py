@@ -311,20 +311,29 @@ def pool_backward(x, dy, pool_size, strides, padding, mode):
 
 def _max_tiles_backward(xp, dy, pool_size, dxp):
     """Max pooling's gradient where the windows tile the input (strides == pool_size):
-    each window becomes one axis, and argmax finds its first maximum in one pass."""
-    n, c, rank = xp.shape[0], xp.shape[-1], len(pool_size)
+    the input seen as (n, o1, p1, o2, p2, ..., c), so each window offset is a plain
+    view; offsets in scan order, each takes the gradient where it holds the maximum
+    and no earlier offset did (the first maximum, as elsewhere)."""
+    import itertools
+
+    n, c = xp.shape[0], xp.shape[-1]
     out = dy.shape[1:-1]
     whole = (slice(None), *(slice(0, o * p) for o, p in zip(out, pool_size)), slice(None))
     split = [n, *(size for o, p in zip(out, pool_size) for size in (o, p)), c]
-    # (n, o1, p1, o2, p2, ..., c) -> (n, o1, o2, ..., c, p1, p2, ...): a window's offsets
-    # last, in the order the windows are scanned elsewhere (row-major)
-    order = [0, *range(1, 2 * rank, 2), 2 * rank + 1, *range(2, 2 * rank + 1, 2)]
-    windows = xp[whole].reshape(split).transpose(order).reshape(n, *out, c, -1)
-    winner = windows.argmax(axis=-1)
-    routed = np.arange(windows.shape[-1]) == winner[..., None]
-    routed = np.multiply(routed, dy[..., None], dtype=dy.dtype)
-    back = routed.reshape(n, *out, c, *pool_size).transpose(np.argsort(order))
-    dxp[whole] = back.reshape(dxp[whole].shape)
+    source = xp[whole].reshape(split)
+    routed = np.empty(split, dtype=dy.dtype)  # every position lies in exactly one window
+    views = [(slice(None), *(i for o in offset for i in (slice(None), o)), slice(None))
+             for offset in itertools.product(*(range(p) for p in pool_size))]
+    best = source[views[0]].copy()
+    for view in views[1:]:
+        np.maximum(best, source[view], out=best)
+    free = np.ones(dy.shape, dtype=bool)
+    for view in views:
+        hit = source[view] == best
+        hit &= free
+        free ^= hit
+        np.multiply(dy, hit, out=routed[view])
+    dxp[whole] = routed.reshape(dxp[whole].shape)
 
 
 def to_channels_last(x):
