@@ -288,7 +288,7 @@ def pool_backward(x, dy, pool_size, strides, padding, mode):
     pads = _pool_pads(x, pool_size, strides, padding)
     xp = pad_spatial(x, pads, value=-np.inf if mode == "max" else 0.0)
     windows = list(_pool_windows(xp.shape[1:-1], pool_size, strides))
-    dxp = np.zeros_like(xp)
+    dxp = np.zeros(xp.shape, xp.dtype)  # calloc: no pass writing zeros
     if mode == "average":
         share = dy / _window_counts(x, pool_size, strides, pads)
         for window in windows:
@@ -436,7 +436,7 @@ def conv_backward(x, kernel, dy, strides, padding, dilation, groups=1, input_gra
     window = kernel.shape[:-2]
     pads = conv_pads(x.shape[1:-1], window, strides, padding, dilation)
     xp = np.ascontiguousarray(pad_spatial(x, pads))
-    dxp = np.zeros_like(xp) if input_grad else None
+    dxp = np.zeros(xp.shape, xp.dtype) if input_grad else None
     per_sample = int(np.prod(dy.shape[1:-1])) * int(np.prod(window)) * xp.shape[-1] * x.itemsize
     chunk = max(1, 16 * CONV_BLOCK_BYTES // max(per_sample, 1))
     if per_sample * len(xp) >= 2**20:  # enough work for every core to take a part
