@@ -60,6 +60,7 @@ FAMILIES = {
     ),
     "seqcli.layers.activation": ("ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"),
     "seqcli.layers.recurrent": ("SimpleRNN", "LSTM", "GRU"),
+    "seqcli.layers.cells": ("RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"),
     "seqcli.layers.wrappers": ("Bidirectional", "TimeDistributed"),
     "seqcli.layers.preprocessing": ("Rescaling", "Normalization", "CenterCrop", "Resizing"),
     "seqcli.layers.masking": ("Masking",),

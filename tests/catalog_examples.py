@@ -12,4 +12,20 @@ CATALOG_EXAMPLES = {
     "CategoryEncoding": [({"num_tokens": 4}, [3], "indices:4"),
                          ({"num_tokens": 5, "output_mode": "one_hot"}, [3], "indices:5"),
                          ({"num_tokens": 3, "output_mode": "count"}, [6], "indices:3")],
+    "RNN": [({"cell": {"LSTMCell": {"units": 3}}}, [4, 2]),
+            ({"cell": {"GRUCell": {"units": 2, "reset_after": False}}, "return_sequences": True,
+              "go_backwards": True}, [3, 3]),
+            ({"cell": {"StackedRNNCells": {"cells": [
+                {"SimpleRNNCell": {"units": 3, "activation": "relu"}},
+                {"LSTMCell": {"units": 2, "unit_forget_bias": False}}]}},
+              "go_backwards": True}, [4, 2]),
+            ({"cell": [{"GRUCell": {"units": 2}}, {"GRUCell": {"units": 3, "use_bias": False}}],
+              "return_sequences": True}, [3, 2])],
+    # cells run inside an RNN (tests/test_layer_contract.py wraps them)
+    "SimpleRNNCell": [({"units": 3}, [4, 2]), ({"units": 2, "use_bias": False}, [3, 2])],
+    "LSTMCell": [({"units": 3}, [4, 2]), ({"units": 2, "dropout": 0.3,
+                                           "recurrent_dropout": 0.2}, [3, 2])],
+    "GRUCell": [({"units": 3}, [4, 2]), ({"units": 2, "reset_after": False}, [3, 3])],
+    "StackedRNNCells": [({"cells": [{"LSTMCell": {"units": 3}}, {"GRUCell": {"units": 2}}]},
+                         [4, 2])],
 }

@@ -151,9 +151,24 @@ def make_input(kind, args, shape, rng):
     return rng.standard_normal(shape)
 
 
+def is_cell(class_name):
+    return getattr(all_layers()[class_name], "is_cell", False)
+
+
 def build(class_name, args, sample_shape):
-    text = json.dumps({"input_shape": sample_shape, "layers": [{class_name: args}]})
+    entry = {class_name: args}
+    if is_cell(class_name):  # a cell runs only inside an RNN
+        entry = {"RNN": {"cell": entry}}
+    text = json.dumps({"input_shape": sample_shape, "layers": [entry]})
     return spec_module.load_text(text, "example.json").model
+
+
+def test_a_cell_alone_is_refused_with_the_way_to_use_it():
+    from seqcli.errors import SeqcliError
+
+    text = json.dumps({"input_shape": [3, 2], "layers": [{"LSTMCell": {"units": 2}}]})
+    with pytest.raises(SeqcliError, match=r"recurrent cell.*wrap it in an RNN"):
+        spec_module.load_text(text, "example.json").model.output_shape((None, 3, 2))
 
 
 def test_every_registered_layer_has_examples():
@@ -191,7 +206,10 @@ def test_config_round_trip(class_name, args, shape, kind):
         assert model.layers == () and model.input_shape == tuple(shape)
         return
     layer = model.layers[0]
-    again = build(class_name, layer.config(), shape).layers[0]
+    if is_cell(class_name):
+        cell = layer.cell
+        assert build(class_name, cell.config(), shape).layers[0].cell == cell
+    again = build(type(layer).__name__, layer.config(), shape).layers[0]
     assert again == layer
     assert layer.where == "example.json:1:" + str(json.dumps({"input_shape": shape,
                                                              "layers": []}).index("[]") + 2)
