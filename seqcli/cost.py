@@ -63,10 +63,19 @@ def weight_macs(layer, input_shape, output_shape) -> int:
     if name == "Bidirectional":
         return weight_macs(layer.layer, input_shape, output_shape) + \
             weight_macs(layer.reverse, input_shape, output_shape)
+    if name == "RNN":  # each cell as the recurrent layer it makes
+        return sum(weight_macs(inner, shape_in, shape_out)
+                   for inner, shape_in, shape_out in _rnn_parts(layer, input_shape))
     if name == "TimeDistributed":
         inner_in, inner_out = (None, *input_shape[2:]), (None, *output_shape[2:])
         return (input_shape[1] or 1) * weight_macs(layer.layer, inner_in, inner_out)
     return 0
+
+
+def _rnn_parts(layer, input_shape) -> list:
+    """An RNN's cells as (recurrent layer, its input shape, its output shape)."""
+    shapes = layer.shapes(input_shape)
+    return [(inner, shapes[i], shapes[i + 1]) for i, (_, inner, _) in enumerate(layer.steps())]
 
 
 def _family(layer) -> str:
@@ -98,6 +107,9 @@ def other_flops(layer, input_shape, output_shape) -> int:
     name, kind = type(layer).__name__, _family(layer)
     if name == "Bidirectional":
         return 2 * other_flops(layer.layer, input_shape, output_shape)
+    if name == "RNN":
+        return sum(other_flops(inner, shape_in, shape_out)
+                   for inner, shape_in, shape_out in _rnn_parts(layer, input_shape))
     if name == "TimeDistributed":
         inner_in, inner_out = (None, *input_shape[2:]), (None, *output_shape[2:])
         return (input_shape[1] or 1) * other_flops(layer.layer, inner_in, inner_out)

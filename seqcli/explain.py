@@ -99,6 +99,11 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
                 f"gates = {layer.gates} ({_GATES.get(name, name)}); each weight is "
                 f"gates * units = {layer.gates} * {layer.units} = {layer.gates * layer.units}"
                 " wide"]
+    if name == "RNN":  # each cell runs as the recurrent layer it makes
+        return [f"{cell.name} ({type(cell).__name__}) as {type(inner).__name__}: {line}"
+                for (cell, inner, _), (shape_in, shape_out) in
+                zip(layer.steps(), _rnn_shapes(layer, input_shape))
+                for line in shape_lines(inner, shape_in, shape_out)]
     if name == "Bidirectional":
         inner = shape_lines(layer.layer, input_shape, output_shape)
         merged = (f"merge_mode concat: last axis = 2 * {layer.layer.units} = "
@@ -123,6 +128,11 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
     arguments = {k: v for k, v in layer.config().items() if k not in ("name", "trainable")}
     told = f" ({arguments})" if arguments else ""
     return [f"{name}{told}: {_shape(input_shape)} -> {_shape(output_shape)}"]
+
+
+def _rnn_shapes(layer, input_shape) -> list:
+    shapes = layer.shapes(input_shape)
+    return list(zip(shapes, shapes[1:]))
 
 
 _GATES = {"LSTM": "input, forget, cell, output", "GRU": "update, reset, candidate",
@@ -232,6 +242,12 @@ def macs_lines(layer, input_shape, output_shape, inner, macs) -> list[str]:
         steps, features = input_shape[1] or 1, input_shape[2]
         return [f"macs = steps * gates * units * (features + units) = {steps} * "
                 f"{layer.gates} * {layer.units} * ({features} + {layer.units}) = {_n(macs)}"]
+    if name == "RNN":
+        lines = [f"{cell.name}: " + macs_lines(inner, shape_in, shape_out, None,
+                                               cost.weight_macs(inner, shape_in, shape_out))[0]
+                 for (cell, inner, _), (shape_in, shape_out) in
+                 zip(layer.steps(), _rnn_shapes(layer, input_shape))]
+        return lines + ([f"macs = the sum of its cells' = {_n(macs)}"] if len(lines) > 1 else [])
     if name == "Bidirectional":
         return ["macs = forward + backward = "
                 f"{_n(cost.weight_macs(layer.layer, input_shape, output_shape))} + "

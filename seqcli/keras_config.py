@@ -177,6 +177,9 @@ class _Translator:
             key = RENAMED.get((class_name, key), key)
             if key == "dtype":
                 self._dtype(value, label)
+            elif key in getattr(cls, "wraps", ()) and isinstance(value, list):  # cells
+                args[key] = [self.layer(item, (*path, key, i), i) for i, item in enumerate(value)]
+                self.places[(*path, key)] = f"{self.name}: {label}, argument `{key}`"
             elif key in getattr(cls, "wraps", ()):
                 args[key] = None if value is None else self.layer(value, (*path, key), 0)
                 self.places[(*path, key)] = f"{self.name}: {label}, argument `{key}`"

@@ -337,6 +337,7 @@ def _numbered(group) -> dict:
 
 def _groups(layer, path, specs):
     """(HDF5 group, the specs stored there in order) for a layer and its wrapped ones."""
+    from seqcli.layers.cells import RNN
     from seqcli.layers.recurrent import _Recurrent
     from seqcli.layers.wrappers import Bidirectional, TimeDistributed
 
@@ -347,6 +348,17 @@ def _groups(layer, path, specs):
     if isinstance(layer, TimeDistributed):
         return _groups(layer.layer, f"{path}/layer", specs)
     if isinstance(layer, _Recurrent):
+        return [(f"{path}/cell", list(specs))]
+    if isinstance(layer, RNN) and layer.stacked:  # cells/lstm_cell, cells/lstm_cell_1...
+        counts: dict = {}
+        groups = []
+        for cell in layer.cell.cells:
+            slot = _slot(cell)
+            number = counts[slot] = counts.get(slot, -1) + 1
+            group = f"{path}/cell/cells/{slot}" + (f"_{number}" if number else "")
+            groups.append((group, [s for s in specs if s.name.startswith(f"{cell.name}/")]))
+        return groups
+    if isinstance(layer, RNN):
         return [(f"{path}/cell", list(specs))]
     return [(path, list(specs))]
 

@@ -175,7 +175,7 @@ def emitters() -> dict:
     """Layer class -> its emitter (a subclass finds its family's); read after onnx is
     known to be installed, since the emitters' modules import it."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, conv, core as core_layers, normalization, padding,
+    from seqcli.layers import (activation, cells, conv, core as core_layers, normalization, padding,
                                pooling, preprocessing, recurrent as recurrent_layers,
                                regularization, reshaping, wrappers)
 
@@ -202,6 +202,7 @@ def emitters() -> dict:
         padding.UpSampling: spatial.upsampling, preprocessing._Image: spatial.image,
         recurrent_layers._Recurrent: recurrent.recurrent,
         wrappers.Bidirectional: recurrent.bidirectional,
+        cells.RNN: recurrent.rnn,
     }
 
 
@@ -210,11 +211,12 @@ def masked_emitters() -> dict:
     """The layers that use an Embedding's mask_zero mask: (..., Mask) -> (Value, the
     output's Mask or None)."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, normalization, pooling, recurrent as recurrent_layers,
-                               wrappers)
+    from seqcli.layers import (activation, cells, normalization, pooling,
+                               recurrent as recurrent_layers, wrappers)
 
     return {recurrent_layers._Recurrent: recurrent.recurrent_masked,
             wrappers.Bidirectional: recurrent.bidirectional_masked,
+            cells.RNN: recurrent.rnn_masked,
             pooling.GlobalPooling: spatial.global_average_masked,
             activation.Softmax: core.softmax_masked,
             normalization.BatchNormalization: core.batch_norm_masked}

@@ -244,3 +244,21 @@ def _gru_step(step, layer, params, h, c, projected):
     kept = step.op("Mul", [z, h])
     fresh = step.op("Mul", [step.op("Sub", [step.const(1.0), z]), hh])
     return [step.op("Add", [kept, fresh])]
+
+
+# ---------------------------------------------------------------- RNN and its cells
+
+def rnn(state, layer, params, x, shape, mask=None):
+    """Keras's RNN: each cell as the recurrent layer it makes (layers.cells), stacked
+    cells one after another; the cells after a go_backwards first one read its order."""
+    graph = state.graph
+    for index, (_, inner, prefix) in enumerate(layer.steps()):
+        if index == 1 and mask is not None and layer.go_backwards:
+            mask = dataclasses.replace(mask, name=graph.reverse_time(mask.name, 1))
+        x = _emit(graph, inner, layer._params(params, prefix), x, mask)
+    return x
+
+
+def rnn_masked(state, layer, params, x, shape, mask):
+    y = rnn(state, layer, params, x, shape, mask)
+    return y, (mask if layer.return_sequences else None)

@@ -155,11 +155,14 @@ def is_cell(class_name):
     return getattr(all_layers()[class_name], "is_cell", False)
 
 
-def build(class_name, args, sample_shape):
-    entry = {class_name: args}
+def entry(class_name, args):
     if is_cell(class_name):  # a cell runs only inside an RNN
-        entry = {"RNN": {"cell": entry}}
-    text = json.dumps({"input_shape": sample_shape, "layers": [entry]})
+        return {"RNN": {"cell": {class_name: args}}}
+    return {class_name: args}
+
+
+def build(class_name, args, sample_shape):
+    text = json.dumps({"input_shape": sample_shape, "layers": [entry(class_name, args)]})
     return spec_module.load_text(text, "example.json").model
 
 
@@ -306,7 +309,7 @@ def test_summaries_of_every_layer_never_import_numpy():
 
     from tests.conftest import ROOT
 
-    specs = [json.dumps({"input_shape": shape, "layers": [{name: args}]})
+    specs = [json.dumps({"input_shape": shape, "layers": [entry(name, args)]})
              for name, args, shape, _ in CASES]
     code = ("import sys, json\nfrom seqcli import spec, summary\n"
             f"for text in json.loads({json.dumps(json.dumps(specs))}):\n"

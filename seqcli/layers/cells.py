@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from seqcli.args import Bool, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import Layer
+from seqcli.layers.base import Layer, require_rank
 from seqcli.layers.recurrent import GRU, LSTM, SimpleRNN, _Recurrent
 from seqcli.registry import register
 
@@ -172,6 +172,7 @@ class RNN(Layer):
 
     def shapes(self, input_shape) -> list:
         """Each inner layer's input shape, and the output shape last."""
+        require_rank(self, input_shape, 3)  # named as Keras names it: the RNN
         shapes = [input_shape]
         for _, layer, _ in self.steps():
             shapes.append(layer.output_shape(shapes[-1]))
