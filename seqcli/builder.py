@@ -217,7 +217,7 @@ class _Builder:
         try:
             layer = cls.create(args, where=where)
         except ArgError as exc:
-            known = {f.name for f in cls.arguments()}
+            known = set(cls.argument_names())
             # point at the value of a bad argument, at the key of an unknown one
             at = source.where((*args_path, exc.arg), key=exc.arg not in known) \
                 if exc.arg in written else source.where(*class_at)

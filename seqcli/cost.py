@@ -63,6 +63,8 @@ def weight_macs(layer, input_shape, output_shape) -> int:
     if name == "Bidirectional":
         return weight_macs(layer.layer, input_shape, output_shape) + \
             weight_macs(layer.reverse, input_shape, output_shape)
+    if name == "EinsumDense":  # one product per combination of the equation's letters
+        return math.prod(layer.letter_sizes(input_shape).values())
     if name == "RNN":  # each cell as the recurrent layer it makes
         return sum(weight_macs(inner, shape_in, shape_out)
                    for inner, shape_in, shape_out in _rnn_parts(layer, input_shape))
@@ -119,6 +121,8 @@ def other_flops(layer, input_shape, output_shape) -> int:
     outputs = _size(output_shape)
     per_output = ELEMENTWISE.get(name, 0) + ACTIVATION_FLOPS.get(
         getattr(layer, "activation", None), 4)
+    if name == "EinsumDense" and layer.bias_axes:
+        per_output += 1
     if getattr(layer, "use_bias", False) and (name == "Dense" or kind):
         per_output += 1  # the bias add
     if "Pooling" in name:  # one comparison or addition per window element

@@ -99,6 +99,9 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
                 f"gates = {layer.gates} ({_GATES.get(name, name)}); each weight is "
                 f"gates * units = {layer.gates} * {layer.units} = {layer.gates * layer.units}"
                 " wide"]
+    if name == "EinsumDense":
+        return [f"einsum {layer.equation}: output_shape {list(layer.partial_output_shape)} "
+                f"after the batch -> {_shape(output_shape)}"]
     if name == "RNN":  # each cell runs as the recurrent layer it makes
         return [f"{cell.name} ({type(cell).__name__}) as {type(inner).__name__}: {line}"
                 for (cell, inner, _), (shape_in, shape_out) in
@@ -242,6 +245,12 @@ def macs_lines(layer, input_shape, output_shape, inner, macs) -> list[str]:
         steps, features = input_shape[1] or 1, input_shape[2]
         return [f"macs = steps * gates * units * (features + units) = {steps} * "
                 f"{layer.gates} * {layer.units} * ({features} + {layer.units}) = {_n(macs)}"]
+    if name == "EinsumDense":
+        sizes = layer.letter_sizes(input_shape)
+        inputs, kernel, outputs = layer.letters(len(input_shape))
+        return [f"macs = the product of the sizes of {inputs},{kernel}->{outputs}'s letters "
+                f"but the batch = {' * '.join(str(v) for k, v in sizes.items() if k != inputs[0])}"
+                f" = {_n(macs)}"]
     if name == "RNN":
         lines = [f"{cell.name}: " + macs_lines(inner, shape_in, shape_out, None,
                                                cost.weight_macs(inner, shape_in, shape_out))[0]

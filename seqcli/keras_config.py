@@ -171,7 +171,7 @@ class _Translator:
             cls = lookup(class_name)
         except KeyError as exc:
             self.fail(exc.args[0], label)
-        known = {f.name for f in cls.arguments()} | set(cls.rule_arguments())
+        known = set(cls.argument_names()) | set(cls.rule_arguments())
         args = {}
         for key, value in config.items():
             key = RENAMED.get((class_name, key), key)

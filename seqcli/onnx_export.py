@@ -175,12 +175,14 @@ def emitters() -> dict:
     """Layer class -> its emitter (a subclass finds its family's); read after onnx is
     known to be installed, since the emitters' modules import it."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, cells, conv, core as core_layers, normalization, padding,
-                               pooling, preprocessing, recurrent as recurrent_layers,
-                               regularization, reshaping, wrappers)
+    from seqcli.layers import (activation, cells, conv, core as core_layers, einsum_dense,
+                               normalization, padding, pooling, preprocessing,
+                               recurrent as recurrent_layers, regularization, reshaping,
+                               wrappers)
 
     return {
         core_layers.Dense: core.dense, core_layers.Activation: core.activation_layer,
+        einsum_dense.EinsumDense: core.einsum_dense,
         core_layers.Flatten: core.flatten, core_layers.Embedding: core.embedding,
         core_layers.RandomInTraining: core.passthrough,  # Dropout, noise: nothing
         regularization.ActivityRegularization: core.passthrough,  # only a loss term

@@ -297,3 +297,15 @@ def time_distributed(state, layer, params, x, shape):
     inner_out = graph.keras(inner)
     y = graph.reshape(inner_out, graph.shape_part(data, 0, 2), graph.shape_part(inner_out, 1))
     return Value(y, identity(inner.rank + 1))
+
+
+def einsum_dense(state, layer, params, x, shape):
+    """ONNX's Einsum with the equation's letters (the elided axes named), in Keras's
+    layout; the bias broadcasts over the output's last axes as in Keras."""
+    graph = state.graph
+    inputs, kernel, outputs = layer.letters(x.rank)
+    y = graph.op("Einsum", [graph.keras(x), graph.const(params["kernel"], "kernel")],
+                 equation=f"{inputs},{kernel}->{outputs}")
+    if "bias" in params:
+        y = graph.op("Add", [y, graph.const(params["bias"], "bias")])
+    return activation(graph, layer.activation, Value(y, identity(len(outputs))))

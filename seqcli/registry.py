@@ -32,6 +32,7 @@ def register(cls):
 # (tests/test_layer_contract.py checks this index against what the modules register.)
 FAMILIES = {
     "seqcli.layers.core": ("Input", "Dense", "Activation", "Dropout", "Flatten", "Embedding"),
+    "seqcli.layers.einsum_dense": ("EinsumDense",),
     "seqcli.layers.conv": (
         "Conv1D", "Convolution1D", "Conv2D", "Convolution2D", "Conv3D", "Convolution3D",
         "Conv1DTranspose", "Convolution1DTranspose", "Conv2DTranspose", "Convolution2DTranspose",

@@ -28,4 +28,12 @@ CATALOG_EXAMPLES = {
     "GRUCell": [({"units": 3}, [4, 2]), ({"units": 2, "reset_after": False}, [3, 3])],
     "StackedRNNCells": [({"cells": [{"LSTMCell": {"units": 3}}, {"GRUCell": {"units": 2}}]},
                          [4, 2])],
+    "EinsumDense": [({"equation": "ab,bc->ac", "output_shape": 4}, [3]),
+                    ({"equation": "abc,cd->abd", "output_shape": [None, 5], "bias_axes": "d",
+                      "activation": "tanh"}, [4, 3]),
+                    ({"equation": "...b,bcd->...cd", "output_shape": [2, 3],
+                      "bias_axes": "c"}, [4, 5]),
+                    ({"equation": "abc...,cd->abd...", "output_shape": [3, 2],
+                      "bias_axes": "bd"}, [3, 4, 5]),
+                    ({"equation": "abc,cd->ad", "output_shape": 2}, [3, 4])],
 }
