@@ -63,6 +63,8 @@ def weight_macs(layer, input_shape, output_shape) -> int:
     if name == "Bidirectional":
         return weight_macs(layer.layer, input_shape, output_shape) + \
             weight_macs(layer.reverse, input_shape, output_shape)
+    if name == "SpectralNormalization":  # at inference, the wrapped layer's arithmetic
+        return weight_macs(layer.layer, input_shape, output_shape)
     if name == "EinsumDense":  # one product per combination of the equation's letters
         return math.prod(layer.letter_sizes(input_shape).values())
     if name == "RNN":  # each cell as the recurrent layer it makes
@@ -109,6 +111,8 @@ def other_flops(layer, input_shape, output_shape) -> int:
     name, kind = type(layer).__name__, _family(layer)
     if name == "Bidirectional":
         return 2 * other_flops(layer.layer, input_shape, output_shape)
+    if name == "SpectralNormalization":
+        return other_flops(layer.layer, input_shape, output_shape)
     if name == "RNN":
         return sum(other_flops(inner, shape_in, shape_out)
                    for inner, shape_in, shape_out in _rnn_parts(layer, input_shape))

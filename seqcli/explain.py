@@ -99,6 +99,9 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
                 f"gates = {layer.gates} ({_GATES.get(name, name)}); each weight is "
                 f"gates * units = {layer.gates} * {layer.units} = {layer.gates * layer.units}"
                 " wide"]
+    if name == "SpectralNormalization":
+        return [f"the wrapped {type(layer.layer).__name__}: {line}"
+                for line in shape_lines(layer.layer, input_shape, output_shape)]
     if name == "EinsumDense":
         return [f"einsum {layer.equation}: output_shape {list(layer.partial_output_shape)} "
                 f"after the batch -> {_shape(output_shape)}"]
@@ -245,6 +248,8 @@ def macs_lines(layer, input_shape, output_shape, inner, macs) -> list[str]:
         steps, features = input_shape[1] or 1, input_shape[2]
         return [f"macs = steps * gates * units * (features + units) = {steps} * "
                 f"{layer.gates} * {layer.units} * ({features} + {layer.units}) = {_n(macs)}"]
+    if name == "SpectralNormalization":  # the wrapped layer's, with its stored kernel
+        return macs_lines(layer.layer, input_shape, output_shape, None, macs)
     if name == "EinsumDense":
         sizes = layer.letter_sizes(input_shape)
         inputs, kernel, outputs = layer.letters(len(input_shape))

@@ -339,6 +339,7 @@ def _groups(layer, path, specs):
     """(HDF5 group, the specs stored there in order) for a layer and its wrapped ones."""
     from seqcli.layers.cells import RNN
     from seqcli.layers.recurrent import _Recurrent
+    from seqcli.layers.spectral_normalization import SpectralNormalization
     from seqcli.layers.wrappers import Bidirectional, TimeDistributed
 
     if isinstance(layer, Bidirectional):
@@ -347,6 +348,11 @@ def _groups(layer, path, specs):
                 for side, direction in (("forward", "forward"), ("backward", "backward"))]
     if isinstance(layer, TimeDistributed):
         return _groups(layer.layer, f"{path}/layer", specs)
+    if isinstance(layer, SpectralNormalization):  # its own vars: the kernel again, vector_u
+        inner = [s for s in specs if s.name != "vector_u"]
+        target = layer._target(inner)
+        return _groups(layer.layer, f"{path}/layer", inner) + \
+            [(path, [target] + [s for s in specs if s.name == "vector_u"])]
     if isinstance(layer, _Recurrent):
         return [(f"{path}/cell", list(specs))]
     if isinstance(layer, RNN) and layer.stacked:  # cells/lstm_cell, cells/lstm_cell_1...

@@ -178,11 +178,12 @@ def emitters() -> dict:
     from seqcli.layers import (activation, cells, conv, core as core_layers, einsum_dense,
                                normalization, padding, pooling, preprocessing,
                                recurrent as recurrent_layers, regularization, reshaping,
-                               wrappers)
+                               spectral_normalization, wrappers)
 
     return {
         core_layers.Dense: core.dense, core_layers.Activation: core.activation_layer,
         einsum_dense.EinsumDense: core.einsum_dense,
+        spectral_normalization.SpectralNormalization: core.spectral_normalization,
         core_layers.Flatten: core.flatten, core_layers.Embedding: core.embedding,
         core_layers.RandomInTraining: core.passthrough,  # Dropout, noise: nothing
         regularization.ActivityRegularization: core.passthrough,  # only a loss term

@@ -309,3 +309,11 @@ def einsum_dense(state, layer, params, x, shape):
     if "bias" in params:
         y = graph.op("Add", [y, graph.const(params["bias"], "bias")])
     return activation(graph, layer.activation, Value(y, identity(len(outputs))))
+
+
+def spectral_normalization(state, layer, params, x, shape):
+    """At inference the wrapped layer runs with its stored kernel: vector_u is unused."""
+    from seqcli.onnx_export import emit
+
+    inner = {key: value for key, value in params.items() if key != "vector_u"}
+    return emit(state, layer.layer, inner, x, shape)

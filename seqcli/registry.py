@@ -63,6 +63,7 @@ FAMILIES = {
     "seqcli.layers.recurrent": ("SimpleRNN", "LSTM", "GRU"),
     "seqcli.layers.cells": ("RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"),
     "seqcli.layers.wrappers": ("Bidirectional", "TimeDistributed"),
+    "seqcli.layers.spectral_normalization": ("SpectralNormalization",),
     "seqcli.layers.preprocessing": ("Rescaling", "Normalization", "CenterCrop", "Resizing"),
     "seqcli.layers.masking": ("Masking",),
     "seqcli.layers.rms_normalization": ("RMSNormalization",),

@@ -36,4 +36,12 @@ CATALOG_EXAMPLES = {
                     ({"equation": "abc...,cd->abd...", "output_shape": [3, 2],
                       "bias_axes": "bd"}, [3, 4, 5]),
                     ({"equation": "abc,cd->ad", "output_shape": 2}, [3, 4])],
+    "SpectralNormalization": [({"layer": {"Dense": {"units": 3}}}, [4]),
+                              ({"layer": {"Conv2D": {"filters": 2, "kernel_size": 2}},
+                                "power_iterations": 3}, [4, 4, 2]),
+                              ({"layer": {"Embedding": {"input_dim": 6, "output_dim": 3}}}, [4],
+                               "indices:6"),
+                              ({"layer": {"EinsumDense": {"equation": "abc,cd->abd",
+                                                          "output_shape": [None, 2],
+                                                          "bias_axes": "d"}}}, [3, 4])],
 }

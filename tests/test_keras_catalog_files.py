@@ -28,8 +28,12 @@ def test_the_fixtures_cover_the_newer_layers():
 def test_keras_files_give_kerass_outputs(name, model_ext, weights_ext):
     data = np.load(os.path.join(FILES, name + ".npz"))
     weights_file = os.path.join(FILES, name + weights_ext) if weights_ext else None
-    _, y = predict(os.path.join(FILES, name + model_ext), weights_file, data["x"])
+    weights, y = predict(os.path.join(FILES, name + model_ext), weights_file, data["x"])
     np.testing.assert_allclose(y, data["y"], rtol=1e-5, atol=1e-6)
+    kept = {key[2:]: data[key] for key in data.files if key.startswith("w:")}
+    assert set(weights) == set(kept)  # every weight (vector_u too) read from its place
+    for key, value in kept.items():
+        np.testing.assert_array_equal(weights[key], value, err_msg=key)
 
 
 @pytest.mark.parametrize("name", MODELS)

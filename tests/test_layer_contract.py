@@ -265,6 +265,7 @@ def test_backward_matches_finite_differences(class_name, args, shape, kind):
     x = make_input(kind, args, (2, *shape), rng)
     params = weights_module.nest({k: v.astype(np.float64) + rng.normal(0, 0.1, v.shape)
                                   for k, v in weights_module.fresh(model).items()})
+    converge_vector_u(params)
     r = rng.standard_normal(model.output_shape((2, *shape)))
 
     def loss():  # the same random draws every time; layers' own loss terms included
@@ -286,6 +287,17 @@ def test_backward_matches_finite_differences(class_name, args, shape, kind):
         for index in sample_indices(grad.shape, rng):
             expected = numeric_gradient(loss, flat_params[key], index)
             assert grad[index] == pytest.approx(expected, rel=1e-5, abs=1e-6), key
+
+
+def converge_vector_u(params):
+    """SpectralNormalization holds its power iteration's u and v constant in the gradient,
+    as Keras does (stop_gradient); from the kernel's top singular vector that is the true
+    derivative of the spectral norm, so finite differences can check it."""
+    for layer in params.values():
+        if isinstance(layer, dict) and "vector_u" in layer:
+            kernel = layer["kernel"] if "kernel" in layer else layer["embeddings"]
+            top = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]))[2][0]
+            layer["vector_u"] = top[None, :]
 
 
 @pytest.mark.parametrize("name", sorted(__import__("seqcli.activations").activations.ACTIVATIONS))
