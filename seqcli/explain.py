@@ -250,6 +250,13 @@ def macs_lines(layer, input_shape, output_shape, inner, macs) -> list[str]:
                 f"{layer.gates} * {layer.units} * ({features} + {layer.units}) = {_n(macs)}"]
     if name == "SpectralNormalization":  # the wrapped layer's, with its stored kernel
         return macs_lines(layer.layer, input_shape, output_shape, None, macs)
+    if name.startswith("ConvLSTM"):
+        spatial, channels = layer._frame(input_shape)
+        positions = " * ".join(map(str, layer._out_sizes(spatial)))
+        return [f"macs = steps * output positions * kernel * 4 * filters * (channels + filters)"
+                f" = {input_shape[1] or 1} * {positions} * "
+                f"{' * '.join(map(str, layer.kernel_size))} * 4 * {layer.filters} * "
+                f"({channels} + {layer.filters}) = {_n(macs)}"]
     if name == "EinsumDense":
         sizes = layer.letter_sizes(input_shape)
         inputs, kernel, outputs = layer.letters(len(input_shape))

@@ -338,6 +338,7 @@ def _numbered(group) -> dict:
 def _groups(layer, path, specs):
     """(HDF5 group, the specs stored there in order) for a layer and its wrapped ones."""
     from seqcli.layers.cells import RNN
+    from seqcli.layers.conv_lstm import ConvLSTM
     from seqcli.layers.recurrent import _Recurrent
     from seqcli.layers.spectral_normalization import SpectralNormalization
     from seqcli.layers.wrappers import Bidirectional, TimeDistributed
@@ -353,7 +354,7 @@ def _groups(layer, path, specs):
         target = layer._target(inner)
         return _groups(layer.layer, f"{path}/layer", inner) + \
             [(path, [target] + [s for s in specs if s.name == "vector_u"])]
-    if isinstance(layer, _Recurrent):
+    if isinstance(layer, (_Recurrent, ConvLSTM)):
         return [(f"{path}/cell", list(specs))]
     if isinstance(layer, RNN) and layer.stacked:  # cells/lstm_cell, cells/lstm_cell_1...
         counts: dict = {}

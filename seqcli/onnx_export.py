@@ -186,8 +186,8 @@ def emitters() -> dict:
     """Layer class -> its emitter (a subclass finds its family's); read after onnx is
     known to be installed, since the emitters' modules import it."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, cells, conv, core as core_layers, einsum_dense,
-                               encoding, masking, normalization, padding, pooling,
+    from seqcli.layers import (activation, cells, conv, conv_lstm, core as core_layers,
+                               einsum_dense, encoding, masking, normalization, padding, pooling,
                                preprocessing, recurrent as recurrent_layers, regularization,
                                reshaping, rms_normalization, spectral_normalization, wrappers)
 
@@ -221,6 +221,7 @@ def emitters() -> dict:
         recurrent_layers._Recurrent: recurrent.recurrent,
         wrappers.Bidirectional: recurrent.bidirectional,
         cells.RNN: recurrent.rnn,
+        conv_lstm.ConvLSTM: recurrent.conv_lstm,
     }
 
 
@@ -229,12 +230,13 @@ def masked_emitters() -> dict:
     """The layers that use an Embedding's mask_zero mask: (..., Mask) -> (Value, the
     output's Mask or None)."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, cells, normalization, pooling,
+    from seqcli.layers import (activation, cells, conv_lstm, normalization, pooling,
                                recurrent as recurrent_layers, wrappers)
 
     return {recurrent_layers._Recurrent: recurrent.recurrent_masked,
             wrappers.Bidirectional: recurrent.bidirectional_masked,
             cells.RNN: recurrent.rnn_masked,
+            conv_lstm.ConvLSTM: recurrent.conv_lstm_masked,
             pooling.GlobalPooling: spatial.global_average_masked,
             activation.Softmax: core.softmax_masked,
             normalization.BatchNormalization: core.batch_norm_masked}

@@ -61,6 +61,7 @@ FAMILIES = {
     ),
     "seqcli.layers.activation": ("ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"),
     "seqcli.layers.recurrent": ("SimpleRNN", "LSTM", "GRU"),
+    "seqcli.layers.conv_lstm": ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"),
     "seqcli.layers.cells": ("RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"),
     "seqcli.layers.wrappers": ("Bidirectional", "TimeDistributed"),
     "seqcli.layers.spectral_normalization": ("SpectralNormalization",),

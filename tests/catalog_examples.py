@@ -44,4 +44,13 @@ CATALOG_EXAMPLES = {
                               ({"layer": {"EinsumDense": {"equation": "abc,cd->abd",
                                                           "output_shape": [None, 2],
                                                           "bias_axes": "d"}}}, [3, 4])],
+    "ConvLSTM1D": [({"filters": 2, "kernel_size": 2}, [3, 5, 2]),
+                   ({"filters": 2, "kernel_size": 3, "padding": "same", "return_sequences": True,
+                     "go_backwards": True, "data_format": "channels_first"}, [3, 2, 4])],
+    "ConvLSTM2D": [({"filters": 2, "kernel_size": 2}, [3, 4, 4, 1]),
+                   ({"filters": 1, "kernel_size": [2, 1], "strides": 2,
+                     "return_sequences": True, "unit_forget_bias": False}, [2, 5, 3, 2]),
+                   ({"filters": 2, "kernel_size": 2, "dropout": 0.3, "recurrent_dropout": 0.3,
+                     "dilation_rate": 2, "padding": "same"}, [2, 4, 4, 1])],
+    "ConvLSTM3D": [({"filters": 1, "kernel_size": 2, "use_bias": False}, [2, 3, 3, 3, 1])],
 }
