@@ -58,3 +58,20 @@ def test_keras_loads_what_seqcli_wrote(name):
     assert spec_module.load(written).model == original.model
     _, y = predict(written, None, data["x"])
     np.testing.assert_allclose(y, data["y"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_spec_and_keras_round_trips_are_lossless(cli, tmp_path, name):
+    """.keras -> spec and weights -> .keras -> spec: the same spec, model and weights."""
+    source = os.path.join(FILES, name + ".keras")
+    assert cli("convert", source, "-o", tmp_path / "m.yaml",
+               "--weights-out", tmp_path / "w.npz").exit_code == 0
+    assert cli("convert", tmp_path / "m.yaml", "--weights", tmp_path / "w.npz",
+               "-o", tmp_path / "again.keras").exit_code == 0
+    assert cli("convert", tmp_path / "again.keras", "-o", tmp_path / "again.yaml").exit_code == 0
+    assert (tmp_path / "m.yaml").read_text() == (tmp_path / "again.yaml").read_text()
+    original, again = spec_module.load(source), spec_module.load(str(tmp_path / "again.keras"))
+    assert again.model == original.model
+    first = original.weights(original.model)
+    for key, value in again.weights(again.model).items():
+        assert np.array_equal(value, first[key]), key
