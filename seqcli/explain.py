@@ -112,7 +112,8 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
                 for line in shape_lines(inner, shape_in, shape_out)]
     if name == "Bidirectional":
         inner = shape_lines(layer.layer, input_shape, output_shape)
-        merged = (f"merge_mode concat: last axis = 2 * {layer.layer.units} = "
+        merged = (f"merge_mode concat: last axis = 2 * "
+                  f"{layer.layer.output_shape(input_shape)[-1]} = "
                   f"{output_shape[-1]}" if layer.merge_mode == "concat" else
                   f"merge_mode {layer.merge_mode}: the two directions combined element-wise")
         return [f"forward and backward {type(layer.layer).__name__}: {line}"

@@ -10,6 +10,7 @@ the model needs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from seqcli.errors import SeqcliError
@@ -343,10 +344,15 @@ def _groups(layer, path, specs):
     from seqcli.layers.spectral_normalization import SpectralNormalization
     from seqcli.layers.wrappers import Bidirectional, TimeDistributed
 
-    if isinstance(layer, Bidirectional):
-        return [(f"{path}/{side}_layer/cell",
-                 [s for s in specs if s.name.startswith(f"{direction}/")])
-                for side, direction in (("forward", "forward"), ("backward", "backward"))]
+    if isinstance(layer, Bidirectional):  # each direction's layer as it is stored alone
+        groups = []
+        for direction, inner in (("forward", layer.layer), ("backward", layer.reverse)):
+            prefix = f"{direction}/"
+            own = {s.name[len(prefix):]: s for s in specs if s.name.startswith(prefix)}
+            stripped = [dataclasses.replace(s, name=name) for name, s in own.items()]
+            groups += [(group, [own[s.name] for s in part]) for group, part in
+                       _groups(inner, f"{path}/{direction}_layer", stripped)]
+        return groups
     if isinstance(layer, TimeDistributed):
         return _groups(layer.layer, f"{path}/layer", specs)
     if isinstance(layer, SpectralNormalization):  # its own vars: the kernel again, vector_u

@@ -46,8 +46,8 @@ def bidirectional(state, layer, params, x, shape, mask=None):
         zeroed = {"zero_output_for_mask": layer.layer.return_sequences}
         forward = dataclasses.replace(forward, **zeroed)
         backward = dataclasses.replace(backward, **zeroed)
-    y = _emit(graph, forward, params["forward"], x, mask)
-    y_rev = _emit(graph, backward, params["backward"], x, mask)
+    y = _direction(state, forward, params["forward"], x, shape, mask)
+    y_rev = _direction(state, backward, params["backward"], x, shape, mask)
     back = graph.layout(y_rev, y.perm)
     if layer.layer.return_sequences:
         back = graph.reverse_time(back, y.position(1))
@@ -59,6 +59,19 @@ def bidirectional(state, layer, params, x, shape, mask=None):
     if layer.merge_mode == "ave":
         total = graph.op("Div", [total, graph.const(2.0)])
     return y.relabel(total)
+
+
+def _direction(state, layer, params, x, shape, mask):
+    """One direction: an RNN of cells or a ConvLSTM by their emitters, else the layer's
+    own operator (or Scan)."""
+    from seqcli.layers.cells import RNN
+    from seqcli.layers.conv_lstm import ConvLSTM
+
+    if isinstance(layer, RNN):
+        return rnn(state, layer, params, x, shape, mask)
+    if isinstance(layer, ConvLSTM):
+        return conv_lstm(state, layer, params, x, shape, mask)
+    return _emit(state.graph, layer, params, x, mask)
 
 
 def bidirectional_masked(state, layer, params, x, shape, mask):

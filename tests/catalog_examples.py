@@ -12,7 +12,8 @@ CATALOG_EXAMPLES = {
     "CategoryEncoding": [({"num_tokens": 4}, [3], "indices:4"),
                          ({"num_tokens": 5, "output_mode": "one_hot"}, [3], "indices:5"),
                          ({"num_tokens": 3, "output_mode": "count"}, [6], "indices:3")],
-    "RNN": [({"cell": {"LSTMCell": {"units": 3}}}, [4, 2]),
+    "RNN": [({"cell": {"SimpleRNNCell": {"units": 2}}, "return_sequences": True}, [3, 2]),
+            ({"cell": {"LSTMCell": {"units": 3}}}, [4, 2]),
             ({"cell": {"GRUCell": {"units": 2, "reset_after": False}}, "return_sequences": True,
               "go_backwards": True}, [3, 3]),
             ({"cell": {"StackedRNNCells": {"cells": [

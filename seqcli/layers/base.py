@@ -57,6 +57,7 @@ class Layer:
     # (Keras would use it in a way seqcli does not implement yet)
     masking: ClassVar[str] = "drops"
     makes_mask: ClassVar[bool] = False  # an Embedding with mask_zero sets it
+    runs_over_time: ClassVar[bool] = False  # a recurrent layer (Bidirectional takes these)
     positional: ClassVar[tuple] = ()  # Keras's positional argument order
     summary: ClassVar[str] = ""  # one line for `seqcli catalog`
     weights_doc: ClassVar[str] = "none"  # its weights, for `seqcli catalog CLASS`

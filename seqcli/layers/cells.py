@@ -125,6 +125,7 @@ class RNN(Layer):
 
     wraps: ClassVar[tuple] = ("cell",)
     masking = "uses"
+    runs_over_time = True
     positional = ("cell", "return_sequences", "return_state", "go_backwards", "stateful",
                   "unroll", "zero_output_for_mask")
     summary = "Runs a cell (or stacked cells) over a sequence; RNN(LSTMCell) is LSTM"

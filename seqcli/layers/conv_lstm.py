@@ -28,6 +28,7 @@ GATES = 4
 class ConvLSTM(SpatialLayer):
     weight_args = {"kernel": "kernel", "recurrent_kernel": "recurrent", "bias": "bias"}
     masking = "uses"
+    runs_over_time = True
 
     def check(self):
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
