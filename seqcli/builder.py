@@ -226,7 +226,7 @@ class _Builder:
         if "input_shape" in args:
             self._take_input_shape(source, args, args_path, first, shape_sources)
         if "name" not in args:  # only unnamed layers take (and advance) an automatic name
-            args["name"] = self.namer(getattr(cls, "auto_name", "") or snake_case(cls.__name__))
+            args["name"] = self.namer(cls.auto_name or snake_case(cls.__name__))
         try:
             layer = cls.create(args, where=where)
         except ArgError as exc:

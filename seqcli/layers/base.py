@@ -58,6 +58,9 @@ class Layer:
     masking: ClassVar[str] = "drops"
     makes_mask: ClassVar[bool] = False  # an Embedding with mask_zero sets it
     runs_over_time: ClassVar[bool] = False  # a recurrent layer (Bidirectional takes these)
+    # the automatic name's base where Keras 3's differs from Keras 2's snake case, which
+    # seqcli's older layers keep (ConvLSTM2D: Keras 3's conv_lstm2d, Keras 2's conv_lst_m2d)
+    auto_name: ClassVar[str] = ""
     positional: ClassVar[tuple] = ()  # Keras's positional argument order
     summary: ClassVar[str] = ""  # one line for `seqcli catalog`
     weights_doc: ClassVar[str] = "none"  # its weights, for `seqcli catalog CLASS`
