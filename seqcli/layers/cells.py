@@ -143,8 +143,11 @@ class RNN(Layer):
     @classmethod
     def create(cls, args: dict, where: str = "") -> "RNN":
         if isinstance(args.get("cell"), tuple):  # Keras: a list of cells is stacked
-            args = {**args, "cell": StackedRNNCells.create(
-                {"cells": args["cell"], "name": f"{args.get('name', 'rnn')}_cells"})}
+            try:
+                args = {**args, "cell": StackedRNNCells.create(
+                    {"cells": args["cell"], "name": f"{args.get('name', 'rnn')}_cells"})}
+            except ArgError as exc:
+                raise ArgError("cell", str(exc)) from None
         return super().create(args, where)
 
     def config(self) -> dict:

@@ -139,7 +139,7 @@ class EinsumDense(Layer):
             if d not in inputs and d not in kernel:
                 raise ValueError(f"Dimension '{d}' was specified in the output '{outputs}' "
                                  f"but has no corresponding dim in the input spec '{inputs}' "
-                                 f"or weight spec '{outputs}'")
+                                 f"or weight spec '{kernel}'")
         for d in kernel:
             if d not in out_at and d not in in_at:
                 raise ValueError(f"Weight dimension '{d}' did not have a match in either the "
