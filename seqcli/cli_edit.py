@@ -16,8 +16,10 @@ from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_model import parse_shape
 from seqcli.errors import SeqcliError, did_you_mean
+from seqcli.files import writable
 
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
+                      callback=writable,
                       help="Write the new spec to this file.")
 IN_PLACE = click.option("-i", "--in-place", is_flag=True,
                         help="Change SPEC itself (comments, key order and mode are kept).")

@@ -11,6 +11,7 @@ from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_dask import check_local_options, dask_options
 from seqcli.errors import SeqcliError
+from seqcli.files import binary_writable, check_writable, refuse_binary_terminal
 
 
 def parse_shape(ctx, param, value):
@@ -168,7 +169,7 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
 @cli.command()
 @SPEC
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The .npz file to write.")
+              callback=binary_writable, help="The .npz file to write.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @INPUT_SHAPE
 @MAX_MEMORY
@@ -253,7 +254,8 @@ def _data_and_model(spec, input_path):
     x = arrays.read_npy(input_path, sys.stdin.buffer) if input_path == "-" \
         else arrays.open_rows(input_path)
     spec_obj = spec_module.load(spec, sys.stdin)
-    return x, runner.build_for(spec_obj.model, x), spec_obj.weights
+    where = "<stdin>" if input_path == "-" else input_path
+    return x, runner.build_for(spec_obj.model, x, where), spec_obj.weights
 
 
 def weights_for(model, weights_path, embedded=None, seed=0):
@@ -272,6 +274,15 @@ def engine_for(name, model, weights_path, embedded=None):
 
     engine_class = engines.get(name)  # first: a missing engine fails before any work
     return engine_class(model, weights_for(model, weights_path, embedded))
+
+
+def _check_output(output, engine_name) -> None:
+    """The destination must take the output before any data is read (a Dask output may
+    be a folder)."""
+    if output == "-":
+        refuse_binary_terminal()
+    elif output is not None:
+        check_writable(output, f"-o {output}", folder_ok=engine_name == "dask")
 
 
 ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=True,
@@ -303,6 +314,7 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
       cat x.npy | seqcli run model.yaml --input - -o - | python consume.py
       seqcli run model.yaml --input 'shards/*.npy' --weights w.npz --engine dask -o y.zarr
     """
+    _check_output(output, engine_name)
     if engine_name == "dask":  # the whole run goes to the cluster, chunk by chunk
         from seqcli import cli_dask
         return cli_dask.run(spec, input_path, weights_path, output, batch_size, max_memory,
@@ -361,6 +373,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
 
     if bool(layer_names) == all_layers:
         raise click.UsageError("give --layer NAME (repeatable) or --all, not both or neither")
+    _check_output(output, engine_name)
     if engine_name == "dask":
         from seqcli import cli_dask
         return cli_dask.extract(spec, input_path, weights_path, layer_names, all_layers,

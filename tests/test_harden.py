@@ -1,6 +1,7 @@
 """Issue 16: option handling and empty data, beyond the hostile table."""
 
 import numpy as np
+import pytest
 
 from tests.test_cli import assert_clean_error
 
@@ -64,3 +65,66 @@ def test_dash_output_is_standard_output_for_every_writer(cli, tmp_path, monkeypa
         assert result.exit_code == 0, result.stderr
         assert "input_shape: [4]" in result.stdout
     assert not (tmp_path / "-").exists()
+
+
+def test_fit_checks_every_destination_before_any_work(cli, tmp_path, monkeypatch):
+    from seqcli import training
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before the destinations were checked")
+
+    monkeypatch.setattr(training, "fit", no_training)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    np.savez("d.npz", x=np.ones((3, 4), np.float32), y=np.ones((3, 2), np.float32))
+    for extra, where in ((["-o", "gone/w.npz"], "-o gone/w.npz"),
+                         (["-o", "w.npz", "--checkpoint", "s.yaml/b.npz"], "--checkpoint s.yaml/b.npz"),
+                         (["-o", "w.npz", "--history", "gone/h.json"], "--history gone/h.json")):
+        result = cli("fit", "s.yaml", "--data", "d.npz", "--loss", "mse", *extra)
+        assert_clean_error(result, 1, where)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "s.yaml"]
+
+
+def test_a_refused_first_batch_leaves_a_stream_empty_and_no_rows_give_a_header(cli, tmp_path,
+                                                                                monkeypatch):
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    x = np.ones((40, 4), np.float32)
+    x[0, 1] = np.inf
+    np.save("bad.npy", x)
+    refused = cli("run", "s.yaml", "--input", "bad.npy", "-o", "-")
+    assert_clean_error(refused, 1, "NaN or Inf (first in sample 0)")
+    assert refused.stdout_bytes == b""
+    np.save("none.npy", np.ones((0, 4), np.float32))
+    empty = cli("run", "s.yaml", "--input", "none.npy", "-o", "-")
+    assert empty.exit_code == 0, empty.stderr
+    assert np.load(io.BytesIO(empty.stdout_bytes)).shape == (0, 2)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "onnxruntime"])
+def test_no_rows_on_every_data_command(cli, tmp_path, monkeypatch, engine):
+    """0 rows: run and extract give empty results of the right shape; evaluate and fit
+    (and --validation-data) refuse in one line, as Keras refuses empty data."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    np.save("none.npy", np.ones((0, 4), np.float32))
+    np.savez("none.npz", x=np.ones((0, 4), np.float32), y=np.ones((0, 2), np.float32))
+    np.savez("d.npz", x=np.ones((3, 4), np.float32), y=np.ones((3, 2), np.float32))
+    engine_args = ["--engine", engine]
+    ran = cli("run", "s.yaml", "--input", "none.npy", "-o", "y.npy", *engine_args)
+    assert ran.exit_code == 0, ran.stderr
+    assert np.load("y.npy").shape == (0, 2)
+    printed = cli("run", "s.yaml", "--input", "none.npy", *engine_args)
+    assert printed.exit_code == 0, printed.stderr
+    extracted = cli("extract", "s.yaml", "--input", "none.npy", "--all", "-o", "f.npz",
+                    *engine_args)
+    assert extracted.exit_code == 0, extracted.stderr
+    assert np.load("f.npz")["dense"].shape == (0, 2)
+    scored = cli("evaluate", "s.yaml", "--data", "none.npz", "--loss", "mse", *engine_args)
+    assert_clean_error(scored, 1, "none.npz", "0 samples")
+    for data in (["--data", "none.npz"], ["--data", "d.npz", "--validation-data", "none.npz"]):
+        trained = cli("fit", "s.yaml", *data, "--loss", "mse", "-o", "w.npz")
+        assert_clean_error(trained, 1, "none.npz", "0 samples")
+    assert not (tmp_path / "w.npz").exists()
