@@ -128,3 +128,46 @@ def test_no_rows_on_every_data_command(cli, tmp_path, monkeypatch, engine):
         trained = cli("fit", "s.yaml", *data, "--loss", "mse", "-o", "w.npz")
         assert_clean_error(trained, 1, "none.npz", "0 samples")
     assert not (tmp_path / "w.npz").exists()
+
+
+NAMED = "name: m\ninput_shape: [4]\nlayers:\n  - Dense: {units: 2, name: dünn}\n  - Dense: {units: 3}\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["add", "s.yaml", 'Dense(2, name="größe")', "-o", "out"], ["pop", "s.yaml", "-o", "out"],
+    ["freeze", "s.yaml", "--layers", "dünn", "-o", "out"],
+    ["unfreeze", "s.yaml", "--all", "-o", "out"], ["add", "s.json", 'Dense(2, name="größe")',
+                                                  "-o", "out"],
+    ["new", "--name", "größe", "-o", "out"], ["new", "--name", "größe", "--json", "-o", "out"],
+    ["convert", "s.yaml", "-o", "out.yaml"], ["convert", "s.yaml", "-o", "out.json"],
+])
+def test_non_ascii_names_are_written_as_readable_utf8(cli, tmp_path, monkeypatch, args):
+    """Every command that writes a spec (issue 16: `\\xFC` escapes instead of ü)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(NAMED, encoding="utf-8")
+    (tmp_path / "s.json").write_text('{"input_shape": [4], "layers": [{"Dense": {"units": 2, '
+                                     '"name": "dünn"}}]}\n', encoding="utf-8")
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    text = (tmp_path / args[-1]).read_text(encoding="utf-8")
+    assert "\\x" not in text and "\\u" not in text, text
+    assert "größe" in text or "dünn" in text
+
+
+@pytest.mark.parametrize("args", [
+    ["add", "s", "Dense(3)"], ["pop", "s"], ["freeze", "s", "--layers", "dense"],
+    ["freeze", "s", "--all"]])
+@pytest.mark.parametrize("text", [
+    "name: m\ninput_shape: [4]\nlayers:\n  - Dense: {units: 2}  # c\n  - type: Dense\n    units: 1\n",
+    '{"input_shape": [4],\n "layers": [\n  {"Dense": {"units": 2}},\n  {"Dense": {"units": 1}}\n ]}\n',
+])
+def test_in_place_edits_keep_windows_line_endings(cli, tmp_path, monkeypatch, args, text):
+    monkeypatch.chdir(tmp_path)
+    name = "s.json" if text.startswith("{") else "s.yaml"
+    path = tmp_path / name
+    path.write_bytes(text.replace("\n", "\r\n").encode())
+    result = cli(*[name if a == "s" else a for a in args], "-i")
+    assert result.exit_code == 0, result.stderr
+    data = path.read_bytes()
+    assert data != text.replace("\n", "\r\n").encode()  # it was edited
+    assert data.count(b"\n") == data.count(b"\r\n"), data
