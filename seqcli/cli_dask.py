@@ -110,7 +110,7 @@ def _drive(client, model, weights, job, spans, on_result):
 # ---------------------------------------------------------------- run
 
 def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_nonfinite,
-        scheduler, chunk_rows):
+        scheduler, chunk_rows, precision=None):
     from seqcli import budget, runner, shards, sinks
 
     dask_engine = _load_engine()
@@ -138,7 +138,7 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
         elif kind == "npy":
             _into_npy(client, model, weights, job, spans, output, out_shape)
         else:
-            _printed(client, model, weights, job, spans, out_shape)
+            _printed(client, model, weights, job, spans, out_shape, precision)
             return
     _say(f"wrote outputs of shape {out_shape} to {output}")
 
@@ -186,8 +186,10 @@ def _write_npy(stream, client, model, weights, job, spans, out_shape):
     stream.flush()
 
 
-def _printed(client, model, weights, job, spans, out_shape):
+def _printed(client, model, weights, job, spans, out_shape, precision):
     import numpy as np
+
+    from seqcli.runner import printed
 
     result = np.empty(out_shape, dtype=np.float32)
 
@@ -196,7 +198,7 @@ def _printed(client, model, weights, job, spans, out_shape):
         result[start:stop] = outputs[""]
 
     _drive(client, model, weights, job, spans, place)
-    click.echo(np.array2string(result, threshold=10_000, max_line_width=100))
+    click.echo(printed(result, precision))
 
 
 # ---------------------------------------------------------------- extract

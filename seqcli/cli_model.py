@@ -54,6 +54,15 @@ def parse_columns(value):
     return names
 
 
+def parse_precision(ctx, param, value):
+    """'full', or a number of digits after the point (0 to 17)."""
+    if value is None or value == "full":
+        return value
+    if value.isdigit() and int(value) <= 17:
+        return int(value)
+    raise click.BadParameter(f"expected a number of digits from 0 to 17, or full; got {value!r}")
+
+
 def parse_memory(ctx, param, value):
     from seqcli import budget
 
@@ -304,8 +313,12 @@ ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=T
 @ALLOW_NONFINITE
 @ENGINE
 @dask_options
+@click.option("--precision", callback=parse_precision, metavar="N|full",
+              help="Printed outputs (no -o): digits after the point (default 8), or 'full' "
+                   "for the shortest digits that read back as the same float32. Every row "
+                   "is printed.")
 def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_nonfinite,
-        engine_name, scheduler, chunk_rows):
+        engine_name, scheduler, chunk_rows, precision):
     """Run a forward pass (inference) on a .npy batch.
 
     \b
@@ -315,10 +328,13 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
       seqcli run model.yaml --input 'shards/*.npy' --weights w.npz --engine dask -o y.zarr
     """
     _check_output(output, engine_name)
+    if precision is not None and output is not None:
+        raise click.UsageError("--precision is for printed outputs; -o writes every float32 "
+                               "exactly")
     if engine_name == "dask":  # the whole run goes to the cluster, chunk by chunk
         from seqcli import cli_dask
         return cli_dask.run(spec, input_path, weights_path, output, batch_size, max_memory,
-                            allow_nonfinite, scheduler, chunk_rows)
+                            allow_nonfinite, scheduler, chunk_rows, precision)
     check_local_options(scheduler, chunk_rows, input_path)
     from seqcli import arrays, runner
 
@@ -339,9 +355,7 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
         click.echo(f"seqcli: wrote outputs of shape {runner.output_shape(model, len(x))} "
                    f"to {output}", err=True)
     else:
-        import numpy as np
-        click.echo(np.array2string(runner.predict(engine, x, batch_size, allow),
-                                   threshold=10_000, max_line_width=100))
+        click.echo(runner.printed(runner.predict(engine, x, batch_size, allow), precision))
 
 
 @cli.command()

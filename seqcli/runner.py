@@ -75,6 +75,19 @@ def predict(engine, x, batch_size: int = 32, allow_nonfinite: bool = False):
     return result
 
 
+def printed(outputs, precision=None) -> str:
+    """The outputs as text, every row of them (numpy would elide rows past 1,000 numbers
+    with '...'). `precision`: digits after the point (numpy's default is 8), or "full"
+    for the shortest digits that read back as the same float32."""
+    import sys
+
+    if precision == "full":
+        options = {"floatmode": "unique"}
+    else:
+        options = {"precision": 8 if precision is None else precision}
+    return np.array2string(outputs, threshold=sys.maxsize, max_line_width=100, **options)
+
+
 def stream_npy(engine, x, batch_size: int, stream, allow_nonfinite: bool = False) -> None:
     """Write the outputs as .npy to a byte stream as each batch is computed. Nothing is
     written until the first batch has passed its checks and been computed, so a refused

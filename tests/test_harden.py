@@ -171,3 +171,22 @@ def test_in_place_edits_keep_windows_line_endings(cli, tmp_path, monkeypatch, ar
     data = path.read_bytes()
     assert data != text.replace("\n", "\r\n").encode()  # it was edited
     assert data.count(b"\n") == data.count(b"\r\n"), data
+
+
+def test_printed_outputs_are_complete_and_full_precision_reads_back_exactly(cli, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    np.save("x.npy", np.random.default_rng(0).normal(size=(1437, 4)).astype(np.float32))
+    assert cli("run", "s.yaml", "--input", "x.npy", "-o", "y.npy").exit_code == 0
+    exact = np.load("y.npy")
+    shown = cli("run", "s.yaml", "--input", "x.npy")
+    assert shown.exit_code == 0, shown.stderr
+    assert "..." not in shown.stdout and shown.stdout.count("[") == 1437 + 1
+    full = cli("run", "s.yaml", "--input", "x.npy", "--precision", "full")
+    numbers = full.stdout.replace("[", " ").replace("]", " ").split()
+    read_back = np.array(numbers, dtype=np.float32).reshape(exact.shape)
+    assert np.array_equal(read_back, exact)
+    three = cli("run", "s.yaml", "--input", "x.npy", "--precision", "3")
+    assert all(len(n.split(".")[1]) <= 3 for n in three.stdout.replace("[", " ")
+               .replace("]", " ").split() if "e" not in n)

@@ -227,6 +227,12 @@ CASES = [
     ("nan-first-batch-streamed", {"s.yaml": GOOD, "x.npy": npy(np.full((3, 4), np.nan,
                                                                        np.float32))},
      ["run", "s.yaml", "--input", "x.npy", "-o", "-"], 1, "the input", "NaN or Inf"),
+    ("precision-not-a-number", {"s.yaml": GOOD, "x.npy": X4},
+     ["run", "s.yaml", "--input", "x.npy", "--precision", "lots"], 2,
+     "Invalid value for '--precision'", "or full"),
+    ("precision-with-output", {"s.yaml": GOOD, "x.npy": X4},
+     ["run", "s.yaml", "--input", "x.npy", "--precision", "3", "-o", "y.npy"], 2,
+     "--precision is for printed outputs", "exactly"),
     # weights archives
     ("npz-path-member", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz({**W, "../evil.npy": X4})},
      ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
