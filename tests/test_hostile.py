@@ -254,6 +254,16 @@ CASES = [
         {**W, "dense/kernel.npy": npy(np.zeros((2, 4), np.float32))})},
      ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
      "expected (4, 2)"),
+    # Keras 3 variable paths (`sequential/dense/kernel`) map to keys only unambiguously
+    ("keras-path-and-key-twice", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz(
+        {**W, "sequential/dense/kernel.npy": npy(np.zeros((4, 2), np.float32))})},
+     ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
+     "are both weight 'dense/kernel'"),
+    ("keras-paths-of-two-models", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz(
+        {"a/dense/kernel.npy": npy(np.zeros((4, 2), np.float32)),
+         "b/dense/bias.npy": npy(np.zeros(2, np.float32))})},
+     ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
+     "Keras paths of 2 different models"),
     # sizes
     ("huge-dense-init", {"s.yaml": "input_shape: [4]\nlayers:\n  - Dense: {units: 1000000000000}\n"},
      ["init", "s.yaml", "-o", "w.npz"], 1, "this needs about", "--max-memory"),
