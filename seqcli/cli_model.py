@@ -152,7 +152,12 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
         from seqcli.npyheader import read_shape
         stream = sys.stdin.buffer if input_path == "-" else None
         data_shape = read_shape(input_path, stream)
-    _, model = load_built(spec, input_shape, batch_size, data_shape)
+    try:
+        _, model = load_built(spec, input_shape, batch_size, data_shape)
+    except SeqcliError as exc:  # a shape that does not fit: say which data
+        if data_shape is None or exc.where:
+            raise
+        raise SeqcliError(exc.message, "<stdin>" if input_path == "-" else input_path) from None
     if style == "keras3" and not model.built:  # Keras 3 prints unbuilt layers; 2 refuses
         from seqcli import summary_keras3
         click.echo(summary_keras3.render_unbuilt(model, show_trainable, expand_nested,
