@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from seqcli.errors import SeqcliError
+from seqcli.errors import SeqcliError, blame_data
 
 def dask_options(function):
     """--scheduler and --chunk-rows, for run, extract and evaluate with --engine dask."""
@@ -63,9 +63,9 @@ def _model_for(spec_path, source, where=""):
     spec = spec_module.load(spec_path, sys.stdin)
     try:
         model = spec.model.with_input((None, *source.shape[1:]))
+        model.trace((None, *source.shape[1:]))  # the data's rows must fit every layer
     except SeqcliError as exc:
-        raise SeqcliError(exc.message, exc.where or where) from None
-    model.trace((None, *source.shape[1:]))  # the data's rows must fit every layer
+        raise blame_data(exc, where) from None
     return spec, model
 
 

@@ -10,7 +10,7 @@ import click
 from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_dask import check_local_options, dask_options
-from seqcli.errors import SeqcliError
+from seqcli.errors import SeqcliError, blame_data
 from seqcli.files import binary_writable, check_writable, refuse_binary_terminal
 
 
@@ -155,9 +155,9 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
     try:
         _, model = load_built(spec, input_shape, batch_size, data_shape)
     except SeqcliError as exc:  # a shape that does not fit: say which data
-        if data_shape is None or exc.where:
+        if data_shape is None:
             raise
-        raise SeqcliError(exc.message, "<stdin>" if input_path == "-" else input_path) from None
+        raise blame_data(exc, "<stdin>" if input_path == "-" else input_path) from None
     if style == "keras3" and not model.built:  # Keras 3 prints unbuilt layers; 2 refuses
         from seqcli import summary_keras3
         click.echo(summary_keras3.render_unbuilt(model, show_trainable, expand_nested,

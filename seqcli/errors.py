@@ -27,6 +27,16 @@ class SeqcliError(Exception):
         return f"{self.where}: {self.message}" if self.where else self.message
 
 
+def blame_data(exc: SeqcliError, where: str) -> SeqcliError:
+    """A shape error met while building a model for data: name the data's file, before
+    the message, or after it when the error is placed in the spec."""
+    if not where:
+        return exc
+    if exc.where:
+        return SeqcliError(f"{exc.message} (for the data in {where})", exc.where)
+    return SeqcliError(exc.message, where)
+
+
 class ArgError(ValueError):
     """A layer argument is wrong; `arg` names it so the loader can locate it."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqcli.errors import SeqcliError
+from seqcli.errors import SeqcliError, blame_data
 from seqcli.model import Sequential
 
 
@@ -19,7 +19,7 @@ def build_for(model: Sequential, x, where: str = "") -> Sequential:
         built = model.with_input((None, *x.shape[1:]))
         built.plan  # noqa: B018 (traced here: the data's shape must fit every layer)
     except SeqcliError as exc:
-        raise SeqcliError(exc.message, exc.where or where) from None
+        raise blame_data(exc, where) from None
     return built
 
 
