@@ -264,6 +264,9 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
 
     if validation_split and validation_path:
         raise click.UsageError("use --validation-split or --validation-data, not both")
+    if checkpoint_path == "-":
+        raise click.UsageError("--checkpoint is rewritten each time --monitor improves; "
+                               "give it a file, not '-'")
     _check_history_path(history_path)
     from seqcli import budget
 

@@ -223,6 +223,8 @@ CASES = [
      "no folder"),
     ("fit-history-folder-missing", {"s.yaml": GOOD, "d.npz": D},
      FIT + ["--loss", "mse", "--history", "gone/h.csv"], 1, "--history gone/h.csv", "no folder"),
+    ("fit-checkpoint-to-stdout", {"s.yaml": GOOD, "d.npz": D},
+     FIT + ["--loss", "mse", "--checkpoint", "-"], 2, "--checkpoint is rewritten", "not '-'"),
     ("run-output-folder-missing", {"s.yaml": GOOD, "x.npy": X4},
      ["run", "s.yaml", "--input", "x.npy", "-o", "gone/y.npy"], 1, "-o gone/y.npy", "no folder"),
     ("extract-output-folder-missing", {"s.yaml": GOOD, "x.npy": X4},
