@@ -110,9 +110,10 @@ class Sequential(Layer):
             if alive:
                 if layer.masking == "refuses":
                     raise SeqcliError(
-                        f"Embedding's mask_zero mask reaches this {type(layer).__name__}, "
-                        "which would use it in Keras; seqcli does not support that yet; "
-                        "use mask_zero: false", locate(layer, index, self))
+                        f"a Keras mask (Embedding's mask_zero, or Masking) reaches this "
+                        f"{type(layer).__name__}, which would use it in Keras; seqcli does "
+                        "not support that yet; use mask_zero: false or drop the Masking",
+                        locate(layer, index, self))
                 alive = layer.keeps_mask() if layer.masking == "uses" else \
                     layer.masking == "passes"
             if layer.makes_mask:
@@ -134,7 +135,7 @@ class Sequential(Layer):
         result = Pass(x)
         for layer in self.layers:
             layer_params = params.get(layer.name, {})
-            made = (x != 0) if layer.makes_mask else None
+            made = layer.make_mask(x) if layer.makes_mask else None
             if isinstance(layer, Sequential):
                 inner = layer.run(layer_params, x, training, rng, mask=mask)
                 x, cache, mask = inner.output, inner, inner.mask
