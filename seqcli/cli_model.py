@@ -10,7 +10,7 @@ import click
 from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_dask import check_local_options, dask_options
-from seqcli.errors import SeqcliError, blame_data
+from seqcli.errors import SeqcliError, about_data, blame_data
 from seqcli.files import binary_writable, check_writable, refuse_binary_terminal
 
 
@@ -351,16 +351,19 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
     printed = 0 if output else budget.FLOAT_BYTES * runner.output_size(model, len(x))
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=printed)
     engine = engine_for(engine_name, model, weights_path, embedded)
-    allow = allow_nonfinite
+    allow, data = allow_nonfinite, "<stdin>" if input_path == "-" else input_path
     if output == "-":
-        runner.stream_npy(engine, x, batch_size, sys.stdout.buffer, allow)
+        with about_data(data):
+            runner.stream_npy(engine, x, batch_size, sys.stdout.buffer, allow)
     elif output is not None:  # written batch by batch, then renamed into place
-        with atomic_writer(output, binary=True) as handle:
+        with atomic_writer(output, binary=True) as handle, about_data(data):
             runner.stream_npy(engine, x, batch_size, handle, allow)
         click.echo(f"seqcli: wrote outputs of shape {runner.output_shape(model, len(x))} "
                    f"to {output}", err=True)
     else:
-        click.echo(runner.printed(runner.predict(engine, x, batch_size, allow), precision))
+        with about_data(data):
+            outputs = runner.predict(engine, x, batch_size, allow)
+        click.echo(runner.printed(outputs, precision))
 
 
 @cli.command()
@@ -412,7 +415,8 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
         runner.with_batch(model.plan.step(name).output_shape, len(x))) for name in names)
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=kept)
     engine = engine_for(engine_name, model, weights_path, embedded)
-    features = runner.extract(engine, x, names, batch_size, allow_nonfinite)
+    with about_data("<stdin>" if input_path == "-" else input_path):
+        features = runner.extract(engine, x, names, batch_size, allow_nonfinite)
     arrays.write_npz(output, features)
     for name, array in features.items():
         click.echo(f"seqcli: {name}: {tuple(array.shape)}", err=True)

@@ -66,12 +66,16 @@ def data_where(data_path, x_path, y_path) -> tuple:
     return (data_path or x_path, data_path or y_path)
 
 
-def check_data(x, y, allow_nonfinite: bool) -> None:
+def check_data(x, y, allow_nonfinite: bool, where=("", "")) -> None:
+    """No NaN or Inf in the inputs or targets (unless allowed); `where` names their files."""
+    from seqcli.errors import about_data
     from seqcli.runner import check_finite
 
     if not allow_nonfinite:
-        check_finite(x)
-        check_finite(y, what="targets")
+        with about_data(where[0]):
+            check_finite(x)
+        with about_data(where[1]):
+            check_finite(y, what="targets")
 
 
 def _metric_list(metric_names):
@@ -271,15 +275,16 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     from seqcli import budget
 
     x, y = load_xy(data_path, x_path, y_path)
-    check_data(x, y, allow_nonfinite)
+    where = data_where(data_path, x_path, y_path)
+    check_data(x, y, allow_nonfinite, where)
     model, compiled, loaded = _compiled_model(spec, x, y, loss, optimizer, learning_rate,
-                                              metric_names, data_where(data_path, x_path, y_path))
+                                              metric_names, where)
     save_output, save_best = _saver(output, loaded, model), _saver(checkpoint_path, loaded, model)
     budget.check(model, min(batch_size, len(x)), max_memory, training=True)
     validation = load_xy(validation_path, None, None, "--validation-data") \
         if validation_path else None
     if validation is not None:
-        check_data(*validation, allow_nonfinite)
+        check_data(*validation, allow_nonfinite, (validation_path, validation_path))
         runner.build_for(model, validation[0], validation_path)  # fails now, not after epoch 1
         training.check_targets(model, compiled, *validation, validation_path)
     sample_weight = _sample_weights(sample_weight_path, class_weight, y)
@@ -449,15 +454,19 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
                                  scheduler, chunk_rows)
     check_local_options(scheduler, chunk_rows)
     x, y = load_xy(data_path, x_path, y_path)
-    check_data(x, y, allow_nonfinite)
+    where = data_where(data_path, x_path, y_path)
+    check_data(x, y, allow_nonfinite, where)
     model, compiled, loaded = _compiled_model(spec, x, y, loss, None, None, metric_names,
-                                              data_where(data_path, x_path, y_path), "score")
+                                              where, "score")
     embedded = loaded.weights
     if weights_path is None and embedded is None:
         raise click.UsageError("give --weights (the spec has no weights of its own)")
     budget.check(model, min(batch_size, len(x)), max_memory)
     engine = engine_for(engine_name, model, weights_path, embedded)
-    scores = training.evaluate(model, engine.weights, x, y, compiled, batch_size, engine)
+    from seqcli.errors import about_data
+
+    with about_data(where[0]):
+        scores = training.evaluate(model, engine.weights, x, y, compiled, batch_size, engine)
     if fmt == "json":
         click.echo(json.dumps(scores, indent=2))
     else:

@@ -42,7 +42,8 @@ def batches(x, batch_size: int, allow_nonfinite: bool = False):
 def check_finite(array, offset: int = 0, what: str = "input") -> None:
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int(np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0][0]) + offset
-        raise SeqcliError(f"the {what} holds NaN or Inf (first in sample {bad}); fix the data, "
+        verb = "hold" if what.endswith("s") else "holds"
+        raise SeqcliError(f"the {what} {verb} NaN or Inf (first in sample {bad}); fix the data, "
                           "or pass --allow-nonfinite to run anyway")
 
 

@@ -177,7 +177,7 @@ CASES = [
      "expected ndim=4, found ndim=2. Full shape received: (None, 4) (for the data in x.npy)"),
     ("nan-input", {"s.yaml": GOOD, "x.npy": npy(np.array([[1, 2, 3, 4], [0, np.nan, 0, 0]],
                                                          np.float32))},
-     ["run", "s.yaml", "--input", "x.npy", "-o", "y.npy"], 1, "the input",
+     ["run", "s.yaml", "--input", "x.npy", "-o", "y.npy"], 1, "x.npy: the input",
      "NaN or Inf (first in sample 1)"),
     # values from the command line are blamed on their option; data on its file (issue 16)
     ("loss-typo", {"s.yaml": GOOD, "d.npz": D}, FIT + ["--loss", "msee"], 1, "--loss",
@@ -244,7 +244,14 @@ CASES = [
     # nothing reaches a stream before the first batch has passed its checks (issue 16)
     ("nan-first-batch-streamed", {"s.yaml": GOOD, "x.npy": npy(np.full((3, 4), np.nan,
                                                                        np.float32))},
-     ["run", "s.yaml", "--input", "x.npy", "-o", "-"], 1, "the input", "NaN or Inf"),
+     ["run", "s.yaml", "--input", "x.npy", "-o", "-"], 1, "x.npy: the input", "NaN or Inf"),
+    ("nan-targets", {"s.yaml": GOOD, "d.npz": npz({"x.npy": X4, "y.npy": npy(
+        np.full((3, 2), np.inf, np.float32))})}, FIT + ["--loss", "mse"], 1,
+     "d.npz: the targets hold", "NaN or Inf"),
+    ("embedding-index-out-of-range", {"s.yaml": "input_shape: [2]\nlayers:\n  - Embedding: "
+                                               "{input_dim: 3, output_dim: 2}\n",
+                                      "x.npy": npy(np.array([[1, 7]], np.float32))},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy: layer 'embedding'", "from 0 to 2"),
     ("precision-not-a-number", {"s.yaml": GOOD, "x.npy": X4},
      ["run", "s.yaml", "--input", "x.npy", "--precision", "lots"], 2,
      "Invalid value for '--precision'", "or full"),
