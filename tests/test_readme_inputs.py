@@ -117,3 +117,31 @@ def test_the_guides_layers_run_on_the_shipped_ones(cli, tmp_path, monkeypatch):
               "--weights weights.npz"
     result = cli(*shlex.split(command.replace("weights.npz", weights))[1:])
     assert result.stdout.rstrip("\n") == shown_output(command)
+
+
+def test_the_safety_examples_print_what_the_readme_shows(tmp_path):
+    """The console block of the README's Safety section, run line by line in a shell."""
+    import subprocess
+    import sys
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    block = text[text.index("  ```console\n", text.index("## Safety")):]
+    block = block[len("  ```console\n"):block.index("  ```\n", 1)]
+    steps, current = [], None
+    for line in block.splitlines():
+        line = line[2:]
+        if line.startswith("$ "):
+            current = [line[2:], []]
+            steps.append(current)
+        else:
+            current[1].append(line)
+    assert len(steps) >= 10
+    seqcli = f"{sys.executable} -m seqcli"
+    for command, shown in steps:
+        run = command.replace("seqcli ", seqcli + " ")
+        done = subprocess.run(["bash", "-c", run], cwd=tmp_path, capture_output=True,
+                              text=True, env={**os.environ, "PYTHONPATH": ROOT})
+        printed = (done.stderr + done.stdout).splitlines()
+        printed = [line.rstrip() for line in printed if line.strip()]
+        assert printed == [line.rstrip() for line in shown], command
