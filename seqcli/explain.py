@@ -99,6 +99,16 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
                 f"gates = {layer.gates} ({_GATES.get(name, name)}); each weight is "
                 f"gates * units = {layer.gates} * {layer.units} = {layer.gates * layer.units}"
                 " wide"]
+    if name.startswith("ConvLSTM"):  # each frame convolved as by a convolution
+        frame_in = (input_shape[0], *input_shape[2:])
+        frame_out = (output_shape[0], *output_shape[2:]) if layer.return_sequences \
+            else output_shape
+        kept = "every step" if layer.return_sequences else "the last step"
+        return [f"each frame {_shape(frame_in)} -> {_shape(frame_out)}, as a convolution:"] + \
+            [f"  {line}" for line in _windowed_lines(layer, frame_in, frame_out)] + \
+            [f"return_sequences={layer.return_sequences}: {kept}",
+             f"gates = 4 (input, forget, cell, output); each kernel is 4 * filters = "
+             f"{4 * layer.filters} wide"]
     if name == "SpectralNormalization":
         return [f"the wrapped {type(layer.layer).__name__}: {line}"
                 for line in shape_lines(layer.layer, input_shape, output_shape)]

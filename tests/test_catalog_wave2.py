@@ -79,3 +79,29 @@ def test_catalog_shows_a_cells_arguments(cli):
     for name in ("RNN", "SimpleRNNCell", "GRUCell", "StackedRNNCells", "EinsumDense",
                  "SpectralNormalization"):
         assert f"\n{name} " in listing
+
+
+@pytest.mark.parametrize("layers,input_shape,macs", [
+    # one product per combination of the letters but the batch's: b, c, d, e
+    ([{"EinsumDense": {"equation": "abc,cde->abde", "output_shape": [None, 4, 8]}}],
+     [10, 16], 10 * 16 * 4 * 8),
+    # per step and output position: the input (3 channels) and recurrent (4 filters)
+    # convolutions, each 3 * 3 wide and 4 gates * 4 filters deep
+    ([{"ConvLSTM2D": {"filters": 4, "kernel_size": 3}}], [6, 16, 16, 3],
+     6 * 14 * 14 * 3 * 3 * 16 * (3 + 4)),
+    # the cells as their layers: GRU 3 gates over 8 + 5, then SimpleRNN over 5 + 2
+    ([{"RNN": {"cell": {"StackedRNNCells": {"cells": [{"GRUCell": {"units": 5}},
+                                                      {"SimpleRNNCell": {"units": 2}}]}}}}],
+     [7, 8], 7 * 3 * 5 * (8 + 5) + 7 * 1 * 2 * (5 + 2)),
+    # the wrapped layer's arithmetic; power iteration runs only in training
+    ([{"SpectralNormalization": {"layer": {"Dense": {"units": 3}}}}], [6], 6 * 3),
+])
+def test_explain_and_summary_count_the_same_macs(cli, tmp_path, layers, input_shape, macs):
+    from seqcli.summary import summarize
+
+    model = load(layers, input_shape)
+    assert summarize(model).rows[0].macs == macs
+    spec = tmp_path / "m.json"
+    spec.write_text(json.dumps({"input_shape": input_shape, "layers": layers}))
+    lines = cli("explain", spec, model.layers[0].name).stdout.splitlines()
+    assert f"= {macs:,}" in lines[-1]
