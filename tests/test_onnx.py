@@ -414,6 +414,10 @@ sequence_layers = st.one_of(
     st.builds(lambda u, a: {"Dense": {"units": u, "activation": a}}, st.integers(1, 4),
               ACTIVATION),
     st.just({"MaxPooling1D": {"pool_size": 2, "padding": "same"}}),
+    st.builds(lambda kind, u, back: {"RNN": {"cell": {kind: {"units": u}},
+                                             "return_sequences": True, "go_backwards": back}},
+              st.sampled_from(["SimpleRNNCell", "LSTMCell", "GRUCell"]), st.integers(1, 3),
+              st.booleans()),
 )
 
 
@@ -428,6 +432,9 @@ masked_layers = st.one_of(
               st.sampled_from(["SimpleRNN", "LSTM", "GRU"]),
               st.sampled_from(["concat", "sum", "mul", "ave"])),
     st.just({"BatchNormalization": {}}),
+    st.builds(lambda back, zero: {"RNN": {"cell": {"StackedRNNCells": {"cells": [
+        {"GRUCell": {"units": 2}}, {"LSTMCell": {"units": 3}}]}}, "return_sequences": True,
+        "go_backwards": back, "zero_output_for_mask": zero}}, st.booleans(), st.booleans()),
     st.just({"TimeDistributed": {"layer": {"Dense": {"units": 2}}}}),
     st.just({"Sequential": {"layers": [{"Dense": {"units": 3, "activation": "tanh"}}]}}),
 )
