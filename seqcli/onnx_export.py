@@ -127,8 +127,7 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset(), mask=N
         layer_params = params.get(layer.name, {})
         made = None
         if layer.makes_mask:
-            made = Mask(graph.op("Not", [graph.op("Equal", [graph.keras(x), graph.const(
-                0.0, "zero")])]), step.input_shape)
+            made = made_mask(graph, layer, x, step.input_shape)
         if isinstance(layer, Sequential):
             x, _, mask = emit_layers(state, step.inner, layer_params, x, mask=mask)
         elif mask is not None and layer.masking == "uses":
@@ -146,6 +145,18 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset(), mask=N
             kept[layer.name] = x
     graph.scope = outer_scope
     return x, kept, mask
+
+
+def made_mask(graph, layer, x, shape) -> Mask:
+    """The mask a layer makes from its input, as its make_mask does: Masking's (the
+    feature axis reduced away) or Embedding's (True where the index is not 0)."""
+    from seqcli.layers.masking import Masking
+    from seqcli.onnx_layers import masking_mask
+
+    if isinstance(layer, Masking):
+        return Mask(masking_mask(graph, layer, x), tuple(shape[:-1]))
+    return Mask(graph.op("Not", [graph.op("Equal", [graph.keras(x), graph.const(
+        0.0, "zero")])]), shape)
 
 
 def emit(state, layer, params, x, shape):
@@ -175,12 +186,15 @@ def emitters() -> dict:
     """Layer class -> its emitter (a subclass finds its family's); read after onnx is
     known to be installed, since the emitters' modules import it."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, conv, core as core_layers, normalization, padding,
-                               pooling, preprocessing, recurrent as recurrent_layers,
-                               regularization, reshaping, wrappers)
+    from seqcli.layers import (activation, cells, conv, conv_lstm, core as core_layers,
+                               einsum_dense, encoding, masking, normalization, padding, pooling,
+                               preprocessing, recurrent as recurrent_layers, regularization,
+                               reshaping, rms_normalization, spectral_normalization, wrappers)
 
     return {
         core_layers.Dense: core.dense, core_layers.Activation: core.activation_layer,
+        einsum_dense.EinsumDense: core.einsum_dense,
+        spectral_normalization.SpectralNormalization: core.spectral_normalization,
         core_layers.Flatten: core.flatten, core_layers.Embedding: core.embedding,
         core_layers.RandomInTraining: core.passthrough,  # Dropout, noise: nothing
         regularization.ActivityRegularization: core.passthrough,  # only a loss term
@@ -193,6 +207,10 @@ def emitters() -> dict:
         normalization.LayerNormalization: core.layer_norm,
         normalization.GroupNormalization: core.group_norm,
         normalization.UnitNormalization: core.unit_norm,
+        rms_normalization.RMSNormalization: core.rms_norm,
+        masking.Masking: core.masking,
+        encoding.Discretization: core.discretization,
+        encoding.CategoryEncoding: core.category_encoding,
         preprocessing.Rescaling: core.rescaling,
         preprocessing.Normalization: core.preprocessing_normalization,
         wrappers.TimeDistributed: core.time_distributed,
@@ -202,6 +220,8 @@ def emitters() -> dict:
         padding.UpSampling: spatial.upsampling, preprocessing._Image: spatial.image,
         recurrent_layers._Recurrent: recurrent.recurrent,
         wrappers.Bidirectional: recurrent.bidirectional,
+        cells.RNN: recurrent.rnn,
+        conv_lstm.ConvLSTM: recurrent.conv_lstm,
     }
 
 
@@ -210,11 +230,13 @@ def masked_emitters() -> dict:
     """The layers that use an Embedding's mask_zero mask: (..., Mask) -> (Value, the
     output's Mask or None)."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, normalization, pooling, recurrent as recurrent_layers,
-                               wrappers)
+    from seqcli.layers import (activation, cells, conv_lstm, normalization, pooling,
+                               recurrent as recurrent_layers, wrappers)
 
     return {recurrent_layers._Recurrent: recurrent.recurrent_masked,
             wrappers.Bidirectional: recurrent.bidirectional_masked,
+            cells.RNN: recurrent.rnn_masked,
+            conv_lstm.ConvLSTM: recurrent.conv_lstm_masked,
             pooling.GlobalPooling: spatial.global_average_masked,
             activation.Softmax: core.softmax_masked,
             normalization.BatchNormalization: core.batch_norm_masked}

@@ -13,6 +13,7 @@ from seqcli import weights as weights_module
 from seqcli.catalog import details
 from seqcli.errors import ArgError
 from seqcli.registry import all_layers
+from tests.catalog_examples import CATALOG_EXAMPLES
 
 # class -> [(entry args, one sample's input shape)]: more than one where arguments matter
 EXAMPLES = {
@@ -135,20 +136,42 @@ EXAMPLES = {
     "Softmax": [({}, [5]), ({"axis": 1}, [3, 4]), ({"axis": [1, 2]}, [2, 3, 2])],
 }
 
-# (class, args, sample shape, input kind): "normal" floats, or "indices" below input_dim
+EXAMPLES.update(CATALOG_EXAMPLES)
+
+# (class, args, sample shape, input kind): "normal" floats, "indices" below input_dim,
+# or "indices:N" below N
 CASES = [(name, example[0], example[1], example[2] if len(example) > 2 else "normal")
          for name, examples in EXAMPLES.items() for example in examples]
 
 
 def make_input(kind, args, shape, rng):
-    if kind == "indices":
-        return rng.integers(0, args["input_dim"], shape).astype(np.float64)
+    if kind.startswith("indices"):
+        top = int(kind.split(":")[1]) if ":" in kind else args["input_dim"]
+        return rng.integers(0, top, shape).astype(np.float64)
     return rng.standard_normal(shape)
 
 
+def is_cell(class_name):
+    return getattr(all_layers()[class_name], "is_cell", False)
+
+
+def entry(class_name, args):
+    if is_cell(class_name):  # a cell runs only inside an RNN
+        return {"RNN": {"cell": {class_name: args}}}
+    return {class_name: args}
+
+
 def build(class_name, args, sample_shape):
-    text = json.dumps({"input_shape": sample_shape, "layers": [{class_name: args}]})
+    text = json.dumps({"input_shape": sample_shape, "layers": [entry(class_name, args)]})
     return spec_module.load_text(text, "example.json").model
+
+
+def test_a_cell_alone_is_refused_with_the_way_to_use_it():
+    from seqcli.errors import SeqcliError
+
+    text = json.dumps({"input_shape": [3, 2], "layers": [{"LSTMCell": {"units": 2}}]})
+    with pytest.raises(SeqcliError, match=r"recurrent cell.*wrap it in an RNN"):
+        spec_module.load_text(text, "example.json").model.output_shape((None, 3, 2))
 
 
 def test_every_registered_layer_has_examples():
@@ -186,7 +209,10 @@ def test_config_round_trip(class_name, args, shape, kind):
         assert model.layers == () and model.input_shape == tuple(shape)
         return
     layer = model.layers[0]
-    again = build(class_name, layer.config(), shape).layers[0]
+    if is_cell(class_name):
+        cell = layer.cell
+        assert build(class_name, cell.config(), shape).layers[0].cell == cell
+    again = build(type(layer).__name__, layer.config(), shape).layers[0]
     assert again == layer
     assert layer.where == "example.json:1:" + str(json.dumps({"input_shape": shape,
                                                              "layers": []}).index("[]") + 2)
@@ -196,8 +222,8 @@ def test_config_round_trip(class_name, args, shape, kind):
 def test_catalog_documents_every_argument(class_name):
     text = details(class_name)
     cls = all_layers()[class_name]
-    for field in cls.arguments():
-        assert field.name in text
+    for name in cls.argument_names():
+        assert name in text
     assert "weights:" in text
 
 
@@ -208,8 +234,8 @@ def test_unknown_and_missing_arguments_are_named(class_name):
     with pytest.raises(ArgError) as unknown:
         cls.create({**args, "name": "x", "not_an_argument": 1})
     assert unknown.value.arg == "not_an_argument"
-    required = [f.name for f in cls.arguments()
-                if f.default is dataclasses.MISSING and f.name != "name"]
+    required = [name for f, name in zip(cls.arguments(), cls.argument_names())
+                if f.default is dataclasses.MISSING and name != "name"]
     for name in required:
         with pytest.raises(ArgError) as missing:
             cls.create({k: v for k, v in args.items() if k != name} | {"name": "x"})
@@ -239,6 +265,7 @@ def test_backward_matches_finite_differences(class_name, args, shape, kind):
     x = make_input(kind, args, (2, *shape), rng)
     params = weights_module.nest({k: v.astype(np.float64) + rng.normal(0, 0.1, v.shape)
                                   for k, v in weights_module.fresh(model).items()})
+    converge_vector_u(params)
     r = rng.standard_normal(model.output_shape((2, *shape)))
 
     def loss():  # the same random draws every time; layers' own loss terms included
@@ -248,7 +275,7 @@ def test_backward_matches_finite_differences(class_name, args, shape, kind):
     y, cache = model.forward_train(params, x, np.random.default_rng(5))
     dx, grads = model.backward(params, cache, r)
     assert dx.shape == x.shape and y.dtype == np.float64
-    if kind == "indices":  # integer inputs have no gradient
+    if kind.startswith("indices"):  # integer inputs have no gradient
         assert not dx.any()
     for index in sample_indices(x.shape, rng) if kind == "normal" else []:
         assert dx[index] == pytest.approx(numeric_gradient(loss, x, index), rel=1e-5, abs=1e-6)
@@ -260,6 +287,17 @@ def test_backward_matches_finite_differences(class_name, args, shape, kind):
         for index in sample_indices(grad.shape, rng):
             expected = numeric_gradient(loss, flat_params[key], index)
             assert grad[index] == pytest.approx(expected, rel=1e-5, abs=1e-6), key
+
+
+def converge_vector_u(params):
+    """SpectralNormalization holds its power iteration's u and v constant in the gradient,
+    as Keras does (stop_gradient); from the kernel's top singular vector that is the true
+    derivative of the spectral norm, so finite differences can check it."""
+    for layer in params.values():
+        if isinstance(layer, dict) and "vector_u" in layer:
+            kernel = layer["kernel"] if "kernel" in layer else layer["embeddings"]
+            top = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]))[2][0]
+            layer["vector_u"] = top[None, :]
 
 
 @pytest.mark.parametrize("name", sorted(__import__("seqcli.activations").activations.ACTIVATIONS))
@@ -283,7 +321,7 @@ def test_summaries_of_every_layer_never_import_numpy():
 
     from tests.conftest import ROOT
 
-    specs = [json.dumps({"input_shape": shape, "layers": [{name: args}]})
+    specs = [json.dumps({"input_shape": shape, "layers": [entry(name, args)]})
              for name, args, shape, _ in CASES]
     code = ("import sys, json\nfrom seqcli import spec, summary\n"
             f"for text in json.loads({json.dumps(json.dumps(specs))}):\n"
