@@ -284,6 +284,12 @@ class Trainer:
 
     def epoch(self, x, y, options: FitOptions, reporter, should_stop, epoch: int) -> dict:
         """One pass over the data; the logs are running means, as Keras reports them."""
+        if options.batch_size > SMALL_BATCH:
+            return self._epoch(x, y, options, reporter, should_stop, epoch)
+        with single_blas():  # set once per epoch: setting it costs tens of microseconds
+            return self._epoch(x, y, options, reporter, should_stop, epoch)
+
+    def _epoch(self, x, y, options, reporter, should_stop, epoch):
         order = self.rng.permutation(len(x)) if options.shuffle else np.arange(len(x))
         tracked = _metrics(self.compiled, y, self.model, x)
         loss_sum, seen, logs = 0.0, 0, {}
@@ -305,12 +311,6 @@ class Trainer:
 
     def step(self, x_batch, y_batch, when: str, sample_weight=None):
         """One optimizer step on a batch: (the batch's loss, the forward pass)."""
-        if len(x_batch) > SMALL_BATCH:
-            return self._step(x_batch, y_batch, when, sample_weight)
-        with single_blas():
-            return self._step(x_batch, y_batch, when, sample_weight)
-
-    def _step(self, x_batch, y_batch, when, sample_weight):
         result = self.model.run(self.params, x_batch, training=True, rng=self.rng)
         loss, d_loss = _loss(self.compiled, y_batch, result.output, sample_weight, result.mask)
         # the layers' own terms (activity regularizers) and the weights' regularizers
