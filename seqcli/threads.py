@@ -52,7 +52,7 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-_pool = None
+_pool = None  # (the executor, the process id it belongs to)
 _inside = threading.local()  # set on a thread while it runs a part of a split
 
 
@@ -66,14 +66,17 @@ def run_split(tasks, worker, parts=None):
     if parts <= 1 or getattr(_inside, "busy", False):  # a part never splits again
         worker(tasks)
         return
-    if _pool is None:
+    import os
+
+    if _pool is None or _pool[1] != os.getpid():  # a forked child has none of the threads
         from concurrent.futures import ThreadPoolExecutor
 
-        _pool = ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="seqcli")
+        _pool = (ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="seqcli"),
+                 os.getpid())
     size = -(-len(tasks) // parts)
     chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     with single_blas():
-        futures = [_pool.submit(_part, worker, chunk) for chunk in chunks[1:]]
+        futures = [_pool[0].submit(_part, worker, chunk) for chunk in chunks[1:]]
         try:
             _part(worker, chunks[0])  # this thread takes a part too
         finally:

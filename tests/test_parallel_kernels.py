@@ -6,6 +6,9 @@ shared and fused paths on inputs large enough to take them, and compare with a d
 computation or with the general path. No timing is asserted."""
 
 import itertools
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -131,3 +134,28 @@ def test_fused_recurrent_steps_equal_the_general_ones(entry, monkeypatch):
     general = everything()
     for a, b in zip(fused, general, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_shares_its_convolutions_on_threads_of_its_own(split_log):
+    """A child forked after the parent used its threads has none of them; the child
+    must make its own rather than wait on the parent's forever."""
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(6, 70, 66, 8)).astype(np.float32)
+    kernel = rng.normal(size=(3, 3, 8, 16)).astype(np.float32)
+    expected = ops.conv(x, kernel, (1, 1), "valid", (1, 1))
+    assert max(split_log) == 2
+    child = os.fork()
+    if child == 0:  # the child: exit 0 only if its convolution is the parent's
+        same = np.array_equal(ops.conv(x, kernel, (1, 1), "valid", (1, 1)), expected)
+        os._exit(0 if same else 3)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    pytest.fail("the forked child's convolution never finished")
