@@ -10,24 +10,21 @@ import numpy as np
 
 from seqcli import schedules
 from seqcli.errors import SeqcliError
-from seqcli.settings import resolve
+from seqcli.settings import named, resolve
 # the name and default tables are numpy-free: reading a compiled Keras file needs them
 from seqcli.setting_tables import COMMON, OPTIMIZERS  # noqa: F401
 from seqcli.setting_tables import OPTIMIZER_ALIASES as ALIASES
+from seqcli.setting_tables import OPTIMIZER_POSITIONAL as POSITIONAL
 
 
 def get(value, where: str = "") -> tuple[str, dict]:
     """(name, arguments); the learning rate may be a schedule ({ExponentialDecay: ...})."""
     schedule = None
-    if isinstance(value, str):  # 'SGD(learning_rate=...)' from the command line
-        from seqcli.keras_call import parse_named_call
-        value = dict([parse_named_call(value, "optimizer")])
-    if isinstance(value, dict) and len(value) == 1:
-        (name, args), = value.items()
-        if isinstance(args, dict) and schedules.is_schedule(args.get("learning_rate")):
-            schedule = _checked(schedules.check, args["learning_rate"], "learning_rate", where)
-            value = {name: {k: v for k, v in args.items() if k != "learning_rate"}}
-    name, args = resolve(value, OPTIMIZERS, ALIASES, "optimizer", where)
+    name, args = named(value, OPTIMIZERS, ALIASES, "optimizer", where, POSITIONAL)
+    if schedules.is_schedule(args.get("learning_rate")):
+        schedule = _checked(schedules.check, args["learning_rate"], "learning_rate", where)
+        args = {k: v for k, v in args.items() if k != "learning_rate"}
+    name, args = resolve({name: args}, OPTIMIZERS, ALIASES, "optimizer", where)
     _check_common(name, args, where)
     return name, ({**args, "learning_rate": schedule} if schedule else args)
 
