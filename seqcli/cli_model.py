@@ -337,7 +337,8 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
 @INPUT
 @WEIGHTS
 @click.option("--layer", "layer_names", multiple=True, metavar="NAME",
-              help="A layer whose output to keep (repeatable).")
+              help="A layer whose output to keep (repeatable); `outer/inner` is a layer "
+                   "inside a nested model.")
 @click.option("--all", "all_layers", is_flag=True, help="Keep every layer's output.")
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="The .npz file to write, one array per layer name; with --engine dask "
@@ -355,6 +356,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
     Example:
       seqcli extract specs/guide_features.yaml --input x.npy --layer my_intermediate_layer -o f.npz
       seqcli extract specs/guide_features.yaml --input x.npy --all -o features.npz
+      seqcli extract specs/guide_transfer.yaml --input x.npy --layer base/conv2d -o f.npz
     """
     from seqcli import arrays, runner
     from seqcli.errors import did_you_mean
@@ -368,8 +370,9 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
                                 chunk_rows)
     check_local_options(scheduler, chunk_rows, input_path)
     x, model, embedded = _data_and_model(spec, input_path)
-    known = [layer.name for layer in model.layers]
-    names = known if all_layers else list(dict.fromkeys(layer_names))
+    top = [layer.name for layer in model.layers]
+    known = model.plan.layer_paths()
+    names = top if all_layers else list(dict.fromkeys(layer_names))
     for name in names:
         if name not in known:
             raise SeqcliError(f"no layer named {name!r}{did_you_mean(name, known)}; the "
