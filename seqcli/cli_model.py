@@ -74,7 +74,8 @@ INPUT_SHAPE = click.option("--input-shape", callback=parse_shape, metavar="D1,D2
 BATCH_SIZE_SHOWN = click.option("--batch-size", type=click.IntRange(min=1),
                                 help="A fixed batch dimension to show.")
 WEIGHTS = click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
-                       help="A .npz weights file (default: fresh weights, seed 0).")
+                       help="A .npz weights file, or Keras's .weights.h5/.h5/.keras; '-' "
+                            "reads one from standard input (default: fresh weights, seed 0).")
 
 
 def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
@@ -239,19 +240,19 @@ def weights(spec, weights_path, input_shape, fmt):
 
 INPUT = click.option("--input", "input_path", required=True,
                      type=click.Path(allow_dash=True),
-                     help="The input .npy (batch first); '-' reads standard input.")
+                     help="The input .npy (batch first), or numbers as .csv/.tsv text "
+                          "(one sample per line); '-' reads either from standard input.")
 RUN_BATCH = click.option("--batch-size", type=click.IntRange(min=1), default=32,
                          show_default=True, help="Samples per forward pass.")
 
 
 def _data_and_model(spec, input_path):
-    from seqcli import arrays, runner
+    from seqcli import runner, streams
 
     if spec == "-" and input_path == "-":
         raise click.UsageError("the spec and the input cannot both come from standard input")
-    # a file is read a batch at a time; standard input has to be read whole
-    x = arrays.read_npy(input_path, sys.stdin.buffer) if input_path == "-" \
-        else arrays.open_rows(input_path)
+    # a .npy file is read a batch at a time; standard input and CSV/TSV text whole
+    x = streams.open_input(input_path, "--input")
     spec_obj = spec_module.load(spec, sys.stdin)
     return x, runner.build_for(spec_obj.model, x), spec_obj.weights
 

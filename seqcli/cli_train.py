@@ -18,10 +18,13 @@ from seqcli.errors import SeqcliError, Status
 
 DATA = [
     click.option("--data", "data_path", type=click.Path(dir_okay=False),
-                 help="An .npz holding arrays `x` (inputs) and `y` (targets)."),
-    click.option("--x", "x_path", type=click.Path(), help="Inputs as .npy (with --engine "
-                 "dask also a glob or folder of .npy shards, or a Zarr array)."),
-    click.option("--y", "y_path", type=click.Path(), help="Targets as .npy (likewise)."),
+                 help="An .npz holding arrays `x` (inputs) and `y` (targets); '-' reads "
+                      "standard input."),
+    click.option("--x", "x_path", type=click.Path(), help="Inputs as .npy or .csv/.tsv text "
+                 "('-': standard input; with --engine dask also a glob or folder of .npy "
+                 "shards, or a Zarr array)."),
+    click.option("--y", "y_path", type=click.Path(), help="Targets as .npy or .csv/.tsv "
+                 "(likewise)."),
 ]
 COMPILE = [
     click.option("--loss", help="A Keras loss: name or call, e.g. "
@@ -40,20 +43,24 @@ def options(decorators):
 
 
 def load_xy(data_path, x_path, y_path, what="--data"):
-    """(x, y) from an .npz with `x` and `y`, or from two .npy files."""
-    from seqcli import arrays
+    """(x, y) from an .npz with `x` and `y` ('-': standard input), or from two .npy or
+    CSV/TSV files."""
+    from seqcli import arrays, streams
 
     if bool(data_path) == bool(x_path or y_path) or bool(x_path) != bool(y_path):
         raise click.UsageError(f"give {what} D.npz (with arrays x and y), or --x X.npy and "
                                "--y Y.npy")
     if data_path:
-        found = arrays.read_npz(data_path)
+        found = streams.read_npz(what) if data_path == "-" else arrays.read_npz(data_path)
+        data_path = "<stdin>" if data_path == "-" else data_path
         if set(found) != {"x", "y"}:
             raise SeqcliError(f"expected exactly the arrays `x` and `y`; found "
                               f"{', '.join(sorted(found)) or 'none'}", data_path)
         x, y, where = found["x"], found["y"], data_path
     else:
-        x, y, where = arrays.read_npy(x_path), arrays.read_npy(y_path, mmap=False), y_path
+        x, y = streams.open_input(x_path, "--x", rows=False), \
+            streams.open_input(y_path, "--y", rows=False)
+        where = "<stdin>" if y_path == "-" else y_path
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y) or len(x) == 0:
         raise SeqcliError(f"x has {len(x) if x.ndim else 0} samples and y has "
                           f"{len(y) if y.ndim else 0}; they must match and not be empty", where)

@@ -120,8 +120,16 @@ CASES = [
     ("text-as-npy", {"s.yaml": GOOD, "x.npy": "1,2,3,4\n"},
      ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "it is text"),
     # a file that is not .npy is described as what it is, never as "pickled" (issue 16)
-    ("csv-as-input", {"s.yaml": GOOD, "x.csv": "a,b,c,d\n1,2,3,4\n"},
-     ["run", "s.yaml", "--input", "x.csv"], 1, "x.csv", "not a .npy array: it is text"),
+    # CSV/TSV is an input format (issue 16): each cell is checked and located
+    ("csv-bad-cell", {"s.yaml": GOOD, "x.csv": "a,b,c,d\n1,2,3,4\n1,x,3,4\n"},
+     ["run", "s.yaml", "--input", "x.csv"], 1, "x.csv:3:3", "'x' is not a number"),
+    ("csv-ragged", {"s.yaml": GOOD, "x.tsv": "1\t2\t3\t4\n1\t2\t3\n"},
+     ["extract", "s.yaml", "--input", "x.tsv", "--all", "-o", "f.npz"], 1, "x.tsv:2:1",
+     "this line has 3 values; the first line has 4"),
+    ("csv-mixed-header", {"s.yaml": GOOD, "x.csv": "a,b,1,d\n1,2,3,4\n"},
+     ["run", "s.yaml", "--input", "x.csv"], 1, "x.csv:1:5", "mixes names and numbers"),
+    ("csv-nan-cell", {"s.yaml": GOOD, "x.csv": "1,2,3,4\n1,nan,3,4\n"},
+     ["run", "s.yaml", "--input", "x.csv"], 1, "", "holds NaN or Inf (first in sample 1)"),
     ("yaml-as-input", {"s.yaml": GOOD},
      ["extract", "s.yaml", "--input", "s.yaml", "--layer", "dense", "-o", "f.npy"], 1,
      "s.yaml",

@@ -83,3 +83,133 @@ def test_an_unknown_nested_path_names_the_paths(cli, work):
     assert_clean_error(result, 1, "--layer base/conv2", "did you mean 'base/conv2d'",
                        "base/global_max_pooling2d")
     assert not os.path.exists("f.npz")
+
+
+# ---------------------------------------------------------------- CSV/TSV and standard input
+
+LAYERS = os.path.join(SPECS, "guide_layers.yaml")  # takes 3 numbers per sample
+DIGITS = os.path.join(SPECS, "digits")
+
+
+@pytest.fixture
+def layer_weights(cli, work):
+    assert cli("init", LAYERS, "-o", "w.npz").exit_code == 0
+    return "w.npz"
+
+
+def run_values(cli, *args, input=None):
+    result = cli("run", LAYERS, "--weights", "w.npz", *args, "-o", "out.npy", input=input)
+    assert result.exit_code == 0, result.stderr
+    return np.load("out.npy")
+
+
+@pytest.mark.parametrize("name,text", [
+    ("x.csv", "a,b,c\n1,2,3\n-4.5,5e-1,6\n"),                # a header
+    ("x.csv", "1,2,3\r\n-4.5,0.5,6\r\n"),                     # none, CRLF
+    ("x.tsv", "\ufeff1\t2\t3\n\n-4.5\t .5 \t6\n\n"),          # BOM, blank lines, spaces
+    ("x.txt", '"a"\t"b"\t"c"\n"1"\t2\t3\n-4.5\t0.5\t+6\n'),   # sniffed tabs, quotes
+])
+def test_csv_and_tsv_give_the_same_numbers_as_npy(cli, layer_weights, name, text):
+    np.save("x.npy", np.array([[1, 2, 3], [-4.5, 0.5, 6]], dtype=np.float32))
+    expected = run_values(cli, "--input", "x.npy")
+    with open(name, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    assert np.array_equal(run_values(cli, "--input", name), expected)
+    assert np.array_equal(run_values(cli, "--input", "-", input=text.encode()), expected)
+
+
+@pytest.mark.parametrize("text,where,words", [
+    ("a,b,c\n1,2,x\n", "x.csv:2:5", "'x' is not a number"),
+    ("a,b,c\n1,,3\n", "x.csv:2:3", "an empty cell"),
+    ("a,2,c\n1,2,3\n", "x.csv:1:3", "mixes names and numbers"),
+    ("a,,c\n1,2,3\n", "x.csv:1:3", "an empty cell in the header"),
+    ("1,2,3\n1,2\n", "x.csv:2:1", "this line has 2 values; the first line has 3"),
+    ("1,2,3\n1,2,1_000\n", "x.csv:2:5", "'1_000' is not a number"),
+    ("\n\n", "x.csv", "the text is empty"),
+    ("1,2,3\n\xff\n", "x.csv", "not UTF-8 text"),
+])
+def test_a_bad_table_is_located_by_line_and_column(cli, layer_weights, text, where, words):
+    with open("x.csv", "wb") as handle:
+        handle.write(text.encode("latin-1"))
+    result = cli("run", LAYERS, "--weights", "w.npz", "--input", "x.csv", "-o", "out.npy")
+    assert_clean_error(result, 1, f"seqcli: error: {where}: ", words)
+    assert not os.path.exists("out.npy")
+
+
+def test_a_header_alone_is_zero_rows(cli, layer_weights):
+    with open("x.csv", "w") as handle:
+        handle.write("a,b,c\n")
+    assert run_values(cli, "--input", "x.csv").shape == (0, 4)
+
+
+def test_fit_and_evaluate_take_tables_and_standard_input(cli, work):
+    test = np.load(os.path.join(DIGITS, "test.npz"))
+    np.savetxt("x.csv", test["x"], delimiter=",", comments="",
+               header=",".join(f"p{i}" for i in range(64)))
+    np.savetxt("y.tsv", test["y"][:, None], fmt="%d")
+    mlp = os.path.join(DIGITS, "mlp.yaml")
+    with open(os.path.join(DIGITS, "train.npz"), "rb") as handle:
+        trained = cli("fit", mlp, "--data", "-", "-o", "t.npz", "--epochs", "1",
+                      input=handle.read())
+    assert trained.exit_code == 0, trained.stderr
+    from_npz = cli("evaluate", mlp, "--data", os.path.join(DIGITS, "test.npz"),
+                   "--weights", "t.npz")
+    with open("t.npz", "rb") as handle:
+        from_tables = cli("evaluate", mlp, "--x", "x.csv", "--y", "y.tsv", "--weights", "-",
+                          input=handle.read())
+    assert from_npz.exit_code == 0 and from_tables.stdout == from_npz.stdout
+
+
+def test_weights_from_standard_input_in_every_format(cli, layer_weights):
+    np.save("x.npy", np.ones((2, 3), dtype=np.float32))
+    expected = run_values(cli, "--input", "x.npy")
+    assert cli("convert", LAYERS, "--weights", "w.npz", "-o", "w.weights.h5").exit_code == 0
+    for name in ("w.npz", "w.weights.h5"):
+        with open(name, "rb") as handle:
+            result = cli("run", LAYERS, "--input", "x.npy", "--weights", "-", "-o", "o.npy",
+                         input=handle.read())
+        assert result.exit_code == 0, result.stderr
+        assert np.array_equal(np.load("o.npy"), expected)
+
+
+@pytest.mark.parametrize("args,data,status,words", [
+    (["--input", "x.npy", "--weights", "-"], b"not weights\n", 1,
+     "<stdin>: expected weights (.npz, Keras .weights.h5 or .h5, or a .keras archive)"),
+    (["--input", "x.npy", "--weights", "-"], b"PK\x03\x04broken", 1,
+     "<stdin>: not a readable .npz archive"),
+    (["--input", "-", "--weights", "-"], b"1,2,3\n", 2, "cannot both read standard input"),
+    (["--input", "-"], b"\x00\x01\x02\xff" * 8, 1,
+     "<stdin>: not a .npy array nor numbers as CSV/TSV text: it starts with bytes"),
+    (["--input", "-"], b"", 1, "<stdin>: not a .npy array nor numbers as CSV/TSV text: "
+     "standard input is empty"),
+])
+def test_standard_input_is_sniffed_and_refused_cleanly(cli, layer_weights, args, data,
+                                                       status, words):
+    np.save("x.npy", np.ones((2, 3), dtype=np.float32))
+    args = [*args, "--weights", "w.npz"] if "--weights" not in args else args
+    result = cli("run", LAYERS, *args, "-o", "o.npy", input=data)
+    assert_clean_error(result, status, words)
+    assert not os.path.exists("o.npy")
+
+
+def test_standard_input_over_the_limit_is_refused(cli, layer_weights, monkeypatch):
+    from seqcli import streams
+
+    monkeypatch.setattr(streams, "MAX_STDIN_BYTES", 64)
+    result = cli("run", LAYERS, "--weights", "w.npz", "--input", "-", "-o", "o.npy",
+                 input=b"1,2,3\n" * 20)
+    assert_clean_error(result, 1, "<stdin>: standard input holds more than 64 bytes; give "
+                       "--input a file path instead")
+
+
+def test_a_spooled_weights_copy_is_removed(cli, layer_weights, monkeypatch, tmp_path):
+    import tempfile
+
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    np.save("x.npy", np.ones((2, 3), dtype=np.float32))
+    with open("w.npz", "rb") as handle:
+        result = cli("run", LAYERS, "--input", "x.npy", "--weights", "-", "-o", "o.npy",
+                     input=handle.read())
+    assert result.exit_code == 0 and os.listdir(private) == []
