@@ -116,7 +116,7 @@ def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
 @click.option("--style", type=click.Choice(["keras2", "keras3"]), default="keras2",
               show_default=True, help="The text layout: Keras 2's (the guide's) or Keras 3's "
               "box table.")
-@click.option("--line-length", type=click.IntRange(min=1), metavar="N",
+@click.option("--line-length", type=click.IntRange(1, 10_000), metavar="N",
               help="Keras 3's line_length (default: 88, capped at the terminal width less 4).")
 def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_nested, fmt,
             columns, style, line_length):
@@ -170,7 +170,8 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
 @SPEC
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The .npz file to write.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed (a whole number from 0).")
 @INPUT_SHAPE
 @MAX_MEMORY
 def init(spec, output, seed, input_shape, max_memory):

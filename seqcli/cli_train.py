@@ -16,6 +16,19 @@ from seqcli.cli_model import (ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS
                               weights_for)
 from seqcli.errors import SeqcliError, Status
 
+class Finite(click.FloatRange):
+    """A float range that also refuses nan and inf (click's range lets nan through: every
+    comparison with it is false)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 DATA = [
     click.option("--data", "data_path", type=click.Path(dir_okay=False),
                  help="An .npz holding arrays `x` (inputs) and `y` (targets); '-' reads "
@@ -199,16 +212,16 @@ class StopOnInterrupt:
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True,
               help="Shuffle the training samples every epoch.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed for shuffling, dropout and fresh weights.")
-@click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--validation-split", type=Finite(0, 1, min_open=True, max_open=True),
               help="Hold out this last fraction of the data for validation.")
 @click.option("--validation-data", "validation_path", type=click.Path(dir_okay=False),
               help="An .npz with `x` and `y` to validate on.")
 @options(COMPILE)
 @click.option("--optimizer", help="A Keras optimizer: name or call, e.g. 'SGD(momentum=0.9)' "
               "(default: the spec's, else rmsprop).")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True),
+@click.option("--learning-rate", type=Finite(0, min_open=True),
               help="The optimizer's learning rate.")
 @click.option("--history", "history_path", type=click.Path(dir_okay=False),
               help="Write per-epoch loss and metrics (.json or .csv).")
@@ -221,9 +234,9 @@ class StopOnInterrupt:
 @click.option("--reduce-lr-on-plateau", "lr_patience", type=click.IntRange(min=1),
               metavar="PATIENCE", help="Lower the learning rate after this many epochs "
               "without improvement of --monitor (Keras's ReduceLROnPlateau).")
-@click.option("--reduce-lr-factor", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--reduce-lr-factor", type=Finite(0, 1, min_open=True, max_open=True),
               default=0.1, show_default=True, help="What --reduce-lr-on-plateau multiplies by.")
-@click.option("--min-lr", type=click.FloatRange(0), default=0.0, show_default=True,
+@click.option("--min-lr", type=Finite(0), default=0.0, show_default=True,
               help="The lowest learning rate --reduce-lr-on-plateau goes to.")
 @click.option("--sample-weight", "sample_weight_path", type=click.Path(dir_okay=False),
               help="A .npy of one weight per sample, weighing the loss (Keras's sample_weight).")
