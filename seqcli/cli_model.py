@@ -310,7 +310,9 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
         return cli_dask.run(spec, input_path, weights_path, output, batch_size, max_memory,
                             allow_nonfinite, scheduler, chunk_rows)
     check_local_options(scheduler, chunk_rows, input_path)
-    from seqcli import arrays, runner
+    from seqcli import arrays, runner, streams
+
+    streams.claim_all(SPEC=spec, input=input_path, weights=weights_path)
 
     from seqcli import budget
 
@@ -371,6 +373,9 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
                                 output, batch_size, max_memory, allow_nonfinite, scheduler,
                                 chunk_rows)
     check_local_options(scheduler, chunk_rows, input_path)
+    from seqcli import streams
+
+    streams.claim_all(SPEC=spec, input=input_path, weights=weights_path)
     x, model, embedded = _data_and_model(spec, input_path)
     top = [layer.name for layer in model.layers]
     known = model.plan.layer_paths()

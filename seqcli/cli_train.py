@@ -263,8 +263,10 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     if validation_split and validation_path:
         raise click.UsageError("use --validation-split or --validation-data, not both")
     _check_history_path(history_path)
-    from seqcli import budget
+    from seqcli import budget, streams
 
+    streams.claim_all(SPEC=spec, data=data_path, x=x_path, y=y_path, weights=weights_path,
+                      validation_data=validation_path, sample_weight=sample_weight_path)
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
     model, compiled, loaded = _compiled_model(spec, x, y, loss, optimizer, learning_rate,
@@ -438,6 +440,9 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
                                  metric_names, batch_size, fmt, max_memory, allow_nonfinite,
                                  scheduler, chunk_rows)
     check_local_options(scheduler, chunk_rows)
+    from seqcli import streams
+
+    streams.claim_all(SPEC=spec, data=data_path, x=x_path, y=y_path, weights=weights_path)
     x, y = load_xy(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite)
     model, compiled, loaded = _compiled_model(spec, x, y, loss, None, None, metric_names)

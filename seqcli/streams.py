@@ -35,6 +35,14 @@ def claim(what: str) -> None:
     root.meta["seqcli.stdin"] = what
 
 
+def claim_all(**options) -> None:
+    """Claim standard input for each option given as '-', before anything is read, so
+    that two of them are one usage error (names: keyword_with_underscores -> --dashes)."""
+    for name, value in options.items():
+        if value == "-":
+            claim(name if name == "SPEC" else "--" + name.replace("_", "-"))
+
+
 def read(what: str, stream=None) -> bytes:
     """Every byte of standard input (for `what`), at most MAX_STDIN_BYTES."""
     claim(what)

@@ -120,6 +120,13 @@ CASES = [
     ("text-as-npy", {"s.yaml": GOOD, "x.npy": "1,2,3,4\n"},
      ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "it is text"),
     # a file that is not .npy is described as what it is, never as "pickled" (issue 16)
+    # a bare class name is a layer (issue 16); anything else bare is located
+    ("bare-entry-number", {"s.yaml": "layers:\n  - 5\n"}, ["summary", "s.yaml"], 1,
+     "s.yaml:2:5", "or a bare class name (`- Flatten`)"),
+    # one reader of standard input per command, refused before anything is read
+    ("two-stdin-readers", {"s.yaml": GOOD},
+     ["run", "s.yaml", "--input", "-", "--weights", "-"], 2,
+     "--input and --weights cannot both read standard input", ""),
     # CSV/TSV is an input format (issue 16): each cell is checked and located
     ("csv-bad-cell", {"s.yaml": GOOD, "x.csv": "a,b,c,d\n1,2,3,4\n1,x,3,4\n"},
      ["run", "s.yaml", "--input", "x.csv"], 1, "x.csv:3:3", "'x' is not a number"),
