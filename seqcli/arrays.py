@@ -155,7 +155,7 @@ def describe_bytes(head: bytes) -> str:
         head.decode("utf-8")
     except UnicodeDecodeError:
         return "it starts with bytes that are no known array format"
-    return "it is text (save the numbers with numpy.save)"
+    return "it is text (numbers as text go in a .csv or .tsv file, or save them with numpy.save)"
 
 
 def _check_header(path: str) -> None:

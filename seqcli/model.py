@@ -43,6 +43,10 @@ class Sequential(Layer):
     def with_input(self, batch_input_shape: Shape) -> "Sequential":
         """This model built for a full input shape, which must fit the declared one."""
         batch_input_shape = tuple(batch_input_shape)
+        if 0 in batch_input_shape[1:]:  # data with an empty axis: no sample to compute on
+            raise SeqcliError(f"the data's samples have an axis of size 0 (shape "
+                              f"{format_shape(batch_input_shape)}); every size after the "
+                              "batch must be at least 1")
         if self.input_shape is not None:
             if batch_input_shape == self.batch_input_shape:
                 return self  # the same model, and its plan is already traced
@@ -106,9 +110,10 @@ class Sequential(Layer):
             if alive:
                 if layer.masking == "refuses":
                     raise SeqcliError(
-                        f"Embedding's mask_zero mask reaches this {type(layer).__name__}, "
-                        "which would use it in Keras; seqcli does not support that yet; "
-                        "use mask_zero: false", locate(layer, index, self))
+                        f"a Keras mask (Embedding's mask_zero, or Masking) reaches this "
+                        f"{type(layer).__name__}, which would use it in Keras; seqcli does "
+                        "not support that yet; use mask_zero: false or drop the Masking",
+                        locate(layer, index, self))
                 alive = layer.keeps_mask() if layer.masking == "uses" else \
                     layer.masking == "passes"
             if layer.makes_mask:
@@ -130,7 +135,7 @@ class Sequential(Layer):
         result = Pass(x)
         for layer in self.layers:
             layer_params = params.get(layer.name, {})
-            made = (x != 0) if layer.makes_mask else None
+            made = layer.make_mask(x) if layer.makes_mask else None
             if isinstance(layer, Sequential):
                 inner = layer.run(layer_params, x, training, rng, inner_keep(keep, layer.name),
                                   mask=mask)

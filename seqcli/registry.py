@@ -62,6 +62,9 @@ FAMILIES = {
     "seqcli.layers.recurrent": ("SimpleRNN", "LSTM", "GRU"),
     "seqcli.layers.wrappers": ("Bidirectional", "TimeDistributed"),
     "seqcli.layers.preprocessing": ("Rescaling", "Normalization", "CenterCrop", "Resizing"),
+    "seqcli.layers.masking": ("Masking",),
+    "seqcli.layers.rms_normalization": ("RMSNormalization",),
+    "seqcli.layers.encoding": ("Discretization", "CategoryEncoding"),
     "seqcli.model": ("Sequential",),
 }
 INDEX = {name: module for module, names in FAMILIES.items() for name in names}

@@ -13,6 +13,7 @@ from seqcli import weights as weights_module
 from seqcli.catalog import details
 from seqcli.errors import ArgError
 from seqcli.registry import all_layers
+from tests.catalog_examples import CATALOG_EXAMPLES
 
 # class -> [(entry args, one sample's input shape)]: more than one where arguments matter
 EXAMPLES = {
@@ -135,14 +136,18 @@ EXAMPLES = {
     "Softmax": [({}, [5]), ({"axis": 1}, [3, 4]), ({"axis": [1, 2]}, [2, 3, 2])],
 }
 
-# (class, args, sample shape, input kind): "normal" floats, or "indices" below input_dim
+EXAMPLES.update(CATALOG_EXAMPLES)
+
+# (class, args, sample shape, input kind): "normal" floats, "indices" below input_dim,
+# or "indices:N" below N
 CASES = [(name, example[0], example[1], example[2] if len(example) > 2 else "normal")
          for name, examples in EXAMPLES.items() for example in examples]
 
 
 def make_input(kind, args, shape, rng):
-    if kind == "indices":
-        return rng.integers(0, args["input_dim"], shape).astype(np.float64)
+    if kind.startswith("indices"):
+        top = int(kind.split(":")[1]) if ":" in kind else args["input_dim"]
+        return rng.integers(0, top, shape).astype(np.float64)
     return rng.standard_normal(shape)
 
 
@@ -248,7 +253,7 @@ def test_backward_matches_finite_differences(class_name, args, shape, kind):
     y, cache = model.forward_train(params, x, np.random.default_rng(5))
     dx, grads = model.backward(params, cache, r)
     assert dx.shape == x.shape and y.dtype == np.float64
-    if kind == "indices":  # integer inputs have no gradient
+    if kind.startswith("indices"):  # integer inputs have no gradient
         assert not dx.any()
     for index in sample_indices(x.shape, rng) if kind == "normal" else []:
         assert dx[index] == pytest.approx(numeric_gradient(loss, x, index), rel=1e-5, abs=1e-6)

@@ -77,6 +77,15 @@ def test_extract_reaches_into_a_nested_model(cli, work):
     assert np.array_equal(nested["base/max_pooling2d"], plain["max_pooling2d"])
 
 
+def test_the_dask_engine_says_it_extracts_top_level_layers(cli, work):
+    pytest.importorskip("distributed")
+    np.save("x.npy", np.zeros((1, 64, 64, 3), dtype=np.float32))
+    result = cli("extract", TRANSFER, "--input", "x.npy", "--layer", "base/conv2d", "-o",
+                 "f.npz", "--engine", "dask")
+    assert_clean_error(result, 1, "--layer base/conv2d: --engine dask extracts the outputs "
+                       "of top-level layers")
+
+
 def test_an_unknown_nested_path_names_the_paths(cli, work):
     np.save("x.npy", np.zeros((1, 64, 64, 3), dtype=np.float32))
     result = cli("extract", TRANSFER, "--input", "x.npy", "--layer", "base/conv2", "-o", "f.npz")

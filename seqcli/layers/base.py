@@ -165,6 +165,11 @@ class Layer:
         """(output, cache, output mask) for a layer whose masking is "uses"."""
         raise NotImplementedError
 
+    def make_mask(self, x):
+        """For a layer that makes masks: Keras's mask from the layer's input (an
+        Embedding with mask_zero: True where the index is not 0)."""
+        return x != 0
+
     def keeps_mask(self) -> bool:
         """For a layer that uses masks: whether its output still carries one."""
         return False
