@@ -125,6 +125,10 @@ def check_writable(path: str, where: str = "", folder_ok: bool = False) -> None:
     target = os.path.realpath(path.rstrip("/") if folder_ok else path)
     if os.path.isdir(target) and not folder_ok:
         raise SeqcliError("is a directory; expected a file to write", where)
+    if _is_special(target):  # /dev/null, a pipe: written in place, so it needs no folder
+        if not os.access(target, os.W_OK):
+            raise SeqcliError("cannot write: permission denied", where)
+        return
     folder = os.path.dirname(target) or "."
     if not os.path.isdir(folder):
         raise SeqcliError(f"cannot write: no folder {os.path.dirname(path) or '.'!r}", where)

@@ -204,3 +204,20 @@ def test_only_the_temporary_files_of_dead_processes_are_removed(tmp_path):
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_device_is_written_in_place_never_renamed_over(tmp_path):
+    """`-o /dev/null` and a named pipe: opened and written, not replaced by a plain file
+    (as root, renaming over /dev/null would have put a file in the device's place)."""
+    pipe = tmp_path / "pipe.npz"
+    os.mkfifo(pipe)
+    reader = subprocess.Popen(["cat", str(pipe)], stdout=subprocess.PIPE)
+    status, _, err = finished(seqcli(["init", LAYERS, "-o", "pipe.npz"], tmp_path))
+    received = reader.communicate(timeout=30)[0]
+    assert status == 0, err
+    assert received.startswith(b"PK") and os.path.exists(pipe)
+    assert not os.path.isfile(pipe)  # still the pipe
+    status, _, err = finished(seqcli(["fit", MLP, "--data", TRAIN, "--epochs", "1", "-o",
+                                      "/dev/null"], tmp_path))
+    assert status == 0, err
+    assert not os.path.isfile("/dev/null") and os.listdir(tmp_path) == ["pipe.npz"]
