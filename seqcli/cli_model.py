@@ -88,6 +88,22 @@ WEIGHTS = click.option("--weights", "weights_path", type=click.Path(dir_okay=Fal
                             "reads one from standard input (default: fresh weights, seed 0).")
 
 
+def _data_shape(path: str) -> tuple:
+    """The shape of --input's data without reading it into numpy: a .npy header, or the
+    rows and columns of CSV/TSV text (a file, or sniffed on standard input)."""
+    import io
+
+    from seqcli import streams, tables
+    from seqcli.npyheader import read_shape
+
+    if path == "-":
+        data = streams.read("--input")
+        if streams.kind_of(data) == "text" and data.strip():
+            return tables.shape("<stdin>", data)
+        return read_shape(path, io.BytesIO(data))
+    return tables.shape(path) if tables.is_table(path) else read_shape(path)
+
+
 def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
     """The spec's model, built from --input-shape, data, or the spec itself."""
     spec = spec_module.load(spec_path, sys.stdin)  # a built spec is traced as it loads
@@ -150,9 +166,7 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
                                "--style keras3 (Keras 3 has its own columns)")
     data_shape = None
     if input_path is not None:
-        from seqcli.npyheader import read_shape
-        stream = sys.stdin.buffer if input_path == "-" else None
-        data_shape = read_shape(input_path, stream)
+        data_shape = _data_shape(input_path)
     try:
         _, model = load_built(spec, input_shape, batch_size, data_shape)
     except SeqcliError as exc:  # a shape that does not fit: say which data

@@ -25,6 +25,31 @@ def is_table(path: str) -> bool:
 
 def read(path: str):
     """The numbers in a CSV/TSV file, as a float32 array (rows, columns)."""
+    return parse(_read_bytes(path), path, _delimiter_of(path))
+
+
+def shape(path: str, data: bytes | None = None) -> tuple[int, int]:
+    """(rows, columns) of a CSV/TSV file (or of `data` read from standard input), every
+    cell checked, without numpy (`summary --input x.csv` imports none)."""
+    if data is None:
+        return _shape(_table(_read_bytes(path), path, _delimiter_of(path)))
+    return _shape(_table(data, path, None))
+
+
+def parse(data: bytes, where: str, delimiter: str | None = None):
+    """A float32 array (rows, columns) from CSV/TSV bytes; `delimiter` None: sniffed."""
+    import numpy as np
+
+    values, width = _table(data, where, delimiter)
+    return np.array(values, dtype=np.float64).reshape(len(values), width).astype(np.float32)
+
+
+def _shape(table) -> tuple[int, int]:
+    values, width = table
+    return len(values), width
+
+
+def _read_bytes(path: str) -> bytes:
     import os
 
     try:
@@ -32,17 +57,19 @@ def read(path: str):
             raise SeqcliError(f"the text is larger than {MAX_TABLE_BYTES:,} bytes; save the "
                               "numbers with numpy.save and give the .npy", path)
         with open(path, "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except OSError as exc:
         raise SeqcliError(exc.strerror or str(exc), path) from None
-    suffix = os.path.splitext(path)[1].lower()
-    return parse(data, path, SUFFIXES.get(suffix))
 
 
-def parse(data: bytes, where: str, delimiter: str | None = None):
-    """A float32 array (rows, columns) from CSV/TSV bytes; `delimiter` None: sniffed."""
-    import numpy as np
+def _delimiter_of(path: str) -> str | None:
+    import os
 
+    return SUFFIXES.get(os.path.splitext(path)[1].lower())
+
+
+def _table(data: bytes, where: str, delimiter: str | None) -> tuple[list, int]:
+    """(rows of floats, the number of columns), the header (if any) left out."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -56,18 +83,17 @@ def parse(data: bytes, where: str, delimiter: str | None = None):
         first = lines[0][1]
         delimiter = "\t" if "\t" in first else "," if "," in first else None
     header = _is_header(lines[0], delimiter, where)
-    rows = lines[1:] if header else lines
     width = len(_cells(lines[0][1], delimiter))
-    values = np.empty((len(rows), width), dtype=np.float64)
-    for index, (number, line) in enumerate(rows):
+    values = []
+    for number, line in (lines[1:] if header else lines):
         cells = _cells(line, delimiter)
         if len(cells) != width:
             raise SeqcliError(f"this line has {len(cells)} values; the "
                               f"{'header' if header else 'first line'} has {width}",
                               f"{where}:{number}:1")
-        for column, (start, cell) in enumerate(cells):
-            values[index, column] = _number(cell, f"{where}:{number}:{start + 1}")
-    return values.astype(np.float32)
+        values.append([_number(cell, f"{where}:{number}:{start + 1}")
+                       for start, cell in cells])
+    return values, width
 
 
 def _cells(line: str, delimiter: str | None) -> list[tuple[int, str]]:

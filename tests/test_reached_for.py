@@ -151,6 +151,25 @@ def test_a_header_alone_is_zero_rows(cli, layer_weights):
     assert run_values(cli, "--input", "x.csv").shape == (0, 4)
 
 
+def test_summary_builds_from_a_table_without_numpy(work):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    with open("x.csv", "w") as handle:
+        handle.write("a,b,c,d\n1,2,3,4\n5,6,7,8\n")
+    unbuilt = os.path.join(SPECS, "guide_unbuilt.yaml")
+    code = ("import sys\nfrom seqcli.cli import cli\n"
+            f"try:\n    cli.main(['summary', {unbuilt!r}, '--input', 'x.csv'])\n"
+            "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "assert 'numpy' not in sys.modules, 'numpy was imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": ROOT}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert " dense_7 (Dense)             (2, 2)" in result.stdout
+
+
 def test_fit_and_evaluate_take_tables_and_standard_input(cli, work):
     test = np.load(os.path.join(DIGITS, "test.npz"))
     np.savetxt("x.csv", test["x"], delimiter=",", comments="",
