@@ -157,9 +157,10 @@ def test_killed_while_writing_a_checkpoint(tmp_path):
     np.savez(tmp_path / "d.npz", x=rng.random((16, 2000), dtype=np.float32),
              y=rng.random((16, 1), dtype=np.float32))
     old = snapshot_of_a_run(tmp_path)
+    # a small learning rate: the loss falls every epoch, so every epoch writes a checkpoint
     process = seqcli(["fit", "big.yaml", "--data", "d.npz", "-o", "/dev/null", "--epochs",
                       "1000", "--batch-size", "16", "--checkpoint", "c.npz",
-                      "--monitor", "loss"], tmp_path)
+                      "--monitor", "loss", "--learning-rate", "1e-6"], tmp_path)
     leftover = wait_for_temporary(tmp_path, "c.npz", process, 4 * 2**20)
     assert leftover is not None, "no checkpoint was caught being written"
     kill(process)
@@ -173,7 +174,8 @@ def test_killed_while_writing_a_checkpoint(tmp_path):
 def snapshot_of_a_run(folder) -> bytes:
     """A first, complete checkpoint (one epoch), as the old file."""
     status, _, err = finished(seqcli(["fit", "big.yaml", "--data", "d.npz", "-o", "/dev/null",
-                                      "--epochs", "1", "--checkpoint", "c.npz"], folder))
+                                      "--epochs", "1", "--checkpoint", "c.npz",
+                                      "--learning-rate", "1e-6"], folder))
     assert status == 0, err
     return (folder / "c.npz").read_bytes()
 
