@@ -362,8 +362,9 @@ def parse_class_weight(value):
 
 
 def _sample_weights(path, class_weight, y):
-    """One weight per training sample, from --sample-weight or --class-weight."""
-    from seqcli import arrays, training
+    """One weight per training sample, from --sample-weight (.npy, or a column of CSV/TSV
+    text) or --class-weight."""
+    from seqcli import streams, tables, training
 
     if path and class_weight:
         raise click.UsageError("use --sample-weight or --class-weight, not both (Keras "
@@ -372,10 +373,13 @@ def _sample_weights(path, class_weight, y):
         return training.class_sample_weights(y, class_weight)
     if not path:
         return None
-    weights = arrays.read_npy(path, mmap=False)
+    weights = streams.open_input(path, "--sample-weight", rows=False)
+    if tables.is_table(path) and weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights[:, 0]  # a column of text: one weight per line
+    where = "<stdin>" if path == "-" else path
     if weights.shape != (len(y),) or weights.dtype.kind not in "fiu":
         raise SeqcliError(f"expected {len(y)} sample weights, one number per sample (shape "
-                          f"({len(y)},)); found {weights.dtype} of shape {weights.shape}", path)
+                          f"({len(y)},)); found {weights.dtype} of shape {weights.shape}", where)
     return weights.astype("float32")
 
 

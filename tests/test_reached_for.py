@@ -241,3 +241,18 @@ def test_a_spooled_weights_copy_is_removed(cli, layer_weights, monkeypatch, tmp_
         result = cli("run", LAYERS, "--input", "x.npy", "--weights", "-", "-o", "o.npy",
                      input=handle.read())
     assert result.exit_code == 0 and os.listdir(private) == []
+
+
+def test_sample_weights_from_a_column_of_text(cli, work):
+    train = os.path.join(DIGITS, "train.npz")
+    count = len(np.load(train)["y"])
+    weights = np.random.default_rng(1).uniform(0, 2, count).astype(np.float32)
+    np.save("sw.npy", weights)
+    np.savetxt("sw.csv", weights, header="weight", comments="", fmt="%.9g")
+    mlp = os.path.join(DIGITS, "mlp.yaml")
+    for name in ("sw.npy", "sw.csv"):
+        result = cli("fit", mlp, "--data", train, "--sample-weight", name, "-o", name + ".npz",
+                     "--epochs", "1")
+        assert result.exit_code == 0, result.stderr
+    assert np.array_equal(np.load("sw.npy.npz")["dense/kernel"],
+                          np.load("sw.csv.npz")["dense/kernel"])
