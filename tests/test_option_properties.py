@@ -196,7 +196,9 @@ def invocations(draw, names):
         else:
             for _ in range(draw(st.integers(1, 2)) if param.multiple else 1):
                 argv += [flag, value(param)]
-    return argv, draw(st.sampled_from(STDIN))
+    stdin = draw(st.one_of(st.sampled_from(STDIN), st.binary(max_size=64),
+                           st.text("0123456789,.-+e\n\t abn", max_size=40).map(str.encode)))
+    return argv, stdin
 
 
 def assert_clean(argv, stdin):
