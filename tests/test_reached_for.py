@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import SPECS
 from tests.test_cli import assert_clean_error
@@ -256,3 +258,30 @@ def test_sample_weights_from_a_column_of_text(cli, work):
         assert result.exit_code == 0, result.stderr
     assert np.array_equal(np.load("sw.npy.npz")["dense/kernel"],
                           np.load("sw.csv.npz")["dense/kernel"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text("0123456789,.-+eE\t \"nanif\r\n\ufeffab", max_size=60))
+def test_any_text_is_a_table_or_a_located_error(text):
+    from seqcli import tables
+    from seqcli.errors import SeqcliError
+
+    try:
+        values = tables.parse(text.encode("utf-8"), "t.csv")
+    except SeqcliError as exc:
+        assert exc.where == "t.csv" or exc.where.startswith("t.csv:"), exc.where
+        return
+    assert values.dtype == np.float32 and values.ndim == 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False),
+                         min_size=3, max_size=3), min_size=1, max_size=5),
+       st.sampled_from([",", "\t"]), st.booleans())
+def test_written_numbers_read_back_exactly(rows, delimiter, header):
+    from seqcli import tables
+
+    lines = ([delimiter.join(["a", "b", "c"])] if header else []) + [
+        delimiter.join(repr(float(np.float32(v))) for v in row) for row in rows]
+    values = tables.parse("\n".join(lines).encode(), "t.csv")
+    assert np.array_equal(values, np.array(rows, dtype=np.float32))
