@@ -312,6 +312,10 @@ def _check_output(output, engine_name) -> None:
     if output == "-":
         refuse_binary_terminal()
     elif output is not None:
+        if engine_name != "dask" and output.rstrip("/").endswith(".zarr"):
+            # the numpy engine would write its .npy or .npz under a name that says Zarr
+            raise SeqcliError("a Zarr store is written by the Dask engine: add "
+                              "--engine dask, or give a .npy or .npz name", f"-o {output}")
         check_writable(output, f"-o {output}", folder_ok=engine_name == "dask")
 
 
