@@ -14,6 +14,7 @@ import re
 from seqcli.errors import SeqcliError
 
 SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": None}
+FLOAT32_MAX = 3.4028234663852886e38
 MAX_TABLE_BYTES = 1 * 2**30  # larger text is refused: save the numbers as .npy
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)",
                     re.IGNORECASE)
@@ -133,4 +134,7 @@ def _number(cell: str, where: str) -> float:
     if not NUMBER.fullmatch(cell):
         shown = cell if len(cell) <= 40 else cell[:37] + "..."
         raise SeqcliError(f"{shown!r} is not a number", where)
-    return float(cell)
+    value = float(cell)
+    if abs(value) > FLOAT32_MAX and value != float("inf") and value != float("-inf"):
+        raise SeqcliError(f"{cell!r} is beyond float32's range (±3.4e38)", where)
+    return value
