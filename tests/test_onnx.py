@@ -364,7 +364,7 @@ def test_run_takes_engine_onnxruntime(cli, tmp_path):
 
 # ---------------------------------------------------------------- random stacks
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from seqcli.activations import ACTIVATIONS  # noqa: E402
@@ -448,7 +448,11 @@ def _agrees_with_numpy(layers, input_shape, x):
         assert "zero or negative" in str(exc) or "ndim" in str(exc)
         return
     weights = weights_module.fresh(model)
-    expected = NumpyEngine(model, weights).forward(x).output
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = NumpyEngine(model, weights).forward(x).output
+    # chained exponential activations can overflow float32: then there is no number to
+    # agree on (numpy says NaN where ONNX Runtime's fused LSTM may saturate)
+    assume(np.isfinite(expected).all())
     y = OnnxRuntimeEngine(model, weights).forward(x).output
     scale = max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5 * scale)
