@@ -109,8 +109,8 @@ BY_NAME = {  # values an option of this name takes, right and wrong
     "max_params": ["1K", "100", "x", "-1"], "max_macs": ["1M", "1", "x"],
     "max_flops": ["1G", "0", "x"],
 }
-SLOW = {"dask"}
-RARE = {"scheduler", "chunk_rows", "validation_path"}  # each only refused without the other  # engine choices that start a cluster: their own tests cover them
+SLOW = {"dask"}  # engine choices that start a cluster: their own tests cover them
+RARE = {"scheduler", "chunk_rows", "validation_path"}  # each refused without another
 
 
 def values_for(param: click.Parameter) -> list:
