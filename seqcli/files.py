@@ -2,7 +2,7 @@
 
 The temporary file is named `.TARGET.seqcli-PID.RANDOM.tmp`: recognisable, and owned by
 a process. One left behind by a process that was killed (its PID gone) is removed by the
-next atomic write in that folder.
+next atomic write in that folder (the Dask engine's temporary folders likewise).
 """
 
 from __future__ import annotations
@@ -76,8 +76,11 @@ MARK = ".seqcli-"  # .TARGET.seqcli-PID.RANDOM.tmp
 
 
 def remove_stale(folder: str) -> list[str]:
-    """Remove the temporary files of atomic writes whose process has died (killed while
-    writing); the names removed. A file whose owner may be alive is left alone."""
+    """Remove the temporary files (and the Dask engine's temporary folders) of writes
+    whose process has died, killed while writing; the names removed. One whose owner
+    may be alive is left alone."""
+    import shutil
+
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -85,18 +88,23 @@ def remove_stale(folder: str) -> list[str]:
         return removed
     for entry in entries:
         pid = _owner(entry.name)
-        if pid is not None and pid != os.getpid() and not _alive(pid):
-            try:
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
                 os.unlink(entry.path)
-                removed.append(entry.name)
-            except OSError:
-                pass  # another process cleaned it first, or it is not ours to remove
+            removed.append(entry.name)
+        except OSError:
+            pass  # another process cleaned it first, or it is not ours to remove
     return removed
 
 
 def _owner(name: str) -> int | None:
-    """The PID in `.TARGET.seqcli-PID.RANDOM.tmp`, or None for any other name."""
-    if not (name.startswith(".") and name.endswith(".tmp")) or MARK not in name:
+    """The PID in `.TARGET.seqcli-PID.RANDOM.tmp` (or `.old`, a replaced Dask output on
+    its way out), or None for any other name."""
+    if not (name.startswith(".") and name.endswith((".tmp", ".old"))) or MARK not in name:
         return None
     pid = name.rsplit(MARK, 1)[1].split(".", 1)[0]
     return int(pid) if pid.isdigit() else None

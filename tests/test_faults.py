@@ -204,7 +204,12 @@ def test_only_the_temporary_files_of_dead_processes_are_removed(tmp_path):
                  "notes.seqcli-1.tmp": True}                       # not hidden: not ours
         for name in names:
             (tmp_path / name).write_bytes(b"partial")
-        assert files.remove_stale(str(tmp_path)) == [f".y.npy.seqcli-{dead.pid}.abc123.tmp"]
+        for name in (f".y.zarr.seqcli-{dead.pid}.q.tmp", f".y.zarr.seqcli-{dead.pid}.r.old"):
+            (tmp_path / name / "part").mkdir(parents=True)  # the Dask engine's folders
+            (tmp_path / name / "part" / "0.npy").write_bytes(b"partial")
+        assert sorted(files.remove_stale(str(tmp_path))) == [
+            f".y.npy.seqcli-{dead.pid}.abc123.tmp", f".y.zarr.seqcli-{dead.pid}.q.tmp",
+            f".y.zarr.seqcli-{dead.pid}.r.old"]
         assert sorted(os.listdir(tmp_path)) == sorted(n for n, kept in names.items() if kept)
     finally:
         alive.kill()
@@ -226,3 +231,18 @@ def test_a_device_is_written_in_place_never_renamed_over(tmp_path):
                                       "/dev/null"], tmp_path))
     assert status == 0, err
     assert not os.path.isfile("/dev/null") and os.listdir(tmp_path) == ["pipe.npz"]
+
+
+def test_the_dask_engines_temporary_folder_is_marked_and_cleans_up_after_a_kill(tmp_path):
+    from seqcli import sinks
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".out.seqcli-{dead.pid}.abc.tmp"
+    (stale / "dense").mkdir(parents=True)
+    sink = sinks.prepare("folder", str(tmp_path / "out"), ["dense"], {}, 4)
+    try:
+        assert os.path.basename(sink.temporary).startswith(f".out.seqcli-{os.getpid()}.")
+        assert not stale.exists()
+    finally:
+        sinks.abort(sink)
