@@ -237,7 +237,7 @@ def test_a_layer_class_without_an_onnx_form_is_named(monkeypatch):
 @pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
 def test_engine_extracts_every_layers_output_in_keras_layout(path):
     model, weights, x, _ = load_case(path)
-    names = [layer.name for layer in model.layers]
+    names = model.plan.layer_paths()  # nested models' layers too: base/conv2d
     expected = runner.extract(NumpyEngine(model, weights), x, names, batch_size=3)
     got = runner.extract(OnnxRuntimeEngine(model, weights), x, names, batch_size=3)
     for name in names:
@@ -364,7 +364,7 @@ def test_run_takes_engine_onnxruntime(cli, tmp_path):
 
 # ---------------------------------------------------------------- random stacks
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from seqcli.activations import ACTIVATIONS  # noqa: E402
@@ -448,7 +448,11 @@ def _agrees_with_numpy(layers, input_shape, x):
         assert "zero or negative" in str(exc) or "ndim" in str(exc)
         return
     weights = weights_module.fresh(model)
-    expected = NumpyEngine(model, weights).forward(x).output
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = NumpyEngine(model, weights).forward(x).output
+    # chained exponential activations can overflow float32: then there is no number to
+    # agree on (numpy says NaN where ONNX Runtime's fused LSTM may saturate)
+    assume(np.isfinite(expected).all())
     y = OnnxRuntimeEngine(model, weights).forward(x).output
     scale = max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5 * scale)
