@@ -125,6 +125,6 @@ def test_catalog_stacks_draw_on_the_newer_layers():
         covered.update(classes_in(load_case(path)[0]))
     newer = {"Masking", "RMSNormalization", "Discretization", "CategoryEncoding", "RNN",
              "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "EinsumDense",
-             "SpectralNormalization", "ConvLSTM1D", "ConvLSTM2D"}
+             "SpectralNormalization", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
     assert newer - covered == set()
     assert {"Conv2D", "DepthwiseConv2D", "GRU", "Bidirectional", "TimeDistributed"} <= covered
