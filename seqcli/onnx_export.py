@@ -175,9 +175,10 @@ def emitters() -> dict:
     """Layer class -> its emitter (a subclass finds its family's); read after onnx is
     known to be installed, since the emitters' modules import it."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, conv, core as core_layers, normalization, padding,
-                               pooling, preprocessing, recurrent as recurrent_layers,
-                               regularization, reshaping, wrappers)
+    from seqcli.layers import (activation, augmentation, conv, core as core_layers,
+                               normalization, padding, pooling, preprocessing,
+                               recurrent as recurrent_layers, regularization, reshaping,
+                               wrappers)
 
     return {
         core_layers.Dense: core.dense, core_layers.Activation: core.activation_layer,
@@ -202,6 +203,8 @@ def emitters() -> dict:
         padding.UpSampling: spatial.upsampling, preprocessing._Image: spatial.image,
         recurrent_layers._Recurrent: recurrent.recurrent,
         wrappers.Bidirectional: recurrent.bidirectional,
+        augmentation.Augmentation: core.passthrough,  # training only: nothing at inference
+        augmentation.RandomCrop: spatial.random_crop,
     }
 
 

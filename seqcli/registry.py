@@ -65,6 +65,9 @@ FAMILIES = {
     "seqcli.layers.masking": ("Masking",),
     "seqcli.layers.rms_normalization": ("RMSNormalization",),
     "seqcli.layers.encoding": ("Discretization", "CategoryEncoding"),
+    "seqcli.layers.augmentation": ("RandomFlip", "RandomCrop", "RandomContrast",
+                                   "RandomBrightness"),
+    "seqcli.layers.augment_affine": ("RandomRotation", "RandomZoom", "RandomTranslation"),
     "seqcli.model": ("Sequential",),
 }
 INDEX = {name: module for module, names in FAMILIES.items() for name in names}

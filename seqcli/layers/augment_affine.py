@@ -1,0 +1,152 @@
+"""Keras 3's geometric augmentation layers: RandomRotation, RandomZoom,
+RandomTranslation and RandomShear. Each draws Keras's factors, turns them into Keras's
+affine transform, and samples the image there (seqcli/image_sampling.py) with Keras's
+interpolation and fill modes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seqcli.args import Choice, Float, Optional, arg
+from seqcli.layers.augmentation import SEED, Augmentation, Factor, uniform
+from seqcli.layers.core import DATA_FORMAT
+from seqcli.registry import register
+
+FILL_MODE = Choice("reflect", "wrap", "constant", "nearest")
+INTERPOLATION = Choice("nearest", "bilinear")
+ROTATION = Factor(-1, 1)
+ZOOM = Factor(-1, 1, check="each_open")
+TRANSLATION = Factor(-1, 1, check="each")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Affine(Augmentation):
+    def matrices(self, factors, height, width):
+        """Keras's transform rows [a0, a1, a2, b0, b1, b2, 0, 0], one per image."""
+        raise NotImplementedError
+
+    def apply(self, x, factors):
+        from seqcli import image_sampling
+
+        transforms = self.matrices(factors, *x.shape[1:3])
+        taps = image_sampling.plan(x.shape, transforms, self.interpolation, self.fill_mode)
+        return image_sampling.sample(x, taps, self.fill_value), (taps, x.shape)
+
+    def apply_backward(self, cache, dy):
+        from seqcli import image_sampling
+
+        taps, shape = cache
+        return image_sampling.sample_backward(dy, taps, shape)
+
+
+def sampling(name):
+    """A fresh field (a dataclass owns its fields) for an argument every layer here has."""
+    return {
+        "fill_mode": lambda: arg(FILL_MODE, default="reflect", doc="how points outside are "
+                                 "filled"),
+        "interpolation": lambda: arg(INTERPOLATION, default="bilinear"),
+        "seed": lambda: arg(SEED, default=None, doc="kept for Keras; fit's --seed drives it"),
+        "fill_value": lambda: arg(Float(), default=0.0, doc="the fill of fill_mode constant"),
+        "data_format": lambda: arg(DATA_FORMAT, default=None),
+    }[name]()
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class RandomRotation(_Affine):
+    factor: object = arg(ROTATION, doc="fraction of a full turn, drawn from [lower, upper]")
+    fill_mode: str = sampling("fill_mode")
+    interpolation: str = sampling("interpolation")
+    seed: int | None = sampling("seed")
+    fill_value: float = sampling("fill_value")
+    data_format: str | None = sampling("data_format")
+
+    positional = ("factor", "fill_mode", "interpolation", "seed", "fill_value")
+    summary = "Rotates each image by a random angle about its centre in training"
+
+    def draw(self, shape, rng):
+        lower, upper = ROTATION.bounds(self.factor)
+        return {"angle": uniform(rng, lower * 360.0, upper * 360.0, (shape[0],))}
+
+    def matrices(self, factors, height, width):
+        import numpy as np
+
+        from seqcli.image_sampling import affine_matrix
+
+        angle = np.asarray(factors["angle"], np.float32).reshape(-1)
+        zeros, ones = np.zeros_like(angle), np.ones_like(angle)
+        return affine_matrix(angle, zeros, zeros, ones, zeros, zeros, height, width)
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class RandomZoom(_Affine):
+    height_factor: object = arg(ZOOM, doc="zoom drawn from [1 + lower, 1 + upper]; "
+                                "negative zooms in")
+    width_factor: object = arg(Optional(ZOOM), default=None,
+                               doc="null: the height's zoom, keeping the aspect ratio")
+    fill_mode: str = sampling("fill_mode")
+    interpolation: str = sampling("interpolation")
+    seed: int | None = sampling("seed")
+    fill_value: float = sampling("fill_value")
+    data_format: str | None = sampling("data_format")
+
+    positional = ("height_factor", "width_factor", "fill_mode", "interpolation", "seed",
+                  "fill_value")
+    summary = "Zooms each image in or out by a random factor in training"
+
+    def draw(self, shape, rng):
+        lower, upper = ZOOM.bounds(self.height_factor)
+        height_zoom = uniform(rng, 1.0 + lower, 1.0 + upper, (shape[0], 1))
+        if self.width_factor is None:
+            return {"height_zoom": height_zoom, "width_zoom": height_zoom}
+        lower, upper = ZOOM.bounds(self.width_factor)
+        return {"height_zoom": height_zoom,
+                "width_zoom": uniform(rng, 1.0 + lower, 1.0 + upper, (shape[0], 1))}
+
+    def matrices(self, factors, height, width):
+        import numpy as np
+
+        f32 = np.float32
+        zoom_x = np.asarray(factors["width_zoom"], f32).reshape(-1, 1)
+        zoom_y = np.asarray(factors["height_zoom"], f32).reshape(-1, 1)
+        x_offset = (f32(width) - f32(1)) / f32(2) * (f32(1) - zoom_x)
+        y_offset = (f32(height) - f32(1)) / f32(2) * (f32(1) - zoom_y)
+        zeros = np.zeros_like(zoom_x)
+        return np.concatenate([zoom_x, zeros, x_offset, zeros, zoom_y, y_offset, zeros, zeros],
+                              axis=1)
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class RandomTranslation(_Affine):
+    height_factor: object = arg(TRANSLATION, doc="shift as a fraction of the height, "
+                                "drawn from [lower, upper]")
+    width_factor: object = arg(TRANSLATION, doc="shift as a fraction of the width")
+    fill_mode: str = sampling("fill_mode")
+    interpolation: str = sampling("interpolation")
+    seed: int | None = sampling("seed")
+    fill_value: float = sampling("fill_value")
+    data_format: str | None = sampling("data_format")
+
+    positional = ("height_factor", "width_factor", "fill_mode", "interpolation", "seed",
+                  "fill_value")
+    summary = "Shifts each image by a random offset in training"
+
+    def draw(self, shape, rng):
+        import numpy as np
+
+        height, width = shape[1:3]
+        lower, upper = TRANSLATION.bounds(self.height_factor)
+        shift_y = uniform(rng, lower, upper, (shape[0], 1)) * np.float32(height)
+        lower, upper = TRANSLATION.bounds(self.width_factor)
+        shift_x = uniform(rng, lower, upper, (shape[0], 1)) * np.float32(width)
+        return {"translations": np.concatenate([shift_x, shift_y], axis=1)}
+
+    def matrices(self, factors, height, width):
+        import numpy as np
+
+        shifts = np.asarray(factors["translations"], np.float32).reshape(-1, 2)
+        ones, zeros = np.ones_like(shifts[:, :1]), np.zeros_like(shifts[:, :1])
+        return np.concatenate([ones, zeros, -shifts[:, :1], zeros, ones, -shifts[:, 1:],
+                               zeros, zeros], axis=1)

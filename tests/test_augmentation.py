@@ -1,0 +1,182 @@
+"""The augmentation layers: Keras's formulas with the random factors fixed (fixtures from
+make_catalog.py augment), seqcli's own draws within Keras's ranges, and their place in
+training (random, seeded) and at inference (the identity, or RandomCrop's window)."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from seqcli import spec as spec_module
+from seqcli.errors import ArgError, SeqcliError
+from tests.conftest import FIXTURES
+
+CASES = sorted(glob.glob(os.path.join(FIXTURES, "augment", "*.npz")))
+
+
+def load(path):
+    data = np.load(path, allow_pickle=False)
+    layer = spec_module.load_text(str(data["spec"]), "case.json").model.layers[0]
+    factors = {k[2:]: data[k] for k in data.files if k.startswith("t:")}
+    return layer, data, factors
+
+
+def layer_of(entry, shape):
+    text = json.dumps({"input_shape": list(shape), "layers": [entry]})
+    return spec_module.load_text(text, "case.json").model.layers[0]
+
+
+def test_every_augmentation_layer_has_formula_fixtures():
+    from seqcli.registry import FAMILIES
+
+    names = {n for m in ("seqcli.layers.augmentation", "seqcli.layers.augment_affine")
+             for n in FAMILIES[m]}
+    assert names == {type(load(path)[0]).__name__ for path in CASES}
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
+def test_transform_matches_keras_with_its_factors(path):
+    layer, data, factors = load(path)
+    y, cache = layer.transform(data["x"], factors)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, data["y"], rtol=1e-5, atol=1e-5)
+    dx = layer.transform_backward(cache, data["r"])
+    np.testing.assert_allclose(dx, data["g:x"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("path", [p for p in CASES if "rotation" in p],
+                         ids=lambda p: os.path.basename(p)[:-4])
+def test_rotation_matrix_is_keras_s(path):
+    layer, data, factors = load(path)
+    height, width = layer.to_last(data["x"]).shape[1:3]
+    np.testing.assert_allclose(layer.matrices(factors, height, width),
+                               data["t:rotation_matrix"], atol=1e-5)
+
+
+RANGES = [  # (layer, key, low, high): where Keras's get_random_transformation draws
+    ({"RandomRotation": {"factor": [-0.1, 0.3]}}, "angle", -36.0, 108.0),
+    ({"RandomRotation": {"factor": 0.2}}, "angle", -72.0, 72.0),
+    ({"RandomZoom": {"height_factor": [-0.3, 0.5]}}, "height_zoom", 0.7, 1.5),
+    ({"RandomZoom": {"height_factor": 0.2, "width_factor": 0.6}}, "width_zoom", 0.4, 1.6),
+    ({"RandomContrast": {"factor": 0.3}}, "contrast_factor", 1.0, 1.3),  # Keras 3's: >= 1
+    ({"RandomContrast": {"factor": [0.2, 0.5]}}, "contrast_factor", 0.8, 1.5),
+    ({"RandomBrightness": {"factor": 0.1}}, "rgb_delta", -25.5, 25.5),
+    ({"RandomBrightness": {"factor": [0.0, 0.5], "value_range": [0, 1]}}, "rgb_delta", 0, 0.5),
+]
+
+
+@pytest.mark.parametrize("entry,key,low,high", RANGES)
+def test_draws_cover_keras_s_range(entry, key, low, high):
+    layer = layer_of(entry, [4, 5, 2])
+    values = np.concatenate([np.ravel(layer.draw((50, 4, 5, 2), np.random.default_rng(s))[key])
+                             for s in range(20)])
+    assert values.min() >= low and values.max() <= high
+    spread = high - low
+    assert values.min() < low + 0.05 * spread and values.max() > high - 0.05 * spread
+
+
+def test_translation_and_crop_draws():
+    layer = layer_of({"RandomTranslation": {"height_factor": [0.1, 0.2], "width_factor": 0.5}},
+                     [10, 8, 1])
+    shifts = layer.draw((400, 10, 8, 1), np.random.default_rng(0))["translations"]
+    assert shifts[:, 0].min() >= -4 and shifts[:, 0].max() <= 4  # width first, in pixels
+    assert shifts[:, 1].min() >= 1 and shifts[:, 1].max() <= 2
+    crop = layer_of({"RandomCrop": {"height": 3, "width": 4}}, [6, 8, 1])
+    starts = {tuple(crop.draw((2, 6, 8, 1), np.random.default_rng(s)).values())
+              for s in range(200)}
+    assert starts == {(h, w) for h in range(4) for w in range(5)}  # every window, no more
+    flips = layer_of({"RandomFlip": {}}, [3, 3, 1]).draw((1000, 3, 3, 1),
+                                                          np.random.default_rng(1))["flips"]
+    assert 400 < flips.sum() < 600
+
+
+def run_model(layers, x, training, seed=0):
+    text = json.dumps({"input_shape": list(x.shape[1:]), "layers": layers})
+    model = spec_module.load_text(text, "case.json").model
+    rng = np.random.default_rng(seed) if training else None
+    return model.run({}, x, training=training, rng=rng).output
+
+
+AUGMENTS = [{"RandomFlip": {}}, {"RandomRotation": {"factor": 0.3}},
+            {"RandomZoom": {"height_factor": 0.3}},
+            {"RandomTranslation": {"height_factor": 0.2, "width_factor": 0.2}},
+            {"RandomContrast": {"factor": 0.5}}, {"RandomBrightness": {"factor": 0.3}}]
+
+
+@pytest.mark.parametrize("entry", AUGMENTS, ids=lambda e: next(iter(e)))
+def test_identity_at_inference_random_and_seeded_in_training(entry):
+    x = np.random.default_rng(0).uniform(0, 255, (8, 6, 5, 2)).astype(np.float32)
+    assert run_model([entry], x, training=False) is x
+    first, again = run_model([entry], x, True, 1), run_model([entry], x, True, 1)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, x)
+    assert not np.array_equal(first, run_model([entry], x, True, 2))
+
+
+def test_random_crop_inference_is_the_centre_window_resized():
+    x = np.arange(2 * 6 * 10 * 1, dtype=np.float32).reshape(2, 6, 10, 1)
+    y = run_model([{"RandomCrop": {"height": 3, "width": 3}}], x, training=False)
+    assert y.shape == (2, 3, 3, 1)
+    # the 6x6 centre window (columns 2..7), halved bilinearly: its 2x2 blocks' means
+    window = x[:, :, 2:8]
+    np.testing.assert_allclose(y, window.reshape(2, 3, 2, 3, 2, 1).mean(axis=(2, 4)))
+    same = run_model([{"RandomCrop": {"height": 6, "width": 10}}], x, training=False)
+    np.testing.assert_array_equal(same, x)
+
+
+def test_fit_trains_through_augmentation(tmp_path, cli):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.uniform(0, 1, (16, 6, 6, 1)).astype(np.float32),
+             y=rng.integers(0, 2, 16))
+    spec = tmp_path / "m.yaml"
+    spec.write_text("input_shape: [6, 6, 1]\nlayers:\n"
+                    "  - RandomFlip: {mode: horizontal}\n"
+                    "  - RandomRotation: {factor: 0.1, fill_mode: constant}\n"
+                    "  - RandomCrop: {height: 4, width: 4}\n"
+                    "  - Flatten: {}\n  - Dense: {units: 2}\n")
+    args = ("fit", spec, "--data", tmp_path / "d.npz", "--epochs", "2", "--seed", "3",
+            "--loss", "sparse_categorical_crossentropy")
+    assert cli(*args, "-o", tmp_path / "a.npz").exit_code == 0
+    assert cli(*args, "-o", tmp_path / "b.npz").exit_code == 0
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    np.testing.assert_array_equal(a["dense/kernel"], b["dense/kernel"])
+    np.save(tmp_path / "x.npy", np.ones((1, 6, 6, 1), np.float32))
+    result = cli("run", spec, "--input", tmp_path / "x.npy", "--weights", tmp_path / "a.npz",
+                 "-o", tmp_path / "y.npy")
+    assert result.exit_code == 0 and np.load(tmp_path / "y.npy").shape == (1, 2)
+
+
+BAD = [
+    ({"RandomRotation": {"factor": 1.5}}, "factor", "in the range [-1, 1]"),
+    ({"RandomRotation": {"factor": [0.1, 0.2, 0.3]}}, "factor", "a list of two numbers"),
+    ({"RandomZoom": {"height_factor": -1.0}}, "height_factor", "in the range (-1, 1]"),
+    ({"RandomZoom": {"height_factor": 0.1, "width_factor": [0.1, 2]}}, "width_factor",
+     "(-1, 1]"),
+    ({"RandomTranslation": {"height_factor": 0.1, "width_factor": [-1.2, 0]}},
+     "width_factor", "[-1, 1]"),
+    ({"RandomContrast": {"factor": -0.1}}, "factor", "[0, 1]"),
+    ({"RandomBrightness": {"factor": 0.1, "value_range": [0]}}, "value_range",
+     "list of two numbers"),
+    ({"RandomRotation": {"factor": 0.1, "fill_mode": "mirror"}}, "fill_mode", "reflect"),
+    ({"RandomZoom": {"height_factor": 0.1, "interpolation": "bicubic"}}, "interpolation",
+     "nearest, bilinear"),
+    ({"RandomFlip": {"mode": "diagonal"}}, "mode", "horizontal_and_vertical"),
+    ({"RandomCrop": {"height": 0, "width": 2}}, "height", "positive integer"),
+]
+
+
+@pytest.mark.parametrize("entry,name,words", BAD, ids=lambda v: str(v)[:30])
+def test_bad_arguments_are_refused_in_keras_s_words(entry, name, words):
+    (class_name, args), = entry.items()
+    from seqcli.registry import lookup
+
+    with pytest.raises(ArgError) as error:
+        lookup(class_name).create({**args, "name": "x"})
+    assert error.value.arg == name and words in str(error.value)
+
+
+def test_images_must_be_rank_4():
+    with pytest.raises(SeqcliError, match="expected ndim=4, found ndim=3"):
+        layer_of({"RandomFlip": {}}, [4, 3])
