@@ -87,8 +87,21 @@ def entry_parts(source, path: tuple, entry) -> tuple:
         args = {}
     elif not isinstance(args, dict):
         raise SeqcliError(f"the arguments of {class_name} must be a mapping, e.g. "
-                          f"`{class_name}: {{units: 10}}`", source.where(args_path))
+                          f"`{class_name}: {example_args(class_name, args)}`",
+                          source.where(args_path))
     return class_name, (args_path, True), args, args_path
+
+
+def example_args(class_name, given) -> str:
+    """The mapping a user most likely meant: a lone value named as the class's first
+    positional argument (`LSTM: 4` -> `{units: 4}`)."""
+    try:
+        first = lookup(class_name).positional[0]
+    except (KeyError, IndexError, AttributeError):
+        return "{name: value}"
+    value = given if isinstance(given, (int, float, str)) and not isinstance(given, bool) \
+        else "..."
+    return f"{{{first}: {value}}}"
 
 
 def _frozen(layer):

@@ -127,8 +127,7 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset(), mask=N
         layer_params = params.get(layer.name, {})
         made = None
         if layer.makes_mask:
-            made = Mask(graph.op("Not", [graph.op("Equal", [graph.keras(x), graph.const(
-                0.0, "zero")])]), step.input_shape)
+            made = made_mask(graph, layer, x, step.input_shape)
         if isinstance(layer, Sequential):
             x, _, mask = emit_layers(state, step.inner, layer_params, x, mask=mask)
         elif mask is not None and layer.masking == "uses":
@@ -146,6 +145,18 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset(), mask=N
             kept[layer.name] = x
     graph.scope = outer_scope
     return x, kept, mask
+
+
+def made_mask(graph, layer, x, shape) -> Mask:
+    """The mask a layer makes from its input, as its make_mask does: Masking's (the
+    feature axis reduced away) or Embedding's (True where the index is not 0)."""
+    from seqcli.layers.masking import Masking
+    from seqcli.onnx_layers import masking_mask
+
+    if isinstance(layer, Masking):
+        return Mask(masking_mask(graph, layer, x), tuple(shape[:-1]))
+    return Mask(graph.op("Not", [graph.op("Equal", [graph.keras(x), graph.const(
+        0.0, "zero")])]), shape)
 
 
 def emit(state, layer, params, x, shape):
@@ -175,10 +186,10 @@ def emitters() -> dict:
     """Layer class -> its emitter (a subclass finds its family's); read after onnx is
     known to be installed, since the emitters' modules import it."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, augmentation, conv, core as core_layers,
-                               normalization, padding, pooling, preprocessing,
+    from seqcli.layers import (activation, augmentation, conv, core as core_layers, encoding,
+                               masking, normalization, padding, pooling, preprocessing,
                                recurrent as recurrent_layers, regularization, reshaping,
-                               wrappers)
+                               rms_normalization, wrappers)
 
     return {
         core_layers.Dense: core.dense, core_layers.Activation: core.activation_layer,
@@ -194,6 +205,10 @@ def emitters() -> dict:
         normalization.LayerNormalization: core.layer_norm,
         normalization.GroupNormalization: core.group_norm,
         normalization.UnitNormalization: core.unit_norm,
+        rms_normalization.RMSNormalization: core.rms_norm,
+        masking.Masking: core.masking,
+        encoding.Discretization: core.discretization,
+        encoding.CategoryEncoding: core.category_encoding,
         preprocessing.Rescaling: core.rescaling,
         preprocessing.Normalization: core.preprocessing_normalization,
         wrappers.TimeDistributed: core.time_distributed,

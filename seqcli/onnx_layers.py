@@ -297,3 +297,72 @@ def time_distributed(state, layer, params, x, shape):
     inner_out = graph.keras(inner)
     y = graph.reshape(inner_out, graph.shape_part(data, 0, 2), graph.shape_part(inner_out, 1))
     return Value(y, identity(inner.rank + 1))
+
+
+def rms_norm(state, layer, params, x, shape):
+    """x / sqrt(mean(x * x) + epsilon) * scale, as Keras 3's ops.rms_normalization."""
+    graph = state.graph
+    positions = [x.position(a) for a in layer._axes()]
+    mean_square = graph.reduce("ReduceMean", graph.op("Mul", [x.name, x.name]), positions)
+    inverse = graph.op("Reciprocal", [graph.op("Sqrt", [graph.op(
+        "Add", [mean_square, graph.const(layer.epsilon, "epsilon")])])])
+    y = graph.op("Mul", [x.name, inverse])
+    return x.relabel(graph.op("Mul", [y, graph.broadcast(params["scale"], x, "scale")]))
+
+
+# ---------------------------------------------------------------- masking
+
+def masking_mask(graph, layer, x) -> str:
+    """Keras's Masking.compute_mask: True where any feature differs from mask_value
+    (Keras's layout, the feature axis reduced away)."""
+    differs = graph.op("Not", [graph.op("Equal", [graph.keras(x), graph.const(
+        layer.mask_value, "mask_value")])])
+    as_float = graph.op("Cast", [differs], to=TensorProto.FLOAT)
+    return graph.op("Cast", [graph.reduce("ReduceMax", as_float, [x.rank - 1],
+                                          keepdims=False)], to=TensorProto.BOOL)
+
+
+def masking(state, layer, params, x, shape):
+    """The masked steps zeroed (Keras multiplies by the mask)."""
+    graph = state.graph
+    keep = graph.op("Unsqueeze", [masking_mask(graph, layer, x), graph.ints([-1], "axes")])
+    y = graph.op("Mul", [graph.keras(x), graph.op("Cast", [keep], to=TensorProto.FLOAT)])
+    return Value(y, identity(x.rank))
+
+
+# ---------------------------------------------------------------- categories
+
+def _encoded(graph, indices, layer, shape, mode, depth):
+    """seqcli.layers.encoding.encode on a float tensor of whole numbers (Keras's layout,
+    Keras shape `shape`): one_hot (a last axis of 1 squeezed first), multi_hot (the
+    largest over axis 1) or count (the sum over axis 1)."""
+    rank = len(layer.output_shape(shape))
+    if mode == "int":
+        return Value(indices, identity(rank))
+    if mode == "one_hot" and len(shape) > 1 and shape[-1] == 1:
+        indices = graph.op("Squeeze", [indices, graph.ints([-1], "axes")])
+    columns = graph.const(np.arange(depth, dtype=np.float32), "categories")
+    hot = graph.op("Cast", [graph.op("Equal", [graph.op(
+        "Unsqueeze", [indices, graph.ints([-1], "axes")]), columns])], to=TensorProto.FLOAT)
+    if mode != "one_hot":
+        hot = graph.reduce("ReduceMax" if mode == "multi_hot" else "ReduceSum", hot, [1],
+                           keepdims=False)
+    return Value(hot, identity(rank))
+
+
+def discretization(state, layer, params, x, shape):
+    """The bin index is the number of boundaries at or below x (numpy's digitize)."""
+    graph = state.graph
+    edges = graph.const(np.asarray(layer.bin_boundaries, np.float32), "bin_boundaries")
+    above = graph.op("GreaterOrEqual", [graph.op(
+        "Unsqueeze", [graph.keras(x), graph.ints([-1], "axes")]), edges])
+    indices = graph.reduce("ReduceSum", graph.op("Cast", [above], to=TensorProto.FLOAT),
+                           [x.rank], keepdims=False)
+    return _encoded(graph, indices, layer, shape, layer.output_mode, layer.depth)
+
+
+def category_encoding(state, layer, params, x, shape):
+    """Inputs outside 0 .. num_tokens - 1 encode as zeros here (the numpy engine refuses
+    them; a graph has no such check)."""
+    graph = state.graph
+    return _encoded(graph, graph.keras(x), layer, shape, layer.mode, layer.num_tokens)
