@@ -180,3 +180,30 @@ def test_bad_arguments_are_refused_in_keras_s_words(entry, name, words):
 def test_images_must_be_rank_4():
     with pytest.raises(SeqcliError, match="expected ndim=4, found ndim=3"):
         layer_of({"RandomFlip": {}}, [4, 3])
+
+
+FILES = sorted(glob.glob(os.path.join(FIXTURES, "keras_files", "catalog", "augment_*.npz")))
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: os.path.basename(p)[:-4])
+def test_keras_files_with_augmentation_read_and_write(path):
+    """seqcli reads Keras's .keras (its arguments, weights and outputs), and Keras read
+    seqcli's rewrite of it with the same layer configs and outputs (make_catalog.py files)."""
+    from seqcli import runner
+    from seqcli import weights as weights_module
+    from seqcli.engines.numpy_engine import NumpyEngine
+
+    data = np.load(path, allow_pickle=False)
+    loaded = spec_module.load(path[:-4] + ".keras")
+    model = runner.build_for(loaded.model, data["x"])
+    weights, _ = weights_module.load(model, None, embedded=loaded.weights)
+    y = runner.predict(NumpyEngine(model, weights), data["x"])
+    np.testing.assert_allclose(y, data["y"], rtol=1e-5, atol=1e-5)
+    keras_configs = json.loads(str(data["configs"]))
+    for layer, (class_name, config) in zip(model.layers, keras_configs):
+        assert type(layer).__name__ == class_name
+        for key, value in layer.config().items():  # what seqcli read is what Keras wrote
+            if key != "name":
+                assert json.loads(json.dumps(value)) == config[key], (class_name, key)
+    assert json.loads(str(data["configs_loaded"])) == json.loads(str(data["configs"]))
+    np.testing.assert_allclose(data["y_loaded"], data["y"], rtol=1e-5, atol=1e-5)
