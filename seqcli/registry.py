@@ -94,6 +94,10 @@ def lookup(name) -> type:
         _load(INDEX[name])
     cls = LAYERS.get(ALIASES.get(name, name))
     if cls is None:
+        from seqcli.left_out import why
+
+        if why(name) is not None:
+            raise KeyError(f"{name} is a Keras layer that seqcli leaves out: {why(name)}")
         raise KeyError(f"unknown layer class {name!r}{did_you_mean(name, INDEX)}; "
                        "`seqcli catalog` lists the known layers")
     return cls
