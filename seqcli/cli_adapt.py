@@ -10,7 +10,7 @@ import click
 
 from seqcli import spec as spec_module
 from seqcli.cli import cli
-from seqcli.cli_model import SPEC, WEIGHTS, weights_for
+from seqcli.cli_model import SPEC, WEIGHTS
 from seqcli.errors import SeqcliError
 
 
@@ -51,7 +51,10 @@ def adapt(spec, data_path, output, weights_path, spec_out, layer_names, batch_si
     model = runner.build_for(loaded.model, rows)
     chosen = adapt_module.adaptable(model, layer_names)
     _check_outputs(chosen, output, spec_out)
-    weights = weights_for(model, weights_path, loaded.weights)
+    weights, notes = weights_module.load(model, weights_path, 0, loaded.weights)
+    if output is not None or chosen[0][0] > 0:  # the weights are written, or data flows
+        for note in notes:                      # through layers before an adapted one
+            click.echo(f"seqcli: {note}", err=True)
     new_weights, layers = adapt_module.adapt(
         model, weights, lambda: runner.batches(rows, batch_size), chosen)
     for _, layer in chosen:
