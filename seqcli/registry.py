@@ -65,9 +65,11 @@ FAMILIES = {
     "seqcli.layers.masking": ("Masking",),
     "seqcli.layers.rms_normalization": ("RMSNormalization",),
     "seqcli.layers.encoding": ("Discretization", "CategoryEncoding"),
-    "seqcli.layers.augmentation": ("RandomFlip", "RandomCrop", "RandomContrast",
-                                   "RandomBrightness"),
-    "seqcli.layers.augment_affine": ("RandomRotation", "RandomZoom", "RandomTranslation"),
+    "seqcli.layers.augmentation": ("RandomFlip", "RandomCrop"),
+    "seqcli.layers.augment_affine": ("RandomRotation", "RandomZoom", "RandomTranslation",
+                                     "RandomShear"),
+    "seqcli.layers.augment_color": ("RandomContrast", "RandomBrightness", "RandomInvert",
+                                    "RandomGrayscale"),
     "seqcli.model": ("Sequential",),
 }
 INDEX = {name: module for module, names in FAMILIES.items() for name in names}

@@ -32,4 +32,12 @@ CATALOG_EXAMPLES = {
                          "data_format": "channels_first"}, [2, 3, 4])],
     "RandomBrightness": [({"factor": 0.2, "value_range": [-3, 3]}, [3, 4, 2]),
                          ({"factor": [-0.5, 0.1], "value_range": [1, -1]}, [4, 3, 2])],
+    "RandomShear": [({"x_factor": 0.3}, [5, 6, 2]),
+                    ({"x_factor": [0.1, 0.2], "y_factor": 0.4, "fill_mode": "constant",
+                      "interpolation": "nearest", "data_format": "channels_first"}, [2, 4, 5])],
+    "RandomInvert": [({"value_range": [0, 1]}, [3, 4, 2]),
+                     ({"factor": [0.2, 0.8], "data_format": "channels_first"}, [2, 3, 3])],
+    "RandomGrayscale": [({"factor": 0.7}, [3, 4, 3]),
+                        ({"factor": 1.0, "data_format": "channels_first"}, [3, 2, 3]),
+                        ({}, [2, 3, 1])],
 }

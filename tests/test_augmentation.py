@@ -11,6 +11,7 @@ import pytest
 
 from seqcli import spec as spec_module
 from seqcli.errors import ArgError, SeqcliError
+from seqcli.layers.augmentation import Factor
 from tests.conftest import FIXTURES
 
 CASES = sorted(glob.glob(os.path.join(FIXTURES, "augment", "*.npz")))
@@ -31,7 +32,8 @@ def layer_of(entry, shape):
 def test_every_augmentation_layer_has_formula_fixtures():
     from seqcli.registry import FAMILIES
 
-    names = {n for m in ("seqcli.layers.augmentation", "seqcli.layers.augment_affine")
+    names = {n for m in ("seqcli.layers.augmentation", "seqcli.layers.augment_affine",
+                                                "seqcli.layers.augment_color")
              for n in FAMILIES[m]}
     assert names == {type(load(path)[0]).__name__ for path in CASES}
 
@@ -64,6 +66,7 @@ RANGES = [  # (layer, key, low, high): where Keras's get_random_transformation d
     ({"RandomContrast": {"factor": [0.2, 0.5]}}, "contrast_factor", 0.8, 1.5),
     ({"RandomBrightness": {"factor": 0.1}}, "rgb_delta", -25.5, 25.5),
     ({"RandomBrightness": {"factor": [0.0, 0.5], "value_range": [0, 1]}}, "rgb_delta", 0, 0.5),
+    ({"RandomShear": {"x_factor": [0.2, 0.6]}}, "shear_factor", -0.6, 0.6),
 ]
 
 
@@ -102,12 +105,14 @@ def run_model(layers, x, training, seed=0):
 AUGMENTS = [{"RandomFlip": {}}, {"RandomRotation": {"factor": 0.3}},
             {"RandomZoom": {"height_factor": 0.3}},
             {"RandomTranslation": {"height_factor": 0.2, "width_factor": 0.2}},
-            {"RandomContrast": {"factor": 0.5}}, {"RandomBrightness": {"factor": 0.3}}]
+            {"RandomContrast": {"factor": 0.5}}, {"RandomBrightness": {"factor": 0.3}},
+            {"RandomShear": {"x_factor": 0.3, "y_factor": 0.3}}, {"RandomInvert": {}},
+            {"RandomGrayscale": {}}]
 
 
 @pytest.mark.parametrize("entry", AUGMENTS, ids=lambda e: next(iter(e)))
 def test_identity_at_inference_random_and_seeded_in_training(entry):
-    x = np.random.default_rng(0).uniform(0, 255, (8, 6, 5, 2)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(0, 255, (8, 6, 5, 3)).astype(np.float32)
     assert run_model([entry], x, training=False) is x
     first, again = run_model([entry], x, True, 1), run_model([entry], x, True, 1)
     np.testing.assert_array_equal(first, again)
@@ -164,6 +169,9 @@ BAD = [
      "nearest, bilinear"),
     ({"RandomFlip": {"mode": "diagonal"}}, "mode", "horizontal_and_vertical"),
     ({"RandomCrop": {"height": 0, "width": 2}}, "height", "positive integer"),
+    ({"RandomShear": {"x_factor": -0.2}}, "x_factor", "[0, 1]"),
+    ({"RandomInvert": {"factor": 1.2}}, "factor", "[0, 1]"),
+    ({"RandomGrayscale": {"factor": [0.1, 0.2]}}, "factor", "between 0 and 1"),
 ]
 
 
@@ -177,9 +185,11 @@ def test_bad_arguments_are_refused_in_keras_s_words(entry, name, words):
     assert error.value.arg == name and words in str(error.value)
 
 
-def test_images_must_be_rank_4():
+def test_images_must_be_rank_4_and_grayscale_needs_rgb():
     with pytest.raises(SeqcliError, match="expected ndim=4, found ndim=3"):
         layer_of({"RandomFlip": {}}, [4, 3])
+    with pytest.raises(SeqcliError, match="expected 3 .RGB. or 1 .Grayscale."):
+        layer_of({"RandomGrayscale": {}}, [4, 3, 2])
 
 
 FILES = sorted(glob.glob(os.path.join(FIXTURES, "keras_files", "catalog", "augment_*.npz")))
@@ -202,8 +212,26 @@ def test_keras_files_with_augmentation_read_and_write(path):
     keras_configs = json.loads(str(data["configs"]))
     for layer, (class_name, config) in zip(model.layers, keras_configs):
         assert type(layer).__name__ == class_name
+        kinds = {f.name: f.metadata["kind"] for f in type(layer).arguments()}
         for key, value in layer.config().items():  # what seqcli read is what Keras wrote
-            if key != "name":
+            if isinstance(kinds.get(key), Factor):  # (RandomShear reads Keras's (-f, f) as f)
+                assert kinds[key].bounds(value) == kinds[key].bounds(
+                    kinds[key](key, config[key])), (class_name, key)
+            elif key != "name":
                 assert json.loads(json.dumps(value)) == config[key], (class_name, key)
     assert json.loads(str(data["configs_loaded"])) == json.loads(str(data["configs"]))
     np.testing.assert_allclose(data["y_loaded"], data["y"], rtol=1e-5, atol=1e-5)
+
+
+def test_the_fixture_script_takes_every_augmentation_layer_s_gradient_at_inference():
+    """Keras's training-mode gradient would be through its own random draws."""
+    import sys
+
+    from seqcli.layers.augmentation import Augmentation
+    from seqcli.registry import all_layers
+
+    sys.path.insert(0, os.path.join(FIXTURES))
+    from make_catalog import AUGMENTATION
+
+    assert AUGMENTATION == {name for name, cls in all_layers().items()
+                            if issubclass(cls, Augmentation)}

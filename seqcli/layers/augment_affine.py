@@ -17,6 +17,7 @@ INTERPOLATION = Choice("nearest", "bilinear")
 ROTATION = Factor(-1, 1)
 ZOOM = Factor(-1, 1, check="each_open")
 TRANSLATION = Factor(-1, 1, check="each")
+SHEAR = Factor(0, 1, check="each", fold=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,3 +151,37 @@ class RandomTranslation(_Affine):
         ones, zeros = np.ones_like(shifts[:, :1]), np.zeros_like(shifts[:, :1])
         return np.concatenate([ones, zeros, -shifts[:, :1], zeros, ones, -shifts[:, 1:],
                                zeros, zeros], axis=1)
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class RandomShear(_Affine):
+    x_factor: object = arg(SHEAR, default=0.0, doc="horizontal shear drawn from "
+                           "[lower, upper], its sign flipped at random")
+    y_factor: object = arg(SHEAR, default=0.0, doc="vertical shear, likewise")
+    interpolation: str = sampling("interpolation")
+    fill_mode: str = sampling("fill_mode")
+    fill_value: float = sampling("fill_value")
+    data_format: str | None = sampling("data_format")
+    seed: int | None = sampling("seed")
+
+    positional = ("x_factor", "y_factor", "interpolation", "fill_mode", "fill_value",
+                  "data_format", "seed")
+    summary = "Shears each image by a random amount in training (about the top-left corner)"
+
+    def draw(self, shape, rng):
+        import numpy as np
+
+        sign = np.where(uniform(rng, 0.0, 1.0, (shape[0], 1)) > 0.5, np.float32(-1),
+                        np.float32(1))
+        shear_y = uniform(rng, *SHEAR.bounds(self.y_factor), (shape[0], 1))
+        shear_x = uniform(rng, *SHEAR.bounds(self.x_factor), (shape[0], 1))
+        return {"shear_factor": np.concatenate([shear_x, shear_y], axis=1) * sign}
+
+    def matrices(self, factors, height, width):
+        import numpy as np
+
+        shear = np.asarray(factors["shear_factor"], np.float32).reshape(-1, 2)
+        ones, zeros = np.ones_like(shear[:, 0]), np.zeros_like(shear[:, 0])
+        return np.stack([ones, shear[:, 0], zeros, shear[:, 1], ones, zeros, zeros, zeros],
+                        axis=1)

@@ -25,16 +25,20 @@ class Factor:
     """Keras's `factor` of an image layer: a number f (the range [-f, f], cut at the lower
     bound) or a list of two numbers, within bounds; `check` is "base" (Keras's
     BaseImagePreprocessingLayer), "each" (every number in range, as RandomTranslation) or
-    "each_open" (the lower bound excluded, as RandomZoom)."""
+    "each_open" (the lower bound excluded, as RandomZoom). With `fold`, the pair (-f, f)
+    that Keras's get_config writes for f is read as f (RandomShear)."""
 
-    def __init__(self, low: float, high: float, check: str = "base"):
-        self.low, self.high, self.mode = low, high, check
+    def __init__(self, low: float, high: float, check: str = "base", fold: bool = False):
+        self.low, self.high, self.mode, self.fold = low, high, check, fold
         opening = "(" if check == "each_open" else "["
         self.describe = f"number or [low, high] in {opening}{low:g}, {high:g}]"
 
     def __call__(self, name, value):
         pair = isinstance(value, (list, tuple))
         numbers = list(value) if pair else [value]
+        if self.fold and pair and len(numbers) == 2 and all(_is_number(v) for v in numbers) \
+                and numbers[0] == -numbers[1] and self.low <= numbers[1] <= self.high:
+            return numbers[1]  # the (-f, f) Keras writes for f (and cannot read back)
         if not all(_is_number(v) for v in numbers) or len(numbers) != (2 if pair else 1) \
                 or not self._in_range(numbers, pair):
             raise ArgError(name, self.message(name, value))
@@ -223,64 +227,3 @@ class RandomCrop(Augmentation):
         dx = np.zeros(shape, dtype=dy.dtype)
         dx[:, top:top + size[0], left:left + size[1]] = dy
         return dx
-
-
-@register
-@dataclass(frozen=True, kw_only=True)
-class RandomContrast(Augmentation):
-    factor: object = arg(Factor(0, 1), doc="contrast factor drawn from [1 - lower, 1 + upper]")
-    value_range: tuple = arg(ValueRange(), default=(0, 255), doc="outputs are clipped to it")
-    seed: int | None = arg(SEED, default=None, doc="kept for Keras; fit's --seed drives it")
-    data_format: str | None = arg(DATA_FORMAT, default=None)
-
-    positional = ("factor", "value_range", "seed")
-    summary = "Scales each image's distance from its mean by a random factor in training"
-
-    def draw(self, shape, rng):
-        lower, upper = Factor(0, 1).bounds(self.factor)
-        return {"contrast_factor": uniform(rng, 1.0 - lower, 1.0 + upper, (shape[0], 1, 1, 1))}
-
-    def apply(self, x, factors):
-        import numpy as np
-
-        factor = np.asarray(factors["contrast_factor"], dtype=x.dtype).reshape(-1, 1, 1, 1)
-        mean = x.mean(axis=1, keepdims=True).mean(axis=2, keepdims=True)
-        y = (x - mean) * factor + mean
-        low, high = self.value_range
-        inside = (y >= low) & (y <= high)
-        return np.clip(y, low, high), (factor, inside)
-
-    def apply_backward(self, cache, dy):
-        factor, inside = cache
-        dy = dy * inside
-        pixels = dy.shape[1] * dy.shape[2]
-        return dy * factor + (dy * (1 - factor)).sum(axis=(1, 2), keepdims=True) / pixels
-
-
-@register
-@dataclass(frozen=True, kw_only=True)
-class RandomBrightness(Augmentation):
-    factor: object = arg(Factor(-1, 1), doc="fraction of the value range added, drawn "
-                         "from [lower, upper]")
-    value_range: tuple = arg(SortedValueRange(), default=(0, 255),
-                             doc="outputs are clipped to it")
-    seed: int | None = arg(SEED, default=None, doc="kept for Keras; fit's --seed drives it")
-    data_format: str | None = arg(DATA_FORMAT, default=None)
-
-    positional = ("factor", "value_range", "seed")
-    summary = "Adds a random brightness offset to each image in training"
-
-    def draw(self, shape, rng):
-        lower, upper = Factor(-1, 1).bounds(self.factor)
-        delta = uniform(rng, lower, upper, (shape[0], 1, 1, 1))
-        return {"rgb_delta": delta * (self.value_range[1] - self.value_range[0])}
-
-    def apply(self, x, factors):
-        import numpy as np
-
-        y = x + np.asarray(factors["rgb_delta"], dtype=x.dtype).reshape(-1, 1, 1, 1)
-        low, high = self.value_range
-        return np.clip(y, low, high), (y >= low) & (y <= high)
-
-    def apply_backward(self, cache, dy):
-        return dy * cache
