@@ -70,6 +70,8 @@ FAMILIES = {
                                      "RandomShear"),
     "seqcli.layers.augment_color": ("RandomContrast", "RandomBrightness", "RandomInvert",
                                     "RandomGrayscale"),
+    "seqcli.layers.augment_tone": ("RandomColorDegeneration", "RandomSharpness",
+                                   "Solarization", "RandomPosterization"),
     "seqcli.model": ("Sequential",),
 }
 INDEX = {name: module for module, names in FAMILIES.items() for name in names}

@@ -30,11 +30,10 @@ def layer_of(entry, shape):
 
 
 def test_every_augmentation_layer_has_formula_fixtures():
-    from seqcli.registry import FAMILIES
+    from seqcli.layers.augmentation import Augmentation
+    from seqcli.registry import all_layers
 
-    names = {n for m in ("seqcli.layers.augmentation", "seqcli.layers.augment_affine",
-                                                "seqcli.layers.augment_color")
-             for n in FAMILIES[m]}
+    names = {name for name, cls in all_layers().items() if issubclass(cls, Augmentation)}
     assert names == {type(load(path)[0]).__name__ for path in CASES}
 
 
