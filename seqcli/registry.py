@@ -72,6 +72,7 @@ FAMILIES = {
                                     "RandomGrayscale"),
     "seqcli.layers.augment_tone": ("RandomColorDegeneration", "RandomSharpness",
                                    "Solarization", "RandomPosterization"),
+    "seqcli.layers.augment_region": ("RandomErasing", "RandomGaussianBlur"),
     "seqcli.model": ("Sequential",),
 }
 INDEX = {name: module for module, names in FAMILIES.items() for name in names}

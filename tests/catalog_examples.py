@@ -51,4 +51,10 @@ CATALOG_EXAMPLES = {
                      ({"threshold_factor": [0.2, 0.3], "value_range": [-1, 1]}, [2, 3, 1])],
     "RandomPosterization": [({"factor": 4, "value_range": [-3, 3]}, [3, 4, 2]),
                             ({"factor": [2, 7]}, [2, 3, 3])],
+    "RandomErasing": [({"value_range": [-3, 3]}, [5, 6, 2]),
+                      ({"factor": [0.5, 1.0], "scale": 0.4, "fill_value": 0.5,
+                        "data_format": "channels_first"}, [2, 5, 4])],
+    "RandomGaussianBlur": [({"value_range": [-3, 3]}, [5, 6, 2]),
+                           ({"kernel_size": [3, 5], "sigma": [0.3, 0.8], "value_range": [-4, 4],
+                             "data_format": "channels_first"}, [2, 6, 5])],
 }

@@ -79,6 +79,14 @@ def test_draws_cover_keras_s_range(entry, key, low, high):
     assert values.min() < low + 0.05 * spread and values.max() > high - 0.05 * spread
 
 
+def test_erasing_boxes_take_keras_s_share_of_each_side():
+    layer = layer_of({"RandomErasing": {"scale": [0.09, 0.25]}}, [20, 30, 1])
+    masks = layer.draw((200, 20, 30, 1), np.random.default_rng(0))["batch_masks"][..., 0]
+    rows, cols = masks.any(axis=2).sum(axis=1), masks.any(axis=1).sum(axis=1)
+    assert rows.min() >= 0.3 * 20 - 1 and rows.max() <= 0.5 * 20 + 1  # sqrt of the scale
+    assert cols.min() >= 0.3 * 30 - 1 and cols.max() <= 0.5 * 30 + 1
+
+
 def test_translation_and_crop_draws():
     layer = layer_of({"RandomTranslation": {"height_factor": [0.1, 0.2], "width_factor": 0.5}},
                      [10, 8, 1])
