@@ -11,7 +11,6 @@ import click
 from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_model import SPEC, WEIGHTS
-from seqcli.errors import SeqcliError
 
 
 @cli.command()
