@@ -73,6 +73,7 @@ FAMILIES = {
     "seqcli.layers.augment_tone": ("RandomColorDegeneration", "RandomSharpness",
                                    "Solarization", "RandomPosterization"),
     "seqcli.layers.augment_region": ("RandomErasing", "RandomGaussianBlur"),
+    "seqcli.layers.augment_hsv": ("RandomHue", "RandomSaturation"),
     "seqcli.model": ("Sequential",),
 }
 INDEX = {name: module for module, names in FAMILIES.items() for name in names}

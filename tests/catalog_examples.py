@@ -57,4 +57,9 @@ CATALOG_EXAMPLES = {
     "RandomGaussianBlur": [({"value_range": [-3, 3]}, [5, 6, 2]),
                            ({"kernel_size": [3, 5], "sigma": [0.3, 0.8], "value_range": [-4, 4],
                              "data_format": "channels_first"}, [2, 6, 5])],
+    "RandomHue": [({"factor": 0.5, "value_range": [-3, 3]}, [3, 4, 3]),
+                  ({"factor": [0.1, 0.4], "value_range": [-2, 2],
+                    "data_format": "channels_first"}, [3, 2, 3])],
+    "RandomSaturation": [({"factor": 0.4, "value_range": [0, 1]}, [3, 4, 3]),
+                         ({"factor": [0.2, 0.6], "data_format": "channels_first"}, [3, 3, 2])],
 }
