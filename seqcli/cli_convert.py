@@ -9,15 +9,17 @@ import click
 from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_model import INPUT_SHAPE, SPEC, WEIGHTS, load_built, weights_for
+from seqcli.files import binary_writable, writable
 
 
 @cli.command()
 @SPEC
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              callback=writable,
               help="What to write; its name picks the format: .yaml, .json, .keras, "
                    ".weights.h5, .npz, .onnx (pip install 'seqcli[onnx]').")
 @WEIGHTS
-@click.option("--weights-out", type=click.Path(dir_okay=False),
+@click.option("--weights-out", type=click.Path(dir_okay=False), callback=binary_writable,
               help="With a spec output (.yaml, .json): also write the weights (.npz).")
 @INPUT_SHAPE
 def convert(spec, output, weights_path, weights_out, input_shape):

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from seqcli.errors import SeqcliError
+from seqcli.errors import SeqcliError, blame_data
 
 def dask_options(function):
     """--scheduler and --chunk-rows, for run, extract and evaluate with --engine dask."""
@@ -57,12 +57,15 @@ def _say(text: str) -> None:
     click.echo(f"seqcli: {text}", err=True)
 
 
-def _model_for(spec_path, source):
+def _model_for(spec_path, source, where=""):
     from seqcli import spec as spec_module
 
     spec = spec_module.load(spec_path, sys.stdin)
-    model = spec.model.with_input((None, *source.shape[1:]))
-    model.trace((None, *source.shape[1:]))  # the data's rows must fit every layer
+    try:
+        model = spec.model.with_input((None, *source.shape[1:]))
+        model.trace((None, *source.shape[1:]))  # the data's rows must fit every layer
+    except SeqcliError as exc:
+        raise blame_data(exc, where) from None
     return spec, model
 
 
@@ -107,7 +110,7 @@ def _drive(client, model, weights, job, spans, on_result):
 # ---------------------------------------------------------------- run
 
 def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_nonfinite,
-        scheduler, chunk_rows):
+        scheduler, chunk_rows, precision=None):
     from seqcli import budget, runner, shards, sinks
 
     dask_engine = _load_engine()
@@ -118,7 +121,7 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
         raise click.UsageError("--engine dask reads files the workers can open; give a path, "
                                "not '-'")
     source = shards.open_source(input_path)
-    loaded, model = _model_for(spec, source)
+    loaded, model = _model_for(spec, source, input_path)
     kind = sinks.kind_of(output)
     sinks.check_target(kind, output)
     out_shape = runner.output_shape(model, source.rows)
@@ -135,7 +138,7 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
         elif kind == "npy":
             _into_npy(client, model, weights, job, spans, output, out_shape)
         else:
-            _printed(client, model, weights, job, spans, out_shape)
+            _printed(client, model, weights, job, spans, out_shape, precision)
             return
     _say(f"wrote outputs of shape {out_shape} to {output}")
 
@@ -165,23 +168,28 @@ def _into_npy(client, model, weights, job, spans, output, out_shape):
 def _write_npy(stream, client, model, weights, job, spans, out_shape):
     import numpy as np
 
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-              "fortran_order": False, "shape": out_shape}
-    np.lib.format.write_array_header_1_0(stream, header)
-    pending, state = {}, {"next": 0}
+    from seqcli.runner import npy_header
+
+    # the header goes out with the first chunk: a chunk refused before it leaves a pipe empty
+    pending, state = {}, {"next": 0, "header": npy_header(out_shape)}
 
     def in_order(index, result):  # chunks arrive in any order; the file is sequential
         pending[index] = result[""]
         while state["next"] in pending:
-            stream.write(np.ascontiguousarray(pending.pop(state["next"])).tobytes())
+            stream.write(state["header"] + np.ascontiguousarray(
+                pending.pop(state["next"])).tobytes())
             state["next"] += 1
+            state["header"] = b""
 
     _drive(client, model, weights, job, spans, in_order)
+    stream.write(state["header"])
     stream.flush()
 
 
-def _printed(client, model, weights, job, spans, out_shape):
+def _printed(client, model, weights, job, spans, out_shape, precision):
     import numpy as np
+
+    from seqcli.runner import printed
 
     result = np.empty(out_shape, dtype=np.float32)
 
@@ -190,7 +198,7 @@ def _printed(client, model, weights, job, spans, out_shape):
         result[start:stop] = outputs[""]
 
     _drive(client, model, weights, job, spans, place)
-    click.echo(np.array2string(result, threshold=10_000, max_line_width=100))
+    click.echo(printed(result, precision))
 
 
 # ---------------------------------------------------------------- extract
@@ -202,7 +210,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
     dask_engine = _load_engine()
     dask_engine.check_chunk_rows(chunk_rows, batch_size)
     source = shards.open_source(input_path)
-    loaded, model = _model_for(spec, source)
+    loaded, model = _model_for(spec, source, input_path)
     known = [layer.name for layer in model.layers]
     names = known if all_layers else list(dict.fromkeys(layer_names))
     _check_layers(model, names)
@@ -291,12 +299,15 @@ def scores_of(spec, data_path, x_path, y_path, weights_path, loss, metric_names,
     if x_source.rows != y_source.rows or x_source.rows == 0:
         raise SeqcliError(f"x has {x_source.rows} samples and y has {y_source.rows}; they "
                           "must match and not be empty", y_path)
-    loaded, model = _model_for(spec, x_source)
+    loaded, model = _model_for(spec, x_source, x_path)
+    from seqcli.cli_train import compile_where
+
     compiled = training.compile_settings(loaded.compile, loss, None, None,
-                                         _metric_list(metric_names), where=loaded.name)
+                                         _metric_list(metric_names), compile_where(loaded),
+                                         "score")
     head = shards.RowReader(y_source).read(0, min(y_source.rows, 1024))
     rows_like = SimpleNamespace(shape=(len(head), *x_source.shape[1:]))  # only its shape is read
-    training.check_targets(model, compiled, rows_like, head)
+    training.check_targets(model, compiled, rows_like, head, y_path)
     if weights_path is None and loaded.weights is None:
         raise click.UsageError("give --weights (the spec has no weights of its own)")
     budget.check(model, min(batch_size, x_source.rows), max_memory)

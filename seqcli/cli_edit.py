@@ -16,8 +16,10 @@ from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_model import parse_shape
 from seqcli.errors import SeqcliError, did_you_mean
+from seqcli.files import writable
 
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
+                      callback=writable,
                       help="Write the new spec to this file.")
 IN_PLACE = click.option("-i", "--in-place", is_flag=True,
                         help="Change SPEC itself (comments, key order and mode are kept).")
@@ -40,6 +42,7 @@ def _write(path, loaded, new_text, in_place, output) -> spec_module.Spec:
         raise click.UsageError("use -i/--in-place or -o/--output, not both")
     if in_place and path == "-":
         raise click.UsageError("-i/--in-place needs a SPEC file, not standard input")
+    new_text = edit.keep_line_endings(loaded.doc.text, new_text)
     new_spec = spec_module.load_text(new_text, loaded.doc.name, loaded.doc.fmt)
     if in_place:
         files.write_text(path, new_text)
@@ -146,7 +149,7 @@ def new(name, input_shape, as_json, output):
         import json
         body = {"name": name, **({"input_shape": list(input_shape)} if input_shape else {}),
                 "layers": []}
-        text = json.dumps(body, indent=2) + "\n"
+        text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
     else:
         shape = "" if input_shape is None else \
             "input_shape: [" + ", ".join("null" if d is None else str(d) for d in input_shape) + "]\n"
@@ -160,7 +163,8 @@ def new(name, input_shape, as_json, output):
 
 def _yaml_scalar(value: str) -> str:
     import yaml
-    return yaml.safe_dump(value, default_style=None).splitlines()[0].removesuffix(" ...")
+    return yaml.safe_dump(value, default_style=None, allow_unicode=True).splitlines()[0] \
+        .removesuffix(" ...")
 
 
 @cli.command()

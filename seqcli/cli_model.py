@@ -10,7 +10,8 @@ import click
 from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_dask import check_local_options, dask_options
-from seqcli.errors import SeqcliError
+from seqcli.errors import SeqcliError, about_data, blame_data
+from seqcli.files import binary_writable, check_writable, refuse_binary_terminal
 
 
 def parse_shape(ctx, param, value):
@@ -51,6 +52,15 @@ def parse_columns(value):
             raise click.BadParameter(f"no column {name!r}{did_you_mean(name, CHOOSABLE_COLUMNS)};"
                                      f" the columns are: {', '.join(CHOOSABLE_COLUMNS)}")
     return names
+
+
+def parse_precision(ctx, param, value):
+    """'full', or a number of digits after the point (0 to 17)."""
+    if value is None or value == "full":
+        return value
+    if value.isdigit() and int(value) <= 17:
+        return int(value)
+    raise click.BadParameter(f"expected a number of digits from 0 to 17, or full; got {value!r}")
 
 
 def parse_memory(ctx, param, value):
@@ -142,7 +152,12 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
         from seqcli.npyheader import read_shape
         stream = sys.stdin.buffer if input_path == "-" else None
         data_shape = read_shape(input_path, stream)
-    _, model = load_built(spec, input_shape, batch_size, data_shape)
+    try:
+        _, model = load_built(spec, input_shape, batch_size, data_shape)
+    except SeqcliError as exc:  # a shape that does not fit: say which data
+        if data_shape is None:
+            raise
+        raise blame_data(exc, "<stdin>" if input_path == "-" else input_path) from None
     if style == "keras3" and not model.built:  # Keras 3 prints unbuilt layers; 2 refuses
         from seqcli import summary_keras3
         click.echo(summary_keras3.render_unbuilt(model, show_trainable, expand_nested,
@@ -168,7 +183,7 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
 @cli.command()
 @SPEC
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The .npz file to write.")
+              callback=binary_writable, help="The .npz file to write.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @INPUT_SHAPE
 @MAX_MEMORY
@@ -253,7 +268,8 @@ def _data_and_model(spec, input_path):
     x = arrays.read_npy(input_path, sys.stdin.buffer) if input_path == "-" \
         else arrays.open_rows(input_path)
     spec_obj = spec_module.load(spec, sys.stdin)
-    return x, runner.build_for(spec_obj.model, x), spec_obj.weights
+    where = "<stdin>" if input_path == "-" else input_path
+    return x, runner.build_for(spec_obj.model, x, where), spec_obj.weights
 
 
 def weights_for(model, weights_path, embedded=None, seed=0):
@@ -272,6 +288,19 @@ def engine_for(name, model, weights_path, embedded=None):
 
     engine_class = engines.get(name)  # first: a missing engine fails before any work
     return engine_class(model, weights_for(model, weights_path, embedded))
+
+
+def _check_output(output, engine_name) -> None:
+    """The destination must take the output before any data is read (a Dask output may
+    be a folder)."""
+    if output == "-":
+        refuse_binary_terminal()
+    elif output is not None:
+        if engine_name != "dask" and output.rstrip("/").endswith(".zarr"):
+            # the numpy engine would write its .npy or .npz under a name that says Zarr
+            raise SeqcliError("a Zarr store is written by the Dask engine: add "
+                              "--engine dask, or give a .npy or .npz name", f"-o {output}")
+        check_writable(output, f"-o {output}", folder_ok=engine_name == "dask")
 
 
 ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=True,
@@ -293,8 +322,12 @@ ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=T
 @ALLOW_NONFINITE
 @ENGINE
 @dask_options
+@click.option("--precision", callback=parse_precision, metavar="N|full",
+              help="Printed outputs (no -o): digits after the point (default 8), or 'full' "
+                   "for the shortest digits that read back as the same float32. Every row "
+                   "is printed.")
 def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_nonfinite,
-        engine_name, scheduler, chunk_rows):
+        engine_name, scheduler, chunk_rows, precision):
     """Run a forward pass (inference) on a .npy batch.
 
     \b
@@ -303,10 +336,14 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
       cat x.npy | seqcli run model.yaml --input - -o - | python consume.py
       seqcli run model.yaml --input 'shards/*.npy' --weights w.npz --engine dask -o y.zarr
     """
+    _check_output(output, engine_name)
+    if precision is not None and output is not None:
+        raise click.UsageError("--precision is for printed outputs; -o writes every float32 "
+                               "exactly")
     if engine_name == "dask":  # the whole run goes to the cluster, chunk by chunk
         from seqcli import cli_dask
         return cli_dask.run(spec, input_path, weights_path, output, batch_size, max_memory,
-                            allow_nonfinite, scheduler, chunk_rows)
+                            allow_nonfinite, scheduler, chunk_rows, precision)
     check_local_options(scheduler, chunk_rows, input_path)
     from seqcli import arrays, runner
 
@@ -318,18 +355,19 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
     printed = 0 if output else budget.FLOAT_BYTES * runner.output_size(model, len(x))
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=printed)
     engine = engine_for(engine_name, model, weights_path, embedded)
-    allow = allow_nonfinite
+    allow, data = allow_nonfinite, "<stdin>" if input_path == "-" else input_path
     if output == "-":
-        runner.stream_npy(engine, x, batch_size, sys.stdout.buffer, allow)
+        with about_data(data):
+            runner.stream_npy(engine, x, batch_size, sys.stdout.buffer, allow)
     elif output is not None:  # written batch by batch, then renamed into place
-        with atomic_writer(output, binary=True) as handle:
+        with atomic_writer(output, binary=True) as handle, about_data(data):
             runner.stream_npy(engine, x, batch_size, handle, allow)
         click.echo(f"seqcli: wrote outputs of shape {runner.output_shape(model, len(x))} "
                    f"to {output}", err=True)
     else:
-        import numpy as np
-        click.echo(np.array2string(runner.predict(engine, x, batch_size, allow),
-                                   threshold=10_000, max_line_width=100))
+        with about_data(data):
+            outputs = runner.predict(engine, x, batch_size, allow)
+        click.echo(runner.printed(outputs, precision))
 
 
 @cli.command()
@@ -361,6 +399,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
 
     if bool(layer_names) == all_layers:
         raise click.UsageError("give --layer NAME (repeatable) or --all, not both or neither")
+    _check_output(output, engine_name)
     if engine_name == "dask":
         from seqcli import cli_dask
         return cli_dask.extract(spec, input_path, weights_path, layer_names, all_layers,
@@ -380,7 +419,8 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
         runner.with_batch(model.plan.step(name).output_shape, len(x))) for name in names)
     budget.check(model, min(batch_size, len(x)), max_memory, extra_bytes=kept)
     engine = engine_for(engine_name, model, weights_path, embedded)
-    features = runner.extract(engine, x, names, batch_size, allow_nonfinite)
+    with about_data("<stdin>" if input_path == "-" else input_path):
+        features = runner.extract(engine, x, names, batch_size, allow_nonfinite)
     arrays.write_npz(output, features)
     for name, array in features.items():
         click.echo(f"seqcli: {name}: {tuple(array.shape)}", err=True)

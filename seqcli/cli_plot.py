@@ -8,6 +8,7 @@ import click
 
 from seqcli.cli import cli
 from seqcli.cli_model import BATCH_SIZE_SHOWN, INPUT_SHAPE, SPEC, load_built
+from seqcli.files import writable
 
 
 def _format_of(path: str) -> str:
@@ -23,6 +24,7 @@ def _format_of(path: str) -> str:
 @cli.command()
 @SPEC
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              callback=writable,
               help="The file to write; its extension chooses the format: .svg, .dot "
               "(graphviz) or .mmd (Mermaid).")
 @click.option("--show-shapes/--no-show-shapes", default=True, show_default=True,

@@ -15,6 +15,7 @@ from seqcli.cli_dask import check_local_options, dask_options
 from seqcli.cli_model import (ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
                               weights_for)
 from seqcli.errors import SeqcliError, Status
+from seqcli.files import binary_writable, writable
 
 DATA = [
     click.option("--data", "data_path", type=click.Path(dir_okay=False),
@@ -60,12 +61,21 @@ def load_xy(data_path, x_path, y_path, what="--data"):
     return x, y
 
 
-def check_data(x, y, allow_nonfinite: bool) -> None:
+def data_where(data_path, x_path, y_path) -> tuple:
+    """What messages call the inputs and the targets: their files."""
+    return (data_path or x_path, data_path or y_path)
+
+
+def check_data(x, y, allow_nonfinite: bool, where=("", "")) -> None:
+    """No NaN or Inf in the inputs or targets (unless allowed); `where` names their files."""
+    from seqcli.errors import about_data
     from seqcli.runner import check_finite
 
     if not allow_nonfinite:
-        check_finite(x)
-        check_finite(y, what="targets")
+        with about_data(where[0]):
+            check_finite(x)
+        with about_data(where[1]):
+            check_finite(y, what="targets")
 
 
 def _metric_list(metric_names):
@@ -74,16 +84,30 @@ def _metric_list(metric_names):
     return [name.strip() for group in metric_names for name in group.split(",") if name.strip()]
 
 
-def _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names):
-    """The model built for x, its compile settings, and the targets checked against it."""
+def _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names, where,
+                    purpose="train with"):
+    """The model built for x, its compile settings, and the targets checked against it;
+    `where` names the inputs' and the targets' files."""
     from seqcli import runner, training
 
     loaded = spec_module.load(spec, sys.stdin)
-    model = runner.build_for(loaded.model, x)
+    model = runner.build_for(loaded.model, x, where[0])
     compiled = training.compile_settings(loaded.compile, loss, optimizer, learning_rate,
-                                         _metric_list(metric_names), where=loaded.name)
-    training.check_targets(model, compiled, x, y)
+                                         _metric_list(metric_names), compile_where(loaded),
+                                         purpose)
+    training.check_targets(model, compiled, x, y, where[1])
     return model, compiled, loaded
+
+
+def compile_where(loaded):
+    """key -> where the spec's `compile:` section holds it ('file:line:col' in a spec
+    file; the file's name otherwise)."""
+    if loaded.doc is None:
+        return loaded.name
+    from seqcli.spec import SpecSource
+
+    source = SpecSource(loaded.doc)
+    return lambda key: source.where(("compile", key) if key else ("compile",))
 
 
 def _saver(path, loaded, model):
@@ -187,7 +211,7 @@ class StopOnInterrupt:
 @options(DATA)
 @WEIGHTS
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the trained weights (.npz).")
+              callback=binary_writable, help="Where to write the trained weights (.npz).")
 @click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True,
@@ -204,8 +228,10 @@ class StopOnInterrupt:
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True),
               help="The optimizer's learning rate.")
 @click.option("--history", "history_path", type=click.Path(dir_okay=False),
+              callback=writable,
               help="Write per-epoch loss and metrics (.json or .csv).")
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
+              callback=binary_writable,
               help="Keep the best weights (by --monitor) in this .npz.")
 @click.option("--monitor", help="What --checkpoint and --early-stopping watch "
               "(default: val_loss with validation data, else loss).")
@@ -238,23 +264,29 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
           --loss sparse_categorical_crossentropy --optimizer adam --epochs 5 \\
           --metrics accuracy --validation-split 0.2 --history history.json
     """
-    from seqcli import training
+    from seqcli import runner, training
 
     if validation_split and validation_path:
         raise click.UsageError("use --validation-split or --validation-data, not both")
+    if checkpoint_path == "-":
+        raise click.UsageError("--checkpoint is rewritten each time --monitor improves; "
+                               "give it a file, not '-'")
     _check_history_path(history_path)
     from seqcli import budget
 
     x, y = load_xy(data_path, x_path, y_path)
-    check_data(x, y, allow_nonfinite)
+    where = data_where(data_path, x_path, y_path)
+    check_data(x, y, allow_nonfinite, where)
     model, compiled, loaded = _compiled_model(spec, x, y, loss, optimizer, learning_rate,
-                                              metric_names)
+                                              metric_names, where)
     save_output, save_best = _saver(output, loaded, model), _saver(checkpoint_path, loaded, model)
     budget.check(model, min(batch_size, len(x)), max_memory, training=True)
     validation = load_xy(validation_path, None, None, "--validation-data") \
         if validation_path else None
     if validation is not None:
-        check_data(*validation, allow_nonfinite)
+        check_data(*validation, allow_nonfinite, (validation_path, validation_path))
+        runner.build_for(model, validation[0], validation_path)  # fails now, not after epoch 1
+        training.check_targets(model, compiled, *validation, validation_path)
     sample_weight = _sample_weights(sample_weight_path, class_weight, y)
     if validation_split:
         train, validation = training.split_validation(x, y, validation_split, sample_weight)
@@ -341,6 +373,9 @@ def _monitor(name, compiled, validation, needed):
     from seqcli.training import Monitor
 
     if not needed:
+        if name is not None:  # Keras has no monitor outside a callback: it would do nothing
+            raise click.UsageError("--monitor is what --checkpoint, --early-stopping and "
+                                   "--reduce-lr-on-plateau watch; give one of them")
         return None
     logged = ["loss", *(metric.name for metric in training.metric_list(compiled))]
     logged += [f"val_{n}" for n in logged] if validation is not None else []
@@ -419,14 +454,19 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
                                  scheduler, chunk_rows)
     check_local_options(scheduler, chunk_rows)
     x, y = load_xy(data_path, x_path, y_path)
-    check_data(x, y, allow_nonfinite)
-    model, compiled, loaded = _compiled_model(spec, x, y, loss, None, None, metric_names)
+    where = data_where(data_path, x_path, y_path)
+    check_data(x, y, allow_nonfinite, where)
+    model, compiled, loaded = _compiled_model(spec, x, y, loss, None, None, metric_names,
+                                              where, "score")
     embedded = loaded.weights
     if weights_path is None and embedded is None:
         raise click.UsageError("give --weights (the spec has no weights of its own)")
     budget.check(model, min(batch_size, len(x)), max_memory)
     engine = engine_for(engine_name, model, weights_path, embedded)
-    scores = training.evaluate(model, engine.weights, x, y, compiled, batch_size, engine)
+    from seqcli.errors import about_data
+
+    with about_data(where[0]):
+        scores = training.evaluate(model, engine.weights, x, y, compiled, batch_size, engine)
     if fmt == "json":
         click.echo(json.dumps(scores, indent=2))
     else:

@@ -57,10 +57,11 @@ def spec_text(loaded, model, json_format: bool = False) -> str:
         data["compile"] = _plain(loaded.compile)
     data["layers"] = config["layers"]
     if json_format:
-        return json.dumps(data, indent=2) + "\n"
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     import yaml
 
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100,
+                          allow_unicode=True)
 
 
 def _plain(value):

@@ -15,6 +15,16 @@ from seqcli.document import Document, is_mapping, is_null, is_sequence
 from seqcli.errors import SeqcliError
 
 
+def keep_line_endings(old: str, new: str) -> str:
+    """A spec written with Windows line endings (CRLF) keeps them in the lines an edit
+    adds, which are written with LF."""
+    if "\r\n" not in old:
+        return new
+    import re
+
+    return re.sub(r"(?<!\r)\n", "\r\n", new)
+
+
 def splice(text: str, edits: list[tuple[int, int, str]]) -> str:
     """Apply (start, end, replacement) edits; later offsets first so earlier ones hold."""
     for start, end, replacement in sorted(edits, reverse=True):
@@ -95,7 +105,7 @@ def append_entry(doc: Document, class_name: str, args: dict) -> str:
     if key_node is None:
         raise SeqcliError("the spec has no `layers:` list to add to", doc.where(doc.root))
     if doc.fmt == "json":
-        return _append_json(doc, seq, json.dumps({class_name: args}))
+        return _append_json(doc, seq, json.dumps({class_name: args}, ensure_ascii=False))
     entry = f"{class_name}: {_flow_yaml(args)}"
     if is_null(seq) or (is_sequence(seq) and seq.flow_style and not seq.value):
         # `layers: []` or `layers:` becomes a block list
@@ -169,5 +179,5 @@ def line_end(text: str, position: int) -> int:
 
 
 def _flow_yaml(args: dict) -> str:
-    return yaml.safe_dump(args, default_flow_style=True, sort_keys=False,
+    return yaml.safe_dump(args, default_flow_style=True, sort_keys=False, allow_unicode=True,
                           width=2**31).strip()

@@ -1,5 +1,6 @@
 """The project's error types and exit statuses: every message says where the problem is."""
 
+from contextlib import contextmanager
 from enum import IntEnum
 
 
@@ -25,6 +26,28 @@ class SeqcliError(Exception):
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}" if self.where else self.message
+
+
+def blame_data(exc: SeqcliError, where: str) -> SeqcliError:
+    """A shape error met while building a model for data: name the data's file, before
+    the message, or after it when the error is placed in the spec."""
+    if not where:
+        return exc
+    if exc.where:
+        return SeqcliError(f"{exc.message} (for the data in {where})", exc.where)
+    return SeqcliError(exc.message, where)
+
+
+@contextmanager
+def about_data(where: str):
+    """Errors the data causes while it is read or computed on (NaN, an Embedding index
+    out of range) and that name no place get the data's file as their place."""
+    try:
+        yield
+    except SeqcliError as exc:
+        if exc.where or not where:
+            raise
+        raise SeqcliError(exc.message, where) from None
 
 
 class ArgError(ValueError):

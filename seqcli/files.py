@@ -44,15 +44,61 @@ def atomic_writer(path: str, binary: bool = False):
         raise
 
 
+def check_writable(path: str, where: str = "", folder_ok: bool = False) -> None:
+    """Fail now, before any work, if `path` cannot be written: a missing or read-only
+    folder, a directory in the way. Tried as the write itself goes: a temporary file in
+    the target's folder, removed at once. `folder_ok`: the target may be a folder (a
+    Dask output), so only its parent is tried."""
+    import tempfile
+
+    where = where or path
+    if path == "-":
+        return
+    target = os.path.realpath(path.rstrip("/") if folder_ok else path)
+    if os.path.isdir(target) and not folder_ok:
+        raise SeqcliError("is a directory; expected a file to write", where)
+    folder = os.path.dirname(target) or "."
+    if not os.path.isdir(folder):
+        raise SeqcliError(f"cannot write: no folder {os.path.dirname(path) or '.'!r}", where)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
+                                   dir=folder)
+    except OSError as exc:
+        raise SeqcliError(f"cannot write here: {exc.strerror or exc}", where) from None
+    os.close(fd)
+    _remove_quietly(tmp)
+
+
+def writable(ctx, param, value):
+    """A click callback: an output option's file must be writable before work starts."""
+    if value is not None:
+        check_writable(value, f"{param.opts[0]} {value}")
+    return value
+
+
+def binary_writable(ctx, param, value):
+    """`writable` for binary outputs, where `-` must not be a terminal."""
+    if value == "-":
+        refuse_binary_terminal()
+    return writable(ctx, param, value)
+
+
+def refuse_binary_terminal() -> None:
+    import sys
+
+    if sys.stdout.isatty():
+        raise SeqcliError("refusing to write binary data to a terminal; redirect it "
+                          "(> file) or pipe it", "-o -")
+
+
 def _stdout_writer(binary: bool):
     """'-' is standard output, written only once the whole output is made (an error
     midway leaves stdout empty). Binary output to a terminal is refused."""
     import io
     import sys
 
-    if binary and sys.stdout.isatty():
-        raise SeqcliError("refusing to write binary data to a terminal; redirect it "
-                          "(> file) or pipe it", "-o -")
+    if binary:
+        refuse_binary_terminal()
     buffer = io.BytesIO() if binary else io.StringIO()
     yield buffer
     if binary:

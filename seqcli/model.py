@@ -43,6 +43,10 @@ class Sequential(Layer):
     def with_input(self, batch_input_shape: Shape) -> "Sequential":
         """This model built for a full input shape, which must fit the declared one."""
         batch_input_shape = tuple(batch_input_shape)
+        if 0 in batch_input_shape[1:]:  # data with an empty axis: no sample to compute on
+            raise SeqcliError(f"the data's samples have an axis of size 0 (shape "
+                              f"{format_shape(batch_input_shape)}); every size after the "
+                              "batch must be at least 1")
         if self.input_shape is not None:
             if batch_input_shape == self.batch_input_shape:
                 return self  # the same model, and its plan is already traced

@@ -20,8 +20,8 @@ def get(value, where: str = "") -> tuple[str, dict]:
     """(name, arguments); the learning rate may be a schedule ({ExponentialDecay: ...})."""
     schedule = None
     if isinstance(value, str):  # 'SGD(learning_rate=...)' from the command line
-        from seqcli.keras_call import parse_named_call
-        value = dict([parse_named_call(value, "optimizer")])
+        from seqcli.settings import parse_call
+        value = dict([parse_call(value, "optimizer", where)])
     if isinstance(value, dict) and len(value) == 1:
         (name, args), = value.items()
         if isinstance(args, dict) and schedules.is_schedule(args.get("learning_rate")):

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqcli.errors import SeqcliError
+from seqcli.errors import SeqcliError, blame_data
 from seqcli.model import Sequential
 
 
-def build_for(model: Sequential, x) -> Sequential:
-    """The model built for data x: its shape must fit the declared input shape."""
+def build_for(model: Sequential, x, where: str = "") -> Sequential:
+    """The model built for data x: its shape must fit the declared input shape. `where`
+    names the data's file in a message."""
     if x.ndim < 1:
-        raise SeqcliError("the input is a scalar; expected an array with a batch axis first")
+        raise SeqcliError("the input is a scalar; expected an array with a batch axis first",
+                          where)
     # the batch is split into chunks, so only the per-sample shape has to fit
-    return model.with_input((None, *x.shape[1:]))
+    try:
+        built = model.with_input((None, *x.shape[1:]))
+        built.plan  # noqa: B018 (traced here: the data's shape must fit every layer)
+    except SeqcliError as exc:
+        raise blame_data(exc, where) from None
+    return built
 
 
 def batches(x, batch_size: int, allow_nonfinite: bool = False):
@@ -35,7 +42,8 @@ def batches(x, batch_size: int, allow_nonfinite: bool = False):
 def check_finite(array, offset: int = 0, what: str = "input") -> None:
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int(np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0][0]) + offset
-        raise SeqcliError(f"the {what} holds NaN or Inf (first in sample {bad}); fix the data, "
+        verb = "hold" if what.endswith("s") else "holds"
+        raise SeqcliError(f"the {what} {verb} NaN or Inf (first in sample {bad}); fix the data, "
                           "or pass --allow-nonfinite to run anyway")
 
 
@@ -68,15 +76,43 @@ def predict(engine, x, batch_size: int = 32, allow_nonfinite: bool = False):
     return result
 
 
+def printed(outputs, precision=None) -> str:
+    """The outputs as text, every row of them (numpy would elide rows past 1,000 numbers
+    with '...'). `precision`: digits after the point (numpy's default is 8), or "full"
+    for the shortest digits that read back as the same float32."""
+    import sys
+
+    if precision == "full":
+        options = {"floatmode": "unique"}
+    else:
+        options = {"precision": 8 if precision is None else precision}
+    return np.array2string(outputs, threshold=sys.maxsize, max_line_width=100, **options)
+
+
 def stream_npy(engine, x, batch_size: int, stream, allow_nonfinite: bool = False) -> None:
-    """Write the outputs as .npy to a byte stream as each batch is computed."""
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-              "fortran_order": False, "shape": output_shape(engine.model, x.shape[0])}
-    np.lib.format.write_array_header_1_0(stream, header)  # magic string included
+    """Write the outputs as .npy to a byte stream as each batch is computed. Nothing is
+    written until the first batch has passed its checks and been computed, so a refused
+    input leaves a pipe empty rather than holding a header and no data."""
+    header = npy_header(output_shape(engine.model, x.shape[0]))
     for chunk in batches(x, batch_size, allow_nonfinite):
-        stream.write(np.ascontiguousarray(engine.forward(chunk).output, dtype=np.float32)
-                     .tobytes())
+        output = np.ascontiguousarray(engine.forward(chunk).output, dtype=np.float32)
+        if header:
+            stream.write(header)
+            header = b""
+        stream.write(output.tobytes())
+    stream.write(header)  # no rows: the header alone
     stream.flush()
+
+
+def npy_header(shape) -> bytes:
+    """The .npy header (magic string included) of a float32 array of this shape."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+        "fortran_order": False, "shape": tuple(shape)})
+    return buffer.getvalue()
 
 
 def extract(engine, x, names: list[str], batch_size: int = 32,

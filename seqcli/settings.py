@@ -29,8 +29,7 @@ def resolve(value, table: dict, aliases: dict, what: str, where: str = "") -> tu
 
 def _split(value, what, where):
     if isinstance(value, str):
-        from seqcli.keras_call import parse_named_call
-        return parse_named_call(value, what)
+        return parse_call(value, what, where)
     if isinstance(value, dict) and len(value) == 1:
         (name, args), = value.items()
         if args is None:
@@ -39,6 +38,27 @@ def _split(value, what, where):
             raise SeqcliError(f"the arguments of {what} {name!r} must be a mapping", where)
         return name, args
     raise SeqcliError(f"expected a {what} name or {{name: {{args}}}}, received {value!r}", where)
+
+
+def parse_call(value: str, what: str, where: str = "") -> tuple[str, dict]:
+    """(name, arguments) of 'adam' or 'SGD(momentum=0.9)', errors placed at `where`."""
+    from seqcli.keras_call import parse_named_call
+
+    try:
+        return parse_named_call(value, what)
+    except SeqcliError as exc:
+        raise _relocated(exc, where) from None
+
+
+def _relocated(exc: SeqcliError, where: str) -> SeqcliError:
+    """The call parser places errors in '<layer call>:1:COL'; the call came from `where`
+    (an option such as --optimizer, or the spec), so say that, keeping the column."""
+    from seqcli.keras_call import WHERE
+
+    if not where or not exc.where.startswith(WHERE):
+        return exc
+    column = exc.where.rpartition(":")[2]
+    return SeqcliError(exc.message, f"{where} (column {column} of the call)")
 
 
 def _canonical(name, table, aliases):

@@ -32,28 +32,39 @@ class Compiled:
 
 
 def compile_settings(spec_compile, loss=None, optimizer=None, learning_rate=None,
-                     metric_names=None, where: str = "") -> Compiled:
-    """The spec's `compile:` section with the command line's values on top."""
+                     metric_names=None, where="", purpose: str = "train with") -> Compiled:
+    """The spec's `compile:` section with the command line's values on top. A bad value
+    is blamed on where it came from: its option (`--loss`), else the spec: `where`, or
+    `where(key)` when it can locate each of the section's keys."""
+    at = where if callable(where) else (lambda key: where)
+    where = at(None)
     section = dict(spec_compile or {})
     unknown = set(section) - {"loss", "optimizer", "metrics", "weighted_metrics"}
     if unknown:
         raise SeqcliError(f"`compile` has no key {sorted(unknown)[0]!r}; it takes loss, "
                           "optimizer, metrics, weighted_metrics", where)
-    loss = loss if loss is not None else section.get("loss")
-    if loss is None:
-        raise SeqcliError("no loss to train with: give --loss, or `compile: {loss: ...}` in "
-                          "the spec (e.g. sparse_categorical_crossentropy)", where)
+
+    def origin(option, given):
+        return option if given is not None else at(option.removeprefix("--"))
+
+    if loss is None and section.get("loss") is None:
+        raise SeqcliError(f"no loss to {purpose}: give --loss, or `compile: {{loss: ...}}` "
+                          "in the spec (e.g. sparse_categorical_crossentropy)", where)
+    chosen_loss = losses.get(loss if loss is not None else section["loss"],
+                             origin("--loss", loss))
     name, args = optimizers.get(optimizer if optimizer is not None
-                                else section.get("optimizer", DEFAULT_OPTIMIZER), where)
+                                else section.get("optimizer", DEFAULT_OPTIMIZER),
+                                origin("--optimizer", optimizer))
     if learning_rate is not None:
         args = {**args, "learning_rate": learning_rate}
     names = metric_names if metric_names is not None else section.get("metrics") or []
     weighted = section.get("weighted_metrics") or []
     for key, value in (("metrics", names), ("weighted_metrics", weighted)):
         if not isinstance(value, list):
-            raise SeqcliError(f"`{key}` must be a list of names, e.g. [accuracy]", where)
-    return Compiled(losses.get(loss, where), (name, args), metrics.check(names, where),
-                    metrics.check(weighted, where))
+            raise SeqcliError(f"`{key}` must be a list of names, e.g. [accuracy]", at(key))
+    return Compiled(chosen_loss, (name, args),
+                    metrics.check(names, origin("--metrics", metric_names)),
+                    metrics.check(weighted, at("weighted_metrics")))
 
 
 @dataclass
@@ -145,16 +156,27 @@ class Reporter:
     def epoch_end(self, epoch: int, logs: dict, improved: bool) -> None: ...
 
 
-def check_targets(model: Sequential, compiled: Compiled, x, y, sample=1024) -> None:
-    """Targets that do not fit the loss fail now, before any training or output."""
+def check_targets(model: Sequential, compiled: Compiled, x, y, where: str = "",
+                  sample=1024) -> None:
+    """Targets that do not fit the loss fail now, before any training or output. The
+    message gives the whole targets' shape (the check probes a sample of them) and
+    `where` they are."""
     n = min(len(y), sample)
     shape = model.output_shape((n, *x.shape[1:]))
     probe = np.full(shape, 0.5, dtype=np.float32)  # a valid probability and a valid logit
-    _loss(compiled, np.asarray(y[:n]), probe)
-    for metric in _metrics(compiled, y, model, x):
-        metric.update(np.asarray(y[:n]), probe)
-    if compiled.loss[0] == "sparse_categorical_crossentropy":
-        _loss(compiled, np.asarray(y), np.full((len(y), shape[-1]), 0.5, np.float32))
+    try:
+        _loss(compiled, np.asarray(y[:n]), probe)
+        for metric in _metrics(compiled, y, model, x):
+            metric.update(np.asarray(y[:n]), probe)
+        if compiled.loss[0] == "sparse_categorical_crossentropy":
+            _loss(compiled, np.asarray(y), np.full((len(y), shape[-1]), 0.5, np.float32))
+    except SeqcliError as exc:
+        raise SeqcliError(_whole_shapes(exc.message, n, len(y)), where) from None
+
+
+def _whole_shapes(message: str, probed: int, rows: int) -> str:
+    """'(1024, 3)' in a probe's message read as the data's '(70000, 3)'."""
+    return message.replace(f"({probed},", f"({rows},")
 
 
 def trainable_keys(model: Sequential) -> list[str]:

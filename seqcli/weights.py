@@ -77,9 +77,10 @@ def read_file(path: str, model: Sequential) -> dict:
         return keras_files.read_weights(path, model)
     if kind == "archive" and keras_files.is_keras_archive(path):  # (an .npz is a zip too)
         return keras_files.archive_weights(path, model)
+    from seqcli import keras_paths
     from seqcli.arrays import read_npz
 
-    return read_npz(path)
+    return keras_paths.to_keys(read_npz(path), model.plan, path)
 
 
 def _nested_files(plan, prefix: str) -> tuple[dict, list[str]]:
@@ -92,8 +93,11 @@ def _nested_files(plan, prefix: str) -> tuple[dict, list[str]]:
         if layer.weights:
             from seqcli.arrays import read_npz
 
+            from seqcli import keras_paths
+
             specs = {s.name: s for s in step.weights}
-            loaded = check(read_npz(layer.weights), specs, layer.weights)
+            arrays = keras_paths.to_keys(read_npz(layer.weights), step.inner, layer.weights)
+            loaded = check(arrays, specs, layer.weights)
             weights.update({inner_prefix + k: v for k, v in loaded.items()})
             notes.append(f"{layer.name}: weights from {layer.weights}")
         inner, inner_notes = _nested_files(step.inner, inner_prefix)

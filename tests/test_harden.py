@@ -1,6 +1,7 @@
 """Issue 16: option handling and empty data, beyond the hostile table."""
 
 import numpy as np
+import pytest
 
 from tests.test_cli import assert_clean_error
 
@@ -64,3 +65,128 @@ def test_dash_output_is_standard_output_for_every_writer(cli, tmp_path, monkeypa
         assert result.exit_code == 0, result.stderr
         assert "input_shape: [4]" in result.stdout
     assert not (tmp_path / "-").exists()
+
+
+def test_fit_checks_every_destination_before_any_work(cli, tmp_path, monkeypatch):
+    from seqcli import training
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before the destinations were checked")
+
+    monkeypatch.setattr(training, "fit", no_training)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    np.savez("d.npz", x=np.ones((3, 4), np.float32), y=np.ones((3, 2), np.float32))
+    for extra, where in ((["-o", "gone/w.npz"], "-o gone/w.npz"),
+                         (["-o", "w.npz", "--checkpoint", "s.yaml/b.npz"], "--checkpoint s.yaml/b.npz"),
+                         (["-o", "w.npz", "--history", "gone/h.json"], "--history gone/h.json")):
+        result = cli("fit", "s.yaml", "--data", "d.npz", "--loss", "mse", *extra)
+        assert_clean_error(result, 1, where)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "s.yaml"]
+
+
+def test_a_refused_first_batch_leaves_a_stream_empty_and_no_rows_give_a_header(cli, tmp_path,
+                                                                                monkeypatch):
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    x = np.ones((40, 4), np.float32)
+    x[0, 1] = np.inf
+    np.save("bad.npy", x)
+    refused = cli("run", "s.yaml", "--input", "bad.npy", "-o", "-")
+    assert_clean_error(refused, 1, "NaN or Inf (first in sample 0)")
+    assert refused.stdout_bytes == b""
+    np.save("none.npy", np.ones((0, 4), np.float32))
+    empty = cli("run", "s.yaml", "--input", "none.npy", "-o", "-")
+    assert empty.exit_code == 0, empty.stderr
+    assert np.load(io.BytesIO(empty.stdout_bytes)).shape == (0, 2)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "onnxruntime"])
+def test_no_rows_on_every_data_command(cli, tmp_path, monkeypatch, engine):
+    """0 rows: run and extract give empty results of the right shape; evaluate and fit
+    (and --validation-data) refuse in one line, as Keras refuses empty data."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    np.save("none.npy", np.ones((0, 4), np.float32))
+    np.savez("none.npz", x=np.ones((0, 4), np.float32), y=np.ones((0, 2), np.float32))
+    np.savez("d.npz", x=np.ones((3, 4), np.float32), y=np.ones((3, 2), np.float32))
+    engine_args = ["--engine", engine]
+    ran = cli("run", "s.yaml", "--input", "none.npy", "-o", "y.npy", *engine_args)
+    assert ran.exit_code == 0, ran.stderr
+    assert np.load("y.npy").shape == (0, 2)
+    printed = cli("run", "s.yaml", "--input", "none.npy", *engine_args)
+    assert printed.exit_code == 0, printed.stderr
+    extracted = cli("extract", "s.yaml", "--input", "none.npy", "--all", "-o", "f.npz",
+                    *engine_args)
+    assert extracted.exit_code == 0, extracted.stderr
+    assert np.load("f.npz")["dense"].shape == (0, 2)
+    scored = cli("evaluate", "s.yaml", "--data", "none.npz", "--loss", "mse", *engine_args)
+    assert_clean_error(scored, 1, "none.npz", "0 samples")
+    for data in (["--data", "none.npz"], ["--data", "d.npz", "--validation-data", "none.npz"]):
+        trained = cli("fit", "s.yaml", *data, "--loss", "mse", "-o", "w.npz")
+        assert_clean_error(trained, 1, "none.npz", "0 samples")
+    assert not (tmp_path / "w.npz").exists()
+
+
+NAMED = "name: m\ninput_shape: [4]\nlayers:\n  - Dense: {units: 2, name: dünn}\n  - Dense: {units: 3}\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["add", "s.yaml", 'Dense(2, name="größe")', "-o", "out"], ["pop", "s.yaml", "-o", "out"],
+    ["freeze", "s.yaml", "--layers", "dünn", "-o", "out"],
+    ["unfreeze", "s.yaml", "--all", "-o", "out"], ["add", "s.json", 'Dense(2, name="größe")',
+                                                  "-o", "out"],
+    ["new", "--name", "größe", "-o", "out"], ["new", "--name", "größe", "--json", "-o", "out"],
+    ["convert", "s.yaml", "-o", "out.yaml"], ["convert", "s.yaml", "-o", "out.json"],
+])
+def test_non_ascii_names_are_written_as_readable_utf8(cli, tmp_path, monkeypatch, args):
+    """Every command that writes a spec (issue 16: `\\xFC` escapes instead of ü)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(NAMED, encoding="utf-8")
+    (tmp_path / "s.json").write_text('{"input_shape": [4], "layers": [{"Dense": {"units": 2, '
+                                     '"name": "dünn"}}]}\n', encoding="utf-8")
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    text = (tmp_path / args[-1]).read_text(encoding="utf-8")
+    assert "\\x" not in text and "\\u" not in text, text
+    assert "größe" in text or "dünn" in text
+
+
+@pytest.mark.parametrize("args", [
+    ["add", "s", "Dense(3)"], ["pop", "s"], ["freeze", "s", "--layers", "dense"],
+    ["freeze", "s", "--all"]])
+@pytest.mark.parametrize("text", [
+    "name: m\ninput_shape: [4]\nlayers:\n  - Dense: {units: 2}  # c\n  - type: Dense\n    units: 1\n",
+    '{"input_shape": [4],\n "layers": [\n  {"Dense": {"units": 2}},\n  {"Dense": {"units": 1}}\n ]}\n',
+])
+def test_in_place_edits_keep_windows_line_endings(cli, tmp_path, monkeypatch, args, text):
+    monkeypatch.chdir(tmp_path)
+    name = "s.json" if text.startswith("{") else "s.yaml"
+    path = tmp_path / name
+    path.write_bytes(text.replace("\n", "\r\n").encode())
+    result = cli(*[name if a == "s" else a for a in args], "-i")
+    assert result.exit_code == 0, result.stderr
+    data = path.read_bytes()
+    assert data != text.replace("\n", "\r\n").encode()  # it was edited
+    assert data.count(b"\n") == data.count(b"\r\n"), data
+
+
+def test_printed_outputs_are_complete_and_full_precision_reads_back_exactly(cli, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    np.save("x.npy", np.random.default_rng(0).normal(size=(1437, 4)).astype(np.float32))
+    assert cli("run", "s.yaml", "--input", "x.npy", "-o", "y.npy").exit_code == 0
+    exact = np.load("y.npy")
+    shown = cli("run", "s.yaml", "--input", "x.npy")
+    assert shown.exit_code == 0, shown.stderr
+    assert "..." not in shown.stdout and shown.stdout.count("[") == 1437 + 1
+    full = cli("run", "s.yaml", "--input", "x.npy", "--precision", "full")
+    numbers = full.stdout.replace("[", " ").replace("]", " ").split()
+    read_back = np.array(numbers, dtype=np.float32).reshape(exact.shape)
+    assert np.array_equal(read_back, exact)
+    three = cli("run", "s.yaml", "--input", "x.npy", "--precision", "3")
+    assert all(len(n.split(".")[1]) <= 3 for n in three.stdout.replace("[", " ")
+               .replace("]", " ").split() if "e" not in n)

@@ -46,6 +46,10 @@ def npz(members: dict, compression=zipfile.ZIP_STORED) -> bytes:
 W = {"dense/kernel.npy": npy(np.zeros((4, 2), np.float32)),
      "dense/bias.npy": npy(np.zeros(2, np.float32))}
 X4 = npy(np.ones((3, 4), np.float32))
+Y2 = npy(np.ones((3, 2), np.float32))
+D = npz({"x.npy": X4, "y.npy": Y2})
+EMPTY = npz({"x.npy": npy(np.ones((0, 4), np.float32)), "y.npy": npy(np.ones((0, 2), np.float32))})
+FIT = ["fit", "s.yaml", "--data", "d.npz", "-o", "w.npz"]
 
 # (id, files, command args, exit status, location prefix, words)
 CASES = [
@@ -158,11 +162,107 @@ CASES = [
                           "x.npy": npy(np.zeros((2, 4), [("a", "f4"), ("b", "i4")]))},
      ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "cannot take"),
     ("wrong-input-shape", {"s.yaml": GOOD, "x.npy": npy(np.ones((2, 5), np.float32))},
-     ["run", "s.yaml", "--input", "x.npy"], 1, "Input 0", "expected shape=(None, 4)"),
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy: Input 0", "expected shape=(None, 4)"),
+    ("summary-input-shape", {"s.yaml": GOOD, "x.npy": npy(np.ones((2, 5), np.float32))},
+     ["summary", "s.yaml", "--input", "x.npy"], 1, "x.npy: Input 0", "expected shape=(None, 4)"),
+    ("extract-input-shape", {"s.yaml": GOOD, "x.npy": npy(np.ones((2, 5), np.float32))},
+     ["extract", "s.yaml", "--input", "x.npy", "--all", "-o", "f.npz"], 1, "x.npy: Input 0",
+     "found shape=(None, 5)"),
+    ("empty-sample-axis", {"s.yaml": "input_shape: [null, 3]\nlayers:\n  - LSTM: {units: 2}\n",
+                           "x.npy": npy(np.ones((3, 0, 3), np.float32))},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "an axis of size 0"),
+    ("data-rank-in-a-layer", {"s.yaml": "layers:\n  - Conv2D: {filters: 2, kernel_size: 3}\n",
+                              "x.npy": X4},
+     ["run", "s.yaml", "--input", "x.npy"], 1, ("s.yaml", "Conv2D"),
+     "expected ndim=4, found ndim=2. Full shape received: (None, 4) (for the data in x.npy)"),
     ("nan-input", {"s.yaml": GOOD, "x.npy": npy(np.array([[1, 2, 3, 4], [0, np.nan, 0, 0]],
                                                          np.float32))},
-     ["run", "s.yaml", "--input", "x.npy", "-o", "y.npy"], 1, "the input",
+     ["run", "s.yaml", "--input", "x.npy", "-o", "y.npy"], 1, "x.npy: the input",
      "NaN or Inf (first in sample 1)"),
+    # values from the command line are blamed on their option; data on its file (issue 16)
+    ("loss-typo", {"s.yaml": GOOD, "d.npz": D}, FIT + ["--loss", "msee"], 1, "--loss",
+     "unknown loss 'msee' (did you mean 'mse'?)"),
+    ("optimizer-typo", {"s.yaml": GOOD, "d.npz": D}, FIT + ["--loss", "mse", "--optimizer",
+                                                              "adamm"], 1, "--optimizer",
+     "did you mean 'adam'"),
+    ("optimizer-not-a-call", {"s.yaml": GOOD, "d.npz": D},
+     FIT + ["--loss", "mse", "--optimizer", "3"], 1, "--optimizer (column 1 of the call)",
+     "expected optimizer name or call"),
+    ("metric-typo", {"s.yaml": GOOD, "d.npz": D}, ["evaluate", "s.yaml", "--data", "d.npz",
+                                                    "--loss", "mse", "--metrics", "acuracy"],
+     1, "--metrics", "did you mean 'accuracy'"),
+    ("spec-loss-typo", {"s.yaml": GOOD + "compile: {loss: msee}\n", "d.npz": D}, FIT, 1,
+     ("s.yaml", "msee"), "unknown loss 'msee'"),
+    ("evaluate-without-loss", {"s.yaml": GOOD, "d.npz": D},
+     ["evaluate", "s.yaml", "--data", "d.npz"], 1, "s.yaml", "no loss to score"),
+    ("targets-shape-named", {"s.yaml": GOOD, "d.npz": npz({"x.npy": npy(np.ones((1100, 4))),
+                                                           "y.npy": npy(np.ones((1100, 3)))})},
+     ["evaluate", "s.yaml", "--data", "d.npz", "--loss", "mse"], 1, "d.npz",
+     "the targets have shape (1100, 3) but the model outputs (1100, 2)"),
+    ("validation-targets", {"s.yaml": GOOD, "d.npz": D, "v.npz": npz(
+        {"x.npy": X4, "y.npy": npy(np.ones((3, 5), np.float32))})},
+     FIT + ["--loss", "mse", "--validation-data", "v.npz"], 1, "v.npz", "shape (3, 5)"),
+    ("validation-inputs", {"s.yaml": GOOD, "d.npz": D, "v.npz": npz(
+        {"x.npy": npy(np.ones((3, 5), np.float32)), "y.npy": Y2})},
+     FIT + ["--loss", "mse", "--validation-data", "v.npz"], 1, "v.npz: Input 0",
+     "found shape=(None, 5)"),
+    # --monitor names a logged value, and only with a callback that watches it (issue 16)
+    ("monitor-unknown", {"s.yaml": GOOD, "d.npz": D},
+     FIT + ["--loss", "mse", "--early-stopping", "1", "--monitor", "nosuch"], 1, "--monitor",
+     "cannot monitor 'nosuch'"),
+    ("monitor-unused", {"s.yaml": GOOD, "d.npz": D}, FIT + ["--loss", "mse", "--monitor", "loss"],
+     2, "--monitor is what", "give one of them"),
+    # no rows (issue 16)
+    ("fit-no-rows", {"s.yaml": GOOD, "d.npz": EMPTY}, FIT + ["--loss", "mse"], 1, "d.npz",
+     "0 samples"),
+    ("validation-no-rows", {"s.yaml": GOOD, "d.npz": D, "v.npz": EMPTY},
+     FIT + ["--loss", "mse", "--validation-data", "v.npz"], 1, "v.npz", "0 samples"),
+    ("evaluate-no-rows", {"s.yaml": GOOD, "d.npz": EMPTY},
+     ["evaluate", "s.yaml", "--data", "d.npz", "--loss", "mse"], 1, "d.npz", "0 samples"),
+    # every destination is checked before any work starts (issue 16)
+    ("fit-output-folder-missing", {"s.yaml": GOOD, "d.npz": D}, FIT[:-2] + [
+        "--loss", "mse", "-o", "gone/w.npz"], 1, "-o gone/w.npz", "no folder 'gone'"),
+    ("fit-checkpoint-folder-missing", {"s.yaml": GOOD, "d.npz": D},
+     FIT + ["--loss", "mse", "--checkpoint", "gone/best.npz"], 1, "--checkpoint gone/best.npz",
+     "no folder"),
+    ("fit-history-folder-missing", {"s.yaml": GOOD, "d.npz": D},
+     FIT + ["--loss", "mse", "--history", "gone/h.csv"], 1, "--history gone/h.csv", "no folder"),
+    ("fit-checkpoint-to-stdout", {"s.yaml": GOOD, "d.npz": D},
+     FIT + ["--loss", "mse", "--checkpoint", "-"], 2, "--checkpoint is rewritten", "not '-'"),
+    ("run-output-folder-missing", {"s.yaml": GOOD, "x.npy": X4},
+     ["run", "s.yaml", "--input", "x.npy", "-o", "gone/y.npy"], 1, "-o gone/y.npy", "no folder"),
+    ("run-zarr-without-dask", {"s.yaml": GOOD, "x.npy": X4},
+     ["run", "s.yaml", "--input", "x.npy", "-o", "y.zarr"], 1, "-o y.zarr", "--engine dask"),
+    ("extract-zarr-without-dask", {"s.yaml": GOOD, "x.npy": X4},
+     ["extract", "s.yaml", "--input", "x.npy", "--all", "-o", "f.zarr/"], 1, "-o f.zarr/",
+     "--engine dask"),
+    ("extract-output-folder-missing", {"s.yaml": GOOD, "x.npy": X4},
+     ["extract", "s.yaml", "--input", "x.npy", "--all", "-o", "gone/f.npz"], 1,
+     "-o gone/f.npz", "no folder"),
+    ("init-output-folder-missing", {"s.yaml": GOOD}, ["init", "s.yaml", "-o", "gone/w.npz"], 1,
+     "-o gone/w.npz", "no folder"),
+    ("convert-output-folder-missing", {"s.yaml": GOOD}, ["convert", "s.yaml", "-o",
+                                                          "gone/m.keras"], 1, "-o gone/m.keras",
+     "no folder"),
+    ("new-output-folder-missing", {}, ["new", "-o", "gone/m.yaml"], 1, "-o gone/m.yaml",
+     "no folder"),
+    # nothing reaches a stream before the first batch has passed its checks (issue 16)
+    ("nan-first-batch-streamed", {"s.yaml": GOOD, "x.npy": npy(np.full((3, 4), np.nan,
+                                                                       np.float32))},
+     ["run", "s.yaml", "--input", "x.npy", "-o", "-"], 1, "x.npy: the input", "NaN or Inf"),
+    ("nan-targets", {"s.yaml": GOOD, "d.npz": npz({"x.npy": X4, "y.npy": npy(
+        np.full((3, 2), np.inf, np.float32))})}, FIT + ["--loss", "mse"], 1,
+     "d.npz: the targets hold", "NaN or Inf"),
+    ("embedding-index-out-of-range", {"s.yaml": "input_shape: [2]\nlayers:\n  - Embedding: "
+                                               "{input_dim: 3, output_dim: 2}\n",
+                                      "x.npy": npy(np.array([[1, 7]], np.float32))},
+     ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy: layer 'embedding'", "from 0 to 2"),
+    ("precision-not-a-number", {"s.yaml": GOOD, "x.npy": X4},
+     ["run", "s.yaml", "--input", "x.npy", "--precision", "lots"], 2,
+     "Invalid value for '--precision'", "or full"),
+    ("precision-with-output", {"s.yaml": GOOD, "x.npy": X4},
+     ["run", "s.yaml", "--input", "x.npy", "--precision", "3", "-o", "y.npy"], 2,
+     "--precision is for printed outputs", "exactly"),
     # weights archives
     ("npz-path-member", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz({**W, "../evil.npy": X4})},
      ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
@@ -184,6 +284,16 @@ CASES = [
         {**W, "dense/kernel.npy": npy(np.zeros((2, 4), np.float32))})},
      ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
      "expected (4, 2)"),
+    # Keras 3 variable paths (`sequential/dense/kernel`) map to keys only unambiguously
+    ("keras-path-and-key-twice", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz(
+        {**W, "sequential/dense/kernel.npy": npy(np.zeros((4, 2), np.float32))})},
+     ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
+     "are both weight 'dense/kernel'"),
+    ("keras-paths-of-two-models", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz(
+        {"a/dense/kernel.npy": npy(np.zeros((4, 2), np.float32)),
+         "b/dense/bias.npy": npy(np.zeros(2, np.float32))})},
+     ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
+     "Keras paths of 2 different models"),
     # sizes
     ("huge-dense-init", {"s.yaml": "input_shape: [4]\nlayers:\n  - Dense: {units: 1000000000000}\n"},
      ["init", "s.yaml", "-o", "w.npz"], 1, "this needs about", "--max-memory"),
@@ -234,6 +344,7 @@ def test_hostile_input(cli, tmp_path, monkeypatch, case):
     result = cli(*args, input=stdin)
     assert_clean_error(result, status, words)
     assert result.stderr.strip().splitlines()[-1].startswith(f"seqcli: error: {where}")
+    assert result.stdout_bytes == b""  # nothing half-written to a pipe either
     assert snapshot(tmp_path) == before
 
 

@@ -1,0 +1,147 @@
+"""Every file a README example reads exists in the repository (specs/, specs/examples/,
+tests/fixtures/) or is made by an earlier line of the README, so every example can be
+pasted in order from a clone (issue 16: `ones_1x4.npy`, `x.npy`, `images.npy`,
+`typo.yaml` were read and made nowhere)."""
+
+import os
+import re
+import shlex
+
+import pytest
+
+from tests.conftest import ROOT
+
+WRITES = {"-o", "--output", "--weights-out", "--history", "--checkpoint"}
+DATA = (".npy", ".npz", ".yaml", ".yml", ".json", ".keras", ".h5", ".onnx", ".csv", "/")
+# files the README shows in full for the reader to create (`$ cat predict.py`), or says
+# to copy (`model.keras`), or a hostile example that is not meant to be made (`bad/`)
+SHOWN = {"predict.py", "model.keras", "bad/"}
+
+
+def commands():
+    """The README's shell lines (`$ ...` and indented `python -c`), continuations joined."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    joined, pending = [], ""
+    for line in lines:
+        text = line.strip()
+        if not pending and not (text.startswith("$ ") or text.startswith("python -c ")):
+            continue
+        pending += " " + text.removeprefix("$ ").rstrip("\\")
+        if not text.endswith("\\"):
+            joined.append(pending.strip())
+            pending = ""
+    return joined
+
+
+def made_by(command: str) -> set:
+    made = set(re.findall(r"np\.savez?\(\s*f?'([^'{]+)", command))
+    made |= {f"{folder}/" for folder in re.findall(r"np\.save\(f'([^/']+)/", command)}
+    made |= set(re.findall(r"mkdir (\S+)", command))
+    words = split(command) if "python -c" not in command else []
+    for before, word in zip(words, words[1:]):
+        if before in WRITES or before == ">":
+            made.add(word)
+    return made
+
+
+def read_by(command: str) -> list:
+    if not command.startswith(("seqcli ", "cat ", "OPENBLAS_NUM_THREADS=1 seqcli ")):
+        return []
+    words = split(command.split("|")[0])
+    return [word for before, word in zip(["", *words], words)
+            if before not in WRITES and before != ">" and word.endswith(DATA)
+            and not word.startswith("tcp:")]
+
+
+def split(command: str) -> list:
+    try:
+        return shlex.split(command)
+    except ValueError:  # an unbalanced quote in prose-like lines: words are enough
+        return command.split()
+
+
+def exists(word: str) -> bool:
+    path = os.path.join(ROOT, word.replace("*.npy", ""))
+    return os.path.exists(path)
+
+
+def test_every_example_input_exists_or_is_made_first():
+    made, missing = set(SHOWN), []
+    for command in commands():
+        for word in read_by(command):
+            base = word.split("*")[0]
+            known = base in made or word in made or base.rstrip("/") + "/" in made
+            if not (known or exists(word)):
+                missing.append((word, command[:80]))
+        made |= made_by(command)
+    assert not missing, missing
+
+
+def test_the_check_reads_the_readme():
+    found = commands()
+    assert any("specs/examples/ones_1x4.npy" in c for c in found)
+    assert any("np.save('images.npy'" in c for c in found)
+    assert read_by("seqcli run m.yaml --input x.npy -o y.npy") == ["m.yaml", "x.npy"]
+
+
+def shown_output(command: str) -> str:
+    """The lines the README prints after `$ command`, up to the next command or block end."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    start = lines.index(f"$ {command}") + 1
+    end = next(i for i in range(start, len(lines))
+               if lines[i].startswith(("$ ", "```")))
+    return "\n".join(lines[start:end])
+
+
+@pytest.mark.parametrize("command", [
+    "seqcli summary specs/guide_unbuilt.yaml --input specs/examples/ones_1x4.npy",
+    "seqcli summary specs/examples/typo.yaml",
+    "seqcli explain specs/examples/sequence.yaml conv1d",
+    "seqcli explain specs/examples/sequence.yaml bidirectional",
+    "seqcli diff specs/guide_cnn.yaml specs/examples/guide_cnn_wide.yaml",
+])
+def test_the_shipped_examples_print_what_the_readme_shows(cli, monkeypatch, command):
+    monkeypatch.chdir(ROOT)
+    result = cli(*shlex.split(command)[1:])
+    printed = (result.stdout + result.stderr).rstrip("\n")
+    assert printed == shown_output(command)
+
+
+def test_the_guides_layers_run_on_the_shipped_ones(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    weights = str(tmp_path / "weights.npz")
+    assert cli("init", "specs/guide_layers.yaml", "-o", weights, "--seed", "1").exit_code == 0
+    command = "seqcli run specs/guide_layers.yaml --input specs/examples/ones_3x3.npy " \
+              "--weights weights.npz"
+    result = cli(*shlex.split(command.replace("weights.npz", weights))[1:])
+    assert result.stdout.rstrip("\n") == shown_output(command)
+
+
+def test_the_safety_examples_print_what_the_readme_shows(tmp_path):
+    """The console block of the README's Safety section, run line by line in a shell."""
+    import subprocess
+    import sys
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    block = text[text.index("  ```console\n", text.index("## Safety")):]
+    block = block[len("  ```console\n"):block.index("  ```\n", 1)]
+    steps, current = [], None
+    for line in block.splitlines():
+        line = line[2:]
+        if line.startswith("$ "):
+            current = [line[2:], []]
+            steps.append(current)
+        else:
+            current[1].append(line)
+    assert len(steps) >= 10
+    seqcli = f"{sys.executable} -m seqcli"
+    for command, shown in steps:
+        run = command.replace("seqcli ", seqcli + " ")
+        done = subprocess.run(["bash", "-c", run], cwd=tmp_path, capture_output=True,
+                              text=True, env={**os.environ, "PYTHONPATH": ROOT})
+        printed = (done.stderr + done.stdout).splitlines()
+        printed = [line.rstrip() for line in printed if line.strip()]
+        assert printed == [line.rstrip() for line in shown], command
