@@ -88,6 +88,6 @@ def _check_outputs(chosen, output, spec_out):
         if ending not in (".yaml", ".yml", ".json", ".keras"):
             raise click.UsageError(f"--spec-out {spec_out}: write the model as .yaml, .json "
                                    "or .keras")
-    for path in (output, spec_out):
+    for option, path in (("-o", output), ("--spec-out", spec_out)):
         if path is not None:
-            files.check_writable(path)
+            files.check_writable(path, f"{option} {path}")

@@ -110,19 +110,6 @@ def _stdout_writer(binary: bool):
         sys.stdout.flush()
 
 
-def check_writable(path: str) -> None:
-    """Refuse, before any work, a file that could not be written: its folder missing or
-    read-only, or a directory in its place."""
-    target = os.path.realpath(path)
-    folder = os.path.dirname(target) or "."
-    if os.path.isdir(target):
-        raise SeqcliError("is a directory; expected a file to write", path)
-    if not os.path.isdir(folder):
-        raise SeqcliError(f"cannot write: no folder {os.path.dirname(path) or '.'!r}", path)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise SeqcliError("cannot write: its folder is not writable", path)
-
-
 def write_text(path: str, text: str) -> None:
     with atomic_writer(path) as handle:
         handle.write(text)
