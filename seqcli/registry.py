@@ -74,6 +74,7 @@ FAMILIES = {
                                    "Solarization", "RandomPosterization"),
     "seqcli.layers.augment_region": ("RandomErasing", "RandomGaussianBlur"),
     "seqcli.layers.augment_hsv": ("RandomHue", "RandomSaturation"),
+    "seqcli.layers.augment_jitter": ("RandomColorJitter",),
     "seqcli.model": ("Sequential",),
 }
 INDEX = {name: module for module, names in FAMILIES.items() for name in names}

@@ -62,4 +62,8 @@ CATALOG_EXAMPLES = {
                     "data_format": "channels_first"}, [3, 2, 3])],
     "RandomSaturation": [({"factor": 0.4, "value_range": [0, 1]}, [3, 4, 3]),
                          ({"factor": [0.2, 0.6], "data_format": "channels_first"}, [3, 3, 2])],
+    "RandomColorJitter": [({"value_range": [-3, 3], "brightness_factor": 0.2,
+                            "contrast_factor": 0.3, "saturation_factor": 0.3,
+                            "hue_factor": 0.2}, [3, 4, 3]),
+                          ({"contrast_factor": [0.1, 0.4], "value_range": [-2, 2]}, [3, 3, 2])],
 }

@@ -179,6 +179,9 @@ BAD = [
     ({"RandomShear": {"x_factor": -0.2}}, "x_factor", "[0, 1]"),
     ({"RandomInvert": {"factor": 1.2}}, "factor", "[0, 1]"),
     ({"RandomGrayscale": {"factor": [0.1, 0.2]}}, "factor", "between 0 and 1"),
+    ({"RandomColorJitter": {"hue_factor": 1.5}}, "hue_factor", "`hue_factor` argument"),
+    ({"RandomColorJitter": {"contrast_factor": 0.1, "data_format": "channels_first"}},
+     "data_format", "channels_last images only"),
 ]
 
 
