@@ -54,8 +54,13 @@ def _nodes(coordinate, interpolation):
 def plan(shape, transforms, interpolation: str, fill_mode: str):
     """The taps of a transform on channels-last images of `shape` (N, H, W, C):
     [(flat pixel index, weight, valid)], each (N, H, W)."""
+    rows, cols = coordinates(transforms, *shape[1:3])
+    return plan_at(shape, rows, cols, interpolation, fill_mode)
+
+
+def plan_at(shape, rows, cols, interpolation: str, fill_mode: str):
+    """The taps that read each output pixel from input point (rows, cols)."""
     n, height, width = shape[:3]
-    rows, cols = coordinates(transforms, height, width)
     rows, cols = (np.broadcast_to(a, (n, height, width)) for a in (rows, cols))
     batch = np.arange(n).reshape(n, 1, 1) * (height * width)
     taps = []
@@ -108,3 +113,27 @@ def affine_matrix(angle, translate_x, translate_y, scale, shear_x, shear_y, heig
     b2 = translate_y + cy - cx * b0 - cy * b1
     zeros = np.zeros_like(a0)
     return np.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=-1).astype(f32)
+
+
+def homography(start_points, end_points):
+    """Keras's compute_homography_matrix: the 8 numbers mapping output points (end) to
+    input points (start), per image, solved in float64 and kept in float32."""
+    start = np.asarray(start_points, np.float64)
+    end = np.asarray(end_points, np.float64)
+    sx, sy, ex, ey = start[..., 0], start[..., 1], end[..., 0], end[..., 1]
+    zeros, ones = np.zeros_like(ex), np.ones_like(ex)
+    x_rows = np.stack([ex, ey, ones, zeros, zeros, zeros, -sx * ex, -sx * ey], axis=-1)
+    y_rows = np.stack([zeros, zeros, zeros, ex, ey, ones, -sy * ex, -sy * ey], axis=-1)
+    matrix = np.concatenate([x_rows, y_rows], axis=1)
+    target = np.concatenate([sx, sy], axis=-1)[..., None]
+    return np.linalg.solve(matrix, target)[..., 0].astype(np.float32)
+
+
+def projective_coordinates(transforms, height: int, width: int):
+    """(rows, cols) where JAX's perspective_transform reads each output pixel."""
+    t = np.asarray(transforms, np.float32).reshape(-1, 8)[:, :, None, None]
+    y = np.arange(height, dtype=np.float32)[None, :, None]
+    x = np.arange(width, dtype=np.float32)[None, None, :]
+    denom = t[:, 6] * x + t[:, 7] * y + np.float32(1.0)
+    return ((t[:, 3] * x + t[:, 4] * y + t[:, 5]) / denom,
+            (t[:, 0] * x + t[:, 1] * y + t[:, 2]) / denom)

@@ -67,7 +67,7 @@ FAMILIES = {
     "seqcli.layers.encoding": ("Discretization", "CategoryEncoding"),
     "seqcli.layers.augmentation": ("RandomFlip", "RandomCrop"),
     "seqcli.layers.augment_affine": ("RandomRotation", "RandomZoom", "RandomTranslation",
-                                     "RandomShear"),
+                                     "RandomShear", "RandomPerspective"),
     "seqcli.layers.augment_color": ("RandomContrast", "RandomBrightness", "RandomInvert",
                                     "RandomGrayscale"),
     "seqcli.layers.augment_tone": ("RandomColorDegeneration", "RandomSharpness",

@@ -66,4 +66,7 @@ CATALOG_EXAMPLES = {
                             "contrast_factor": 0.3, "saturation_factor": 0.3,
                             "hue_factor": 0.2}, [3, 4, 3]),
                           ({"contrast_factor": [0.1, 0.4], "value_range": [-2, 2]}, [3, 3, 2])],
+    "RandomPerspective": [({"scale": 0.5}, [5, 6, 2]),
+                          ({"factor": [0.5, 1.0], "interpolation": "nearest", "fill_value": 0.3,
+                            "data_format": "channels_first"}, [2, 5, 4])],
 }

@@ -185,3 +185,68 @@ class RandomShear(_Affine):
         ones, zeros = np.ones_like(shear[:, 0]), np.zeros_like(shear[:, 0])
         return np.stack([ones, shear[:, 0], zeros, shear[:, 1], ones, zeros, zeros, zeros],
                         axis=1)
+
+
+PERSPECTIVE = Factor(0, 1)
+
+
+class Scale:
+    describe = "number in [0, 1]"
+
+    def __call__(self, name, value):
+        from seqcli.args import _is_number
+        from seqcli.errors import ArgError
+
+        if not (_is_number(value) and 0 <= value <= 1):
+            raise ArgError(name, "The `scale` argument should be a number in the range "
+                           f"[0,1]. Received: scale={value!r}")
+        return value
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class RandomPerspective(Augmentation):
+    factor: object = arg(PERSPECTIVE, default=1.0, doc="chance of a perspective change, "
+                         "drawn per image from [lower, upper]")
+    scale: float = arg(Scale(), default=1.0, doc="how far the corners move: up to "
+                       "scale / 2 of their coordinates")
+    interpolation: str = sampling("interpolation")
+    fill_value: float = sampling("fill_value")
+    seed: int | None = sampling("seed")
+    data_format: str | None = sampling("data_format")
+
+    positional = ("factor", "scale", "interpolation", "fill_value", "seed")
+    summary = "Moves each image's corners at random (a perspective change) in training"
+
+    def draw(self, shape, rng):
+        import numpy as np
+
+        n, height, width = shape[:3]
+        chance = uniform(rng, *PERSPECTIVE.bounds(self.factor), (n,))
+        apply = uniform(rng, 0.0, 1.0, (n,)) < chance
+        moves = uniform(rng, -0.5 * self.scale, 0.5 * self.scale, (n, 4, 2))
+        corners = np.array([[0.0, 0.0], [width - 1, 0.0], [0.0, height - 1],
+                            [width - 1, height - 1]], np.float32)
+        start = np.repeat(corners[None], n, axis=0)
+        return {"apply_perspective": apply, "start_points": start,
+                "end_points": start + start * moves}
+
+    def apply(self, x, factors):
+        import numpy as np
+
+        from seqcli import image_sampling
+
+        transforms = image_sampling.homography(factors["start_points"], factors["end_points"])
+        rows, cols = image_sampling.projective_coordinates(transforms, *x.shape[1:3])
+        taps = image_sampling.plan_at(x.shape, rows, cols, self.interpolation, "constant")
+        moved = image_sampling.sample(x, taps, self.fill_value)
+        apply = np.asarray(factors["apply_perspective"], bool).reshape(-1, 1, 1, 1)
+        return np.where(apply, moved, x), (taps, x.shape, apply)
+
+    def apply_backward(self, cache, dy):
+        import numpy as np
+
+        from seqcli import image_sampling
+
+        taps, shape, apply = cache
+        return np.where(apply, image_sampling.sample_backward(dy, taps, shape), dy)
