@@ -1,5 +1,7 @@
-"""Keras 3's image-augmentation layers: random in training, the identity at inference
-(RandomCrop crops at inference too).
+"""The base of Keras 3's image-augmentation layers, and RandomFlip and RandomCrop (the
+others: augment_affine, augment_color, augment_tone, augment_region, augment_hsv,
+augment_jitter). Random in training, the identity at inference (RandomCrop crops at
+inference too).
 
 Each layer is two steps: `draw(shape, rng)` picks the random factors, as Keras's
 get_random_transformation does and with its ranges (from seqcli's own seeded stream, as
