@@ -245,3 +245,23 @@ def test_the_fixture_script_takes_every_augmentation_layer_s_gradient_at_inferen
 
     assert AUGMENTATION == {name for name, cls in all_layers().items()
                             if issubclass(cls, Augmentation)}
+
+
+def test_a_keras_2_augmentation_config_reads():
+    """tf-keras writes `force_generator: false` on its augmentation layers."""
+    from seqcli import keras_config
+
+    config = {"class_name": "Sequential", "config": {"name": "k2", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 8, 8, 3]}},
+        {"class_name": "RandomFlip", "config": {"name": "flip", "mode": "horizontal",
+                                                "seed": None, "force_generator": False}},
+        {"class_name": "RandomRotation", "config": {
+            "name": "rot", "factor": 0.1, "fill_mode": "reflect", "fill_value": 0.0,
+            "interpolation": "bilinear", "seed": 3, "force_generator": False}}]}}
+    data = keras_config.read(config, "k2.json").data
+    assert data["layers"][1:] == [{"RandomFlip": {"name": "flip", "mode": "horizontal",
+                                                  "seed": None}},
+                                  {"RandomRotation": {"name": "rot", "factor": 0.1,
+                                                      "fill_mode": "reflect", "fill_value": 0.0,
+                                                      "interpolation": "bilinear",
+                                                      "seed": 3}}]
