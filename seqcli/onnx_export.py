@@ -186,10 +186,10 @@ def emitters() -> dict:
     """Layer class -> its emitter (a subclass finds its family's); read after onnx is
     known to be installed, since the emitters' modules import it."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, augmentation, conv, core as core_layers, encoding,
-                               masking, normalization, padding, pooling, preprocessing,
-                               recurrent as recurrent_layers, regularization, reshaping,
-                               rms_normalization, wrappers)
+    from seqcli.layers import (activation, augmentation, auto_contrast, conv,
+                               core as core_layers, encoding, masking, normalization, padding,
+                               pooling, preprocessing, recurrent as recurrent_layers,
+                               regularization, reshaping, rms_normalization, wrappers)
 
     return {
         core_layers.Dense: core.dense, core_layers.Activation: core.activation_layer,
@@ -220,6 +220,7 @@ def emitters() -> dict:
         wrappers.Bidirectional: recurrent.bidirectional,
         augmentation.Augmentation: core.passthrough,  # training only: nothing at inference
         augmentation.RandomCrop: spatial.random_crop,
+        auto_contrast.AutoContrast: core.auto_contrast,
     }
 
 

@@ -75,6 +75,7 @@ FAMILIES = {
     "seqcli.layers.augment_region": ("RandomErasing", "RandomGaussianBlur"),
     "seqcli.layers.augment_hsv": ("RandomHue", "RandomSaturation"),
     "seqcli.layers.augment_jitter": ("RandomColorJitter",),
+    "seqcli.layers.auto_contrast": ("AutoContrast",),
     "seqcli.model": ("Sequential",),
 }
 INDEX = {name: module for module, names in FAMILIES.items() for name in names}

@@ -69,4 +69,6 @@ CATALOG_EXAMPLES = {
     "RandomPerspective": [({"scale": 0.5}, [5, 6, 2]),
                           ({"factor": [0.5, 1.0], "interpolation": "nearest", "fill_value": 0.3,
                             "data_format": "channels_first"}, [2, 5, 4])],
+    "AutoContrast": [({}, [4, 5, 2]), ({"value_range": [-1, 1]}, [3, 3, 3]),
+                     ({"value_range": [0, 1], "data_format": "channels_first"}, [2, 4, 3])],
 }
