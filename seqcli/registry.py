@@ -71,7 +71,7 @@ FAMILIES = {
     "seqcli.layers.augment_color": ("RandomContrast", "RandomBrightness", "RandomInvert",
                                     "RandomGrayscale"),
     "seqcli.layers.augment_tone": ("RandomColorDegeneration", "RandomSharpness",
-                                   "Solarization", "RandomPosterization"),
+                                   "Solarization", "RandomPosterization", "Equalization"),
     "seqcli.layers.augment_region": ("RandomErasing", "RandomGaussianBlur"),
     "seqcli.layers.augment_hsv": ("RandomHue", "RandomSaturation"),
     "seqcli.layers.augment_jitter": ("RandomColorJitter",),

@@ -71,4 +71,6 @@ CATALOG_EXAMPLES = {
                             "data_format": "channels_first"}, [2, 5, 4])],
     "AutoContrast": [({}, [4, 5, 2]), ({"value_range": [-1, 1]}, [3, 3, 3]),
                      ({"value_range": [0, 1], "data_format": "channels_first"}, [2, 4, 3])],
+    "Equalization": [({"value_range": [-3, 3]}, [4, 5, 2]),
+                     ({"bins": 8, "data_format": "channels_first"}, [2, 4, 3])],
 }

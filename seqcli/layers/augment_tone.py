@@ -202,3 +202,79 @@ class RandomPosterization(Augmentation):
         import numpy as np
 
         return np.zeros(cache, dtype=dy.dtype)  # whole numbers: no gradient, as in Keras
+
+
+class Bins:
+    describe = "int >= 2"
+
+    def __call__(self, name, value):
+        from seqcli.args import Int
+
+        return Int(2)(name, value)
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class Equalization(Augmentation):
+    value_range: tuple = arg(SortedValueRange(), default=(0, 255))
+    bins: int = arg(Bins(), default=256, doc="histogram bins")
+    data_format: str | None = arg(DATA_FORMAT, default=None)
+
+    positional = ("value_range", "bins")
+    summary = ("Equalizes each channel's histogram over the batch in training (Keras's: "
+               "no randomness, no gradient where it equalizes)")
+
+    def draw(self, shape, rng):
+        return {}  # nothing random: Keras equalizes every training batch
+
+    def apply(self, x, factors):
+        import numpy as np
+
+        channels, flat = [], []
+        for c in range(x.shape[-1]):
+            y, unchanged = self._channel(x[..., c])
+            channels.append(y)
+            flat.append(unchanged)
+        return np.stack(channels, axis=-1), np.array(flat)
+
+    def _channel(self, channel):
+        """Keras's _equalize_channel over all the batch's pixels of one channel: (values,
+        whether it was left as it was)."""
+        import numpy as np
+
+        f32 = np.float32
+        low, high = (f32(v) for v in self.value_range)
+        scale = (f32(255) - f32(0)) / (high - low)
+        channel = channel * scale + (f32(0) - low * scale)
+        scaled = (channel.astype(f32) - f32(0)) * f32(self.bins - 1) / f32(255)
+        indices = np.clip(_to_int32(scaled), 0, self.bins - 1)
+        hist = np.bincount(indices.reshape(-1), minlength=self.bins).astype(np.int32)
+        if np.count_nonzero(hist) <= 1:
+            equalized, unchanged = channel, True
+        else:
+            cdf = np.cumsum(hist, dtype=np.int32)
+            cdf_min = cdf[np.argmax(cdf > 0)]
+            denominator = cdf[-1] - cdf_min or 1
+            table = ((cdf - cdf_min) * 255).astype(f32) / f32(denominator)
+            table = np.clip(np.round(table), 0, 255).astype(channel.dtype)
+            position = channel / channel.dtype.type(255.0) * channel.dtype.type(self.bins - 1)
+            equalized = table[_to_int32(np.clip(position, 0, self.bins - 1))]
+            unchanged = False
+        back = (high - low) / f32(255)
+        return equalized * back + (low - f32(0) * back), unchanged
+
+    def apply_backward(self, cache, dy):
+        import numpy as np
+
+        # an equalized channel reads a table: no gradient, as in JAX; an unchanged one
+        # went through the two rescalings, which cancel
+        low, high = self.value_range
+        through = (255 / (high - low)) * ((high - low) / 255)
+        return dy * np.where(cache, dy.dtype.type(through), dy.dtype.type(0))
+
+
+def _to_int32(values):
+    """JAX's float -> int32 cast: towards zero."""
+    import numpy as np
+
+    return np.trunc(values).astype(np.int64)
