@@ -115,6 +115,21 @@ def read_npy(path: str, stdin=None, mmap: bool = True):
     return check_numeric(array, where, "input")
 
 
+def read_npy_bytes(data: bytes, where: str):
+    """An array from a .npy file's bytes (standard input), checked as from a file."""
+    _check_magic(data[:16], where)
+    stream = io.BytesIO(data)
+    try:
+        shape, dtype = read_header(stream)
+        check_declared(shape, dtype, where, len(data) - stream.tell())
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except SeqcliError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise SeqcliError(f"not a readable .npy array: {_reason(exc)}", where) from None
+    return check_numeric(array, where, "input")
+
+
 NPY_MAGIC = b"\x93NUMPY"
 
 
@@ -140,7 +155,7 @@ def describe_bytes(head: bytes) -> str:
         head.decode("utf-8")
     except UnicodeDecodeError:
         return "it starts with bytes that are no known array format"
-    return "it is text (save the numbers with numpy.save)"
+    return "it is text (numbers as text go in a .csv or .tsv file, or save them with numpy.save)"
 
 
 def _check_header(path: str) -> None:
@@ -188,12 +203,14 @@ def _reason(exc: Exception) -> str:
 MAX_COMPRESSION_RATIO = 1000  # a member inflating more than this is a zip bomb
 
 
-def read_npz(path: str) -> dict:
-    """Every array of an .npz archive, each checked from its header before it is read."""
+def read_npz(path, where: str | None = None) -> dict:
+    """Every array of an .npz archive (a path, or a binary stream named by `where`),
+    each checked from its header before it is read."""
     import zipfile
 
+    source, path = path, where or path  # `path` names it in messages from here on
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(source) as archive:
             return {_member_key(info, path): _read_member(archive, info, path)
                     for info in archive.infolist() if not info.is_dir()}
     except SeqcliError:

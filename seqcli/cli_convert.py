@@ -39,8 +39,8 @@ def convert(spec, output, weights_path, weights_out, input_shape):
     needs = convert_module.needs_weights(output) or weights_out is not None
     loaded, model = load_built(spec, input_shape)
     weights = weights_for(model, weights_path, loaded.weights) if needs else None
-    convert_module.write(output, loaded, model, weights)
-    if weights_out:
+    if weights_out:  # first: the larger file, so a full disk stops before the spec changes
         convert_module.write_npz(weights_out, loaded, model, weights)
+    convert_module.write(output, loaded, model, weights)
     click.echo(f"seqcli: wrote {output}" + (f" and {weights_out}" if weights_out else ""),
                err=True)

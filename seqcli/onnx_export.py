@@ -117,7 +117,7 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset(), mask=N
     """Every layer of a built Sequential's plan in turn, as Sequential.run goes, masks
     included (a nested model takes one and gives one); (output Value, {kept layer name:
     Value}, the output's Mask or None)."""
-    from seqcli.model import Sequential
+    from seqcli.model import Sequential, inner_keep
 
     graph, kept = state.graph, {}
     outer_scope = graph.scope
@@ -129,7 +129,9 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset(), mask=N
         if layer.makes_mask:
             made = made_mask(graph, layer, x, step.input_shape)
         if isinstance(layer, Sequential):
-            x, _, mask = emit_layers(state, step.inner, layer_params, x, mask=mask)
+            x, inner, mask = emit_layers(state, step.inner, layer_params, x,
+                                         inner_keep(keep, layer.name), mask=mask)
+            kept.update({f"{layer.name}/{path}": value for path, value in inner.items()})
         elif mask is not None and layer.masking == "uses":
             emit_masked = emitter_for(layer, masked_emitters())
             x, mask = emit_masked(state, layer, layer_params, x, step.input_shape, mask)
@@ -186,13 +188,16 @@ def emitters() -> dict:
     """Layer class -> its emitter (a subclass finds its family's); read after onnx is
     known to be installed, since the emitters' modules import it."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, augmentation, auto_contrast, conv,
-                               core as core_layers, encoding, masking, normalization, padding,
-                               pooling, preprocessing, recurrent as recurrent_layers,
-                               regularization, reshaping, rms_normalization, wrappers)
+    from seqcli.layers import (activation, augmentation, auto_contrast, cells, conv, conv_lstm,
+                               core as core_layers, einsum_dense, encoding, masking,
+                               normalization, padding, pooling, preprocessing,
+                               recurrent as recurrent_layers, regularization, reshaping,
+                               rms_normalization, spectral_normalization, wrappers)
 
     return {
         core_layers.Dense: core.dense, core_layers.Activation: core.activation_layer,
+        einsum_dense.EinsumDense: core.einsum_dense,
+        spectral_normalization.SpectralNormalization: core.spectral_normalization,
         core_layers.Flatten: core.flatten, core_layers.Embedding: core.embedding,
         core_layers.RandomInTraining: core.passthrough,  # Dropout, noise: nothing
         regularization.ActivityRegularization: core.passthrough,  # only a loss term
@@ -221,6 +226,8 @@ def emitters() -> dict:
         augmentation.Augmentation: core.passthrough,  # training only: nothing at inference
         augmentation.RandomCrop: spatial.random_crop,
         auto_contrast.AutoContrast: core.auto_contrast,
+        cells.RNN: recurrent.rnn,
+        conv_lstm.ConvLSTM: recurrent.conv_lstm,
     }
 
 
@@ -229,11 +236,13 @@ def masked_emitters() -> dict:
     """The layers that use an Embedding's mask_zero mask: (..., Mask) -> (Value, the
     output's Mask or None)."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, normalization, pooling, recurrent as recurrent_layers,
-                               wrappers)
+    from seqcli.layers import (activation, cells, conv_lstm, normalization, pooling,
+                               recurrent as recurrent_layers, wrappers)
 
     return {recurrent_layers._Recurrent: recurrent.recurrent_masked,
             wrappers.Bidirectional: recurrent.bidirectional_masked,
+            cells.RNN: recurrent.rnn_masked,
+            conv_lstm.ConvLSTM: recurrent.conv_lstm_masked,
             pooling.GlobalPooling: spatial.global_average_masked,
             activation.Softmax: core.softmax_masked,
             normalization.BatchNormalization: core.batch_norm_masked}

@@ -128,8 +128,39 @@ CASES = [
     ("text-as-npy", {"s.yaml": GOOD, "x.npy": "1,2,3,4\n"},
      ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "it is text"),
     # a file that is not .npy is described as what it is, never as "pickled" (issue 16)
-    ("csv-as-input", {"s.yaml": GOOD, "x.csv": "a,b,c,d\n1,2,3,4\n"},
-     ["run", "s.yaml", "--input", "x.csv"], 1, "x.csv", "not a .npy array: it is text"),
+    # Keras's loss arguments and positional arguments, checked as Keras checks them
+    ("loss-smoothing-out-of-range", {"s.yaml": GOOD + "compile:\n  loss: {BinaryCrossentropy: "
+                                     "{label_smoothing: 2}}\n", "d.npz": D},
+     ["fit", "s.yaml", "--data", "d.npz", "-o", "w.npz"], 1, ("s.yaml", "{BinaryCrossentropy"),
+     "`label_smoothing` must be a number from 0 to 1; received 2"),
+    ("loss-reduction-none", {"s.yaml": GOOD, "d.npz": D},
+     ["fit", "s.yaml", "--data", "d.npz", "-o", "w.npz", "--loss", "mse(reduction=None)"], 1,
+     "--loss", "would leave one loss per sample"),
+    ("optimizer-too-many-positional", {"s.yaml": GOOD + "compile: {loss: mse, optimizer: "
+                                       "{SGD: [0.1, 0.9, true, 1, 1, 1, 1, 1, 1, 1, 1]}}\n",
+                                       "d.npz": D},
+     ["fit", "s.yaml", "--data", "d.npz", "-o", "w.npz"], 1, ("s.yaml", "{SGD"),
+     "SGD takes at most 10 positional arguments"),
+    ("loss-axis-past-rank", {"s.yaml": GOOD, "d.npz": D},
+     ["evaluate", "s.yaml", "--data", "d.npz", "--loss", "BinaryCrossentropy(axis=3)"], 1,
+     "", "`axis` 3 is out of range for an output of rank 2"),
+    # a bare class name is a layer (issue 16); anything else bare is located
+    ("bare-entry-number", {"s.yaml": "layers:\n  - 5\n"}, ["summary", "s.yaml"], 1,
+     "s.yaml:2:5", "or a bare class name (`- Flatten`)"),
+    # one reader of standard input per command, refused before anything is read
+    ("two-stdin-readers", {"s.yaml": GOOD},
+     ["run", "s.yaml", "--input", "-", "--weights", "-"], 2,
+     "--input and --weights cannot both read standard input", ""),
+    # CSV/TSV is an input format (issue 16): each cell is checked and located
+    ("csv-bad-cell", {"s.yaml": GOOD, "x.csv": "a,b,c,d\n1,2,3,4\n1,x,3,4\n"},
+     ["run", "s.yaml", "--input", "x.csv"], 1, "x.csv:3:3", "'x' is not a number"),
+    ("csv-ragged", {"s.yaml": GOOD, "x.tsv": "1\t2\t3\t4\n1\t2\t3\n"},
+     ["extract", "s.yaml", "--input", "x.tsv", "--all", "-o", "f.npz"], 1, "x.tsv:2:1",
+     "this line has 3 values; the first line has 4"),
+    ("csv-mixed-header", {"s.yaml": GOOD, "x.csv": "a,b,1,d\n1,2,3,4\n"},
+     ["run", "s.yaml", "--input", "x.csv"], 1, "x.csv:1:5", "mixes names and numbers"),
+    ("csv-nan-cell", {"s.yaml": GOOD, "x.csv": "1,2,3,4\n1,nan,3,4\n"},
+     ["run", "s.yaml", "--input", "x.csv"], 1, "", "holds NaN or Inf (first in sample 1)"),
     ("yaml-as-input", {"s.yaml": GOOD},
      ["extract", "s.yaml", "--input", "s.yaml", "--layer", "dense", "-o", "f.npy"], 1,
      "s.yaml",
