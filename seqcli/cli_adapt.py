@@ -15,8 +15,9 @@ from seqcli.cli_model import SPEC, WEIGHTS
 
 @cli.command()
 @SPEC
-@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
-              help="The .npy data to adapt to (batch first), read a batch of rows at a time.")
+@click.option("--data", "data_path", required=True, type=click.Path(allow_dash=True),
+              help="The data to adapt to (batch first): a .npy, read a batch of rows at a "
+                   "time, CSV/TSV numbers, or '-' for standard input.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="The .npz weights to write, with Normalization's adapted mean and variance.")
 @WEIGHTS
@@ -42,12 +43,14 @@ def adapt(spec, data_path, output, weights_path, spec_out, layer_names, batch_si
       seqcli adapt model.yaml --data x.npy -o weights.npz --spec-out adapted.yaml
     """
     from seqcli import adapt as adapt_module
-    from seqcli import arrays, convert, runner
+    from seqcli import convert, runner, streams
     from seqcli import weights as weights_module
 
+    if spec == "-" and data_path == "-":
+        raise click.UsageError("the spec and the data cannot both come from standard input")
+    rows = streams.open_input(data_path, "--data")
     loaded = spec_module.load(spec, sys.stdin)
-    rows = arrays.open_rows(data_path)
-    model = runner.build_for(loaded.model, rows)
+    model = runner.build_for(loaded.model, rows, "<stdin>" if data_path == "-" else data_path)
     chosen = adapt_module.adaptable(model, layer_names)
     _check_outputs(chosen, output, spec_out)
     weights, notes = weights_module.load(model, weights_path, 0, loaded.weights)

@@ -145,3 +145,16 @@ def test_a_model_without_adaptable_layers_is_refused(tmp_path, cli):
                                  {"Dense": {"units": 2}}], x)
     assert_refused(cli("adapt", spec, "--data", tmp_path / "x.npy", "-o", tmp_path / "w.npz"),
                    1, "no layer that adapts", tmp_path, ["m.yaml", "x.npy"])
+
+
+def test_data_as_csv_or_on_standard_input(tmp_path, cli):
+    x = np.random.default_rng(4).normal(2, 3, (40, 2)).astype(np.float32)
+    spec = adapt_spec(tmp_path, [{"Normalization": {}}], x)
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",")
+    assert cli("adapt", spec, "--data", tmp_path / "x.csv", "-o", tmp_path / "a.npz").exit_code == 0
+    with open(tmp_path / "x.npy", "rb") as handle:
+        result = cli("adapt", spec, "--data", "-", "-o", tmp_path / "b.npz", input=handle.read())
+    assert result.exit_code == 0, result.stderr
+    for name in ("a.npz", "b.npz"):
+        np.testing.assert_allclose(np.load(tmp_path / name)["normalization/mean"], x.mean(0),
+                                   rtol=1e-5)
