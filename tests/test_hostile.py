@@ -167,6 +167,8 @@ CASES = [
      "not a .npy array: it is text"),
     ("random-bytes-input", {"s.yaml": GOOD, "x.bin": bytes(range(250, 256)) * 7},
      ["run", "s.yaml", "--input", "x.bin"], 1, "x.bin", "no known array format"),
+    ("control-bytes-input", {"s.yaml": GOOD, "x.bin": bytes(range(256)) * 4},
+     ["run", "s.yaml", "--input", "x.bin"], 1, "x.bin", "no known array format"),
     ("empty-input-file", {"s.yaml": GOOD, "x.npy": b""},
      ["run", "s.yaml", "--input", "x.npy"], 1, "x.npy", "the file is empty"),
     ("garbage-on-stdin", {"s.yaml": GOOD},
