@@ -37,6 +37,8 @@ def _fix(index, size, mode):
         return index % size
     if mode == "reflect":
         return (_mirror(2 * index + 1, 2 * size + 1) - 1) // 2
+    if mode == "mirror":
+        return _mirror(index, size) if size > 1 else np.zeros_like(index)
     return index  # constant: out-of-range taps read the fill value instead
 
 

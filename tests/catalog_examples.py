@@ -115,4 +115,8 @@ CATALOG_EXAMPLES = {
                    ({"filters": 2, "kernel_size": 2, "dropout": 0.3, "recurrent_dropout": 0.3,
                      "dilation_rate": 2, "padding": "same"}, [2, 4, 4, 1])],
     "ConvLSTM3D": [({"filters": 1, "kernel_size": 2, "use_bias": False}, [2, 3, 3, 3, 1])],
+    "RandomElasticTransform": [({"value_range": [-4, 4]}, [10, 9, 2]),
+                               ({"fill_mode": "constant", "interpolation": "nearest",
+                                 "value_range": [-4, 4], "data_format": "channels_first"},
+                                [2, 9, 10])],
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from seqcli.args import _is_int, _is_number, arg
+from seqcli.args import Choice, Float, _is_int, _is_number, arg
 from seqcli.errors import ArgError
 from seqcli.layers.augmentation import SEED, Augmentation, Factor, ValueRange, uniform
 from seqcli.layers.core import DATA_FORMAT
@@ -134,19 +134,9 @@ class RandomGaussianBlur(Augmentation):
         return {"should_apply_blur": apply, "blur_factor": sigma}
 
     def kernel(self, sigma, dtype):
-        """Keras's gaussian_blur kernel: (height, width) = outer(k_y, k_x)."""
-        import numpy as np
-
         sizes = self.kernel_size if isinstance(self.kernel_size, tuple) else \
             (self.kernel_size,) * 2
-
-        def one_d(size, spread):
-            x = np.arange(size, dtype=dtype) - dtype.type((size - 1) / 2)
-            k = np.exp(dtype.type(-0.5) * (x / spread) ** 2)
-            return k / k.sum()
-
-        sigma = np.asarray(sigma, dtype)
-        return np.outer(one_d(sizes[1], sigma[1]), one_d(sizes[0], sigma[0]))
+        return gaussian_kernel(sizes, sigma, dtype)
 
     def apply(self, x, factors):
         import numpy as np
@@ -166,6 +156,20 @@ class RandomGaussianBlur(Augmentation):
         return np.where(apply, _correlate(dy, kernel[::-1, ::-1]), dy)
 
 
+def gaussian_kernel(sizes, sigma, dtype):
+    """Keras's gaussian_blur kernel: (height, width) = outer(k_y, k_x), for sizes
+    (width, height) and sigma (x, y)."""
+    import numpy as np
+
+    def one_d(size, spread):
+        x = np.arange(size, dtype=dtype) - dtype.type((size - 1) / 2)
+        k = np.exp(dtype.type(-0.5) * (x / spread) ** 2)
+        return k / k.sum()
+
+    sigma = np.asarray(sigma, dtype)
+    return np.outer(one_d(sizes[1], sigma[1]), one_d(sizes[0], sigma[0]))
+
+
 def _correlate(x, kernel):
     """Each channel correlated with `kernel`, 'same' zero padding (odd sizes)."""
     import numpy as np
@@ -175,3 +179,66 @@ def _correlate(x, kernel):
     height, width = x.shape[1:3]
     return sum(kernel[i, j] * padded[:, i:i + height, j:j + width]
                for i in range(kh) for j in range(kw))
+
+
+ELASTIC_FILL = Choice("reflect", "wrap", "constant", "nearest", "mirror")
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class RandomElasticTransform(Augmentation):
+    factor: object = arg(CHANCE, default=1.0, doc="chance of distorting, drawn per image "
+                         "from [lower, upper]")
+    scale: object = arg(CHANCE, default=1.0, doc="distortion strength, one draw per batch "
+                        "from [lower, upper]")
+    interpolation: str = arg(Choice("nearest", "bilinear"), default="bilinear")
+    fill_mode: str = arg(ELASTIC_FILL, default="reflect")
+    fill_value: float = arg(Float(), default=0.0)
+    value_range: tuple = arg(ValueRange(), default=(0, 255), doc="outputs are clipped to it")
+    seed: int | None = arg(SEED, default=None, doc="kept for Keras; fit's --seed drives it")
+    data_format: str | None = arg(DATA_FORMAT, default=None)
+
+    positional = ("factor", "scale", "interpolation", "fill_mode", "fill_value",
+                  "value_range", "seed")
+    summary = "Moves each image's pixels along a smoothed random field in training"
+
+    def draw(self, shape, rng):
+        import numpy as np
+
+        chance = uniform(rng, *CHANCE.bounds(self.factor), (shape[0],))
+        apply = uniform(rng, 0.0, 1.0, (shape[0],)) < chance
+        return {"apply_transform": apply,
+                "distortion_factor": uniform(rng, *CHANCE.bounds(self.scale), ()),
+                # Keras draws its two displacement fields from one seed: they are equal
+                "noise": rng.standard_normal(shape[:3]).astype(np.float32)}
+
+    def apply(self, x, factors):
+        import numpy as np
+
+        from seqcli import image_sampling
+
+        n, height, width = x.shape[:3]
+        factor = np.float32(factors["distortion_factor"])
+        alpha = np.float32(max(height, width)) * (np.float32(0.1) * factor)
+        sigma = np.float32(min(height, width)) * (np.float32(0.05) * factor)
+        size = int(6 * sigma) | 1
+        kernel = gaussian_kernel((size, size), (sigma, sigma), np.dtype(np.float32))
+        field = _correlate((np.asarray(factors["noise"], np.float32) * sigma)[..., None],
+                           kernel)[..., 0]
+        rows = np.arange(height, dtype=np.float32)[None, :, None] + alpha * field
+        cols = np.arange(width, dtype=np.float32)[None, None, :] + alpha * field
+        taps = image_sampling.plan_at(x.shape, rows, cols, self.interpolation, self.fill_mode)
+        moved = image_sampling.sample(x, taps, self.fill_value)
+        apply = np.asarray(factors["apply_transform"], bool).reshape(-1, 1, 1, 1)
+        y = np.where(apply, moved, x)
+        low, high = self.value_range
+        return np.clip(y, low, high), (taps, x.shape, apply, (y >= low) & (y <= high))
+
+    def apply_backward(self, cache, dy):
+        import numpy as np
+
+        from seqcli import image_sampling
+
+        taps, shape, apply, inside = cache
+        dy = dy * inside
+        return np.where(apply, image_sampling.sample_backward(dy, taps, shape), dy)
