@@ -19,8 +19,8 @@ GROUPS = [
     ("they need labels or bounding boxes beside the images, which a Sequential's single "
      "input does not carry",
      ("MixUp", "CutMix", "MaxNumBoundingBoxes")),
-    ("augmentation that chains other augmentations at random or draws whole random fields "
-     "(Keras's own random stream in its structure, not just in a factor); not built yet",
+    ("augmentation that chains other augmentation layers picked at random (randomness in "
+     "its structure, not just in its factors); not built yet",
      ("RandAugment", "AugMix", "RandomColorJitter", "RandomElasticTransform",
       "RandomPerspective")),
     ("not built yet",
