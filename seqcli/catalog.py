@@ -26,6 +26,10 @@ def left_out_text() -> str:
     for why, names in left_out():
         lines.append(textwrap.fill(f"- {', '.join(names)}: {why}.", width=100,
                                    subsequent_indent="  "))
+    lines.append(textwrap.fill(
+        "And Keras's own random stream: the dropout, noise and augmentation layers draw from "
+        "seqcli's (seeded by fit --seed), so their training-time draws are not Keras's.",
+        width=100))
     return "\n".join(lines) + "\n"
 
 
