@@ -152,6 +152,9 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
         from seqcli.npyheader import read_shape
         stream = sys.stdin.buffer if input_path == "-" else None
         data_shape = read_shape(input_path, stream)
+        if not data_shape:  # as `run` says it: a scalar has no batch axis to build from
+            raise SeqcliError("the input is a scalar; expected an array with a batch axis "
+                              "first", "<stdin>" if input_path == "-" else input_path)
     try:
         _, model = load_built(spec, input_shape, batch_size, data_shape)
     except SeqcliError as exc:  # a shape that does not fit: say which data
@@ -184,7 +187,8 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
 @SPEC
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               callback=binary_writable, help="The .npz file to write.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed.")
 @INPUT_SHAPE
 @MAX_MEMORY
 def init(spec, output, seed, input_shape, max_memory):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import time
@@ -30,6 +31,17 @@ COMPILE = [
     click.option("--metrics", "metric_names", multiple=True, metavar="NAMES",
                  help="Metrics, comma-separated or repeated, e.g. accuracy,mae."),
 ]
+
+
+class FiniteRange(click.FloatRange):
+    """click's FloatRange, which lets 'nan' and 'inf' through its bounds: a learning rate
+    or split of NaN would train on silently or fail deep inside."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def options(decorators):
@@ -216,16 +228,16 @@ class StopOnInterrupt:
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True,
               help="Shuffle the training samples every epoch.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed for shuffling, dropout and fresh weights.")
-@click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--validation-split", type=FiniteRange(0, 1, min_open=True, max_open=True),
               help="Hold out this last fraction of the data for validation.")
 @click.option("--validation-data", "validation_path", type=click.Path(dir_okay=False),
               help="An .npz with `x` and `y` to validate on.")
 @options(COMPILE)
 @click.option("--optimizer", help="A Keras optimizer: name or call, e.g. 'SGD(momentum=0.9)' "
               "(default: the spec's, else rmsprop).")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True),
+@click.option("--learning-rate", type=FiniteRange(0, min_open=True),
               help="The optimizer's learning rate.")
 @click.option("--history", "history_path", type=click.Path(dir_okay=False),
               callback=writable,
@@ -240,9 +252,9 @@ class StopOnInterrupt:
 @click.option("--reduce-lr-on-plateau", "lr_patience", type=click.IntRange(min=1),
               metavar="PATIENCE", help="Lower the learning rate after this many epochs "
               "without improvement of --monitor (Keras's ReduceLROnPlateau).")
-@click.option("--reduce-lr-factor", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--reduce-lr-factor", type=FiniteRange(0, 1, min_open=True, max_open=True),
               default=0.1, show_default=True, help="What --reduce-lr-on-plateau multiplies by.")
-@click.option("--min-lr", type=click.FloatRange(0), default=0.0, show_default=True,
+@click.option("--min-lr", type=FiniteRange(0), default=0.0, show_default=True,
               help="The lowest learning rate --reduce-lr-on-plateau goes to.")
 @click.option("--sample-weight", "sample_weight_path", type=click.Path(dir_okay=False),
               help="A .npy of one weight per sample, weighing the loss (Keras's sample_weight).")
@@ -330,12 +342,16 @@ def parse_class_weight(value):
     for part in value.split(","):
         label, _, weight = part.partition(":")
         try:
-            weights[int(label)] = float(weight)
+            label, weight = int(label), float(weight)
         except ValueError:
             raise click.BadParameter(f"expected CLASS:WEIGHT pairs such as 0:1,1:5; got "
                                      f"{value!r}") from None
-        if not weights[int(label)] >= 0:
-            raise click.BadParameter(f"a class weight must be a number >= 0; got {value!r}")
+        if label in weights:  # the later one would silently win
+            raise click.BadParameter(f"class {label} given more than once in {value!r}")
+        if not (weight >= 0 and math.isfinite(weight)):
+            raise click.BadParameter(f"a class weight must be a finite number >= 0; got "
+                                     f"{value!r}")
+        weights[label] = weight
     return weights
 
 
