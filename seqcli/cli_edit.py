@@ -18,9 +18,33 @@ from seqcli.cli_model import parse_shape
 from seqcli.errors import SeqcliError, did_you_mean
 from seqcli.files import writable
 
+NOT_SPEC_ENDINGS = (".keras", ".h5", ".npz", ".npy", ".onnx", ".zarr")
+
+
+def _spec_destination(ctx, param, value):
+    """-o of a command that writes a spec: a name every reader takes for a Keras file or
+    an array would hold YAML text, so it is refused (`seqcli convert` writes those)."""
+    value = writable(ctx, param, value)
+    if value and value.lower().endswith(NOT_SPEC_ENDINGS):
+        raise click.BadParameter(f"{value}: a spec is written as .yaml, .yml or .json text; "
+                                 "to write a Keras file or weights use seqcli convert")
+    return value
+
+
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
-                      callback=writable,
-                      help="Write the new spec to this file.")
+                      callback=_spec_destination,
+                      help="Write the new spec to this file (.yaml, or JSON for .json).")
+
+
+def _text_for(output, new_spec, new_text) -> str:
+    """What -o gets: the new text, or the same spec as JSON when -o names a .json file
+    and the text is YAML (seqcli, like any reader, reads a .json file as JSON)."""
+    doc = new_spec.doc
+    if output and output.lower().endswith(".json") and doc.fmt != "json":
+        import json
+
+        return json.dumps(doc.value(doc.root), indent=2, ensure_ascii=False) + "\n"
+    return new_text
 IN_PLACE = click.option("-i", "--in-place", is_flag=True,
                         help="Change SPEC itself (comments, key order and mode are kept).")
 
@@ -47,7 +71,7 @@ def _write(path, loaded, new_text, in_place, output) -> spec_module.Spec:
     if in_place:
         files.write_text(path, new_text)
     elif output:
-        files.write_text(output, new_text)
+        files.write_text(output, _text_for(output, new_spec, new_text))
     else:
         click.echo(new_text, nl=False)
     return new_spec
@@ -145,7 +169,8 @@ def new(name, input_shape, as_json, output):
     Example:
       seqcli new --name my_model --input-shape 250,250,3 -o model.yaml
     """
-    if as_json:
+    if as_json or (output or "").lower().endswith(".json"):
+        as_json = True
         import json
         body = {"name": name, **({"input_shape": list(input_shape)} if input_shape else {}),
                 "layers": []}

@@ -324,6 +324,10 @@ CASES = [
     ("class-weight-inf", {"s.yaml": GOOD, "d.npz": D},
      FIT + ["--loss", "mse", "--class-weight", "0:inf"], 2,
      "Invalid value for '--class-weight'", "finite number >= 0"),
+    ("spec-to-a-keras-name", {}, ["freeze", "--all", "-o", "frozen.keras"], 2,
+     "Invalid value for '-o' / '--output'", "seqcli convert"),
+    ("new-spec-to-an-npz-name", {}, ["new", "-o", "model.npz"], 2,
+     "Invalid value for '-o' / '--output'", ".yaml, .yml or .json"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
