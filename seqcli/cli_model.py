@@ -87,6 +87,31 @@ WEIGHTS = click.option("--weights", "weights_path", type=click.Path(dir_okay=Fal
                        help="A .npz weights file (default: fresh weights, seed 0).")
 
 
+def weights_saver(path, loaded, model, option="-o"):
+    """A function writing the weights to `path`: an .npz, or as Keras's .weights.h5 or a
+    whole .keras archive (the model with its weights), chosen by the name's ending. A name
+    another reader takes for something else (a spec, an ONNX model, one array) is refused
+    before any work, instead of getting .npz bytes under it."""
+    from seqcli import convert
+    from seqcli import weights as weights_module
+
+    if path is None:
+        return None
+    ending = path.lower()
+    if ending.endswith((".keras", ".weights.h5")):
+        return lambda weights: convert.write(path, loaded, model, weights)
+    refused = {(".yaml", ".yml", ".json"): "a spec holds no weights",
+               (".onnx",): "an ONNX model is written by seqcli convert SPEC --weights W -o "
+                           "model.onnx",
+               (".h5",): "seqcli writes Keras 3's .weights.h5, not a legacy .h5 model",
+               (".npy",): "a .npy holds one array, and weights are several"}
+    for endings, why in refused.items():
+        if ending.endswith(endings):
+            raise click.UsageError(f"{option} {path}: {why}; write the weights to an .npz, a "
+                                   ".weights.h5 or a .keras file")
+    return lambda weights: weights_module.save(path, weights)
+
+
 def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
     """The spec's model, built from --input-shape, data, or the spec itself."""
     spec = spec_module.load(spec_path, sys.stdin)  # a built spec is traced as it loads
@@ -186,7 +211,8 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
 @cli.command()
 @SPEC
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              callback=binary_writable, help="The .npz file to write.")
+              callback=binary_writable,
+              help="The file to write: .npz, Keras's .weights.h5, or a .keras archive.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed.")
 @INPUT_SHAPE
@@ -204,14 +230,15 @@ def init(spec, output, seed, input_shape, max_memory):
 
     from seqcli import budget
 
-    _, model = load_built(spec, input_shape)
+    loaded, model = load_built(spec, input_shape)
+    save = weights_saver(output, loaded, model)
     if not model.built:  # the general message would suggest --input, which init lacks
         raise SeqcliError("the model has no input shape, so its weights have no sizes; give "
                           "it in the spec (`input_shape:` or an `Input` entry) or with "
                           "--input-shape", spec)
     budget.check(model, 0, max_memory, weights_only=True)
     weights, notes = weights_module.load(model, None, seed)
-    weights_module.save(output, weights)
+    save(weights)
     for note in notes:
         if "fresh weights" not in note:  # fresh is what init is for; say only the exceptions
             click.echo(f"seqcli: {note}", err=True)

@@ -14,7 +14,7 @@ from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_dask import check_local_options, dask_options
 from seqcli.cli_model import (ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
-                              weights_for)
+                              weights_for, weights_saver)
 from seqcli.errors import SeqcliError, Status
 from seqcli.files import binary_writable, writable
 
@@ -120,23 +120,6 @@ def compile_where(loaded):
 
     source = SpecSource(loaded.doc)
     return lambda key: source.where(("compile", key) if key else ("compile",))
-
-
-def _saver(path, loaded, model):
-    """A function writing the weights to `path`: an .npz, or as Keras's .weights.h5 or a
-    whole .keras archive (the model with its weights)."""
-    from seqcli import convert
-    from seqcli import weights as weights_module
-
-    if path is None:
-        return None
-    ending = path.lower()
-    if ending.endswith((".keras", ".weights.h5")):
-        return lambda weights: convert.write(path, loaded, model, weights)
-    if ending.endswith((".yaml", ".yml", ".json")):
-        raise click.UsageError(f"{path}: a spec holds no weights; write the weights to an "
-                               ".npz, a .weights.h5 or a .keras file")
-    return lambda weights: weights_module.save(path, weights)
 
 
 # ---------------------------------------------------------------- progress
@@ -291,7 +274,8 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     check_data(x, y, allow_nonfinite, where)
     model, compiled, loaded = _compiled_model(spec, x, y, loss, optimizer, learning_rate,
                                               metric_names, where)
-    save_output, save_best = _saver(output, loaded, model), _saver(checkpoint_path, loaded, model)
+    save_output = weights_saver(output, loaded, model)
+    save_best = weights_saver(checkpoint_path, loaded, model, "--checkpoint")
     budget.check(model, min(batch_size, len(x)), max_memory, training=True)
     validation = load_xy(validation_path, None, None, "--validation-data") \
         if validation_path else None

@@ -190,3 +190,23 @@ def test_printed_outputs_are_complete_and_full_precision_reads_back_exactly(cli,
     three = cli("run", "s.yaml", "--input", "x.npy", "--precision", "3")
     assert all(len(n.split(".")[1]) <= 3 for n in three.stdout.replace("[", " ")
                .replace("]", " ").split() if "e" not in n)
+
+
+def test_init_writes_the_format_its_output_names_as_fit_does(cli, tmp_path, monkeypatch):
+    """`init -o w.weights.h5` (or `.keras`) once wrote .npz bytes under that name; now
+    init and fit choose the format by the same rule, and seqcli reads each back."""
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    np.save("x.npy", np.ones((3, 4), np.float32))
+    assert cli("init", "s.yaml", "-o", "w.npz", "--seed", "3").exit_code == 0
+    expected = cli("run", "s.yaml", "--input", "x.npy", "--weights", "w.npz").stdout
+    for name in ("w.weights.h5", "w.keras"):
+        result = cli("init", "s.yaml", "-o", name, "--seed", "3")
+        assert result.exit_code == 0, result.stderr
+    assert open("w.weights.h5", "rb").read(8) == b"\x89HDF\r\n\x1a\n"
+    assert "config.json" in zipfile.ZipFile("w.keras").namelist()
+    assert cli("run", "s.yaml", "--input", "x.npy", "--weights", "w.weights.h5").stdout \
+        == expected
+    assert cli("run", "w.keras", "--input", "x.npy").stdout == expected

@@ -328,6 +328,11 @@ CASES = [
      "Invalid value for '-o' / '--output'", "seqcli convert"),
     ("new-spec-to-an-npz-name", {}, ["new", "-o", "model.npz"], 2,
      "Invalid value for '-o' / '--output'", ".yaml, .yml or .json"),
+    ("init-weights-to-an-onnx-name", {"s.yaml": GOOD}, ["init", "s.yaml", "-o", "w.onnx"], 2,
+     "-o w.onnx", "seqcli convert"),
+    ("fit-checkpoint-to-an-npy-name", {"s.yaml": GOOD, "d.npz": D},
+     FIT + ["--loss", "mse", "--checkpoint", "best.npy"], 2, "--checkpoint best.npy",
+     "one array"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
