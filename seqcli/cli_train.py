@@ -16,7 +16,7 @@ from seqcli.cli_dask import check_local_options, dask_options
 from seqcli.cli_model import (ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
                               weights_for, weights_saver)
 from seqcli.errors import SeqcliError, Status
-from seqcli.files import binary_writable, writable
+from seqcli.files import binary_writable, refuse_same_file, writable
 
 DATA = [
     click.option("--data", "data_path", type=click.Path(dir_okay=False),
@@ -267,6 +267,7 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
         raise click.UsageError("--checkpoint is rewritten each time --monitor improves; "
                                "give it a file, not '-'")
     _check_history_path(history_path)
+    refuse_same_file(("-o", output), ("--checkpoint", checkpoint_path))
     from seqcli import budget
 
     x, y = load_xy(data_path, x_path, y_path)

@@ -333,6 +333,12 @@ CASES = [
     ("fit-checkpoint-to-an-npy-name", {"s.yaml": GOOD, "d.npz": D},
      FIT + ["--loss", "mse", "--checkpoint", "best.npy"], 2, "--checkpoint best.npy",
      "one array"),
+    ("convert-two-outputs-one-file", {"s.yaml": GOOD},
+     ["convert", "s.yaml", "-o", "out.yaml", "--weights-out", "./out.yaml"], 2,
+     "-o and --weights-out are the same file", "replace the first"),
+    ("fit-checkpoint-is-the-output", {"s.yaml": GOOD, "d.npz": D},
+     FIT + ["--loss", "mse", "--checkpoint", "w.npz"], 2,
+     "-o and --checkpoint are the same file", "replace the first"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
