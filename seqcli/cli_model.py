@@ -321,9 +321,15 @@ def engine_for(name, model, weights_path, embedded=None):
     return engine_class(model, weights_for(model, weights_path, embedded))
 
 
-def _check_output(output, engine_name) -> None:
+OTHER_FORMATS = {".npy": "run writes one .npy array (extract writes an .npz of layers)",
+                 ".npz": "extract writes an .npz of layers (run writes one .npy array)"}
+MODEL_ENDINGS = (".keras", ".h5", ".onnx", ".yaml", ".yml", ".json")
+
+
+def _check_output(output, engine_name, writes=".npy") -> None:
     """The destination must take the output before any data is read (a Dask output may
-    be a folder)."""
+    be a folder). `writes` is the command's own format: a name that every reader takes
+    for another format is refused rather than given these bytes."""
     if output == "-":
         refuse_binary_terminal()
     elif output is not None:
@@ -331,6 +337,10 @@ def _check_output(output, engine_name) -> None:
             # the numpy engine would write its .npy or .npz under a name that says Zarr
             raise SeqcliError("a Zarr store is written by the Dask engine: add "
                               "--engine dask, or give a .npy or .npz name", f"-o {output}")
+        other = ".npz" if writes == ".npy" else ".npy"
+        if output.lower().endswith((other, *MODEL_ENDINGS)):
+            raise click.UsageError(f"-o {output}: {OTHER_FORMATS[writes]}; give a {writes} "
+                                   "name")
         check_writable(output, f"-o {output}", folder_ok=engine_name == "dask")
 
 
@@ -430,7 +440,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
 
     if bool(layer_names) == all_layers:
         raise click.UsageError("give --layer NAME (repeatable) or --all, not both or neither")
-    _check_output(output, engine_name)
+    _check_output(output, engine_name, writes=".npz")
     if engine_name == "dask":
         from seqcli import cli_dask
         return cli_dask.extract(spec, input_path, weights_path, layer_names, all_layers,
