@@ -111,10 +111,12 @@ def _selected(model, except_last, all_layers, layer_names, until) -> list[int]:
     if except_last:
         return list(range(len(names) - 1))
     wanted = [until] if until else _layer_list(layer_names)
+    option = "--until" if until else "--layers"
     for name in wanted:
         if name not in names:
+            known = f"the layers are: {', '.join(names)}" if names else "the model has no layers"
             raise SeqcliError(f"no top-level layer named {name!r}{did_you_mean(name, names)}; "
-                              f"the layers are: {', '.join(names)}")
+                              f"{known}", option)
     if until:
         return list(range(names.index(until) + 1))
     return [names.index(name) for name in wanted]
@@ -179,7 +181,12 @@ def new(name, input_shape, as_json, output):
         shape = "" if input_shape is None else \
             "input_shape: [" + ", ".join("null" if d is None else str(d) for d in input_shape) + "]\n"
         text = f"name: {_yaml_scalar(name)}\n{shape}layers: []\n"
-    spec_module.load_text(text, output or "<new>", "json" if as_json else "yaml")
+    try:
+        spec_module.load_text(text, output or "<new>", "json" if as_json else "yaml")
+    except SeqcliError as exc:  # the text is made from --name: blame it, not a line of it
+        if "`name`" not in exc.message:
+            raise
+        raise SeqcliError(exc.message, "--name") from None
     if output:
         files.write_text(output, text)
     else:

@@ -30,6 +30,8 @@ def parse_shape(ctx, param, value):
             dims.append(None)
         elif part.isdigit() and int(part) > 0:
             dims.append(int(part))
+        elif part.lstrip("-").isdigit():  # a whole number, but not a size
+            raise click.BadParameter(f"a size must be 1 or more; got {part} in {value!r}")
         else:
             raise click.BadParameter(f"expected sizes separated by commas, like 250,250,3; "
                                      f"got {value!r}")
@@ -344,11 +346,18 @@ def _check_output(output, engine_name, writes=".npy") -> None:
         check_writable(output, f"-o {output}", folder_ok=engine_name == "dask")
 
 
-ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=True,
-                      metavar="NAME", help="What runs the forward passes: numpy, "
-                      "onnxruntime (pip install 'seqcli[onnx]'), or dask (row chunks on a "
-                      "Dask cluster; --input may then be a glob or folder of .npy shards or "
-                      "a Zarr array, and -o a .zarr or a folder/; pip install 'seqcli[dask]').")
+def engine_option(inputs: str = "--input", outputs: str = ", and -o a .zarr or a folder/"):
+    """--engine; its help names the command's own data options (evaluate has --x and
+    --y, and no -o)."""
+    return click.option(
+        "--engine", "engine_name", default="numpy", show_default=True, metavar="NAME",
+        help="What runs the forward passes: numpy, onnxruntime (pip install "
+        f"'seqcli[onnx]'), or dask (row chunks on a Dask cluster; {inputs} may then be a "
+        f"glob or folder of .npy shards or a Zarr array{outputs}; pip install "
+        "'seqcli[dask]').")
+
+
+ENGINE = engine_option()
 
 
 @cli.command()

@@ -13,8 +13,8 @@ import click
 from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_dask import check_local_options, dask_options
-from seqcli.cli_model import (ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
-                              weights_for, weights_saver)
+from seqcli.cli_model import (ALLOW_NONFINITE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
+                              engine_option, weights_for, weights_saver)
 from seqcli.errors import SeqcliError, Status
 from seqcli.files import binary_writable, refuse_same_file, writable
 
@@ -206,7 +206,8 @@ class StopOnInterrupt:
 @options(DATA)
 @WEIGHTS
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              callback=binary_writable, help="Where to write the trained weights (.npz).")
+              callback=binary_writable,
+              help="Where to write the trained weights: .npz, .weights.h5 or .keras.")
 @click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True,
@@ -227,8 +228,9 @@ class StopOnInterrupt:
               help="Write per-epoch loss and metrics (.json or .csv).")
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
               callback=binary_writable,
-              help="Keep the best weights (by --monitor) in this .npz.")
-@click.option("--monitor", help="What --checkpoint and --early-stopping watch "
+              help="Keep the best weights (by --monitor) in this file (as -o).")
+@click.option("--monitor", help="What --checkpoint, --early-stopping and "
+              "--reduce-lr-on-plateau watch "
               "(default: val_loss with validation data, else loss).")
 @click.option("--early-stopping", "patience", type=click.IntRange(min=1), metavar="PATIENCE",
               help="Stop after this many epochs without improvement.")
@@ -268,6 +270,7 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
                                "give it a file, not '-'")
     _check_history_path(history_path)
     refuse_same_file(("-o", output), ("--checkpoint", checkpoint_path))
+    _refuse_unused_lr_settings(lr_patience)
     from seqcli import budget
 
     x, y = load_xy(data_path, x_path, y_path)
@@ -317,6 +320,19 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     _report(history, output, watcher)
     if history.interrupted:
         sys.exit(Status.INTERRUPTED)
+
+
+def _refuse_unused_lr_settings(lr_patience) -> None:
+    """--reduce-lr-factor and --min-lr set up --reduce-lr-on-plateau; given without it
+    they would silently change nothing."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    for name, option in (("reduce_lr_factor", "--reduce-lr-factor"), ("min_lr", "--min-lr")):
+        if lr_patience is None and \
+                ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            raise click.UsageError(f"{option} sets up --reduce-lr-on-plateau PATIENCE; "
+                                   "give that too")
 
 
 def parse_class_weight(value):
@@ -433,7 +449,7 @@ def _report(history, output, watcher) -> None:
               show_default=True)
 @MAX_MEMORY
 @ALLOW_NONFINITE
-@ENGINE
+@engine_option("--x and --y", "")
 @dask_options
 def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, batch_size, fmt,
              max_memory, allow_nonfinite, engine_name, scheduler, chunk_rows):
