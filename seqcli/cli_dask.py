@@ -307,7 +307,7 @@ def scores_of(spec, data_path, x_path, y_path, weights_path, loss, metric_names,
                                          "score")
     head = shards.RowReader(y_source).read(0, min(y_source.rows, 1024))
     rows_like = SimpleNamespace(shape=(len(head), *x_source.shape[1:]))  # only its shape is read
-    training.check_targets(model, compiled, rows_like, head, y_path)
+    training.check_targets(model, compiled, rows_like, head, y_path, rows=y_source.rows)
     if weights_path is None and loaded.weights is None:
         raise click.UsageError("give --weights (the spec has no weights of its own)")
     budget.check(model, min(batch_size, x_source.rows), max_memory)
