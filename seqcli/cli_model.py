@@ -126,12 +126,26 @@ def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
         model = model.with_input(data_shape)
     elif input_shape is not None:
         batch = batch_size if batch_size is not None else model.batch_size
-        model = model.with_input((batch, *input_shape))
+        model = _with_input_shape(model, (batch, *input_shape), input_shape)
     elif batch_size is not None and model.built:
         model = model.with_input((batch_size, *model.input_shape))
     if model.built:
         model.plan  # noqa: B018 (traced once, here: the shape must fit every layer)
     return spec, model
+
+
+def _with_input_shape(model, shape, input_shape):
+    """The model built for --input-shape; a shape that does not fit names the option."""
+    try:
+        built = model.with_input(shape)
+        built.plan  # noqa: B018 (traced here: the shape must fit every layer)
+    except SeqcliError as exc:
+        given = "--input-shape " + ",".join("None" if d is None else str(d)
+                                            for d in input_shape)
+        if exc.where:
+            raise SeqcliError(f"{exc.message} (with {given})", exc.where) from None
+        raise SeqcliError(exc.message, given) from None
+    return built
 
 
 # ---------------------------------------------------------------- summary

@@ -367,6 +367,8 @@ CASES = [
     ("missing-x", {"s.yaml": GOOD, "y.npy": Y2},
      ["evaluate", "s.yaml", "--x", "nosuch.npy", "--y", "y.npy", "--loss", "mse"], 1,
      "nosuch.npy", "No such file or directory"),
+    ("input-shape-does-not-fit", {"s.yaml": GOOD}, ["summary", "s.yaml", "--input-shape", "5"],
+     1, "--input-shape 5", "expected shape=(None, 4)"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
