@@ -114,6 +114,16 @@ def weights_saver(path, loaded, model, option="-o"):
     return lambda weights: weights_module.save(path, weights)
 
 
+def require_built(model, spec_path) -> None:
+    """For a command that builds only from the spec or --input-shape (no --input): Keras's
+    words, naming what this command takes, placed at the spec."""
+    if not model.built:
+        from seqcli.model import NOT_BUILT
+
+        raise SeqcliError(NOT_BUILT.removesuffix(" or --input"),
+                          "<stdin>" if spec_path == "-" else spec_path)
+
+
 def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
     """The spec's model, built from --input-shape, data, or the spec itself."""
     spec = spec_module.load(spec_path, sys.stdin)  # a built spec is traced as it loads

@@ -7,7 +7,7 @@ import os
 import click
 
 from seqcli.cli import cli
-from seqcli.cli_model import BATCH_SIZE_SHOWN, INPUT_SHAPE, SPEC, load_built
+from seqcli.cli_model import BATCH_SIZE_SHOWN, INPUT_SHAPE, SPEC, load_built, require_built
 from seqcli.files import writable
 
 
@@ -54,6 +54,7 @@ def plot(spec, output, show_shapes, show_trainable, show_layer_activations, expa
 
     fmt = _format_of(output)
     _, model = load_built(spec, input_shape, batch_size)
+    require_built(model, spec)
     result = summary_module.summarize(model)
     show = plot_module.Show(show_shapes, show_trainable, show_layer_activations)
     write_text(output, plot_module.render(fmt, result, show, expand_nested, rankdir.upper()))

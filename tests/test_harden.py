@@ -210,3 +210,14 @@ def test_init_writes_the_format_its_output_names_as_fit_does(cli, tmp_path, monk
     assert cli("run", "s.yaml", "--input", "x.npy", "--weights", "w.weights.h5").stdout \
         == expected
     assert cli("run", "w.keras", "--input", "x.npy").stdout == expected
+
+
+@pytest.mark.parametrize("command", [["check"], ["plot", "-o", "m.svg"]])
+def test_an_unbuilt_model_is_told_only_the_options_its_command_has(cli, tmp_path,
+                                                                   monkeypatch, command):
+    """check and plot have --input-shape but no --input (init's fix, for every command)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text("layers:\n  - Dense: {units: 2}\n")
+    result = cli(command[0], "s.yaml", *command[1:])
+    assert_clean_error(result, 1, "s.yaml: This model has not yet been built")
+    assert result.stderr.rstrip().endswith("or with --input-shape")

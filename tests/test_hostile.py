@@ -369,6 +369,10 @@ CASES = [
      "nosuch.npy", "No such file or directory"),
     ("input-shape-does-not-fit", {"s.yaml": GOOD}, ["summary", "s.yaml", "--input-shape", "5"],
      1, "--input-shape 5", "expected shape=(None, 4)"),
+    ("check-unbuilt", {"s.yaml": "layers:\n  - Dense: {units: 2}\n"},
+     ["check", "s.yaml"], 1, "s.yaml", "or with --input-shape"),
+    ("plot-unbuilt", {"s.yaml": "layers:\n  - Dense: {units: 2}\n"},
+     ["plot", "s.yaml", "-o", "m.svg"], 1, "s.yaml", "or with --input-shape"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
