@@ -221,9 +221,38 @@ def add(args, in_place, output):
     class_name, layer_args = parse_call(call)
     path, loaded = _read(spec_path)
     new_text = edit.append_entry(loaded.doc, class_name, layer_args)
-    new_spec = _write(path, loaded, new_text, in_place, output)
+    try:
+        new_spec = _write(path, loaded, new_text, in_place, output)
+    except SeqcliError as exc:
+        raise _blame_call(exc, loaded.doc, new_text, call) from None
     if in_place:
         _print_summary(new_spec)
+
+
+def _blame_call(exc: SeqcliError, doc, new_text: str, call: str) -> SeqcliError:
+    """An error placed in the lines `add` wrote comes from the call: place it there (at
+    the argument it names, when that was given by keyword), not at a line of the spec
+    that the user never wrote and that was not saved."""
+    import ast
+    import re
+
+    found = re.match(rf"{re.escape(doc.name)}:(\d+):\d+(.*)", exc.where or "")
+    old, new = doc.text.splitlines(), new_text.splitlines()
+    start = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), len(old))
+    kept = 0  # lines the same at the end too (a `compile:` after `layers:`)
+    while kept < min(len(old), len(new)) - start and old[-1 - kept] == new[-1 - kept]:
+        kept += 1
+    end = len(new) - kept
+    if not found or not start < int(found.group(1)) <= end:
+        return exc
+    where, rest = "<layer call>", found.group(2)  # rest: ": layers[1] (Dense 'dense_1')"
+    named = re.search(r"argument `(\w+)`", exc.message)
+    keywords = ast.parse(call.strip(), mode="eval").body.keywords
+    column = next((k.value.col_offset for k in keywords if named and k.arg == named.group(1)),
+                  None)
+    if column is not None:
+        where += f":1:{column + 1 + len(call) - len(call.lstrip())}"
+    return SeqcliError(exc.message, where + rest)
 
 
 @cli.command()
@@ -249,7 +278,9 @@ def _print_summary(new_spec) -> None:
     if new_spec.model.built:
         click.echo(render_text(summarize(new_spec.model)), nl=False)
     else:
-        click.echo(f"seqcli: {len(new_spec.model.layers)} layers; the model has no input shape "
-                   "yet, so there is no summary (add `input_shape:` or an Input)", err=True)
+        count = len(new_spec.model.layers)
+        click.echo(f"seqcli: {count} layer{'s' if count != 1 else ''}; the model has no "
+                   "input shape yet, so there is no summary (add `input_shape:` or an Input)",
+                   err=True)
 
 

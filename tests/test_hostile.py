@@ -373,6 +373,12 @@ CASES = [
      ["check", "s.yaml"], 1, "s.yaml", "or with --input-shape"),
     ("plot-unbuilt", {"s.yaml": "layers:\n  - Dense: {units: 2}\n"},
      ["plot", "s.yaml", "-o", "m.svg"], 1, "s.yaml", "or with --input-shape"),
+    ("add-bad-argument-is-placed-in-the-call", {"s.yaml": GOOD + "compile: {loss: mse}\n"},
+     ["add", "s.yaml", "-i", "Dense(3, use_bias=1)"], 1, "<layer call>:1:19",
+     "argument `use_bias`"),
+    ("add-misfit-layer-is-placed-in-the-call", {"s.yaml": GOOD},
+     ["add", "s.yaml", "-i", "Conv2D(3, 3)"], 1, "<layer call>: layers[1] (Conv2D",
+     "expected ndim=4"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
