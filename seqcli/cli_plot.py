@@ -15,6 +15,10 @@ def _format_of(path: str) -> str:
     from seqcli.plot import FORMATS
 
     extension = os.path.splitext(path)[1].lower()
+    if path == "-":  # as convert: the name's ending is the only way to choose the format
+        raise click.BadParameter("plot picks the format from the file name's ending, and "
+                                 "standard output has none; give a file name ending in .svg, "
+                                 ".dot or .mmd", param_hint="'-o' / '--output'")
     if extension not in FORMATS:
         raise click.BadParameter(f"cannot tell the format from {path!r}: the file name must "
                                  "end in .svg, .dot or .mmd", param_hint="'-o' / '--output'")

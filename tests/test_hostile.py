@@ -379,6 +379,10 @@ CASES = [
     ("add-misfit-layer-is-placed-in-the-call", {"s.yaml": GOOD},
      ["add", "s.yaml", "-i", "Conv2D(3, 3)"], 1, "<layer call>: layers[1] (Conv2D",
      "expected ndim=4"),
+    ("convert-to-stdout", {"s.yaml": GOOD}, ["convert", "s.yaml", "-o", "-"], 1, "-o -",
+     "standard output has none"),
+    ("plot-to-stdout", {"s.yaml": GOOD}, ["plot", "s.yaml", "-o", "-"], 2,
+     "Invalid value for '-o' / '--output'", "standard output has none"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
