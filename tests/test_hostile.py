@@ -383,6 +383,9 @@ CASES = [
      "standard output has none"),
     ("plot-to-stdout", {"s.yaml": GOOD}, ["plot", "s.yaml", "-o", "-"], 2,
      "Invalid value for '-o' / '--output'", "standard output has none"),
+    ("sgd-momentum-over-one", {"s.yaml": GOOD, "d.npz": D},
+     FIT + ["--loss", "mse", "--optimizer", "SGD(momentum=2.0)"], 1, "--optimizer",
+     "`momentum` must be a float between [0, 1]"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
