@@ -386,6 +386,9 @@ CASES = [
     ("sgd-momentum-over-one", {"s.yaml": GOOD, "d.npz": D},
      FIT + ["--loss", "mse", "--optimizer", "SGD(momentum=2.0)"], 1, "--optimizer",
      "`momentum` must be a float between [0, 1]"),
+    ("one-hot-targets-for-sparse-loss", {"s.yaml": GOOD, "d.npz": D},
+     FIT + ["--loss", "sparse_categorical_crossentropy"], 1, "d.npz",
+     "one-hot targets like these go with categorical_crossentropy"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
