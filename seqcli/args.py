@@ -15,9 +15,10 @@ from seqcli.errors import ArgError, did_you_mean
 REQUIRED = dataclasses.MISSING
 
 
-def arg(kind, default=REQUIRED, doc: str = ""):
-    """A layer dataclass field carrying its argument kind and one-line doc."""
-    metadata = {"kind": kind, "doc": doc}
+def arg(kind, default=REQUIRED, doc: str = "", keras: str = ""):
+    """A layer dataclass field carrying its argument kind and one-line doc; `keras` is
+    Keras's name for it where that would shadow a method (EinsumDense's output_shape)."""
+    metadata = {"kind": kind, "doc": doc, "keras": keras}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: default, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)

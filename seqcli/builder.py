@@ -217,16 +217,20 @@ class _Builder:
         # Keras, where the inner layer exists, and takes its name, before the wrapper)
         written, args = set(args), dict(args)
         for key in cls.wraps:
-            if args.get(key) is not None:
-                args[key] = self.entry(source, (*args_path, key), args[key], index, [], False)
+            value = args.get(key)
+            if isinstance(value, list):  # StackedRNNCells' cells
+                args[key] = tuple(self.entry(source, (*args_path, key, i), item, index, [],
+                                             False) for i, item in enumerate(value))
+            elif value is not None:
+                args[key] = self.entry(source, (*args_path, key), value, index, [], False)
         if "input_shape" in args:
             self._take_input_shape(source, args, args_path, first, shape_sources)
         if "name" not in args:  # only unnamed layers take (and advance) an automatic name
-            args["name"] = self.namer(snake_case(cls.__name__))
+            args["name"] = self.namer(cls.auto_name or snake_case(cls.__name__))
         try:
             layer = cls.create(args, where=where)
         except ArgError as exc:
-            known = {f.name for f in cls.arguments()}
+            known = set(cls.argument_names())
             # point at the value of a bad argument, at the key of an unknown one
             at = source.where((*args_path, exc.arg), key=exc.arg not in known) \
                 if exc.arg in written else source.where(*class_at)

@@ -38,7 +38,8 @@ def _arguments_table(cls) -> str:
             default = "(required)" if f.name != "name" else "(automatic)"
         else:
             default = "null" if f.default is None else repr(f.default)
-        rows.append([f.name, f.metadata["kind"].describe, default, f.metadata.get("doc", "")])
+        rows.append([f.metadata.get("keras") or f.name, f.metadata["kind"].describe, default,
+                     f.metadata.get("doc", "")])
     for name in cls.rule_arguments():
         kind = "constraint" if name.endswith("_constraint") else "regularizer"
         rows.append([name, f"{kind} name | {{name: {{args}}}}", "null",

@@ -63,10 +63,33 @@ def weight_macs(layer, input_shape, output_shape) -> int:
     if name == "Bidirectional":
         return weight_macs(layer.layer, input_shape, output_shape) + \
             weight_macs(layer.reverse, input_shape, output_shape)
+    if name == "SpectralNormalization":  # at inference, the wrapped layer's arithmetic
+        return weight_macs(layer.layer, input_shape, output_shape)
+    if name.startswith("ConvLSTM"):  # per step: both convolutions at every output position
+        steps, (channels, positions) = input_shape[1] or 1, _conv_lstm_sizes(layer, input_shape)
+        return steps * positions * math.prod(layer.kernel_size) * 4 * layer.filters * (
+            channels + layer.filters)
+    if name == "EinsumDense":  # one product per combination of the equation's letters
+        return math.prod(layer.letter_sizes(input_shape).values())
+    if name == "RNN":  # each cell as the recurrent layer it makes
+        return sum(weight_macs(inner, shape_in, shape_out)
+                   for inner, shape_in, shape_out in _rnn_parts(layer, input_shape))
     if name == "TimeDistributed":
         inner_in, inner_out = (None, *input_shape[2:]), (None, *output_shape[2:])
         return (input_shape[1] or 1) * weight_macs(layer.layer, inner_in, inner_out)
     return 0
+
+
+def _conv_lstm_sizes(layer, input_shape) -> tuple:
+    """(input channels, output positions per frame) of a ConvLSTM."""
+    spatial, channels = layer._frame(input_shape)
+    return channels, math.prod(layer._out_sizes(spatial))
+
+
+def _rnn_parts(layer, input_shape) -> list:
+    """An RNN's cells as (recurrent layer, its input shape, its output shape)."""
+    shapes = layer.shapes(input_shape)
+    return [(inner, shapes[i], shapes[i + 1]) for i, (_, inner, _) in enumerate(layer.steps())]
 
 
 def _family(layer) -> str:
@@ -98,6 +121,14 @@ def other_flops(layer, input_shape, output_shape) -> int:
     name, kind = type(layer).__name__, _family(layer)
     if name == "Bidirectional":
         return 2 * other_flops(layer.layer, input_shape, output_shape)
+    if name == "SpectralNormalization":
+        return other_flops(layer.layer, input_shape, output_shape)
+    if name.startswith("ConvLSTM"):  # per step and position: LSTM's gate arithmetic
+        steps, (_, positions) = input_shape[1] or 1, _conv_lstm_sizes(layer, input_shape)
+        return steps * positions * layer.filters * (GATE_FLOPS["LSTM"] + 4 * layer.use_bias)
+    if name == "RNN":
+        return sum(other_flops(inner, shape_in, shape_out)
+                   for inner, shape_in, shape_out in _rnn_parts(layer, input_shape))
     if name == "TimeDistributed":
         inner_in, inner_out = (None, *input_shape[2:]), (None, *output_shape[2:])
         return (input_shape[1] or 1) * other_flops(layer.layer, inner_in, inner_out)
@@ -107,6 +138,8 @@ def other_flops(layer, input_shape, output_shape) -> int:
     outputs = _size(output_shape)
     per_output = ELEMENTWISE.get(name, 0) + ACTIVATION_FLOPS.get(
         getattr(layer, "activation", None), 4)
+    if name == "EinsumDense" and layer.bias_axes:
+        per_output += 1
     if getattr(layer, "use_bias", False) and (name == "Dense" or kind):
         per_output += 1  # the bias add
     if "Pooling" in name:  # one comparison or addition per window element

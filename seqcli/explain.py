@@ -100,9 +100,31 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
                 f"gates = {layer.gates} ({_GATES.get(name, name)}); each weight is "
                 f"gates * units = {layer.gates} * {layer.units} = {layer.gates * layer.units}"
                 " wide"]
+    if name.startswith("ConvLSTM"):  # each frame convolved as by a convolution
+        frame_in = (input_shape[0], *input_shape[2:])
+        frame_out = (output_shape[0], *output_shape[2:]) if layer.return_sequences \
+            else output_shape
+        kept = "every step" if layer.return_sequences else "the last step"
+        return [f"each frame {_shape(frame_in)} -> {_shape(frame_out)}, as a convolution:"] + \
+            [f"  {line}" for line in _windowed_lines(layer, frame_in, frame_out)] + \
+            [f"return_sequences={layer.return_sequences}: {kept}",
+             f"gates = 4 (input, forget, cell, output); each kernel is 4 * filters = "
+             f"{4 * layer.filters} wide"]
+    if name == "SpectralNormalization":
+        return [f"the wrapped {type(layer.layer).__name__}: {line}"
+                for line in shape_lines(layer.layer, input_shape, output_shape)]
+    if name == "EinsumDense":
+        return [f"einsum {layer.equation}: output_shape {list(layer.partial_output_shape)} "
+                f"after the batch -> {_shape(output_shape)}"]
+    if name == "RNN":  # each cell runs as the recurrent layer it makes
+        return [f"{cell.name} ({type(cell).__name__}) as {type(inner).__name__}: {line}"
+                for (cell, inner, _), (shape_in, shape_out) in
+                zip(layer.steps(), _rnn_shapes(layer, input_shape))
+                for line in shape_lines(inner, shape_in, shape_out)]
     if name == "Bidirectional":
         inner = shape_lines(layer.layer, input_shape, output_shape)
-        merged = (f"merge_mode concat: last axis = 2 * {layer.layer.units} = "
+        merged = (f"merge_mode concat: last axis = 2 * "
+                  f"{layer.layer.output_shape(input_shape)[-1]} = "
                   f"{output_shape[-1]}" if layer.merge_mode == "concat" else
                   f"merge_mode {layer.merge_mode}: the two directions combined element-wise")
         return [f"forward and backward {type(layer.layer).__name__}: {line}"
@@ -124,6 +146,11 @@ def shape_lines(layer, input_shape, output_shape) -> list[str]:
     arguments = {k: v for k, v in layer.config().items() if k not in ("name", "trainable")}
     told = f" ({arguments})" if arguments else ""
     return [f"{name}{told}: {_shape(input_shape)} -> {_shape(output_shape)}"]
+
+
+def _rnn_shapes(layer, input_shape) -> list:
+    shapes = layer.shapes(input_shape)
+    return list(zip(shapes, shapes[1:]))
 
 
 _GATES = {"LSTM": "input, forget, cell, output", "GRU": "update, reset, candidate",
@@ -233,6 +260,27 @@ def macs_lines(layer, input_shape, output_shape, inner, macs) -> list[str]:
         steps, features = input_shape[1] or 1, input_shape[2]
         return [f"macs = steps * gates * units * (features + units) = {steps} * "
                 f"{layer.gates} * {layer.units} * ({features} + {layer.units}) = {_n(macs)}"]
+    if name == "SpectralNormalization":  # the wrapped layer's, with its stored kernel
+        return macs_lines(layer.layer, input_shape, output_shape, None, macs)
+    if name.startswith("ConvLSTM"):
+        spatial, channels = layer._frame(input_shape)
+        positions = " * ".join(map(str, layer._out_sizes(spatial)))
+        return [f"macs = steps * output positions * kernel * 4 * filters * (channels + filters)"
+                f" = {input_shape[1] or 1} * {positions} * "
+                f"{' * '.join(map(str, layer.kernel_size))} * 4 * {layer.filters} * "
+                f"({channels} + {layer.filters}) = {_n(macs)}"]
+    if name == "EinsumDense":
+        sizes = layer.letter_sizes(input_shape)
+        inputs, kernel, outputs = layer.letters(len(input_shape))
+        return [f"macs = the product of the sizes of {inputs},{kernel}->{outputs}'s letters "
+                f"but the batch = {' * '.join(str(v) for k, v in sizes.items() if k != inputs[0])}"
+                f" = {_n(macs)}"]
+    if name == "RNN":
+        lines = [f"{cell.name}: " + macs_lines(inner, shape_in, shape_out, None,
+                                               cost.weight_macs(inner, shape_in, shape_out))[0]
+                 for (cell, inner, _), (shape_in, shape_out) in
+                 zip(layer.steps(), _rnn_shapes(layer, input_shape))]
+        return lines + ([f"macs = the sum of its cells' = {_n(macs)}"] if len(lines) > 1 else [])
     if name == "Bidirectional":
         return ["macs = forward + backward = "
                 f"{_n(cost.weight_macs(layer.layer, input_shape, output_shape))} + "

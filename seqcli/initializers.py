@@ -111,15 +111,20 @@ def initialize(spec, shape, rng):
     if isinstance(spec, tuple) and spec and spec[0] == "segments":
         parts = [initialize(part, (*shape[:-1], length), rng) for part, length in spec[1]]
         return np.concatenate(parts, axis=-1)
+    fans = None
+    if isinstance(spec, tuple) and spec and spec[0] == "fans":  # ("fans", spec, in, out)
+        _, spec, fan_in, fan_out = spec  # fans over these kernel axes (EinsumDense's)
+        fans = (math.prod(shape[a] for a in fan_in), math.prod(shape[a] for a in fan_out))
 
     name, args = (spec, {}) if isinstance(spec, str) else next(iter(spec.items()))
     args = {**INITIALIZERS[name], **{k: v for k, v in args.items() if k != "seed"}}
     shape = tuple(shape)
     if name in _VARIANCE:
         scale, mode, distribution = _VARIANCE[name]
-        values = _variance_scaling(shape, scale, mode, distribution, rng)
+        values = _variance_scaling(shape, scale, mode, distribution, rng, fans)
     elif name == "variance_scaling":
-        values = _variance_scaling(shape, args["scale"], args["mode"], args["distribution"], rng)
+        values = _variance_scaling(shape, args["scale"], args["mode"], args["distribution"], rng,
+                                   fans)
     elif name == "zeros":
         values = np.zeros(shape)
     elif name == "ones":
@@ -141,8 +146,8 @@ def initialize(spec, shape, rng):
     return np.asarray(values, dtype=np.float32)
 
 
-def _variance_scaling(shape, scale, mode, distribution, rng):
-    fan_in, fan_out = compute_fans(shape)
+def _variance_scaling(shape, scale, mode, distribution, rng, fans=None):
+    fan_in, fan_out = fans or compute_fans(shape)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     variance = scale / max(1.0, n)
     if distribution == "uniform":

@@ -86,6 +86,9 @@ def _arguments(cls, call: ast.Call) -> dict:
 
 
 def _literal(node, name, layer_allowed=False):
+    if layer_allowed and isinstance(node, (ast.List, ast.Tuple)) and node.elts and \
+            all(isinstance(e, ast.Call) for e in node.elts):  # RNN([LSTMCell(4), ...])
+        return [_literal(e, name, True) for e in node.elts]
     if layer_allowed and isinstance(node, ast.Call):  # a wrapped layer: Bidirectional(LSTM(8))
         class_name, args = _class_name(node.func), None
         try:

@@ -171,12 +171,15 @@ class _Translator:
             cls = lookup(class_name)
         except KeyError as exc:
             self.fail(exc.args[0], label)
-        known = {f.name for f in cls.arguments()} | set(cls.rule_arguments())
+        known = set(cls.argument_names()) | set(cls.rule_arguments())
         args = {}
         for key, value in config.items():
             key = RENAMED.get((class_name, key), key)
             if key == "dtype":
                 self._dtype(value, label)
+            elif key in getattr(cls, "wraps", ()) and isinstance(value, list):  # cells
+                args[key] = [self.layer(item, (*path, key, i), i) for i, item in enumerate(value)]
+                self.places[(*path, key)] = f"{self.name}: {label}, argument `{key}`"
             elif key in getattr(cls, "wraps", ()):
                 args[key] = None if value is None else self.layer(value, (*path, key), 0)
                 self.places[(*path, key)] = f"{self.name}: {label}, argument `{key}`"

@@ -10,6 +10,7 @@ the model needs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from seqcli.errors import SeqcliError
@@ -337,16 +338,40 @@ def _numbered(group) -> dict:
 
 def _groups(layer, path, specs):
     """(HDF5 group, the specs stored there in order) for a layer and its wrapped ones."""
+    from seqcli.layers.cells import RNN
+    from seqcli.layers.conv_lstm import ConvLSTM
     from seqcli.layers.recurrent import _Recurrent
+    from seqcli.layers.spectral_normalization import SpectralNormalization
     from seqcli.layers.wrappers import Bidirectional, TimeDistributed
 
-    if isinstance(layer, Bidirectional):
-        return [(f"{path}/{side}_layer/cell",
-                 [s for s in specs if s.name.startswith(f"{direction}/")])
-                for side, direction in (("forward", "forward"), ("backward", "backward"))]
+    if isinstance(layer, Bidirectional):  # each direction's layer as it is stored alone
+        groups = []
+        for direction, inner in (("forward", layer.layer), ("backward", layer.reverse)):
+            prefix = f"{direction}/"
+            own = {s.name[len(prefix):]: s for s in specs if s.name.startswith(prefix)}
+            stripped = [dataclasses.replace(s, name=name) for name, s in own.items()]
+            groups += [(group, [own[s.name] for s in part]) for group, part in
+                       _groups(inner, f"{path}/{direction}_layer", stripped)]
+        return groups
     if isinstance(layer, TimeDistributed):
         return _groups(layer.layer, f"{path}/layer", specs)
-    if isinstance(layer, _Recurrent):
+    if isinstance(layer, SpectralNormalization):  # its own vars: the kernel again, vector_u
+        inner = [s for s in specs if s.name != "vector_u"]
+        target = layer._target(inner)
+        return _groups(layer.layer, f"{path}/layer", inner) + \
+            [(path, [target] + [s for s in specs if s.name == "vector_u"])]
+    if isinstance(layer, (_Recurrent, ConvLSTM)):
+        return [(f"{path}/cell", list(specs))]
+    if isinstance(layer, RNN) and layer.stacked:  # cells/lstm_cell, cells/lstm_cell_1...
+        counts: dict = {}
+        groups = []
+        for cell in layer.cell.cells:
+            slot = _slot(cell)
+            number = counts[slot] = counts.get(slot, -1) + 1
+            group = f"{path}/cell/cells/{slot}" + (f"_{number}" if number else "")
+            groups.append((group, [s for s in specs if s.name.startswith(f"{cell.name}/")]))
+        return groups
+    if isinstance(layer, RNN):
         return [(f"{path}/cell", list(specs))]
     return [(path, list(specs))]
 

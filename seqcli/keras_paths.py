@@ -76,6 +76,9 @@ def keras_paths(plan) -> dict:
 
 def layer_path(layer, weight: str, name: str | None = None) -> str:
     """Keras's path of one of a layer's weights, from the layer's name down."""
+    from seqcli.layers.cells import RNN
+    from seqcli.layers.conv_lstm import ConvLSTM
+    from seqcli.layers.spectral_normalization import SpectralNormalization
     from seqcli.layers.wrappers import Bidirectional, TimeDistributed
 
     name = name or layer.name
@@ -90,6 +93,12 @@ def layer_path(layer, weight: str, name: str | None = None) -> str:
         return f"{name}/{layer_path(inner, rest, inner_name)}"
     if isinstance(layer, TimeDistributed):
         return f"{name}/{layer_path(layer.layer, weight)}"
+    if isinstance(layer, RNN):  # rnn/lstm_cell/kernel; stacked: rnn/stacked_rnn_cells/...
+        return f"{name}/{layer.cell.name}/{weight}"
+    if isinstance(layer, SpectralNormalization) and weight != "vector_u":
+        return f"{name}/{layer_path(layer.layer, weight)}"
+    if isinstance(layer, ConvLSTM):  # Keras names its cell so
+        return f"{name}/conv_lstm_cell/{weight}"
     cell = CELLS.get(type(layer).__name__)
     return f"{name}/{cell}/{weight}" if cell else f"{name}/{weight}"
 

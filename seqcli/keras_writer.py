@@ -66,8 +66,11 @@ def layer_object(layer, input_shape) -> dict:
         return model_config(layer, input_shape=input_shape)
     config = {}
     for key, value in layer.config().items():
-        if key in layer.wraps:
-            config[key] = None if value is None else layer_object(getattr(layer, key), None)
+        inner = getattr(layer, key, None) if key in layer.wraps else None
+        if isinstance(inner, tuple):  # StackedRNNCells' cells
+            config[key] = [layer_object(cell, None) for cell in inner]
+        elif key in layer.wraps:
+            config[key] = None if value is None else layer_object(inner, None)
         else:
             config[key] = _setting(key, value)
     result = _object("keras.layers", type(layer).__name__, config)

@@ -186,13 +186,15 @@ def emitters() -> dict:
     """Layer class -> its emitter (a subclass finds its family's); read after onnx is
     known to be installed, since the emitters' modules import it."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, conv, core as core_layers, encoding, masking,
-                               normalization, padding, pooling, preprocessing,
-                               recurrent as recurrent_layers, regularization, reshaping,
-                               rms_normalization, wrappers)
+    from seqcli.layers import (activation, cells, conv, conv_lstm, core as core_layers,
+                               einsum_dense, encoding, masking, normalization, padding, pooling,
+                               preprocessing, recurrent as recurrent_layers, regularization,
+                               reshaping, rms_normalization, spectral_normalization, wrappers)
 
     return {
         core_layers.Dense: core.dense, core_layers.Activation: core.activation_layer,
+        einsum_dense.EinsumDense: core.einsum_dense,
+        spectral_normalization.SpectralNormalization: core.spectral_normalization,
         core_layers.Flatten: core.flatten, core_layers.Embedding: core.embedding,
         core_layers.RandomInTraining: core.passthrough,  # Dropout, noise: nothing
         regularization.ActivityRegularization: core.passthrough,  # only a loss term
@@ -218,6 +220,8 @@ def emitters() -> dict:
         padding.UpSampling: spatial.upsampling, preprocessing._Image: spatial.image,
         recurrent_layers._Recurrent: recurrent.recurrent,
         wrappers.Bidirectional: recurrent.bidirectional,
+        cells.RNN: recurrent.rnn,
+        conv_lstm.ConvLSTM: recurrent.conv_lstm,
     }
 
 
@@ -226,11 +230,13 @@ def masked_emitters() -> dict:
     """The layers that use an Embedding's mask_zero mask: (..., Mask) -> (Value, the
     output's Mask or None)."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, normalization, pooling, recurrent as recurrent_layers,
-                               wrappers)
+    from seqcli.layers import (activation, cells, conv_lstm, normalization, pooling,
+                               recurrent as recurrent_layers, wrappers)
 
     return {recurrent_layers._Recurrent: recurrent.recurrent_masked,
             wrappers.Bidirectional: recurrent.bidirectional_masked,
+            cells.RNN: recurrent.rnn_masked,
+            conv_lstm.ConvLSTM: recurrent.conv_lstm_masked,
             pooling.GlobalPooling: spatial.global_average_masked,
             activation.Softmax: core.softmax_masked,
             normalization.BatchNormalization: core.batch_norm_masked}

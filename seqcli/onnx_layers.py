@@ -299,6 +299,26 @@ def time_distributed(state, layer, params, x, shape):
     return Value(y, identity(inner.rank + 1))
 
 
+def einsum_dense(state, layer, params, x, shape):
+    """ONNX's Einsum with the equation's letters (the elided axes named), in Keras's
+    layout; the bias broadcasts over the output's last axes as in Keras."""
+    graph = state.graph
+    inputs, kernel, outputs = layer.letters(x.rank)
+    y = graph.op("Einsum", [graph.keras(x), graph.const(params["kernel"], "kernel")],
+                 equation=f"{inputs},{kernel}->{outputs}")
+    if "bias" in params:
+        y = graph.op("Add", [y, graph.const(params["bias"], "bias")])
+    return activation(graph, layer.activation, Value(y, identity(len(outputs))))
+
+
+def spectral_normalization(state, layer, params, x, shape):
+    """At inference the wrapped layer runs with its stored kernel: vector_u is unused."""
+    from seqcli.onnx_export import emit
+
+    inner = {key: value for key, value in params.items() if key != "vector_u"}
+    return emit(state, layer.layer, inner, x, shape)
+
+
 def rms_norm(state, layer, params, x, shape):
     """x / sqrt(mean(x * x) + epsilon) * scale, as Keras 3's ops.rms_normalization."""
     graph = state.graph

@@ -46,8 +46,8 @@ def bidirectional(state, layer, params, x, shape, mask=None):
         zeroed = {"zero_output_for_mask": layer.layer.return_sequences}
         forward = dataclasses.replace(forward, **zeroed)
         backward = dataclasses.replace(backward, **zeroed)
-    y = _emit(graph, forward, params["forward"], x, mask)
-    y_rev = _emit(graph, backward, params["backward"], x, mask)
+    y = _direction(state, forward, params["forward"], x, shape, mask)
+    y_rev = _direction(state, backward, params["backward"], x, shape, mask)
     back = graph.layout(y_rev, y.perm)
     if layer.layer.return_sequences:
         back = graph.reverse_time(back, y.position(1))
@@ -59,6 +59,19 @@ def bidirectional(state, layer, params, x, shape, mask=None):
     if layer.merge_mode == "ave":
         total = graph.op("Div", [total, graph.const(2.0)])
     return y.relabel(total)
+
+
+def _direction(state, layer, params, x, shape, mask):
+    """One direction: an RNN of cells or a ConvLSTM by their emitters, else the layer's
+    own operator (or Scan)."""
+    from seqcli.layers.cells import RNN
+    from seqcli.layers.conv_lstm import ConvLSTM
+
+    if isinstance(layer, RNN):
+        return rnn(state, layer, params, x, shape, mask)
+    if isinstance(layer, ConvLSTM):
+        return conv_lstm(state, layer, params, x, shape, mask)
+    return _emit(state.graph, layer, params, x, mask)
 
 
 def bidirectional_masked(state, layer, params, x, shape, mask):
@@ -244,3 +257,125 @@ def _gru_step(step, layer, params, h, c, projected):
     kept = step.op("Mul", [z, h])
     fresh = step.op("Mul", [step.op("Sub", [step.const(1.0), z]), hh])
     return [step.op("Add", [kept, fresh])]
+
+
+# ---------------------------------------------------------------- RNN and its cells
+
+def rnn(state, layer, params, x, shape, mask=None):
+    """Keras's RNN: each cell as the recurrent layer it makes (layers.cells), stacked
+    cells one after another; the cells after a go_backwards first one read its order."""
+    graph = state.graph
+    for index, (_, inner, prefix) in enumerate(layer.steps()):
+        if index == 1 and mask is not None and layer.go_backwards:
+            mask = dataclasses.replace(mask, name=graph.reverse_time(mask.name, 1))
+        x = _emit(graph, inner, layer._params(params, prefix), x, mask)
+    return x
+
+
+def rnn_masked(state, layer, params, x, shape, mask):
+    y = rnn(state, layer, params, x, shape, mask)
+    return y, (mask if layer.return_sequences else None)
+
+
+# ---------------------------------------------------------------- ConvLSTM
+
+def conv_lstm(state, layer, params, x, shape, mask=None):
+    """The input convolution over every step at once (ONNX's Conv, channels first), then
+    a Scan whose step adds the recurrent convolution ("same", stride 1) and runs the
+    LSTM gates i, f, c, o; a masked step keeps the state as in the Scan above."""
+    from onnx import TensorProto, helper
+
+    from seqcli import ops
+    from seqcli.onnx_spatial import _conv_node, _onnx_kernel
+
+    graph, rank, filters = state.graph, layer.rank, layer.filters
+    frame_perm = _frame_perm(layer, rank)
+    data = graph.layout(x, (1, 0, *frame_perm[1:]))  # (steps, batch, channels, *spatial)
+    if layer.go_backwards:
+        data = graph.reverse_time(data, 0)
+    spatial, channels = layer.split_shape((shape[0], *shape[2:]))
+    out_sizes = layer._out_sizes(spatial)
+    flat = graph.reshape(data, [-1, channels, *spatial])
+    bias = params["bias"] if layer.use_bias else None
+    projected = _conv_node(graph, flat, _onnx_kernel(params["kernel"], rank), bias, layer,
+                           list(spatial), 1)
+    projected = graph.reshape(projected, graph.shape_part(data, 0, 1),
+                              [-1, 4 * filters, *out_sizes])
+    sequences = [projected]
+    if mask is not None:
+        keep = graph.op("Cast", [mask.name], to=TensorProto.FLOAT)
+        if layer.go_backwards:
+            keep = graph.reverse_time(keep, 1)
+        keep = graph.op("Transpose", [keep], perm=[1, 0])
+        sequences.append(graph.op("Unsqueeze", [keep, graph.ints(list(range(2, rank + 3)),
+                                                                  "axes")]))
+    size = graph.op("Concat", [graph.shape_part(data, 1, 2),
+                               graph.ints([filters, *out_sizes])], axis=0)
+    zeros = graph.op("ConstantOfShape", [size],
+                     value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]))
+    pairs = ops.conv_pads(out_sizes, layer.kernel_size, (1,) * rank, "same", (1,) * rank)
+    pads = [a for a, _ in pairs] + [b for _, b in pairs]
+    zero_output = mask is not None and layer.zero_output_for_mask
+    body = _conv_lstm_step(graph, layer, params, pads, frame_perm, mask is not None,
+                           zero_output)
+    outputs = graph.op("Scan", [zeros, zeros, *sequences], outputs=3, body=body,
+                       num_scan_inputs=len(sequences))
+    if layer.return_sequences:
+        return Value(outputs[2], (1, 0, *frame_perm[1:]))
+    if zero_output:
+        last = graph.const(-1, "last", np.int64)
+        return Value(graph.op("Gather", [outputs[2], last], axis=0), _step_perm(frame_perm))
+    return Value(outputs[0], _step_perm(frame_perm))
+
+
+def conv_lstm_masked(state, layer, params, x, shape, mask):
+    y = conv_lstm(state, layer, params, x, shape, mask)
+    return y, (mask if layer.return_sequences else None)
+
+
+def _frame_perm(layer, rank):
+    """Where a channels-first ONNX frame (batch, channels, *spatial) finds Keras's axes
+    of the layer's sequence (batch 0, steps 1): ONNX axis k holds Keras axis perm[k]."""
+    if layer.last:  # Keras (batch, steps, *spatial, channels)
+        return (0, rank + 2, *range(2, rank + 2))
+    return (0, *range(2, rank + 3))  # Keras (batch, steps, channels, *spatial)
+
+
+def _step_perm(frame_perm):
+    """The same for one step's frame, which has no steps axis."""
+    return tuple(a if a < 1 else a - 1 for a in frame_perm)
+
+
+def _conv_lstm_step(graph, layer, params, pads, frame_perm, masked, zero_output):
+    from onnx import TensorProto, helper
+
+    from seqcli.onnx_spatial import _onnx_kernel
+
+    step, f, rank = graph.child(), layer.filters, layer.rank
+    names = [step.fresh("h"), step.fresh("c"), step.fresh("x_t")] + \
+        ([step.fresh("keep_t")] if masked else [])
+    h, c, projected = names[:3]
+    recurrent = step.op("Conv", [h, step.const(_onnx_kernel(params["recurrent_kernel"], rank),
+                                               "recurrent_kernel")],
+                        strides=[1] * rank, dilations=[1] * rank,
+                        kernel_shape=list(layer.kernel_size), pads=pads)
+    z = step.op("Add", [projected, recurrent])
+    i, fg, g, o = step.op("Split", [z, step.ints([f] * 4, "split")], outputs=4, axis=1)
+    perm = _step_perm(frame_perm)
+
+    def act(name, tensor):
+        return activation(step, name, Value(tensor, perm)).name
+
+    gate = layer.recurrent_activation
+    i, fg, o, g = act(gate, i), act(gate, fg), act(gate, o), act(layer.activation, g)
+    c_new = step.op("Add", [step.op("Mul", [fg, c]), step.op("Mul", [i, g])])
+    h_new = step.op("Mul", [o, act(layer.activation, c_new)])
+    new_states = [h_new, c_new]
+    if masked:
+        new_states = [_blend(step, names[3], new, old) for new, old in zip(new_states, [h, c])]
+    output = step.op("Mul", [new_states[0], names[3]]) if zero_output else \
+        step.op("Identity", [new_states[0]])
+    info = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in names]
+    result = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+              for n in [*new_states, output]]
+    return helper.make_graph(step.nodes, step.fresh("step"), info, result)

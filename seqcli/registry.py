@@ -32,6 +32,7 @@ def register(cls):
 # (tests/test_layer_contract.py checks this index against what the modules register.)
 FAMILIES = {
     "seqcli.layers.core": ("Input", "Dense", "Activation", "Dropout", "Flatten", "Embedding"),
+    "seqcli.layers.einsum_dense": ("EinsumDense",),
     "seqcli.layers.conv": (
         "Conv1D", "Convolution1D", "Conv2D", "Convolution2D", "Conv3D", "Convolution3D",
         "Conv1DTranspose", "Convolution1DTranspose", "Conv2DTranspose", "Convolution2DTranspose",
@@ -60,7 +61,10 @@ FAMILIES = {
     ),
     "seqcli.layers.activation": ("ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"),
     "seqcli.layers.recurrent": ("SimpleRNN", "LSTM", "GRU"),
+    "seqcli.layers.conv_lstm": ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"),
+    "seqcli.layers.cells": ("RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"),
     "seqcli.layers.wrappers": ("Bidirectional", "TimeDistributed"),
+    "seqcli.layers.spectral_normalization": ("SpectralNormalization",),
     "seqcli.layers.preprocessing": ("Rescaling", "Normalization", "CenterCrop", "Resizing"),
     "seqcli.layers.masking": ("Masking",),
     "seqcli.layers.rms_normalization": ("RMSNormalization",),

@@ -69,12 +69,27 @@ def summarize(model: Sequential) -> Summary:
     return Summary(model.name, plan.input_shape, rows)
 
 
+def _keras_shape(step, keras_in):
+    """The output shape Keras reports: where a layer before reported an axis as None
+    that the data fills (EinsumDense's), Keras carries the None on."""
+    if step.inner is not None:
+        return step.output_shape
+    own = type(step.layer).keras_output_shape is not Layer.keras_output_shape
+    if keras_in == step.input_shape and not own:
+        return step.output_shape  # the common case: nothing to work out again
+    try:
+        return step.layer.keras_output_shape(keras_in)
+    except (ValueError, TypeError):  # a layer that needs the size (Keras would refuse it)
+        return step.output_shape
+
+
 def _rows(plan: Plan, parent_trainable: bool, field_in) -> tuple[list[Row], object]:
     """The rows, and the receptive field after the last of them."""
-    rows = []
+    rows, keras_in = [], plan.input_shape
     for step in plan.steps:
         trainable = parent_trainable and step.layer.trainable
-        row = Row(step.layer, step.input_shape, step.output_shape,
+        shown = keras_in = _keras_shape(step, keras_in)
+        row = Row(step.layer, step.input_shape, shown,
                   params=sum(s.size for s in step.weights),
                   trainable_params=sum(s.size for s in step.weights if s.trainable and trainable),
                   trainable=trainable)

@@ -69,3 +69,20 @@ def test_same_seed_same_values():
 def test_bad_initializers_are_explained(spec, words):
     with pytest.raises(ValueError, match=words):
         check_initializer(spec)
+
+
+def test_einsum_dense_kernel_fans_are_kerass_input_and_output_axes():
+    """Keras sizes EinsumDense's glorot kernel by the kernel axes meeting the input (fan
+    in) and the output (fan out), not by its last two axes: here (16, 6, 8) has fans 16
+    and 48, a limit of sqrt(6 / 64), where the last-two-axes rule would give 0.177."""
+    import json
+
+    from seqcli import spec as spec_module, weights as weights_module
+
+    text = json.dumps({"input_shape": [16], "layers": [{"EinsumDense": {
+        "equation": "ab,bcd->acd", "output_shape": [6, 8]}}]})
+    model = spec_module.load_text(text, "x.json").model
+    kernel = weights_module.fresh(model, seed=3)["einsum_dense/kernel"]
+    assert kernel.shape == (16, 6, 8)
+    limit = (6 / (16 + 48)) ** 0.5
+    assert 0.95 * limit < abs(kernel).max() <= limit

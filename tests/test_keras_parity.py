@@ -28,9 +28,18 @@ def load_case(path):
 
 def classes_in(model):
     for layer in model.layers:
-        yield type(layer).__name__
-        if hasattr(layer, "layers"):
-            yield from classes_in(layer)
+        yield from _classes_of(layer)
+
+
+def _classes_of(layer):
+    """A layer's class, a nested model's layers', and wrapped layers' (RNN cells)."""
+    yield type(layer).__name__
+    if hasattr(layer, "layers"):
+        yield from classes_in(layer)
+    for key in getattr(layer, "wraps", ()):
+        inner = getattr(layer, key)
+        for item in inner if isinstance(inner, tuple) else (inner,) if inner else ():
+            yield from _classes_of(item)
 
 
 def test_every_activation_and_layer_has_a_fixture():

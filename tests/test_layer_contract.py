@@ -151,9 +151,27 @@ def make_input(kind, args, shape, rng):
     return rng.standard_normal(shape)
 
 
+def is_cell(class_name):
+    return getattr(all_layers()[class_name], "is_cell", False)
+
+
+def entry(class_name, args):
+    if is_cell(class_name):  # a cell runs only inside an RNN
+        return {"RNN": {"cell": {class_name: args}}}
+    return {class_name: args}
+
+
 def build(class_name, args, sample_shape):
-    text = json.dumps({"input_shape": sample_shape, "layers": [{class_name: args}]})
+    text = json.dumps({"input_shape": sample_shape, "layers": [entry(class_name, args)]})
     return spec_module.load_text(text, "example.json").model
+
+
+def test_a_cell_alone_is_refused_with_the_way_to_use_it():
+    from seqcli.errors import SeqcliError
+
+    text = json.dumps({"input_shape": [3, 2], "layers": [{"LSTMCell": {"units": 2}}]})
+    with pytest.raises(SeqcliError, match=r"recurrent cell.*wrap it in an RNN"):
+        spec_module.load_text(text, "example.json").model.output_shape((None, 3, 2))
 
 
 def test_every_registered_layer_has_examples():
@@ -191,7 +209,10 @@ def test_config_round_trip(class_name, args, shape, kind):
         assert model.layers == () and model.input_shape == tuple(shape)
         return
     layer = model.layers[0]
-    again = build(class_name, layer.config(), shape).layers[0]
+    if is_cell(class_name):
+        cell = layer.cell
+        assert build(class_name, cell.config(), shape).layers[0].cell == cell
+    again = build(type(layer).__name__, layer.config(), shape).layers[0]
     assert again == layer
     assert layer.where == "example.json:1:" + str(json.dumps({"input_shape": shape,
                                                              "layers": []}).index("[]") + 2)
@@ -201,8 +222,8 @@ def test_config_round_trip(class_name, args, shape, kind):
 def test_catalog_documents_every_argument(class_name):
     text = details(class_name)
     cls = all_layers()[class_name]
-    for field in cls.arguments():
-        assert field.name in text
+    for name in cls.argument_names():
+        assert name in text
     assert "weights:" in text
 
 
@@ -213,8 +234,8 @@ def test_unknown_and_missing_arguments_are_named(class_name):
     with pytest.raises(ArgError) as unknown:
         cls.create({**args, "name": "x", "not_an_argument": 1})
     assert unknown.value.arg == "not_an_argument"
-    required = [f.name for f in cls.arguments()
-                if f.default is dataclasses.MISSING and f.name != "name"]
+    required = [name for f, name in zip(cls.arguments(), cls.argument_names())
+                if f.default is dataclasses.MISSING and name != "name"]
     for name in required:
         with pytest.raises(ArgError) as missing:
             cls.create({k: v for k, v in args.items() if k != name} | {"name": "x"})
@@ -244,6 +265,7 @@ def test_backward_matches_finite_differences(class_name, args, shape, kind):
     x = make_input(kind, args, (2, *shape), rng)
     params = weights_module.nest({k: v.astype(np.float64) + rng.normal(0, 0.1, v.shape)
                                   for k, v in weights_module.fresh(model).items()})
+    converge_vector_u(params)
     r = rng.standard_normal(model.output_shape((2, *shape)))
 
     def loss():  # the same random draws every time; layers' own loss terms included
@@ -267,6 +289,17 @@ def test_backward_matches_finite_differences(class_name, args, shape, kind):
             assert grad[index] == pytest.approx(expected, rel=1e-5, abs=1e-6), key
 
 
+def converge_vector_u(params):
+    """SpectralNormalization holds its power iteration's u and v constant in the gradient,
+    as Keras does (stop_gradient); from the kernel's top singular vector that is the true
+    derivative of the spectral norm, so finite differences can check it."""
+    for layer in params.values():
+        if isinstance(layer, dict) and "vector_u" in layer:
+            kernel = layer["kernel"] if "kernel" in layer else layer["embeddings"]
+            top = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]))[2][0]
+            layer["vector_u"] = top[None, :]
+
+
 @pytest.mark.parametrize("name", sorted(__import__("seqcli.activations").activations.ACTIVATIONS))
 def test_every_activation_gradient(name):
     from seqcli import activations
@@ -288,7 +321,7 @@ def test_summaries_of_every_layer_never_import_numpy():
 
     from tests.conftest import ROOT
 
-    specs = [json.dumps({"input_shape": shape, "layers": [{name: args}]})
+    specs = [json.dumps({"input_shape": shape, "layers": [entry(name, args)]})
              for name, args, shape, _ in CASES]
     code = ("import sys, json\nfrom seqcli import spec, summary\n"
             f"for text in json.loads({json.dumps(json.dumps(specs))}):\n"

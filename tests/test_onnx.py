@@ -209,6 +209,8 @@ def test_every_layer_in_the_catalog_has_an_onnx_form():
     for name, cls in all_layers().items():
         if cls.is_input or cls is Sequential:  # not layers: the traversal handles them
             continue
+        if getattr(cls, "is_cell", False):  # a cell runs inside an RNN, which emits it
+            continue
         found = [c for c in cls.__mro__ if c in onnx_export.emitters()]
         assert found, f"{name} has no ONNX emitter"
         if cls.masking == "uses":
@@ -362,7 +364,7 @@ def test_run_takes_engine_onnxruntime(cli, tmp_path):
 
 # ---------------------------------------------------------------- random stacks
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from seqcli.activations import ACTIVATIONS  # noqa: E402
@@ -412,6 +414,10 @@ sequence_layers = st.one_of(
     st.builds(lambda u, a: {"Dense": {"units": u, "activation": a}}, st.integers(1, 4),
               ACTIVATION),
     st.just({"MaxPooling1D": {"pool_size": 2, "padding": "same"}}),
+    st.builds(lambda kind, u, back: {"RNN": {"cell": {kind: {"units": u}},
+                                             "return_sequences": True, "go_backwards": back}},
+              st.sampled_from(["SimpleRNNCell", "LSTMCell", "GRUCell"]), st.integers(1, 3),
+              st.booleans()),
 )
 
 
@@ -426,6 +432,9 @@ masked_layers = st.one_of(
               st.sampled_from(["SimpleRNN", "LSTM", "GRU"]),
               st.sampled_from(["concat", "sum", "mul", "ave"])),
     st.just({"BatchNormalization": {}}),
+    st.builds(lambda back, zero: {"RNN": {"cell": {"StackedRNNCells": {"cells": [
+        {"GRUCell": {"units": 2}}, {"LSTMCell": {"units": 3}}]}}, "return_sequences": True,
+        "go_backwards": back, "zero_output_for_mask": zero}}, st.booleans(), st.booleans()),
     st.just({"TimeDistributed": {"layer": {"Dense": {"units": 2}}}}),
     st.just({"Sequential": {"layers": [{"Dense": {"units": 3, "activation": "tanh"}}]}}),
 )
@@ -439,7 +448,11 @@ def _agrees_with_numpy(layers, input_shape, x):
         assert "zero or negative" in str(exc) or "ndim" in str(exc)
         return
     weights = weights_module.fresh(model)
-    expected = NumpyEngine(model, weights).forward(x).output
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = NumpyEngine(model, weights).forward(x).output
+    # chained exponential activations can overflow float32: then there is no number to
+    # agree on (numpy says NaN where ONNX Runtime's fused LSTM may saturate)
+    assume(np.isfinite(expected).all())
     y = OnnxRuntimeEngine(model, weights).forward(x).output
     scale = max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5 * scale)

@@ -57,6 +57,10 @@ class Layer:
     # (Keras would use it in a way seqcli does not implement yet)
     masking: ClassVar[str] = "drops"
     makes_mask: ClassVar[bool] = False  # an Embedding with mask_zero sets it
+    runs_over_time: ClassVar[bool] = False  # a recurrent layer (Bidirectional takes these)
+    # the automatic name's base where Keras 3's differs from Keras 2's snake case, which
+    # seqcli's older layers keep (ConvLSTM2D: Keras 3's conv_lstm2d, Keras 2's conv_lst_m2d)
+    auto_name: ClassVar[str] = ""
     positional: ClassVar[tuple] = ()  # Keras's positional argument order
     summary: ClassVar[str] = ""  # one line for `seqcli catalog`
     weights_doc: ClassVar[str] = "none"  # its weights, for `seqcli catalog CLASS`
@@ -64,7 +68,7 @@ class Layer:
     def __post_init__(self):
         for f in self.arguments():
             kind = f.metadata["kind"]
-            object.__setattr__(self, f.name, kind(f.name, getattr(self, f.name)))
+            object.__setattr__(self, f.name, kind(keras_name(f), getattr(self, f.name)))
         self.check()
 
     def check(self) -> None:
@@ -84,9 +88,14 @@ class Layer:
         return cached
 
     @classmethod
+    def argument_names(cls) -> list:
+        """Keras's names of the arguments (a field's own name but where renamed)."""
+        return [keras_name(f) for f in cls.arguments()]
+
+    @classmethod
     def create(cls, args: dict, where: str = "") -> "Layer":
         """Build from a dict of Keras arguments; ArgError names the bad one."""
-        known = [f.name for f in cls.arguments()]
+        known = cls.argument_names()
         args, rules = dict(args), {}
         for key in list(args):
             if key in known:
@@ -102,11 +111,14 @@ class Layer:
             known += cls.rule_arguments()
             raise ArgError(key, f"{cls.__name__} has no argument `{key}`"
                            f"{did_you_mean(key, known)}; it takes: {', '.join(known)}")
-        missing = [f.name for f in cls.arguments() if _required(f) and f.name not in args]
+        missing = [keras_name(f) for f in cls.arguments()
+                   if _required(f) and keras_name(f) not in args]
         if missing:
             raise ArgError(missing[0], f"{cls.__name__} needs the argument `{missing[0]}`")
         rules = tuple((key, value) for key, value in rules.items() if value is not None)
-        return cls(**args, rules=rules, where=where)
+        fields = {keras_name(f): f.name for f in cls.arguments()}
+        return cls(**{fields[key]: value for key, value in args.items()}, rules=rules,
+                   where=where)
 
     @classmethod
     def rule_arguments(cls) -> tuple:
@@ -121,7 +133,7 @@ class Layer:
         for f in self.arguments():
             value = getattr(self, f.name)
             if f.name == "name" or _required(f) or value != _default(f, self):
-                result[f.name] = value
+                result[keras_name(f)] = value
         result.update(self.rules)
         return result
 
@@ -148,6 +160,11 @@ class Layer:
 
     def weight_specs(self, input_shape: Shape) -> list[WeightSpec]:
         return []
+
+    def keras_output_shape(self, input_shape: Shape) -> Shape:
+        """The output shape Keras's summary shows: the shape data takes, but where Keras
+        reports an axis the data fills as None (EinsumDense's)."""
+        return self.output_shape(input_shape)
 
     def forward(self, params: dict, x):
         """The output at inference."""
@@ -222,13 +239,17 @@ def _checked_rule(key: str, value):
         raise ArgError(key, f"Invalid value for argument `{key}`: {exc}") from None
 
 
+def keras_name(f: dataclasses.Field) -> str:
+    return f.metadata.get("keras") or f.name
+
+
 def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
 def _default(f: dataclasses.Field, layer):
     default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-    return f.metadata["kind"](f.name, default) if default is not None else None
+    return f.metadata["kind"](keras_name(f), default) if default is not None else None
 
 
 def require_rank(layer: Layer, input_shape: Shape, ndim: int) -> None:

@@ -46,6 +46,7 @@ class _Recurrent(Layer):
 
     gates = 1  # kernel width in units
     masking = "uses"
+    runs_over_time = True
 
     def check(self):
         if self.return_state:

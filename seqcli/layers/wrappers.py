@@ -10,7 +10,6 @@ from typing import ClassVar
 from seqcli.args import Choice, Optional, arg
 from seqcli.errors import ArgError
 from seqcli.layers.base import Layer, require_rank
-from seqcli.layers.recurrent import _Recurrent
 from seqcli.registry import register
 
 
@@ -22,8 +21,9 @@ class LayerArg:
         self.describe = "a recurrent layer entry" if recurrent else "a layer entry"
 
     def __call__(self, name, value):
-        if not isinstance(value, Layer) or (self.recurrent and not isinstance(value, _Recurrent)):
-            kind = "a recurrent layer (SimpleRNN, LSTM, GRU)" if self.recurrent else "a layer"
+        if not isinstance(value, Layer) or (self.recurrent and not value.runs_over_time):
+            kind = "a recurrent layer (SimpleRNN, LSTM, GRU, RNN, ConvLSTM1D/2D/3D)" \
+                if self.recurrent else "a layer"
             raise ArgError(name, f"`{name}` must be {kind}, written as an entry such as "
                            f"{{LSTM: {{units: 8}}}}. Received: {name}={value!r}")
         return value
