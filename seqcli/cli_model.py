@@ -199,6 +199,8 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
         raise click.UsageError("--columns applies to Keras 2's layout and markdown, not to "
                                "--style keras3 (Keras 3 has its own columns)")
     data_shape = None
+    if spec == "-" and input_path == "-":
+        raise click.UsageError("the spec and the input cannot both come from standard input")
     if input_path is not None:
         from seqcli.npyheader import read_shape
         stream = sys.stdin.buffer if input_path == "-" else None

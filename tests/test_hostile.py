@@ -389,6 +389,8 @@ CASES = [
     ("one-hot-targets-for-sparse-loss", {"s.yaml": GOOD, "d.npz": D},
      FIT + ["--loss", "sparse_categorical_crossentropy"], 1, "d.npz",
      "one-hot targets like these go with categorical_crossentropy"),
+    ("summary-spec-and-input-both-stdin", {}, ["summary", "-", "--input", "-"], 2,
+     "the spec and the input", "standard input"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
