@@ -391,6 +391,8 @@ CASES = [
      "one-hot targets like these go with categorical_crossentropy"),
     ("summary-spec-and-input-both-stdin", {}, ["summary", "-", "--input", "-"], 2,
      "the spec and the input", "standard input"),
+    ("two-yaml-documents", {"s.yaml": GOOD + "---\nname: n\n"}, ["summary", "s.yaml"], 1,
+     ("s.yaml", "---"), "a spec is one YAML document"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
