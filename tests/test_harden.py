@@ -221,3 +221,13 @@ def test_an_unbuilt_model_is_told_only_the_options_its_command_has(cli, tmp_path
     result = cli(command[0], "s.yaml", *command[1:])
     assert_clean_error(result, 1, "s.yaml: This model has not yet been built")
     assert result.stderr.rstrip().endswith("or with --input-shape")
+
+
+def test_bare_seqcli_prints_its_help_and_a_typo_gets_a_suggestion(cli):
+    """`seqcli` alone printed its whole help squashed into one `seqcli: error:` line."""
+    bare = cli()
+    assert bare.exit_code == 2
+    assert bare.stderr.startswith("Usage: ") and "[OPTIONS] COMMAND" in bare.stderr
+    assert "\nCommands:\n" in bare.stderr and "seqcli: error" not in bare.stderr
+    assert_clean_error(cli("summay", "m.yaml"), 2, "No such command 'summay'",
+                       "did you mean 'summary'?")
