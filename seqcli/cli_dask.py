@@ -140,7 +140,7 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
         else:
             _printed(client, model, weights, job, spans, out_shape, precision)
             return
-    _say(f"wrote outputs of shape {out_shape} to {output}")
+    _say(f"wrote outputs of shape {out_shape} to {'standard output' if output == '-' else output}")
 
 
 def _into_folder(client, model, weights, job, spans, sink):

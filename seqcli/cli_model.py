@@ -11,7 +11,7 @@ from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_dask import check_local_options, dask_options
 from seqcli.errors import SeqcliError, about_data, blame_data
-from seqcli.files import binary_writable, check_writable, refuse_binary_terminal
+from seqcli.files import binary_writable, check_writable, refuse_binary_terminal, shown
 
 
 def parse_shape(ctx, param, value):
@@ -271,7 +271,8 @@ def init(spec, output, seed, input_shape, max_memory):
         if "fresh weights" not in note:  # fresh is what init is for; say only the exceptions
             click.echo(f"seqcli: {note}", err=True)
     total = sum(v.size for v in weights.values())
-    click.echo(f"seqcli: wrote {len(weights)} weights ({total:,} params) to {output}", err=True)
+    click.echo(f"seqcli: wrote {len(weights)} weights ({total:,} params) to {shown(output)}",
+               err=True)
 
 
 @cli.command()

@@ -16,7 +16,7 @@ from seqcli.cli_dask import check_local_options, dask_options
 from seqcli.cli_model import (ALLOW_NONFINITE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
                               engine_option, weights_for, weights_saver)
 from seqcli.errors import SeqcliError, Status
-from seqcli.files import binary_writable, refuse_same_file, writable
+from seqcli.files import binary_writable, refuse_same_file, shown, writable
 
 DATA = [
     click.option("--data", "data_path", type=click.Path(dir_okay=False),
@@ -433,7 +433,7 @@ def _report(history, output, watcher) -> None:
                 f"{watcher.wait}")
     else:
         what = f"trained for {done}"
-    click.echo(f"seqcli: {what}; wrote the weights to {output}", err=True)
+    click.echo(f"seqcli: {what}; wrote the weights to {shown(output)}", err=True)
 
 
 # ---------------------------------------------------------------- evaluate

@@ -83,6 +83,11 @@ def binary_writable(ctx, param, value):
     return writable(ctx, param, value)
 
 
+def shown(path: str) -> str:
+    """A destination as messages name it: '-' is standard output."""
+    return "standard output" if path == "-" else path
+
+
 def refuse_same_file(*destinations) -> None:
     """Two outputs of one command given the same file: the second write would replace
     the first. `destinations` are (option, path or None)."""
