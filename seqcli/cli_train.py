@@ -151,7 +151,8 @@ class Progress:
             self._write("\n")
             self.drawn = 0
         else:
-            self._write(f"Epoch {epoch + 1}/{self.epochs} - {self.steps} steps - "
+            steps = f"{self.steps} step{'s' if self.steps != 1 else ''}"
+            self._write(f"Epoch {epoch + 1}/{self.epochs} - {steps} - "
                         f"{seconds:.1f}s{format_logs(logs)}\n")
         if improved and self.checkpoint:
             self.checkpoint()

@@ -231,3 +231,12 @@ def test_bare_seqcli_prints_its_help_and_a_typo_gets_a_suggestion(cli):
     assert "\nCommands:\n" in bare.stderr and "seqcli: error" not in bare.stderr
     assert_clean_error(cli("summay", "m.yaml"), 2, "No such command 'summay'",
                        "did you mean 'summary'?")
+
+
+def test_one_step_is_one_step(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    np.savez("d.npz", x=np.ones((3, 4), np.float32), y=np.ones((3, 2), np.float32))
+    result = cli("fit", "s.yaml", "--data", "d.npz", "--loss", "mse", "-o", "w.npz")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Epoch 1/1 - 1 step - ")
