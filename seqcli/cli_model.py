@@ -519,5 +519,5 @@ def catalog(class_name):
 
     if class_name is None:
         click.echo(catalog_module.overview(), nl=False)
-    else:
-        click.echo(catalog_module.details(class_name), nl=False)
+    else:  # keras.layers.Dense and layers.Dense name Dense, as they do in `seqcli add`
+        click.echo(catalog_module.details(class_name.rsplit(".", 1)[-1]), nl=False)

@@ -240,3 +240,11 @@ def test_one_step_is_one_step(cli, tmp_path, monkeypatch):
     result = cli("fit", "s.yaml", "--data", "d.npz", "--loss", "mse", "-o", "w.npz")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("Epoch 1/1 - 1 step - ")
+
+
+def test_catalog_takes_a_class_as_keras_code_writes_it(cli):
+    """`add` reads keras.layers.Dense(...); `catalog keras.layers.Dense` now does too."""
+    for name in ("keras.layers.Dense", "layers.Dense", "tf.keras.layers.Dense"):
+        result = cli("catalog", name)
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == cli("catalog", "Dense").stdout
