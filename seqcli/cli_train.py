@@ -359,6 +359,8 @@ def parse_class_weight(value):
 
 def _sample_weights(path, class_weight, y):
     """One weight per training sample, from --sample-weight or --class-weight."""
+    import numpy as np
+
     from seqcli import arrays, training
 
     if path and class_weight:
@@ -372,7 +374,12 @@ def _sample_weights(path, class_weight, y):
     if weights.shape != (len(y),) or weights.dtype.kind not in "fiu":
         raise SeqcliError(f"expected {len(y)} sample weights, one number per sample (shape "
                           f"({len(y)},)); found {weights.dtype} of shape {weights.shape}", path)
-    return weights.astype("float32")
+    weights = weights.astype("float32")
+    bad = np.flatnonzero(~np.isfinite(weights))
+    if bad.size:  # it would turn the loss NaN at the first step, far from its cause
+        raise SeqcliError(f"the sample weights hold NaN or Inf (first in sample {bad[0]})",
+                          path)
+    return weights
 
 
 def _reduce_lr(compiled, watcher, patience, factor, min_lr):

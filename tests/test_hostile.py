@@ -393,6 +393,10 @@ CASES = [
      "the spec and the input", "standard input"),
     ("two-yaml-documents", {"s.yaml": GOOD + "---\nname: n\n"}, ["summary", "s.yaml"], 1,
      ("s.yaml", "---"), "a spec is one YAML document"),
+    ("nan-sample-weight", {"s.yaml": GOOD, "d.npz": D,
+                           "sw.npy": npy(np.array([1, np.nan, 1], np.float32))},
+     FIT + ["--loss", "mse", "--sample-weight", "sw.npy"], 1, "sw.npy",
+     "NaN or Inf (first in sample 1)"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
