@@ -112,6 +112,21 @@ def read_npy(path: str, stdin=None, mmap: bool = True):
     return check_numeric(array, where, "input")
 
 
+def read_npy_bytes(data: bytes, where: str):
+    """An array from a .npy file's bytes (standard input), checked as from a file."""
+    _check_magic(data[:16], where)
+    stream = io.BytesIO(data)
+    try:
+        shape, dtype = read_header(stream)
+        check_declared(shape, dtype, where, len(data) - stream.tell())
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except SeqcliError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise SeqcliError(f"not a readable .npy array: {_reason(exc)}", where) from None
+    return check_numeric(array, where, "input")
+
+
 NPY_MAGIC = b"\x93NUMPY"
 
 
@@ -142,11 +157,21 @@ def describe_bytes(head: bytes) -> str:
         return "it is an npz archive (a zip of several arrays): give one .npy array"
     if head.startswith(b"\x89HDF"):
         return "it is an HDF5 file (Keras weights go to --weights)"
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError:
+    if not _looks_like_text(head):
         return "it starts with bytes that are no known array format"
-    return "it is text (save the numbers with numpy.save)"
+    return "it is text (numbers as text go in a .csv or .tsv file, or save them with numpy.save)"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """UTF-8 without control characters other than white space (the head may end
+    inside a character, so up to 3 trailing bytes may be cut)."""
+    for cut in range(4):
+        try:
+            text = head[:len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return not any(ord(c) < 32 and c not in "\t\n\r\f" or c == "\x7f" for c in text)
+    return False
 
 
 def _check_header(path: str) -> None:
@@ -194,16 +219,22 @@ def _reason(exc: Exception) -> str:
 MAX_COMPRESSION_RATIO = 1000  # a member inflating more than this is a zip bomb
 
 
-def read_npz(path: str) -> dict:
-    """Every array of an .npz archive, each checked from its header before it is read."""
+def read_npz(path, where: str | None = None) -> dict:
+    """Every array of an .npz archive (a path, or a binary stream named by `where`),
+    each checked from its header before it is read."""
     import zipfile
 
-    with open_file(path) as handle:
-        head = handle.read(16)
+    source, path = path, where or path  # `path` names it in messages from here on
+    if isinstance(source, str):
+        with open_file(source) as handle:
+            head = handle.read(16)
+    else:
+        head = source.read(16)
+        source.seek(0)
     if not head.startswith(b"PK"):
         raise SeqcliError(f"not an .npz archive: {_describe_for_npz(head)}", path)
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(source) as archive:
             return {_member_key(info, path): _read_member(archive, info, path)
                     for info in archive.infolist() if not info.is_dir()}
     except SeqcliError:

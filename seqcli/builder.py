@@ -71,10 +71,14 @@ def collector_paused():
 
 def entry_parts(source, path: tuple, entry) -> tuple:
     """(class name, (path, is a key) of where the class is written, arguments, path of
-    the arguments); the class's place is turned into "file:line:col" only for an error."""
+    the arguments); the class's place is turned into "file:line:col" only for an error.
+    A bare class name (`- Flatten`) is that class with Keras's defaults."""
+    if isinstance(entry, str) and entry:
+        return entry, (path, False), {}, path
     if not isinstance(entry, dict) or not entry:
-        raise SeqcliError("a layer entry is `ClassName: {args}` or a mapping with "
-                          "`type: ClassName`", source.where(path))
+        raise SeqcliError("a layer entry is `ClassName: {args}`, a mapping with "
+                          "`type: ClassName`, or a bare class name (`- Flatten`)",
+                          source.where(path))
     if "type" in entry:
         args = {k: v for k, v in entry.items() if k != "type"}
         return entry["type"], ((*path, "type"), False), args, path

@@ -42,8 +42,8 @@ def convert(spec, output, weights_path, weights_out, input_shape):
     loaded, model = load_built(spec, input_shape)
     save_weights = weights_saver(weights_out, loaded, model, "--weights-out")
     weights = weights_for(model, weights_path, loaded.weights) if needs else None
-    convert_module.write(output, loaded, model, weights)
-    if save_weights:
+    if save_weights:  # first: the larger file, so a full disk stops before the spec changes
         save_weights(weights)
+    convert_module.write(output, loaded, model, weights)
     click.echo(f"seqcli: wrote {output}" + (f" and {weights_out}" if weights_out else ""),
                err=True)

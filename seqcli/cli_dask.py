@@ -244,6 +244,10 @@ def _check_layers(model, names):
 
     known = [layer.name for layer in model.layers]
     for name in names:
+        if "/" in name and name in model.plan.layer_paths():
+            raise SeqcliError("--engine dask extracts the outputs of top-level layers; "
+                              "for a layer inside a nested model use the numpy or "
+                              "onnxruntime engine", f"--layer {name}")
         if name not in known:
             raise SeqcliError(f"no layer named {name!r}{did_you_mean(name, known)}; the "
                               f"layers are: {', '.join(known)}", f"--layer {name}")

@@ -86,7 +86,24 @@ INPUT_SHAPE = click.option("--input-shape", callback=parse_shape, metavar="D1,D2
 BATCH_SIZE_SHOWN = click.option("--batch-size", type=click.IntRange(min=1),
                                 help="A fixed batch dimension to show.")
 WEIGHTS = click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
-                       help="A .npz weights file (default: fresh weights, seed 0).")
+                       help="A .npz weights file, or Keras's .weights.h5/.h5/.keras; '-' "
+                            "reads one from standard input (default: fresh weights, seed 0).")
+
+
+def _data_shape(path: str) -> tuple:
+    """The shape of --input's data without reading it into numpy: a .npy header, or the
+    rows and columns of CSV/TSV text (a file, or sniffed on standard input)."""
+    import io
+
+    from seqcli import streams, tables
+    from seqcli.npyheader import read_shape
+
+    if path == "-":
+        data = streams.read("--input")
+        if streams.kind_of(data) == "text" and data.strip():
+            return tables.shape("<stdin>", data)
+        return read_shape(path, io.BytesIO(data))
+    return tables.shape(path) if tables.is_table(path) else read_shape(path)
 
 
 def weights_saver(path, loaded, model, option="-o"):
@@ -176,7 +193,7 @@ def _with_input_shape(model, shape, input_shape):
 @click.option("--style", type=click.Choice(["keras2", "keras3"]), default="keras2",
               show_default=True, help="The text layout: Keras 2's (the guide's) or Keras 3's "
               "box table.")
-@click.option("--line-length", type=click.IntRange(min=1), metavar="N",
+@click.option("--line-length", type=click.IntRange(1, 10_000), metavar="N",
               help="Keras 3's line_length (default: 88, capped at the terminal width less 4).")
 def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_nested, fmt,
             columns, style, line_length):
@@ -202,9 +219,7 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
     if spec == "-" and input_path == "-":
         raise click.UsageError("the spec and the input cannot both come from standard input")
     if input_path is not None:
-        from seqcli.npyheader import read_shape
-        stream = sys.stdin.buffer if input_path == "-" else None
-        data_shape = read_shape(input_path, stream)
+        data_shape = _data_shape(input_path)
         if not data_shape:  # as `run` says it: a scalar has no batch axis to build from
             raise SeqcliError("the input is a scalar; expected an array with a batch axis "
                               "first", "<stdin>" if input_path == "-" else input_path)
@@ -242,7 +257,7 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
               callback=binary_writable,
               help="The file to write: .npz, Keras's .weights.h5, or a .keras archive.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Random seed.")
+              help="Random seed (a whole number from 0).")
 @INPUT_SHAPE
 @MAX_MEMORY
 def init(spec, output, seed, input_shape, max_memory):
@@ -314,19 +329,19 @@ def weights(spec, weights_path, input_shape, fmt):
 
 INPUT = click.option("--input", "input_path", required=True,
                      type=click.Path(allow_dash=True),
-                     help="The input .npy (batch first); '-' reads standard input.")
+                     help="The input .npy (batch first), or numbers as .csv/.tsv text "
+                          "(one sample per line); '-' reads either from standard input.")
 RUN_BATCH = click.option("--batch-size", type=click.IntRange(min=1), default=32,
                          show_default=True, help="Samples per forward pass.")
 
 
 def _data_and_model(spec, input_path):
-    from seqcli import arrays, runner
+    from seqcli import runner, streams
 
     if spec == "-" and input_path == "-":
         raise click.UsageError("the spec and the input cannot both come from standard input")
-    # a file is read a batch at a time; standard input has to be read whole
-    x = arrays.read_npy(input_path, sys.stdin.buffer) if input_path == "-" \
-        else arrays.open_rows(input_path)
+    # a .npy file is read a batch at a time; standard input and CSV/TSV text whole
+    x = streams.open_input(input_path, "--input")
     spec_obj = spec_module.load(spec, sys.stdin)
     where = "<stdin>" if input_path == "-" else input_path
     return x, runner.build_for(spec_obj.model, x, where), spec_obj.weights
@@ -422,7 +437,9 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
         return cli_dask.run(spec, input_path, weights_path, output, batch_size, max_memory,
                             allow_nonfinite, scheduler, chunk_rows, precision)
     check_local_options(scheduler, chunk_rows, input_path)
-    from seqcli import arrays, runner
+    from seqcli import arrays, runner, streams
+
+    streams.claim_all(SPEC=spec, input=input_path, weights=weights_path)
 
     from seqcli import budget
 
@@ -452,7 +469,8 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
 @INPUT
 @WEIGHTS
 @click.option("--layer", "layer_names", multiple=True, metavar="NAME",
-              help="A layer whose output to keep (repeatable).")
+              help="A layer whose output to keep (repeatable); `outer/inner` is a layer "
+                   "inside a nested model.")
 @click.option("--all", "all_layers", is_flag=True, help="Keep every layer's output.")
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="The .npz file to write, one array per layer name; with --engine dask "
@@ -470,6 +488,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
     Example:
       seqcli extract specs/guide_features.yaml --input x.npy --layer my_intermediate_layer -o f.npz
       seqcli extract specs/guide_features.yaml --input x.npy --all -o features.npz
+      seqcli extract specs/guide_transfer.yaml --input x.npy --layer base/conv2d -o f.npz
     """
     from seqcli import arrays, runner
     from seqcli.errors import did_you_mean
@@ -483,9 +502,13 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
                                 output, batch_size, max_memory, allow_nonfinite, scheduler,
                                 chunk_rows)
     check_local_options(scheduler, chunk_rows, input_path)
+    from seqcli import streams
+
+    streams.claim_all(SPEC=spec, input=input_path, weights=weights_path)
     x, model, embedded = _data_and_model(spec, input_path)
-    known = [layer.name for layer in model.layers]
-    names = known if all_layers else list(dict.fromkeys(layer_names))
+    top = [layer.name for layer in model.layers]
+    known = model.plan.layer_paths()
+    names = top if all_layers else list(dict.fromkeys(layer_names))
     for name in names:
         if name not in known:
             raise SeqcliError(f"no layer named {name!r}{did_you_mean(name, known)}; the "

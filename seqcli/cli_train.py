@@ -18,12 +18,28 @@ from seqcli.cli_model import (ALLOW_NONFINITE, MAX_MEMORY, SPEC, WEIGHTS, engine
 from seqcli.errors import SeqcliError, Status
 from seqcli.files import binary_writable, refuse_same_file, shown, writable
 
+class Finite(click.FloatRange):
+    """A float range that also refuses nan and inf (click's range lets nan through: every
+    comparison with it is false)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 DATA = [
     click.option("--data", "data_path", type=click.Path(dir_okay=False),
-                 help="An .npz holding arrays `x` (inputs) and `y` (targets)."),
-    click.option("--x", "x_path", type=click.Path(), help="Inputs as .npy (with --engine "
-                 "dask also a glob or folder of .npy shards, or a Zarr array)."),
-    click.option("--y", "y_path", type=click.Path(), help="Targets as .npy (likewise)."),
+                 help="An .npz holding arrays `x` (inputs) and `y` (targets); '-' reads "
+                      "standard input."),
+    click.option("--x", "x_path", type=click.Path(), help="Inputs as .npy or .csv/.tsv text "
+                 "('-': standard input; with --engine dask also a glob or folder of .npy "
+                 "shards, or a Zarr array)."),
+    click.option("--y", "y_path", type=click.Path(), help="Targets as .npy or .csv/.tsv "
+                 "(likewise)."),
 ]
 COMPILE = [
     click.option("--loss", help="A Keras loss: name or call, e.g. "
@@ -31,17 +47,6 @@ COMPILE = [
     click.option("--metrics", "metric_names", multiple=True, metavar="NAMES",
                  help="Metrics, comma-separated or repeated, e.g. accuracy,mae."),
 ]
-
-
-class FiniteRange(click.FloatRange):
-    """click's FloatRange, which lets 'nan' and 'inf' through its bounds: a learning rate
-    or split of NaN would train on silently or fail deep inside."""
-
-    def convert(self, value, param, ctx):
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
 
 
 def options(decorators):
@@ -53,20 +58,24 @@ def options(decorators):
 
 
 def load_xy(data_path, x_path, y_path, what="--data"):
-    """(x, y) from an .npz with `x` and `y`, or from two .npy files."""
-    from seqcli import arrays
+    """(x, y) from an .npz with `x` and `y` ('-': standard input), or from two .npy or
+    CSV/TSV files."""
+    from seqcli import arrays, streams
 
     if bool(data_path) == bool(x_path or y_path) or bool(x_path) != bool(y_path):
         raise click.UsageError(f"give {what} D.npz (with arrays x and y), or --x X.npy and "
                                "--y Y.npy")
     if data_path:
-        found = arrays.read_npz(data_path)
+        found = streams.read_npz(what) if data_path == "-" else arrays.read_npz(data_path)
+        data_path = "<stdin>" if data_path == "-" else data_path
         if set(found) != {"x", "y"}:
             raise SeqcliError(f"expected exactly the arrays `x` and `y`; found "
                               f"{', '.join(sorted(found)) or 'none'}", data_path)
         x, y, where = found["x"], found["y"], data_path
     else:
-        x, y, where = arrays.read_npy(x_path), arrays.read_npy(y_path, mmap=False), y_path
+        x, y = streams.open_input(x_path, "--x", rows=False), \
+            streams.open_input(y_path, "--y", rows=False)
+        where = "<stdin>" if y_path == "-" else y_path
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y) or len(x) == 0:
         raise SeqcliError(f"x has {len(x) if x.ndim else 0} samples and y has "
                           f"{len(y) if y.ndim else 0}; they must match and not be empty", where)
@@ -215,14 +224,14 @@ class StopOnInterrupt:
               help="Shuffle the training samples every epoch.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed for shuffling, dropout and fresh weights.")
-@click.option("--validation-split", type=FiniteRange(0, 1, min_open=True, max_open=True),
+@click.option("--validation-split", type=Finite(0, 1, min_open=True, max_open=True),
               help="Hold out this last fraction of the data for validation.")
 @click.option("--validation-data", "validation_path", type=click.Path(dir_okay=False),
               help="An .npz with `x` and `y` to validate on.")
 @options(COMPILE)
 @click.option("--optimizer", help="A Keras optimizer: name or call, e.g. 'SGD(momentum=0.9)' "
               "(default: the spec's, else rmsprop).")
-@click.option("--learning-rate", type=FiniteRange(0, min_open=True),
+@click.option("--learning-rate", type=Finite(0, min_open=True),
               help="The optimizer's learning rate.")
 @click.option("--history", "history_path", type=click.Path(dir_okay=False),
               callback=writable,
@@ -238,9 +247,9 @@ class StopOnInterrupt:
 @click.option("--reduce-lr-on-plateau", "lr_patience", type=click.IntRange(min=1),
               metavar="PATIENCE", help="Lower the learning rate after this many epochs "
               "without improvement of --monitor (Keras's ReduceLROnPlateau).")
-@click.option("--reduce-lr-factor", type=FiniteRange(0, 1, min_open=True, max_open=True),
+@click.option("--reduce-lr-factor", type=Finite(0, 1, min_open=True, max_open=True),
               default=0.1, show_default=True, help="What --reduce-lr-on-plateau multiplies by.")
-@click.option("--min-lr", type=FiniteRange(0), default=0.0, show_default=True,
+@click.option("--min-lr", type=Finite(0), default=0.0, show_default=True,
               help="The lowest learning rate --reduce-lr-on-plateau goes to.")
 @click.option("--sample-weight", "sample_weight_path", type=click.Path(dir_okay=False),
               help="A .npy of one weight per sample, weighing the loss (Keras's sample_weight).")
@@ -272,8 +281,10 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     _check_history_path(history_path)
     refuse_same_file(("-o", output), ("--checkpoint", checkpoint_path))
     _refuse_unused_lr_settings(lr_patience)
-    from seqcli import budget
+    from seqcli import budget, streams
 
+    streams.claim_all(SPEC=spec, data=data_path, x=x_path, y=y_path, weights=weights_path,
+                      validation_data=validation_path, sample_weight=sample_weight_path)
     x, y = load_xy(data_path, x_path, y_path)
     where = data_where(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite, where)
@@ -358,10 +369,11 @@ def parse_class_weight(value):
 
 
 def _sample_weights(path, class_weight, y):
-    """One weight per training sample, from --sample-weight or --class-weight."""
+    """One weight per training sample, from --sample-weight (.npy, or a column of CSV/TSV
+    text) or --class-weight."""
     import numpy as np
 
-    from seqcli import arrays, training
+    from seqcli import streams, tables, training
 
     if path and class_weight:
         raise click.UsageError("use --sample-weight or --class-weight, not both (Keras "
@@ -370,15 +382,18 @@ def _sample_weights(path, class_weight, y):
         return training.class_sample_weights(y, class_weight)
     if not path:
         return None
-    weights = arrays.read_npy(path, mmap=False)
+    weights = streams.open_input(path, "--sample-weight", rows=False)
+    if tables.is_table(path) and weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights[:, 0]  # a column of text: one weight per line
+    where = "<stdin>" if path == "-" else path
     if weights.shape != (len(y),) or weights.dtype.kind not in "fiu":
         raise SeqcliError(f"expected {len(y)} sample weights, one number per sample (shape "
-                          f"({len(y)},)); found {weights.dtype} of shape {weights.shape}", path)
+                          f"({len(y)},)); found {weights.dtype} of shape {weights.shape}", where)
     weights = weights.astype("float32")
     bad = np.flatnonzero(~np.isfinite(weights))
     if bad.size:  # it would turn the loss NaN at the first step, far from its cause
         raise SeqcliError(f"the sample weights hold NaN or Inf (first in sample {bad[0]})",
-                          path)
+                          where)
     return weights
 
 
@@ -478,6 +493,9 @@ def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, 
                                  metric_names, batch_size, fmt, max_memory, allow_nonfinite,
                                  scheduler, chunk_rows)
     check_local_options(scheduler, chunk_rows)
+    from seqcli import streams
+
+    streams.claim_all(SPEC=spec, data=data_path, x=x_path, y=y_path, weights=weights_path)
     x, y = load_xy(data_path, x_path, y_path)
     where = data_where(data_path, x_path, y_path)
     check_data(x, y, allow_nonfinite, where)

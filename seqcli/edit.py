@@ -47,6 +47,8 @@ def layer_entry_nodes(doc: Document) -> list:
 
 
 def _class_name(entry) -> str:
+    if isinstance(entry.value, str):  # a bare class name: `- Flatten`
+        return entry.value
     for key_node, value_node in entry.value:
         if key_node.value == "type":
             return value_node.value
@@ -65,6 +67,13 @@ def set_trainable(doc: Document, indices: list[int], value: bool) -> str:
 def _trainable_edit(doc: Document, entry, value: bool):
     literal = "true" if value else "false"
     key = '"trainable"' if doc.fmt == "json" else "trainable"
+    if isinstance(entry.value, str):  # `- Flatten` becomes `- Flatten: {trainable: false}`
+        if value:
+            return None
+        start, end = entry.start_mark.index, entry.end_mark.index
+        if doc.fmt == "json":
+            return start, end, f'{{{doc.text[start:end]}: {{{key}: {literal}}}}}'
+        return start, end, f"{doc.text[start:end]}: {{{key}: {literal}}}"
     args = _args_node(doc, entry)
     if is_null(args) and value:
         return None

@@ -1,4 +1,9 @@
-"""Atomic file writes: a temporary file in the same folder, then a rename."""
+"""Atomic file writes: a temporary file in the same folder, then a rename.
+
+The temporary file is named `.TARGET.seqcli-PID.RANDOM.tmp`: recognisable, and owned by
+a process. One left behind by a process that was killed (its PID gone) is removed by the
+next atomic write in that folder (the Dask engine's temporary folders likewise).
+"""
 
 from __future__ import annotations
 
@@ -24,9 +29,13 @@ def atomic_writer(path: str, binary: bool = False):
     folder = os.path.dirname(target) or "."
     if os.path.isdir(target):
         raise SeqcliError("is a directory; expected a file to write", path)
+    if _is_special(target):  # /dev/null, a named pipe: written in place, never replaced
+        yield from _special_writer(target, path, binary)
+        return
+    remove_stale(folder)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
-                                   dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}{MARK}{os.getpid()}.",
+                                   suffix=".tmp", dir=folder)
     except OSError as exc:
         raise SeqcliError(f"cannot write here: {exc.strerror or exc}", path) from None
     try:
@@ -44,6 +53,73 @@ def atomic_writer(path: str, binary: bool = False):
         raise
 
 
+def _is_special(target: str) -> bool:
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _special_writer(target: str, path: str, binary: bool):
+    """A device or pipe is not a file to replace (renaming over /dev/null, as root, would
+    swap the device for a plain file): it is opened and written as it is."""
+    try:
+        with open(target, "wb" if binary else "w", encoding=None if binary else "utf-8",
+                  newline=None if binary else "") as handle:
+            yield handle
+    except OSError as exc:
+        raise SeqcliError(f"cannot write: {exc.strerror or exc}", path) from None
+
+
+MARK = ".seqcli-"  # .TARGET.seqcli-PID.RANDOM.tmp
+
+
+def remove_stale(folder: str) -> list[str]:
+    """Remove the temporary files (and the Dask engine's temporary folders) of writes
+    whose process has died, killed while writing; the names removed. One whose owner
+    may be alive is left alone."""
+    import shutil
+
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        pid = _owner(entry.name)
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(entry.name)
+        except OSError:
+            pass  # another process cleaned it first, or it is not ours to remove
+    return removed
+
+
+def _owner(name: str) -> int | None:
+    """The PID in `.TARGET.seqcli-PID.RANDOM.tmp` (or `.old`, a replaced Dask output on
+    its way out), or None for any other name."""
+    if not (name.startswith(".") and name.endswith((".tmp", ".old"))) or MARK not in name:
+        return None
+    pid = name.rsplit(MARK, 1)[1].split(".", 1)[0]
+    return int(pid) if pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process: alive, not ours to judge
+    return True
+
+
 def check_writable(path: str, where: str = "", folder_ok: bool = False) -> None:
     """Fail now, before any work, if `path` cannot be written: a missing or read-only
     folder, a directory in the way. Tried as the write itself goes: a temporary file in
@@ -57,12 +133,16 @@ def check_writable(path: str, where: str = "", folder_ok: bool = False) -> None:
     target = os.path.realpath(path.rstrip("/") if folder_ok else path)
     if os.path.isdir(target) and not folder_ok:
         raise SeqcliError("is a directory; expected a file to write", where)
+    if _is_special(target):  # /dev/null, a pipe: written in place, so it needs no folder
+        if not os.access(target, os.W_OK):
+            raise SeqcliError("cannot write: permission denied", where)
+        return
     folder = os.path.dirname(target) or "."
     if not os.path.isdir(folder):
         raise SeqcliError(f"cannot write: no folder {os.path.dirname(path) or '.'!r}", where)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
-                                   dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}{MARK}{os.getpid()}.",
+                                   suffix=".tmp", dir=folder)
     except OSError as exc:
         raise SeqcliError(f"cannot write here: {exc.strerror or exc}", where) from None
     os.close(fd)

@@ -27,21 +27,26 @@ def parse_call(source: str) -> tuple[str, dict]:
     return cls.__name__, _arguments(cls, call)
 
 
-def parse_named_call(source: str, what: str) -> tuple[str, dict]:
-    """(name, keyword arguments) of 'adam' or 'SGD(momentum=0.9)': keywords only."""
+def parse_named_call(source: str, what: str) -> tuple[str, list, dict]:
+    """(name, positional values, keyword arguments) of 'adam', 'Adam(1e-3)' or
+    'SGD(0.1, momentum=0.9)'; the caller names the positional ones in Keras's order."""
     if source.strip().isidentifier():
-        return source.strip(), {}
+        return source.strip(), [], {}
     call = _parse(source, f"{what} name or call such as 'Name(arg=value)'")
-    if call.args:
-        raise SeqcliError(f"give {what} arguments by keyword, e.g. SGD(momentum=0.9)",
-                          _where(call.args[0]))
+    positional = []
+    for index, node in enumerate(call.args):
+        if isinstance(node, ast.Starred):
+            raise SeqcliError("*args cannot be used; write each argument", _where(node))
+        positional.append(_literal(node, f"#{index + 1}"))
     args = {}
     for keyword in call.keywords:
         if keyword.arg is None:
             raise SeqcliError("**kwargs cannot be used; write each argument",
                               _where(keyword.value))
+        if keyword.arg in args:
+            raise SeqcliError(f"argument `{keyword.arg}` is given twice", _where(keyword.value))
         args[keyword.arg] = _literal(keyword.value, keyword.arg)
-    return _class_name(call.func), args
+    return _class_name(call.func), positional, args
 
 
 def _parse(source: str, expected: str) -> ast.Call:

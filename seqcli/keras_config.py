@@ -267,7 +267,7 @@ class _Translator:
 
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
         name = _canonical(class_name, LOSSES, ALIASES) or class_name  # seqcli's spelling
-        defaults = {**KERAS_LOSS_DEFAULTS, **{k: (v,) for k, v in LOSSES.get(name, {}).items()}}
+        defaults = {**{k: (v,) for k, v in LOSSES.get(name, {}).items()}, **KERAS_LOSS_DEFAULTS}
         args = {k: v for k, v in config.items()  # Keras's defaults left out
                 if k not in ("name", "dtype") and v not in defaults.get(k, ())}
         return {name: args} if args else name

@@ -108,11 +108,21 @@ def compile_config(compiled) -> dict:
         (schedule, schedule_args), = args["learning_rate"].items()
         args["learning_rate"] = _object("keras.optimizers.schedules", schedule, schedule_args)
     return {"optimizer": _object("keras.optimizers", OPTIMIZERS[optimizer], args),
-            "loss": _object("keras.losses", LOSSES[loss], loss_args),
+            "loss": _object("keras.losses", LOSSES[loss], _loss_args(loss, loss_args)),
             "loss_weights": None, "metrics": list(compiled.metrics) or None,
             "weighted_metrics": list(compiled.weighted_metrics) or None,
             "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}
+
+
+def _loss_args(loss, args):
+    """The loss's arguments, leaving out the reduction, axis, ... at Keras's defaults
+    (Keras fills them in; a loss written before seqcli took them is unchanged)."""
+    from seqcli.setting_tables import LOSSES as DEFAULTS
+
+    optional = ("reduction", "name", "dtype", "axis", "label_smoothing", "ignore_class")
+    return {k: v for k, v in args.items()
+            if k not in optional or v != DEFAULTS[loss].get(k)}
 
 
 # ---------------------------------------------------------------- model.weights.h5

@@ -1,8 +1,10 @@
 """Keras's losses: per-sample values and their gradient, as Keras computes them.
 
-A loss is reduced as Keras's default "sum_over_batch_size": the mean of the
-per-sample values. Probabilities are clipped to [1e-7, 1 - 1e-7] (Keras's
-epsilon), and the gradient is zero where clipping bites, as JAX's clip gives.
+A loss is reduced as Keras's `reduction` says: by default "sum_over_batch_size", the
+mean of the per-sample values. Probabilities are clipped to [1e-7, 1 - 1e-7] (Keras's
+epsilon), and the gradient is zero where clipping bites, as JAX's clip gives. Every
+argument of Keras 3's loss classes is taken: `label_smoothing` and `axis` (the
+crossentropies), `ignore_class` (sparse), `reduction`, `name` and `dtype`.
 """
 
 from __future__ import annotations
@@ -11,38 +13,82 @@ import numpy as np
 
 from seqcli.settings import resolve
 # the name and default tables are numpy-free: reading a compiled Keras file needs them
-from seqcli.setting_tables import LOSSES  # noqa: F401
+from seqcli.setting_tables import LOSSES, REDUCTIONS  # noqa: F401
 from seqcli.setting_tables import LOSS_ALIASES as ALIASES
+from seqcli.setting_tables import LOSS_POSITIONAL as POSITIONAL
 
 EPSILON = 1e-7
 
 
+def _reduction(value):
+    if value in REDUCTIONS:
+        return None
+    if value is None or value == "none":
+        return ("would leave one loss per sample, which cannot be trained on or reported as "
+                f"one number (Keras's fit fails too); use one of {', '.join(REDUCTIONS)}")
+    return f"must be one of {', '.join(REDUCTIONS)}"
+
+
+def _integer(value):
+    return None if isinstance(value, int) and not isinstance(value, bool) else \
+        "must be an integer"
+
+
+CHECKS = {  # Keras's own checks of these arguments, as one-line reasons
+    "reduction": _reduction,
+    "axis": _integer,
+    "ignore_class": lambda v: None if v is None else _integer(v) and "must be an integer or null",
+    "label_smoothing": lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool)
+    and 0 <= v <= 1 else "must be a number from 0 to 1",
+    "name": lambda v: None if v is None or isinstance(v, str) else "must be a string or null",
+    "dtype": lambda v: None if v in (None, "float32") else
+    "must be float32 or null: seqcli computes in float32",
+}
+NOT_ELEMENTWISE = ("reduction", "name", "dtype", "axis", "label_smoothing", "ignore_class")
+
+
 def get(value, where: str = "") -> tuple[str, dict]:
-    return resolve(value, LOSSES, ALIASES, "loss", where)
+    return resolve(value, LOSSES, ALIASES, "loss", where, POSITIONAL, CHECKS)
 
 
 def loss_and_gradient(loss: tuple[str, dict], y_true, y_pred, sample_weight=None, mask=None):
-    """(mean loss, dLoss/dy_pred) for a batch. Sample weights make it Keras's weighted sum
-    over the number of values (not over the sum of the weights); an output mask (Keras's,
-    from mask_zero) leaves the masked values out, averaging over the others."""
+    """(reduced loss, dLoss/dy_pred) for a batch, reduced as Keras's `reduction` says: by
+    default the weighted sum over the number of values (not over the sum of the weights).
+    An output mask (Keras's, from mask_zero) and `ignore_class` leave values out."""
     name, args = loss
-    per_sample, grad = _FUNCTIONS[name](np.asarray(y_true), y_pred, **args)
-    count = per_sample.size
-    weight = loss_weights(per_sample, sample_weight, mask)
+    per_sample, grad, valid = _values(name, y_true, y_pred, args)
+    if valid is not None:
+        mask = valid if mask is None else np.logical_and(mask, valid)
+    reduction = args.get("reduction", "sum_over_batch_size")
+    weight = loss_weights(per_sample, sample_weight, mask, reduction)
     if weight is not None:
         per_sample = per_sample * weight
         grad = grad * expand_weights(weight, grad.ndim)
-    return float(per_sample.sum()) / max(count, 1), (grad / max(count, 1)).astype(y_pred.dtype)
+    divisor = _divisor(per_sample, weight, sample_weight, mask, reduction)
+    return float(per_sample.sum()) / divisor, (grad / divisor).astype(y_pred.dtype)
 
 
-def loss_weights(values, sample_weight, mask):
-    """Keras's apply_mask and sample weighting: a mask weighs its valid entries by
-    total / valid, so the mean is over them alone; sample weights multiply in."""
+def _divisor(values, weight, sample_weight, mask, reduction):
+    """Keras's reduce_values: "sum" divides by nothing, "mean_with_sample_weight" by the
+    sum of the weights (sample weights and mask together), the others by the count."""
+    if reduction == "sum":
+        return 1.0
+    if reduction == "mean_with_sample_weight" and (sample_weight is not None or mask is not None):
+        total = float(np.sum(weight))
+        return total if total else 1.0  # Keras's divide_no_nan: 0 / 0 gives 0
+    return max(values.size, 1)
+
+
+def loss_weights(values, sample_weight, mask, reduction="sum_over_batch_size"):
+    """Keras's apply_mask and sample weighting: with a mean reduction a mask weighs its
+    valid entries by total / valid, so the mean is over them alone (with the others, the
+    mask is 0 or 1); sample weights multiply in."""
     weight = None
     if mask is not None:
         weight = np.asarray(mask, dtype=values.dtype)
-        valid = weight.sum()
-        weight = weight * values.dtype.type(weight.size / valid if valid else 0)
+        if reduction in ("sum_over_batch_size", "mean"):
+            valid = weight.sum()
+            weight = weight * values.dtype.type(weight.size / valid if valid else 0)
     if sample_weight is not None:
         given = expand_weights(sample_weight, values.ndim).astype(values.dtype)
         weight = given if weight is None else weight * given
@@ -57,7 +103,44 @@ def expand_weights(weight, ndim: int):
 
 def per_sample_values(loss: tuple[str, dict], y_true, y_pred):
     name, args = loss
-    return _FUNCTIONS[name](np.asarray(y_true), y_pred, **args)[0]
+    return _values(name, y_true, y_pred, args)[0]
+
+
+def _values(name, y_true, y_pred, args):
+    """(per-sample values, their gradient, the entries ignore_class keeps or None), with
+    Keras's label smoothing, and the class (or mean) axis where `axis` puts it."""
+    own = {k: v for k, v in args.items() if k not in NOT_ELEMENTWISE}
+    y_true = np.asarray(y_true)
+    if args.get("label_smoothing"):
+        y_true = _smoothed(name, y_true, y_pred, args["label_smoothing"])
+    axis = args.get("axis", -1)
+    if not -y_pred.ndim <= axis < y_pred.ndim:
+        raise ValueError(f"`axis` {axis} is out of range for an output of rank {y_pred.ndim}")
+    axis %= y_pred.ndim
+    if name == "sparse_categorical_crossentropy":
+        if y_true.ndim == y_pred.ndim and y_true.shape[axis] == 1:
+            y_true = np.squeeze(y_true, axis)
+        values, grad, valid = sparse_categorical_crossentropy(
+            y_true, np.moveaxis(y_pred, axis, -1), ignore_class=args["ignore_class"], **own)
+        return values, np.moveaxis(grad, -1, axis), valid
+    if axis == y_pred.ndim - 1:
+        return (*_FUNCTIONS[name](y_true, y_pred, **own), None)
+    if name == "binary_crossentropy":
+        y_true = match_rank(y_true, y_pred)
+    if y_true.shape == y_pred.shape:
+        y_true = np.moveaxis(y_true, axis, -1)
+    values, grad = _FUNCTIONS[name](y_true, np.moveaxis(y_pred, axis, -1), **own)
+    return values, np.moveaxis(grad, -1, axis), None
+
+
+def _smoothed(name, y_true, y_pred, amount):
+    """Keras's label smoothing: binary targets towards 0.5, one-hot ones towards
+    1 / classes (the last axis's size, whatever `axis` is, as Keras counts them)."""
+    target = y_true.astype(y_pred.dtype)
+    amount = y_pred.dtype.type(amount)
+    if name == "binary_crossentropy":
+        return target * (1 - amount) + y_pred.dtype.type(0.5) * amount
+    return target * (1 - amount) + amount / y_pred.dtype.type(target.shape[-1])
 
 
 def match_rank(y_true, y_pred):
@@ -116,7 +199,9 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False):
     return _crossentropy(target, y_pred, from_logits)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None):
+    """Also the entries that ignore_class keeps (None without it): the others count 0,
+    with no gradient, and are masked out of the mean, as Keras does."""
     labels = np.asarray(y_true)
     if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
         labels = labels[..., 0]
@@ -126,12 +211,21 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
                          f"{y_pred.shape}; sparse_categorical_crossentropy takes one class "
                          "index per sample" + ("; one-hot targets like these go with "
                                                "categorical_crossentropy" if one_hot else ""))
+    valid = None
+    if ignore_class is not None:
+        valid = labels != ignore_class
+        labels = np.where(valid, labels, 0)
+        y_pred = np.where(valid[..., None], y_pred, np.ones_like(y_pred))  # any finite row
     classes = y_pred.shape[-1]
     if labels.size and (labels.min() < 0 or labels.max() >= classes
                         or not np.all(labels == np.round(labels))):
-        raise ValueError(f"class indices must be whole numbers from 0 to {classes - 1}")
+        raise ValueError(f"class indices must be whole numbers from 0 to {classes - 1}"
+                         + ("" if ignore_class is None else f" (or {ignore_class}, ignored)"))
     target = np.eye(classes, dtype=y_pred.dtype)[labels.astype(np.int64)]
-    return _crossentropy(target, y_pred, from_logits)
+    values, grad = _crossentropy(target, y_pred, from_logits)
+    if valid is not None:
+        values, grad = np.where(valid, values, 0), np.where(valid[..., None], grad, 0)
+    return values, grad, valid
 
 
 def _crossentropy(target, y_pred, from_logits):
@@ -166,6 +260,6 @@ _FUNCTIONS = {  # name -> (y_true, y_pred, **args) -> (per-sample values, dLoss/
     "huber": huber,
     "binary_crossentropy": binary_crossentropy,
     "categorical_crossentropy": categorical_crossentropy,
-    "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
+    "sparse_categorical_crossentropy": sparse_categorical_crossentropy,  # called by _values
     "kl_divergence": kl_divergence,
 }

@@ -137,7 +137,8 @@ class Sequential(Layer):
             layer_params = params.get(layer.name, {})
             made = layer.make_mask(x) if layer.makes_mask else None
             if isinstance(layer, Sequential):
-                inner = layer.run(layer_params, x, training, rng, mask=mask)
+                inner = layer.run(layer_params, x, training, rng, inner_keep(keep, layer.name),
+                                  mask=mask)
                 x, cache, mask = inner.output, inner, inner.mask
                 result.add_inner(layer.name, inner)
             elif mask is not None and layer.masking == "uses":
@@ -200,6 +201,11 @@ class Sequential(Layer):
         return result
 
 
+def inner_keep(keep, name: str) -> frozenset:
+    """The paths in `keep` that lead into the nested model `name`, relative to it."""
+    return frozenset(path.partition("/")[2] for path in keep if path.startswith(name + "/"))
+
+
 @dataclass
 class Pass:
     """What one forward traversal gives: the output, each layer's cache (for backward),
@@ -215,6 +221,7 @@ class Pass:
     regularized: dict = field(default_factory=dict)  # outputs of activity-regularized layers
 
     def add_inner(self, name: str, inner: "Pass") -> None:
+        self.collected.update({f"{name}/{key}": value for key, value in inner.collected.items()})
         self.penalty += inner.penalty
         self.add_updates(name, inner.updates)
 
@@ -259,7 +266,19 @@ class Plan:
         return rules
 
     def step(self, name: str) -> Step:
-        return next(step for step in self.steps if step.layer.name == name)
+        """The step of a layer, by name or by path into nested models (`base/conv2d`)."""
+        outer, _, rest = name.partition("/")
+        step = next(step for step in self.steps if step.layer.name == outer)
+        return step.inner.step(rest) if rest else step
+
+    def layer_paths(self) -> list[str]:
+        """Every layer's name, and `outer/inner` paths to the layers of nested models."""
+        paths = []
+        for step in self.steps:
+            paths.append(step.layer.name)
+            if step.inner is not None:
+                paths += [f"{step.layer.name}/{inner}" for inner in step.inner.layer_paths()]
+        return paths
 
 
 _NO_PLAN = Plan((), ())

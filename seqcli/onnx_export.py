@@ -117,7 +117,7 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset(), mask=N
     """Every layer of a built Sequential's plan in turn, as Sequential.run goes, masks
     included (a nested model takes one and gives one); (output Value, {kept layer name:
     Value}, the output's Mask or None)."""
-    from seqcli.model import Sequential
+    from seqcli.model import Sequential, inner_keep
 
     graph, kept = state.graph, {}
     outer_scope = graph.scope
@@ -129,7 +129,9 @@ def emit_layers(state: Emission, plan, params: dict, x, keep=frozenset(), mask=N
         if layer.makes_mask:
             made = made_mask(graph, layer, x, step.input_shape)
         if isinstance(layer, Sequential):
-            x, _, mask = emit_layers(state, step.inner, layer_params, x, mask=mask)
+            x, inner, mask = emit_layers(state, step.inner, layer_params, x,
+                                         inner_keep(keep, layer.name), mask=mask)
+            kept.update({f"{layer.name}/{path}": value for path, value in inner.items()})
         elif mask is not None and layer.masking == "uses":
             emit_masked = emitter_for(layer, masked_emitters())
             x, mask = emit_masked(state, layer, layer_params, x, step.input_shape, mask)

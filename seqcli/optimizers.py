@@ -10,24 +10,21 @@ import numpy as np
 
 from seqcli import schedules
 from seqcli.errors import SeqcliError
-from seqcli.settings import resolve
+from seqcli.settings import named, resolve
 # the name and default tables are numpy-free: reading a compiled Keras file needs them
 from seqcli.setting_tables import COMMON, OPTIMIZERS  # noqa: F401
 from seqcli.setting_tables import OPTIMIZER_ALIASES as ALIASES
+from seqcli.setting_tables import OPTIMIZER_POSITIONAL as POSITIONAL
 
 
 def get(value, where: str = "") -> tuple[str, dict]:
     """(name, arguments); the learning rate may be a schedule ({ExponentialDecay: ...})."""
     schedule = None
-    if isinstance(value, str):  # 'SGD(learning_rate=...)' from the command line
-        from seqcli.settings import parse_call
-        value = dict([parse_call(value, "optimizer", where)])
-    if isinstance(value, dict) and len(value) == 1:
-        (name, args), = value.items()
-        if isinstance(args, dict) and schedules.is_schedule(args.get("learning_rate")):
-            schedule = _checked(schedules.check, args["learning_rate"], "learning_rate", where)
-            value = {name: {k: v for k, v in args.items() if k != "learning_rate"}}
-    name, args = resolve(value, OPTIMIZERS, ALIASES, "optimizer", where)
+    name, args = named(value, OPTIMIZERS, ALIASES, "optimizer", where, POSITIONAL)
+    if schedules.is_schedule(args.get("learning_rate")):
+        schedule = _checked(schedules.check, args["learning_rate"], "learning_rate", where)
+        args = {k: v for k, v in args.items() if k != "learning_rate"}
+    name, args = resolve({name: args}, OPTIMIZERS, ALIASES, "optimizer", where)
     _check_common(name, args, where)
     return name, ({**args, "learning_rate": schedule} if schedule else args)
 
@@ -153,8 +150,11 @@ class Optimizer:
         step = np.float32(self.iterations + 1)
         alpha = lr * np.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
         m, v = self._slot(key, "m", variable), self._slot(key, "v", variable)
-        m += (gradient - m) * (1 - beta_1)
-        v += (gradient * gradient - v) * (1 - beta_2)
+        # Keras writes `1 - self.beta_1` with Python floats: the difference is taken in
+        # float64, then rounded to float32 (0.1, not float32's 1 - 0.9 = 0.10000002;
+        # for beta_2 the two differ by 1.3e-5 relative, which Adam's steps accumulate)
+        m += (gradient - m) * _complement(self.args["beta_1"])
+        v += (gradient * gradient - v) * _complement(self.args["beta_2"])
         if self.args["amsgrad"]:
             v_hat = self._slot(key, "v_hat", variable)
             np.maximum(v_hat, v, out=v_hat)
@@ -164,10 +164,10 @@ class Optimizer:
     def _rmsprop(self, key, variable, gradient, lr):
         rho, epsilon = np.float32(self.args["rho"]), np.float32(self.args["epsilon"])
         velocity = self._slot(key, "velocity", variable)
-        velocity[...] = rho * velocity + (1 - rho) * gradient * gradient
+        velocity[...] = rho * velocity + _complement(self.args["rho"]) * (gradient * gradient)
         if self.args["centered"]:
             average = self._slot(key, "average_gradient", variable)
-            average[...] = rho * average + (1 - rho) * gradient
+            average[...] = rho * average + _complement(self.args["rho"]) * gradient
             denominator = velocity - average * average + epsilon
         else:
             denominator = velocity + epsilon
@@ -184,6 +184,11 @@ class Optimizer:
                                  self.args["initial_accumulator_value"])
         accumulator += gradient * gradient
         variable -= lr * gradient / np.sqrt(accumulator + np.float32(self.args["epsilon"]))
+
+
+def _complement(value: float) -> np.float32:
+    """1 - value as Keras computes it from a Python float: in float64, then float32."""
+    return np.float32(1 - float(value))
 
 
 # AdamW is Adam with a weight decay by default (Keras's AdamW)

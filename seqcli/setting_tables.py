@@ -25,15 +25,49 @@ for _defaults in OPTIMIZERS.values():
         _defaults.setdefault(_key, _value)
 
 
-LOSSES = {
-    "mean_squared_error": {},
-    "mean_absolute_error": {},
-    "huber": {"delta": 1.0},
-    "binary_crossentropy": {"from_logits": False},
-    "categorical_crossentropy": {"from_logits": False},
-    "sparse_categorical_crossentropy": {"from_logits": False},
-    "kl_divergence": {},
+# Keras's order of each class's positional arguments: `Adam(1e-3)`, `Huber(0.5)`
+OPTIMIZER_POSITIONAL = {
+    "sgd": ["learning_rate", "momentum", "nesterov"],
+    "adam": ["learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad"],
+    "adamw": ["learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "amsgrad"],
+    "rmsprop": ["learning_rate", "rho", "momentum", "epsilon", "centered"],
+    "adagrad": ["learning_rate", "initial_accumulator_value", "epsilon"],
 }
+for _name, _order in OPTIMIZER_POSITIONAL.items():  # then the shared ones, as Keras has them
+    _order += [k for k in ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema",
+                           "ema_momentum", "ema_overwrite_frequency") if k not in _order]
+
+
+# every argument of Keras 3's loss classes; `name` and `dtype` are accepted as Keras
+# takes them (seqcli computes in float32)
+_REDUCE = {"reduction": "sum_over_batch_size", "name": None, "dtype": None}
+LOSSES = {
+    "mean_squared_error": {**_REDUCE},
+    "mean_absolute_error": {**_REDUCE},
+    "huber": {"delta": 1.0, **_REDUCE},
+    "binary_crossentropy": {"from_logits": False, "label_smoothing": 0.0, "axis": -1,
+                            **_REDUCE},
+    "categorical_crossentropy": {"from_logits": False, "label_smoothing": 0.0, "axis": -1,
+                                 **_REDUCE},
+    "sparse_categorical_crossentropy": {"from_logits": False, "ignore_class": None,
+                                        "axis": -1, **_REDUCE},
+    "kl_divergence": {**_REDUCE},
+}
+LOSS_POSITIONAL = {  # Keras's own order (SparseCategoricalCrossentropy's reduction before axis)
+    "mean_squared_error": ["reduction", "name", "dtype"],
+    "mean_absolute_error": ["reduction", "name", "dtype"],
+    "huber": ["delta", "reduction", "name", "dtype"],
+    "binary_crossentropy": ["from_logits", "label_smoothing", "axis", "reduction", "name",
+                            "dtype"],
+    "categorical_crossentropy": ["from_logits", "label_smoothing", "axis", "reduction",
+                                 "name", "dtype"],
+    "sparse_categorical_crossentropy": ["from_logits", "ignore_class", "reduction", "axis",
+                                       "name", "dtype"],
+    "kl_divergence": ["reduction", "name", "dtype"],
+}
+# Keras's reductions; None and "none" (no reduction) leave one loss per sample, which
+# neither Keras's fit (on JAX) nor seqcli can train on or report as one number
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight")
 LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
                 "kld": "kl_divergence", "kullback_leibler_divergence": "kl_divergence",
                 "huber_loss": "huber", "k_l_divergence": "kl_divergence"}

@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 
 from seqcli.errors import SeqcliError
+from seqcli.files import MARK, remove_stale
 
 PART_NAME = "part-{:05d}.npy"
 
@@ -73,8 +74,10 @@ def prepare(kind: str, output: str, layers, shapes: dict, chunk_rows: int) -> Si
     target = os.path.abspath(output.rstrip("/"))
     check_target(kind, output)
     folder, name = os.path.split(target)
+    remove_stale(folder)  # what a killed run left
     try:
-        temporary = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        temporary = tempfile.mkdtemp(prefix=f".{name}{MARK}{os.getpid()}.", suffix=".tmp",
+                                     dir=folder)
     except OSError as exc:
         raise SeqcliError(f"cannot write here: {exc.strerror or exc}", output) from None
     sink = Sink(kind, target, temporary, layers)
@@ -169,7 +172,8 @@ def commit(sink: Sink) -> None:
     old = None
     if os.path.lexists(sink.target):
         folder, name = os.path.split(sink.target)
-        old = tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=folder)
+        old = tempfile.mkdtemp(prefix=f".{name}{MARK}{os.getpid()}.", suffix=".old",
+                               dir=folder)
         os.replace(sink.target, old)  # over the empty placeholder
     os.chmod(sink.temporary, 0o777 & ~_umask())
     os.replace(sink.temporary, sink.target)

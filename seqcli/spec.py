@@ -36,6 +36,8 @@ class Spec:
 def read_text(path: str, stdin=None) -> tuple[str, str]:
     """(display name, text) of a spec file, or of standard input for '-'."""
     if path == "-":
+        from seqcli.streams import claim
+        claim("SPEC")
         stream = stdin or sys.stdin
         # bytes where the stream has them, so binary input is a clean error, not a
         # decoding failure somewhere later

@@ -64,13 +64,25 @@ def load(model: Sequential, path: str | None, seed: int = 0,
                          f"{len(missing)} of {len(specs)} weights")
         weights.update(missing)
     else:
-        weights.update(check(read_file(path, model), specs, path, optional=set(weights)))
+        where = "<stdin>" if path == "-" else path
+        weights.update(check(read_file(path, model), specs, where, optional=set(weights)))
     return weights, notes
 
 
 def read_file(path: str, model: Sequential) -> dict:
-    """A weights file's arrays: an .npz keyed `layer/weight`, or Keras's HDF5."""
+    """A weights file's arrays: an .npz keyed `layer/weight`, or Keras's HDF5 ('-':
+    either from standard input)."""
     from seqcli import keras_files
+
+    if path == "-":
+        from seqcli.streams import spooled_weights
+
+        copy = spooled_weights()
+        try:
+            return read_file(copy, model)
+        except SeqcliError as exc:  # named as the user gave it, not by the private copy
+            raise SeqcliError(exc.message.replace(copy, "<stdin>"),
+                              exc.where.replace(copy, "<stdin>")) from None
 
     kind = keras_files.sniff(path)
     if kind == "hdf5":

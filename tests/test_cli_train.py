@@ -149,7 +149,18 @@ def test_dropout_trains_with_the_seed(cli, work):
 @pytest.mark.parametrize("args,status,words", [
     (["--data", TRAIN, "--optimizer", "adamm"], 1, "did you mean 'adam'"),
     (["--data", TRAIN, "--optimizer", "SGD(momentun=0.9)"], 1, "did you mean 'momentum'"),
-    (["--data", TRAIN, "--optimizer", "SGD(0.9)"], 1, "by keyword"),
+    (["--data", TRAIN, "--optimizer", "SGD(0.1, 0.9, False, None, None, None, None, False, "
+      "0.99, None, 1)"], 1, "SGD takes at most 10 positional arguments (learning_rate, "),
+    (["--data", TRAIN, "--optimizer", "SGD(0.1, learning_rate=0.2)"], 1, "given twice"),
+    (["--data", TRAIN, "--loss", "mse(None)"], 1, "one loss per sample"),
+    (["--data", TRAIN, "--loss", "mse(reduction='avg')"], 1, "must be one of sum_over_batch"),
+    (["--data", TRAIN, "--loss", "SparseCategoricalCrossentropy(axis=2)"], 1,
+     "`axis` 2 is out of range for an output of rank 2"),
+    (["--data", TRAIN, "--loss", "SparseCategoricalCrossentropy(ignore_class=0.5)"], 1,
+     "`ignore_class` must be an integer or null"),
+    (["--data", TRAIN, "--loss", "CategoricalCrossentropy(label_smoothing=2)"], 1,
+     "`label_smoothing` must be a number from 0 to 1"),
+    (["--data", TRAIN, "--loss", "Huber(dtype='float64')"], 1, "must be float32 or null"),
     (["--data", TRAIN, "--loss", "crossentropy"], 1, "unknown loss"),
     (["--data", TRAIN, "--metrics", "acuracy"], 1, "did you mean 'accuracy'"),
     (["--data", TRAIN, "--monitor", "val_loss", "--early-stopping", "2"], 1, "cannot monitor"),
@@ -162,6 +173,32 @@ def test_dropout_trains_with_the_seed(cli, work):
 def test_fit_errors(cli, work, args, status, words):
     assert_clean_error(fit(cli, MLP, "-o", "w.npz", *args), status, words)
     assert not os.path.exists("w.npz")
+
+
+def test_positional_arguments_mean_what_keras_gives_them(cli, work):
+    """Adam(2e-3, 0.8) on the command line and {Adam: [0.002, 0.8]} in a spec are
+    Adam(learning_rate=0.002, beta_1=0.8), bit for bit; the losses' likewise."""
+    spec = ("input_shape: [64]\ncompile: {optimizer: %s, loss: %s}\n"
+            "layers:\n  - Dense: {units: 10}\n")
+    with open("keywords.yaml", "w") as handle:
+        handle.write(spec % ("{Adam: {learning_rate: 0.002, beta_1: 0.8}}",
+                             "{SparseCategoricalCrossentropy: {from_logits: true}}"))
+    with open("positional.yaml", "w") as handle:
+        handle.write(spec % ("{Adam: [0.002, 0.8]}", "{SparseCategoricalCrossentropy: [true]}"))
+    runs = [("keywords.yaml",), ("positional.yaml",),
+            ("keywords.yaml", "--optimizer", "Adam(2e-3, 0.8)", "--loss",
+             "SparseCategoricalCrossentropy(True, None, 'sum_over_batch_size')")]
+    results = []
+    for number, args in enumerate(runs):
+        result = fit(cli, *args, "--data", TRAIN, "-o", f"{number}.npz", "--epochs", "1",
+                     "--seed", "3")
+        assert result.exit_code == 0, result.stderr
+        results.append(np.load(f"{number}.npz")["dense/kernel"])
+    assert np.array_equal(results[0], results[1]) and np.array_equal(results[0], results[2])
+    changed = fit(cli, "keywords.yaml", "--data", TRAIN, "-o", "other.npz", "--epochs", "1",
+                  "--seed", "3", "--optimizer", "Adam(2e-3, 0.7)")
+    assert changed.exit_code == 0 and not np.array_equal(np.load("other.npz")["dense/kernel"],
+                                                         results[0])
 
 
 def test_data_errors(cli, work):

@@ -237,7 +237,7 @@ def test_a_layer_class_without_an_onnx_form_is_named(monkeypatch):
 @pytest.mark.parametrize("path", CASES, ids=lambda p: os.path.basename(p)[:-4])
 def test_engine_extracts_every_layers_output_in_keras_layout(path):
     model, weights, x, _ = load_case(path)
-    names = [layer.name for layer in model.layers]
+    names = model.plan.layer_paths()  # nested models' layers too: base/conv2d
     expected = runner.extract(NumpyEngine(model, weights), x, names, batch_size=3)
     got = runner.extract(OnnxRuntimeEngine(model, weights), x, names, batch_size=3)
     for name in names:
