@@ -57,6 +57,9 @@ def _read(spec_path):
         raise SeqcliError(f"a Keras file, not a spec to edit; make one first: seqcli convert "
                           f"{path} -o model.yaml --weights-out weights.npz", path)
     name, text = spec_module.read_text(path, sys.stdin)
+    if keras_files.is_keras_json(text):  # model.to_json(): Keras's config, not a spec
+        raise SeqcliError("Keras's model JSON, not a spec to edit; make one first: seqcli "
+                          f"convert {path} -o model.yaml", name)
     return path, spec_module.load_text(text, name)
 
 

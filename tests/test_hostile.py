@@ -50,6 +50,8 @@ Y2 = npy(np.ones((3, 2), np.float32))
 D = npz({"x.npy": X4, "y.npy": Y2})
 EMPTY = npz({"x.npy": npy(np.ones((0, 4), np.float32)), "y.npy": npy(np.ones((0, 2), np.float32))})
 FIT = ["fit", "s.yaml", "--data", "d.npz", "-o", "w.npz"]
+KERAS_JSON = os.path.join(os.path.dirname(SPECS), "tests", "fixtures", "keras_files",
+                          "mnist_convnet.json")
 
 # (id, files, command args, exit status, location prefix, words)
 CASES = [
@@ -430,6 +432,8 @@ CASES = [
                            "sw.npy": npy(np.array([1, np.nan, 1], np.float32))},
      FIT + ["--loss", "mse", "--sample-weight", "sw.npy"], 1, "sw.npy",
      "NaN or Inf (first in sample 1)"),
+    ("edit-keras-json", {"m.json": open(KERAS_JSON).read()},
+     ["freeze", "m.json", "--all", "-i"], 1, "m.json", "seqcli convert m.json -o model.yaml"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
