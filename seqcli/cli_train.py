@@ -31,16 +31,19 @@ class Finite(click.FloatRange):
         return number
 
 
-DATA = [
-    click.option("--data", "data_path", type=click.Path(dir_okay=False),
-                 help="An .npz holding arrays `x` (inputs) and `y` (targets); '-' reads "
-                      "standard input."),
-    click.option("--x", "x_path", type=click.Path(), help="Inputs as .npy or .csv/.tsv text "
-                 "('-': standard input; with --engine dask also a glob or folder of .npy "
-                 "shards, or a Zarr array)."),
-    click.option("--y", "y_path", type=click.Path(), help="Targets as .npy or .csv/.tsv "
-                 "(likewise)."),
-]
+def data_options(dask: bool) -> list:
+    """--data, --x, --y; only a command with --engine offers Dask's inputs in its help."""
+    more = "; with --engine dask also a glob or folder of .npy shards, or a Zarr array" \
+        if dask else ""
+    return [
+        click.option("--data", "data_path", type=click.Path(dir_okay=False),
+                     help="An .npz holding arrays `x` (inputs) and `y` (targets); '-' reads "
+                          "standard input."),
+        click.option("--x", "x_path", type=click.Path(), help="Inputs as .npy or .csv/.tsv "
+                     f"text ('-': standard input{more})."),
+        click.option("--y", "y_path", type=click.Path(), help="Targets as .npy or .csv/.tsv "
+                     "(likewise)."),
+    ]
 COMPILE = [
     click.option("--loss", help="A Keras loss: name or call, e.g. "
                  "'SparseCategoricalCrossentropy(from_logits=True)' (default: the spec's)."),
@@ -213,7 +216,7 @@ class StopOnInterrupt:
 
 @cli.command()
 @SPEC
-@options(DATA)
+@options(data_options(dask=False))
 @WEIGHTS
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               callback=binary_writable,
@@ -463,7 +466,7 @@ def _report(history, output, watcher) -> None:
 
 @cli.command()
 @SPEC
-@options(DATA)
+@options(data_options(dask=True))
 @click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
               help="The weights to score (.npz or Keras .h5); a .keras model has its own.")
 @options(COMPILE)

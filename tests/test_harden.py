@@ -248,3 +248,19 @@ def test_catalog_takes_a_class_as_keras_code_writes_it(cli):
         result = cli("catalog", name)
         assert result.exit_code == 0, result.stderr
         assert result.stdout == cli("catalog", "Dense").stdout
+
+
+def test_every_option_a_help_mentions_is_one_its_command_has(cli):
+    """evaluate's --engine help offered --input and -o, and fit's --x offered --engine:
+    options help text names must exist on that command."""
+    import re
+
+    from tests.test_cli import COMMANDS
+
+    for command in COMMANDS:
+        text = cli(command, "--help").stdout
+        options = text[text.index("\nOptions:"):]
+        own = set(re.findall(r"^\s+(?:-\w, )?(--[\w-]+)(?: / (--[\w-]+))?", options, re.M))
+        own = {name for pair in own for name in pair if name}
+        mentioned = set(re.findall(r"--[a-z][\w-]*[a-z]", re.sub(r"-\n\s+", "-", options)))
+        assert mentioned <= own, (command, mentioned - own)
