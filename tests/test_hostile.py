@@ -434,6 +434,11 @@ CASES = [
      "NaN or Inf (first in sample 1)"),
     ("edit-keras-json", {"m.json": open(KERAS_JSON).read()},
      ["freeze", "m.json", "--all", "-i"], 1, "m.json", "seqcli convert m.json -o model.yaml"),
+    ("tf-keras-weight-names", {"s.yaml": GOOD, "x.npy": X4, "w.npz": npz(
+        {"dense/kernel:0.npy": npy(np.zeros((4, 2), np.float32)),
+         "dense/bias:0.npy": npy(np.zeros(2, np.float32))})},
+     ["run", "s.yaml", "--input", "x.npy", "--weights", "w.npz"], 1, "w.npz",
+     "(did you mean 'dense/bias'?)"),
     # the command line
     ("directory-input", {"s.yaml": GOOD}, ["run", "s.yaml", "--input", "."], 2,
      "Invalid value", "directory"),
