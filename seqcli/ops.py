@@ -148,10 +148,14 @@ def conv(x, kernel, strides, padding, dilation, groups=1, bias=None):
     """Convolution over the spatial axes of channels-last x (N, *spatial, C), kernel
     (*window, C/groups, F), plus bias (F,) when given; 1-D to 3-D.
 
-    im2col in cache-sized blocks: each block of patches is copied into one reused
-    buffer and multiplied while still in cache, straight into the output. The bias
-    rides in the same matrix product (a column of ones against a row of biases).
+    im2col in cache-sized blocks: each block of patches is copied into a reused buffer
+    and multiplied while still in cache, straight into the output. The bias rides in
+    the same matrix product (a column of ones against a row of biases). The blocks are
+    shared out among the cores, each thread with its own buffer and BLAS on one thread:
+    the patch copy is single-threaded work that BLAS's own threads would not share.
     """
+    from seqcli.threads import run_split
+
     window, filters = kernel.shape[:-2], kernel.shape[-1]
     x = np.ascontiguousarray(pad_spatial(x, conv_pads(x.shape[1:-1], window, strides,
                                                       padding, dilation)))
@@ -161,19 +165,23 @@ def conv(x, kernel, strides, padding, dilation, groups=1, bias=None):
     row_bytes = int(np.prod(out_sizes[1:])) * int(np.prod(window)) * c * x.itemsize
     if out_sizes[0] * row_bytes <= CONV_BLOCK_BYTES:  # whole samples per block
         images = max(1, min(n, CONV_BLOCK_BYTES // max(out_sizes[0] * row_bytes, 1)))
-        block = _Block(images * int(np.prod(out_sizes)), kernel, groups, bias)
-        for start in range(0, n, images):
-            block.multiply(patches(x[start:start + images], window, strides, dilation,
-                                   out_sizes), out[start:start + images])
-        return out
-    rows = max(1, CONV_BLOCK_BYTES // row_bytes)  # else runs along the first spatial axis
-    block = _Block(rows * int(np.prod(out_sizes[1:])), kernel, groups, bias)
-    for i in range(n):
-        for top in range(0, out_sizes[0], rows):
-            count = min(rows, out_sizes[0] - top)
-            view = patches(x[i:i + 1, top * strides[0]:], window, strides, dilation,
-                           (count, *out_sizes[1:]))
-            block.multiply(view, out[i:i + 1, top:top + count])
+        rows, tasks = images * int(np.prod(out_sizes)), [
+            (x[start:start + images], out_sizes, out[start:start + images])
+            for start in range(0, n, images)]
+    else:  # else runs along the first spatial axis
+        count = max(1, CONV_BLOCK_BYTES // row_bytes)
+        rows, tasks = count * int(np.prod(out_sizes[1:])), [
+            (x[i:i + 1, top * strides[0]:], (min(count, out_sizes[0] - top), *out_sizes[1:]),
+             out[i:i + 1, top:top + count])
+            for i in range(n) for top in range(0, out_sizes[0], count)]
+
+    def work(part):
+        block = _Block(rows, kernel, groups, bias)
+        for source, sizes, target in part:
+            block.multiply(patches(source, window, strides, dilation, sizes), target)
+
+    # a small convolution is not worth a thread's start
+    run_split(tasks, work, parts=1 if out.nbytes + rows * row_bytes < 2**20 else None)
     return out
 
 
@@ -280,11 +288,13 @@ def pool_backward(x, dy, pool_size, strides, padding, mode):
     pads = _pool_pads(x, pool_size, strides, padding)
     xp = pad_spatial(x, pads, value=-np.inf if mode == "max" else 0.0)
     windows = list(_pool_windows(xp.shape[1:-1], pool_size, strides))
-    dxp = np.zeros_like(xp)
+    dxp = np.zeros(xp.shape, xp.dtype)  # calloc: no pass writing zeros
     if mode == "average":
         share = dy / _window_counts(x, pool_size, strides, pads)
         for window in windows:
             dxp[window] += share
+    elif tuple(strides) == tuple(pool_size):
+        _max_tiles_backward(xp, dy, pool_size, dxp)
     else:
         best = np.full(dy.shape, -np.inf, dtype=x.dtype)
         winner = np.zeros(dy.shape, dtype=np.int32)
@@ -297,6 +307,33 @@ def pool_backward(x, dy, pool_size, strides, padding, mode):
     crop = (slice(None), *(slice(a, a + size) for (a, _), size in zip(pads, x.shape[1:-1])),
             slice(None))
     return dxp[crop]
+
+
+def _max_tiles_backward(xp, dy, pool_size, dxp):
+    """Max pooling's gradient where the windows tile the input (strides == pool_size):
+    the input seen as (n, o1, p1, o2, p2, ..., c), so each window offset is a plain
+    view; offsets in scan order, each takes the gradient where it holds the maximum
+    and no earlier offset did (the first maximum, as elsewhere)."""
+    import itertools
+
+    n, c = xp.shape[0], xp.shape[-1]
+    out = dy.shape[1:-1]
+    whole = (slice(None), *(slice(0, o * p) for o, p in zip(out, pool_size)), slice(None))
+    split = [n, *(size for o, p in zip(out, pool_size) for size in (o, p)), c]
+    source = xp[whole].reshape(split)
+    routed = np.empty(split, dtype=dy.dtype)  # every position lies in exactly one window
+    views = [(slice(None), *(i for o in offset for i in (slice(None), o)), slice(None))
+             for offset in itertools.product(*(range(p) for p in pool_size))]
+    best = source[views[0]].copy()
+    for view in views[1:]:
+        np.maximum(best, source[view], out=best)
+    free = np.ones(dy.shape, dtype=bool)
+    for view in views:
+        hit = source[view] == best
+        hit &= free
+        free ^= hit
+        np.multiply(dy, hit, out=routed[view])
+    dxp[whole] = routed.reshape(dxp[whole].shape)
 
 
 def to_channels_last(x):
@@ -390,34 +427,63 @@ def log_softmax_grad(z, y, dy, axis=-1):
 
 # ---------------------------------------------------------------- backward kernels
 
-def conv_backward(x, kernel, dy, strides, padding, dilation, groups=1):
-    """Gradients (dx, dkernel) of `conv`, by col2im on the same patch views."""
-    window, filters = kernel.shape[:-2], kernel.shape[-1]
+def conv_backward(x, kernel, dy, strides, padding, dilation, groups=1, input_grad=True):
+    """Gradients (dx, dkernel) of `conv`, by col2im on the same patch views; dx is None
+    without `input_grad` (a model's first layer: nothing needs the data's gradient).
+    Runs of samples are shared out among the cores, each adding to its own dkernel."""
+    from seqcli.threads import cores, run_split
+
+    window = kernel.shape[:-2]
     pads = conv_pads(x.shape[1:-1], window, strides, padding, dilation)
     xp = np.ascontiguousarray(pad_spatial(x, pads))
-    out_sizes = dy.shape[1:-1]
-    dxp = np.zeros_like(xp)
-    dkernel = np.zeros_like(kernel)
-    c = xp.shape[-1]
-    cg, fg = c // groups, filters // groups
-    taps = int(np.prod(window))
-    per_sample = int(np.prod(out_sizes)) * taps * c * x.itemsize
+    dxp = np.zeros(xp.shape, xp.dtype) if input_grad else None
+    per_sample = int(np.prod(dy.shape[1:-1])) * int(np.prod(window)) * xp.shape[-1] * x.itemsize
     chunk = max(1, 16 * CONV_BLOCK_BYTES // max(per_sample, 1))
-    for start in range(0, xp.shape[0], chunk):
-        part = xp[start:start + chunk]
-        view = patches(part, window, strides, dilation, out_sizes)
-        rows = part.shape[0] * int(np.prod(out_sizes))
-        cols = np.ascontiguousarray(view).reshape(rows, taps, groups, cg)
-        dcols = np.empty((rows, taps, groups, cg), dtype=x.dtype)
-        for g in range(groups):
-            grad = dy[start:start + chunk, ..., g * fg:(g + 1) * fg].reshape(rows, fg)
-            k = kernel[..., g * fg:(g + 1) * fg].reshape(taps * cg, fg)
-            dkernel[..., g * fg:(g + 1) * fg] += (
-                cols[:, :, g, :].reshape(rows, -1).T @ grad).reshape(*window, cg, fg)
-            dcols[:, :, g, :] = (grad @ k.T).reshape(rows, taps, cg)
-        col2im(dxp[start:start + chunk], dcols.reshape(part.shape[0], *out_sizes, *window, c),
-               strides, dilation)
+    if per_sample * len(xp) >= 2**20:  # enough work for every core to take a part
+        chunk = min(chunk, -(-len(xp) // cores()))
+    starts = list(range(0, len(xp), chunk))
+    partial = {}  # first sample -> that part's dkernel, summed in order (reproducible)
+
+    def work(part):
+        dkernel = np.zeros_like(kernel)
+        for start in part:
+            span = slice(start, start + chunk)
+            dcols = _conv_grads(xp[span], kernel, dy[span], strides, dilation, groups,
+                                dkernel, input_grad)
+            if input_grad:
+                col2im(dxp[span], dcols, strides, dilation)
+        partial[part[0]] = dkernel
+
+    run_split(starts, work)
+    dkernel = sum(partial[key] for key in sorted(partial))
+    if not input_grad:
+        return None, dkernel
     return dxp[_crop_slices(pads, x.shape[1:-1])], dkernel
+
+
+def _conv_grads(part, kernel, dy, strides, dilation, groups, dkernel, input_grad):
+    """Adds this run of samples' kernel gradient to dkernel; returns the gradient of its
+    patches (N, *out_sizes, *window, C) when the input's gradient is wanted."""
+    window, filters = kernel.shape[:-2], kernel.shape[-1]
+    out_sizes, c = dy.shape[1:-1], part.shape[-1]
+    cg, fg, taps = c // groups, filters // groups, int(np.prod(window))
+    rows = part.shape[0] * int(np.prod(out_sizes))
+    cols = np.ascontiguousarray(patches(part, window, strides, dilation, out_sizes))
+    cols = cols.reshape(rows, taps, groups, cg)
+    grad = dy.reshape(rows, filters)
+    if groups == 1:  # one product each way, no per-group copies
+        dkernel += (cols.reshape(rows, -1).T @ grad).reshape(kernel.shape)
+        dcols = grad @ kernel.reshape(-1, filters).T if input_grad else None
+    else:
+        dcols = np.empty((rows, taps, groups, cg), dtype=part.dtype) if input_grad else None
+        for g in range(groups):
+            part_grad = grad[:, g * fg:(g + 1) * fg]
+            dkernel[..., g * fg:(g + 1) * fg] += (
+                cols[:, :, g, :].reshape(rows, -1).T @ part_grad).reshape(*window, cg, fg)
+            if input_grad:
+                k = kernel[..., g * fg:(g + 1) * fg].reshape(taps * cg, fg)
+                dcols[:, :, g, :] = (part_grad @ k.T).reshape(rows, taps, cg)
+    return None if dcols is None else dcols.reshape(part.shape[0], *out_sizes, *window, c)
 
 
 def col2im(target, cols, strides, dilation):

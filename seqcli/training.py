@@ -16,9 +16,14 @@ import numpy as np
 from seqcli import losses, metrics, optimizers, regularizers
 from seqcli.errors import SeqcliError
 from seqcli.model import Sequential
+from seqcli.threads import single_blas
 from seqcli.weights import flatten, nest, specs_of
 
 DEFAULT_OPTIMIZER = "rmsprop"  # Keras's compile() default
+# up to this many samples, a step's products are too small to share among BLAS threads,
+# whose spinning between products costs more than it saves (convolutions share their
+# own work among the cores)
+SMALL_BATCH = 256
 
 
 @dataclass
@@ -281,6 +286,12 @@ class Trainer:
 
     def epoch(self, x, y, options: FitOptions, reporter, should_stop, epoch: int) -> dict:
         """One pass over the data; the logs are running means, as Keras reports them."""
+        if options.batch_size > SMALL_BATCH:
+            return self._epoch(x, y, options, reporter, should_stop, epoch)
+        with single_blas():  # set once per epoch: setting it costs tens of microseconds
+            return self._epoch(x, y, options, reporter, should_stop, epoch)
+
+    def _epoch(self, x, y, options, reporter, should_stop, epoch):
         order = self.rng.permutation(len(x)) if options.shuffle else np.arange(len(x))
         tracked = _metrics(self.compiled, y, self.model, x)
         loss_sum, seen, logs = 0.0, 0, {}
@@ -309,7 +320,7 @@ class Trainer:
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"the loss became {loss} {when}; try a lower learning rate, "
                                 "or check the data for NaN/Inf")
-        _, grads = self.model.backward(self.params, result, d_loss)
+        _, grads = self.model.backward(self.params, result, d_loss, input_grad=False)
         grads = flatten(grads)
         for key, (regularizer, _) in self.rules.items():
             if regularizer is not None:

@@ -178,6 +178,11 @@ class Layer:
         """(dL/dx, {weight name: dL/dweight}) from dL/dy and the forward cache."""
         raise NotImplementedError
 
+    def backward_weights(self, params: dict, cache, dy) -> dict:
+        """{weight name: dL/dweight} alone: the model's first layer needs no dL/dx,
+        and a layer that can skip computing it says so by overriding this."""
+        return self.backward(params, cache, dy)[1]
+
     def forward_masked(self, params: dict, x, rng, mask, training: bool = False):
         """(output, cache, output mask) for a layer whose masking is "uses"."""
         raise NotImplementedError

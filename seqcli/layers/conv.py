@@ -60,13 +60,16 @@ class _Convolution(SpatialLayer):
         y = activations.get(self.activation)(z)
         return y, (x, z, y, inner)
 
-    def backward(self, params, cache, dy):
+    def backward(self, params, cache, dy, input_grad=True):
         x, z, y, inner = cache
         dz = self.to_last(activations.gradient(self.activation)(z, y, dy))
-        dx, grads = self.compute_backward(params, x, inner, dz)
+        dx, grads = self.compute_backward(params, x, inner, dz, input_grad)
         if self.use_bias:
             grads["bias"] = dz.reshape(-1, dz.shape[-1]).sum(axis=0)
-        return self.from_last(dx), grads
+        return (self.from_last(dx) if input_grad else None), grads
+
+    def backward_weights(self, params, cache, dy):
+        return self.backward(params, cache, dy, input_grad=False)[1]
 
     def bias_spec(self, size):
         return [WeightSpec("bias", (size,), self.bias_initializer)] if self.use_bias else []
@@ -109,11 +112,11 @@ class Conv(_Convolution):
         return ops.conv(x, params["kernel"], self.strides, self.padding, self.dilation_rate,
                         self.groups, self.bias(params)), None
 
-    def compute_backward(self, params, x, inner, dz):
+    def compute_backward(self, params, x, inner, dz, input_grad=True):
         from seqcli import ops
 
         dx, dkernel = ops.conv_backward(x, params["kernel"], dz, self.strides, self.padding,
-                                        self.dilation_rate, self.groups)
+                                        self.dilation_rate, self.groups, input_grad)
         return dx, {"kernel": dkernel}
 
 
@@ -149,7 +152,7 @@ class ConvTranspose(_Convolution):
         return ops.conv_transpose(x, params["kernel"], self.strides, self.padding,
                                   self.output_padding, self.dilation_rate, self.bias(params)), None
 
-    def compute_backward(self, params, x, inner, dz):
+    def compute_backward(self, params, x, inner, dz, input_grad=True):
         from seqcli import ops
 
         dx, dkernel = ops.conv_transpose_backward(x, params["kernel"], dz, self.strides,
@@ -174,7 +177,7 @@ class DepthwiseConv(_Convolution):
     def compute(self, params, x):
         return _depthwise(x, params["kernel"], self, self.bias(params)), None
 
-    def compute_backward(self, params, x, inner, dz):
+    def compute_backward(self, params, x, inner, dz, input_grad=True):
         dx, dkernel = _depthwise_backward(x, params["kernel"], dz, self)
         return dx, {"kernel": dkernel}
 
@@ -206,7 +209,7 @@ class SeparableConv(_Convolution):
                      self.bias(params))
         return z, middle
 
-    def compute_backward(self, params, x, middle, dz):
+    def compute_backward(self, params, x, middle, dz, input_grad=True):
         from seqcli import ops
 
         ones = (1,) * self.rank

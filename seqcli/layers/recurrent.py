@@ -98,6 +98,16 @@ class _Recurrent(Layer):
         return self.return_sequences
 
     def _run(self, params, x, rng, mask):
+        from seqcli.threads import single_blas
+
+        import numpy as np
+
+        # a product per step, each too small to share out; the fused sigmoid's exp(-z)
+        # may overflow to inf, and 1 / (1 + inf) is the right 0
+        with single_blas(), np.errstate(over="ignore"):
+            return self._run_steps(params, x, rng, mask)
+
+    def _run_steps(self, params, x, rng, mask):
         import numpy as np
 
         sequence = x[:, ::-1] if self.go_backwards else x
@@ -128,6 +138,12 @@ class _Recurrent(Layer):
         return y, (inputs, steps, in_mask, state_mask, x.shape, steps_mask)
 
     def backward(self, params, cache, dy):
+        from seqcli.threads import single_blas
+
+        with single_blas():
+            return self._backward_steps(params, cache, dy)
+
+    def _backward_steps(self, params, cache, dy):
         import numpy as np
 
         inputs, steps, in_mask, state_mask, shape, steps_mask = cache
@@ -202,6 +218,59 @@ class _Recurrent(Layer):
     def zero_state_grad(self, dh):
         return None
 
+    @property
+    def fused(self) -> bool:
+        """Keras's default activations (tanh, gates by sigmoid): steps by fused kernels
+        that take fewer, in-place numpy calls; any other pair uses the general step."""
+        return self.activation == "tanh" and \
+            getattr(self, "recurrent_activation", "sigmoid") == "sigmoid"
+
+
+def run_together(layers, params, x):
+    """The outputs of several recurrent layers of one kind over the same x at inference
+    (a Bidirectional's two directions), stepped together: per step one batched product
+    and one set of element-wise calls serve all of them. For fused layers that agree
+    in everything but direction and weights (see `can_run_together`)."""
+    import numpy as np
+
+    from seqcli.threads import single_blas
+
+    first = layers[0]
+    stacked = {"recurrent_kernel": np.stack([p["recurrent_kernel"] for p in params])}
+    if isinstance(first, GRU) and first.use_bias:  # bias[1], the recurrent one, per layer
+        stacked["bias"] = np.stack([p["bias"] for p in params], axis=1)[:, :, None, :]
+    with single_blas(), np.errstate(over="ignore"):
+        projected = np.stack([layer.project(p, x[:, ::-1] if layer.go_backwards else x)
+                              for layer, p in zip(layers, params)])
+        h = np.zeros((len(layers), x.shape[0], first.units), dtype=x.dtype)
+        state, outputs = first.initial_state(h), []
+        for t in range(x.shape[1]):
+            h, state, _ = first.step(stacked, projected[:, :, t], h, state)
+            outputs.append(h)
+    if not first.return_sequences:
+        return list(outputs[-1]) if outputs else list(h)
+    y = np.stack(outputs, axis=2) if outputs else \
+        np.zeros((len(layers), x.shape[0], 0, first.units), x.dtype)
+    return list(y)
+
+
+def can_run_together(layers) -> bool:
+    first = layers[0]
+    return isinstance(first, (LSTM, GRU)) and all(
+        type(layer) is type(first) and layer.fused and layer.units == first.units
+        and layer.use_bias == first.use_bias
+        and layer.return_sequences == first.return_sequences for layer in layers)
+
+
+def _sigmoid_in_place(z):
+    """1 / (1 + exp(-z)) in z's own memory, as jax.nn.sigmoid computes it."""
+    import numpy as np
+
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1
+    return np.reciprocal(z, out=z)
+
 
 @register
 @dataclass(frozen=True, kw_only=True)
@@ -251,6 +320,8 @@ class LSTM(_Recurrent):
         return dh * 0
 
     def step(self, params, projected_t, h_prev, c_prev):
+        if self.fused:
+            return self._fused_step(params, projected_t, h_prev, c_prev)
         u = self.units
         z = projected_t + h_prev @ params["recurrent_kernel"]
         gate = activations.get(self.recurrent_activation)
@@ -261,9 +332,49 @@ class LSTM(_Recurrent):
         h = o * tc
         return h, c, (z, i, f, g, o, c, tc, c_prev, h_prev)
 
+    def _fused_step(self, params, projected_t, h_prev, c_prev):
+        import numpy as np
+
+        u = self.units
+        gates = h_prev @ params["recurrent_kernel"]
+        gates += projected_t
+        g = np.tanh(gates[..., 2 * u:3 * u])
+        sig = _sigmoid_in_place(gates)  # i, f and o (the c quarter is not used)
+        c = sig[..., u:2 * u] * c_prev
+        c += sig[..., :u] * g
+        tc = np.tanh(c)
+        h = sig[..., 3 * u:] * tc
+        return h, c, (sig, g, tc, c_prev, h_prev)
+
+    def _fused_step_backward(self, params, step, dh, dc, grads):
+        import numpy as np
+
+        sig, g, tc, c_prev, h_prev = step
+        u = self.units
+        i, f, o = sig[:, :u], sig[:, u:2 * u], sig[:, 3 * u:]
+        dtanh = tc * tc
+        np.subtract(1, dtanh, out=dtanh)
+        dtanh *= dh
+        dtanh *= o
+        dc = dc + dtanh
+        dz = np.empty_like(sig)
+        np.multiply(dc, g, out=dz[:, :u])
+        np.multiply(dc, c_prev, out=dz[:, u:2 * u])
+        np.multiply(dh, tc, out=dz[:, 3 * u:])
+        dz *= sig - sig * sig  # sigmoid's gradient, then the c quarter's tanh gradient
+        dg = dz[:, 2 * u:3 * u]
+        np.multiply(g, g, out=dg)
+        np.subtract(1, dg, out=dg)
+        dg *= dc
+        dg *= i
+        grads["recurrent_kernel"] += h_prev.T @ dz
+        return dz @ params["recurrent_kernel"].T, dc * f, dz
+
     def step_backward(self, params, step, dh, dc, grads):
         import numpy as np
 
+        if self.fused:
+            return self._fused_step_backward(params, step, dh, dc, grads)
         z, i, f, g, o, c, tc, c_prev, h_prev = step
         u = self.units
         gate_grad = activations.gradient(self.recurrent_activation)
@@ -305,7 +416,54 @@ class GRU(_Recurrent):
         else:
             grads["bias"] += total
 
+    @property
+    def fused(self) -> bool:
+        return self.reset_after and super().fused
+
+    def _fused_step(self, params, projected_t, h_prev):
+        import numpy as np
+
+        u = self.units
+        rec = h_prev @ params["recurrent_kernel"]
+        if self.use_bias:
+            rec += params["bias"][1]
+        zr = _sigmoid_in_place(projected_t[..., :2 * u] + rec[..., :2 * u])
+        z, r, rh = zr[..., :u], zr[..., u:], rec[..., 2 * u:]
+        hh = r * rh
+        hh += projected_t[..., 2 * u:]
+        np.tanh(hh, out=hh)
+        h = h_prev - hh  # z * h_prev + (1 - z) * hh
+        h *= z
+        h += hh
+        return h, None, (zr, hh, rh, h_prev)
+
+    def _fused_step_backward(self, params, step, dh, grads):
+        import numpy as np
+
+        zr, hh, rh, h_prev = step
+        u = self.units
+        z, r = zr[:, :u], zr[:, u:]
+        drec = np.empty((dh.shape[0], 3 * u), dtype=dh.dtype)
+        dzr, dph = drec[:, :2 * u], np.empty_like(hh)
+        np.subtract(h_prev, hh, out=dzr[:, :u])
+        dzr[:, :u] *= dh
+        np.multiply(hh, hh, out=dph)  # dph = dh (1 - z) (1 - hh^2)
+        np.subtract(1, dph, out=dph)
+        dph *= dh
+        dph -= dph * z
+        np.multiply(dph, rh, out=dzr[:, u:])
+        dzr *= zr - zr * zr  # the sigmoid's gradient, both gates at once
+        np.multiply(dph, r, out=drec[:, 2 * u:])
+        grads["recurrent_kernel"] += h_prev.T @ drec
+        if self.use_bias:
+            grads["bias"][1] += drec.sum(axis=0)
+        dh_prev = dh * z
+        dh_prev += drec @ params["recurrent_kernel"].T
+        return dh_prev, None, np.concatenate([dzr, dph], axis=1)
+
     def step(self, params, projected_t, h_prev, state):
+        if self.fused:
+            return self._fused_step(params, projected_t, h_prev)
         u = self.units
         kernel = params["recurrent_kernel"]
         gate = activations.get(self.recurrent_activation)
@@ -330,6 +488,8 @@ class GRU(_Recurrent):
     def step_backward(self, params, step, dh, dstate, grads):
         import numpy as np
 
+        if self.fused:
+            return self._fused_step_backward(params, step, dh, grads)
         pz, pr, ph, z, r, hh, rh, h_prev = step
         u = self.units
         kernel = params["recurrent_kernel"]

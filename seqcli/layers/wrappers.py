@@ -107,10 +107,24 @@ class Bidirectional(_Wrapper):
             y_rev, backward_cache, _ = backward.forward_masked(params["backward"], x, rng, mask)
         if self.layer.return_sequences:
             y_rev = y_rev[:, ::-1]  # Keras flips the backward outputs back into time order
-        merged = {"concat": lambda: np.concatenate([y, y_rev], axis=-1),
-                  "sum": lambda: y + y_rev, "ave": lambda: (y + y_rev) / 2,
-                  "mul": lambda: y * y_rev}[self.merge_mode]()
-        return merged, (forward_cache, backward_cache, y, y_rev, forward, backward)
+        return self._merge(y, y_rev), (forward_cache, backward_cache, y, y_rev, forward,
+                                       backward)
+
+    def forward(self, params, x):
+        from seqcli.layers.recurrent import can_run_together, run_together
+
+        directions = (self.layer, self.reverse)
+        if not can_run_together(directions):
+            return self.forward_train(params, x, None)[0]
+        y, y_rev = run_together(directions, (params["forward"], params["backward"]), x)
+        return self._merge(y, y_rev[:, ::-1] if self.layer.return_sequences else y_rev)
+
+    def _merge(self, y, y_rev):
+        import numpy as np
+
+        return {"concat": lambda: np.concatenate([y, y_rev], axis=-1),
+                "sum": lambda: y + y_rev, "ave": lambda: (y + y_rev) / 2,
+                "mul": lambda: y * y_rev}[self.merge_mode]()
 
     def forward_masked(self, params, x, rng, mask, training=False):
         y, cache = self.forward_train(params, x, rng, mask)
