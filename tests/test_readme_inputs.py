@@ -195,3 +195,38 @@ def test_a_shell_continuation_in_the_readme_is_one_backslash():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
         doubled = [line for line in handle if line.rstrip("\n").endswith("\\\\")]
     assert not doubled
+
+
+def test_the_digits_training_examples_print_what_the_readme_shows(tmp_path):
+    """The two console blocks of "Transfer learning: train and evaluate", run in order in
+    a shell: every line as shown but the seconds an epoch took. (A change of Adam's
+    rounding moved these numbers once and the README kept the old ones.)"""
+    import re
+    import subprocess
+    import sys
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    section = text[text.index("### Transfer learning: train and evaluate"):
+                   text.index("`fit` takes the data as an `.npz`")]
+    steps, current = [], None
+    for block in section.split("```\n")[1::2]:
+        lines = block.splitlines()
+        for index, line in enumerate(lines):
+            if line.startswith("$ "):
+                current = [line[2:], []]
+                steps.append(current)
+            elif lines[index - 1].endswith("\\") and index > 0:
+                current[0] = current[0].rstrip("\\") + " " + line.strip()
+            else:
+                current[1].append(line)
+    assert len(steps) == 9
+    os.symlink(os.path.join(ROOT, "specs"), tmp_path / "specs")
+    env = {**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"}
+    seconds = re.compile(r" - \d+\.\ds - ")
+    for command, shown in steps:
+        run = command.replace("seqcli ", f"{sys.executable} -m seqcli ") + " 2>&1"
+        done = subprocess.run(["bash", "-c", run], cwd=tmp_path, capture_output=True,
+                              text=True, env=env)
+        printed = [seconds.sub(" - 0.0s - ", line) for line in done.stdout.splitlines()]
+        assert printed == [seconds.sub(" - 0.0s - ", line) for line in shown], command
