@@ -24,7 +24,7 @@ COMMAND_MODULES = {
     "add": "seqcli.cli_edit", "pop": "seqcli.cli_edit",
     "fit": "seqcli.cli_train", "evaluate": "seqcli.cli_train",
     "convert": "seqcli.cli_convert", "check": "seqcli.cli_calc", "plot": "seqcli.cli_plot",
-    "diff": "seqcli.cli_calc", "explain": "seqcli.cli_calc",
+    "diff": "seqcli.cli_calc", "explain": "seqcli.cli_calc", "adapt": "seqcli.cli_adapt",
 }
 
 

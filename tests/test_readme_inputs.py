@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-WRITES = {"-o", "--output", "--weights-out", "--history", "--checkpoint"}
+WRITES = {"-o", "--output", "--weights-out", "--history", "--checkpoint", "--spec-out"}
 DATA = (".npy", ".npz", ".yaml", ".yml", ".json", ".keras", ".h5", ".onnx", ".csv", "/")
 # files the README shows in full for the reader to create (`$ cat predict.py`), or says
 # to copy (`model.keras`), or a hostile example that is not meant to be made (`bad/`)
