@@ -71,10 +71,7 @@ class NpyRows:
 def open_rows(path: str):
     """The .npy at `path` as NpyRows (checked like read_npy), or an array for
     what rows cannot express (Fortran order)."""
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise SeqcliError(exc.strerror or str(exc), path) from None
+    handle = open_file(path)
     with handle:
         try:
             version = np.lib.format.read_magic(handle)
@@ -101,7 +98,7 @@ def read_npy(path: str, stdin=None, mmap: bool = True):
             _check_magic(data[:16], where)
             array = np.load(io.BytesIO(data), allow_pickle=False)
         else:
-            with open(path, "rb") as handle:
+            with open_file(path) as handle:
                 _check_magic(handle.read(16), where)
             _check_header(path)
             array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
@@ -131,6 +128,15 @@ def read_npy_bytes(data: bytes, where: str):
 
 
 NPY_MAGIC = b"\x93NUMPY"
+
+
+def open_file(path: str):
+    """`path` opened for reading; a missing file, a folder or a file without read
+    permission is one line naming it (an empty name shown as '')."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise SeqcliError(exc.strerror or str(exc), path or "''") from None
 
 
 def _check_magic(head: bytes, where: str) -> None:
@@ -219,6 +225,14 @@ def read_npz(path, where: str | None = None) -> dict:
     import zipfile
 
     source, path = path, where or path  # `path` names it in messages from here on
+    if isinstance(source, str):
+        with open_file(source) as handle:
+            head = handle.read(16)
+    else:
+        head = source.read(16)
+        source.seek(0)
+    if not head.startswith(b"PK"):
+        raise SeqcliError(f"not an .npz archive: {_describe_for_npz(head)}", path)
     try:
         with zipfile.ZipFile(source) as archive:
             return {_member_key(info, path): _read_member(archive, info, path)
@@ -228,6 +242,14 @@ def read_npz(path, where: str | None = None) -> dict:
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, NotImplementedError,
             RuntimeError) as exc:
         raise SeqcliError(f"not a readable .npz archive: {_reason(exc)}", path) from None
+
+
+def _describe_for_npz(head: bytes) -> str:
+    if head.startswith(NPY_MAGIC):
+        return "it is one .npy array; an .npz holds named arrays (numpy.savez)"
+    if head.startswith(b"\x89HDF"):
+        return "it is an HDF5 file"
+    return describe_bytes(head).replace("numpy.save)", "numpy.savez)")
 
 
 def _member_key(info, path: str) -> str:

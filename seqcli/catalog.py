@@ -7,9 +7,28 @@ import dataclasses
 from seqcli.errors import SeqcliError
 from seqcli.registry import all_layers, lookup
 
+
 def overview() -> str:
     rows = [[name, ", ".join(cls.aliases), cls.summary] for name, cls in all_layers().items()]
-    return _table(rows, ["layer", "aliases", "what it does"]) + "\n"
+    table = _table(rows, ["layer", "aliases", "what it does"])
+    return table + "\n\n" + left_out_text()
+
+
+def left_out_text() -> str:
+    """The Keras 3 layers seqcli does not build, grouped by why."""
+    import textwrap
+
+    from seqcli.left_out import left_out
+
+    lines = ["Left out (Keras 3 layers seqcli does not build):"]
+    for why, names in left_out():
+        lines.append(textwrap.fill(f"- {', '.join(names)}: {why}.", width=100,
+                                   subsequent_indent="  "))
+    lines.append(textwrap.fill(
+        "And Keras's own random stream: the dropout, noise and augmentation layers draw from "
+        "seqcli's (seeded by fit --seed), so their training-time draws are not Keras's.",
+        width=100))
+    return "\n".join(lines) + "\n"
 
 
 def details(class_name: str) -> str:

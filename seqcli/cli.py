@@ -24,7 +24,7 @@ COMMAND_MODULES = {
     "add": "seqcli.cli_edit", "pop": "seqcli.cli_edit",
     "fit": "seqcli.cli_train", "evaluate": "seqcli.cli_train",
     "convert": "seqcli.cli_convert", "check": "seqcli.cli_calc", "plot": "seqcli.cli_plot",
-    "diff": "seqcli.cli_calc", "explain": "seqcli.cli_calc",
+    "diff": "seqcli.cli_calc", "explain": "seqcli.cli_calc", "adapt": "seqcli.cli_adapt",
 }
 
 
@@ -37,6 +37,14 @@ class SeqcliGroup(click.Group):
 
     def list_commands(self, ctx):
         return sorted(COMMAND_MODULES)
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else ""
+        if name in COMMAND_MODULES or name.startswith("-"):
+            return super().resolve_command(ctx, args)
+        from seqcli.errors import did_you_mean
+        raise click.UsageError(f"No such command {name!r}"
+                               f"{did_you_mean(name, sorted(COMMAND_MODULES))}.", ctx)
 
     def get_command(self, ctx, name):
         if name in COMMAND_MODULES and name not in self.commands:
@@ -57,6 +65,9 @@ class SeqcliGroup(click.Group):
             super().main(args=args, prog_name=prog_name or "seqcli", standalone_mode=False)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `seqcli`: the help, as is
+            click.echo(exc.ctx.get_help(), err=True)
+            sys.exit(Status.USAGE)
         except click.UsageError as exc:
             _fail(exc.format_message(), Status.USAGE, debug, hint=_help_hint(exc))
         except click.ClickException as exc:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from seqcli.cli import cli
-from seqcli.cli_model import INPUT_SHAPE, SPEC, load_built
+from seqcli.cli_model import INPUT_SHAPE, SPEC, load_built, require_built
 from seqcli.errors import SeqcliError, Status
 
 
@@ -56,6 +56,7 @@ def check(spec, max_params, max_macs, max_flops, max_memory, batch_size, input_s
     from seqcli import cost, summary, training
 
     loaded, model = load_built(spec, input_shape)
+    require_built(model, spec)
     result = summary.summarize(model)
     optimizer = None
     if loaded.compile and loaded.compile.get("loss") is not None:

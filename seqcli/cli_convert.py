@@ -8,8 +8,9 @@ import click
 
 from seqcli import spec as spec_module
 from seqcli.cli import cli
-from seqcli.cli_model import INPUT_SHAPE, SPEC, WEIGHTS, load_built, weights_for
-from seqcli.files import binary_writable, writable
+from seqcli.cli_model import (INPUT_SHAPE, SPEC, WEIGHTS, load_built, weights_for,
+                              weights_saver)
+from seqcli.files import binary_writable, refuse_same_file, writable
 
 
 @cli.command()
@@ -20,7 +21,7 @@ from seqcli.files import binary_writable, writable
                    ".weights.h5, .npz, .onnx (pip install 'seqcli[onnx]').")
 @WEIGHTS
 @click.option("--weights-out", type=click.Path(dir_okay=False), callback=binary_writable,
-              help="With a spec output (.yaml, .json): also write the weights (.npz).")
+              help="Also write the weights: .npz, .weights.h5 or .keras.")
 @INPUT_SHAPE
 def convert(spec, output, weights_path, weights_out, input_shape):
     """Convert a model: a spec or Keras's files, to a spec, a .keras archive, weights.
@@ -36,11 +37,13 @@ def convert(spec, output, weights_path, weights_out, input_shape):
     """
     from seqcli import convert as convert_module
 
+    refuse_same_file(("-o", output), ("--weights-out", weights_out))
     needs = convert_module.needs_weights(output) or weights_out is not None
     loaded, model = load_built(spec, input_shape)
+    save_weights = weights_saver(weights_out, loaded, model, "--weights-out")
     weights = weights_for(model, weights_path, loaded.weights) if needs else None
-    if weights_out:  # first: the larger file, so a full disk stops before the spec changes
-        convert_module.write_npz(weights_out, loaded, model, weights)
+    if save_weights:  # first: the larger file, so a full disk stops before the spec changes
+        save_weights(weights)
     convert_module.write(output, loaded, model, weights)
     click.echo(f"seqcli: wrote {output}" + (f" and {weights_out}" if weights_out else ""),
                err=True)

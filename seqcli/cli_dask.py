@@ -140,7 +140,7 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
         else:
             _printed(client, model, weights, job, spans, out_shape, precision)
             return
-    _say(f"wrote outputs of shape {out_shape} to {output}")
+    _say(f"wrote outputs of shape {out_shape} to {'standard output' if output == '-' else output}")
 
 
 def _into_folder(client, model, weights, job, spans, sink):
@@ -311,7 +311,7 @@ def scores_of(spec, data_path, x_path, y_path, weights_path, loss, metric_names,
                                          "score")
     head = shards.RowReader(y_source).read(0, min(y_source.rows, 1024))
     rows_like = SimpleNamespace(shape=(len(head), *x_source.shape[1:]))  # only its shape is read
-    training.check_targets(model, compiled, rows_like, head, y_path)
+    training.check_targets(model, compiled, rows_like, head, y_path, rows=y_source.rows)
     if weights_path is None and loaded.weights is None:
         raise click.UsageError("give --weights (the spec has no weights of its own)")
     budget.check(model, min(batch_size, x_source.rows), max_memory)

@@ -18,9 +18,33 @@ from seqcli.cli_model import parse_shape
 from seqcli.errors import SeqcliError, did_you_mean
 from seqcli.files import writable
 
+NOT_SPEC_ENDINGS = (".keras", ".h5", ".npz", ".npy", ".onnx", ".zarr")
+
+
+def _spec_destination(ctx, param, value):
+    """-o of a command that writes a spec: a name every reader takes for a Keras file or
+    an array would hold YAML text, so it is refused (`seqcli convert` writes those)."""
+    value = writable(ctx, param, value)
+    if value and value.lower().endswith(NOT_SPEC_ENDINGS):
+        raise click.BadParameter(f"{value}: a spec is written as .yaml, .yml or .json text; "
+                                 "to write a Keras file or weights use seqcli convert")
+    return value
+
+
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False),
-                      callback=writable,
-                      help="Write the new spec to this file.")
+                      callback=_spec_destination,
+                      help="Write the new spec to this file (.yaml, or JSON for .json).")
+
+
+def _text_for(output, new_spec, new_text) -> str:
+    """What -o gets: the new text, or the same spec as JSON when -o names a .json file
+    and the text is YAML (seqcli, like any reader, reads a .json file as JSON)."""
+    doc = new_spec.doc
+    if output and output.lower().endswith(".json") and doc.fmt != "json":
+        import json
+
+        return json.dumps(doc.value(doc.root), indent=2, ensure_ascii=False) + "\n"
+    return new_text
 IN_PLACE = click.option("-i", "--in-place", is_flag=True,
                         help="Change SPEC itself (comments, key order and mode are kept).")
 
@@ -33,6 +57,9 @@ def _read(spec_path):
         raise SeqcliError(f"a Keras file, not a spec to edit; make one first: seqcli convert "
                           f"{path} -o model.yaml --weights-out weights.npz", path)
     name, text = spec_module.read_text(path, sys.stdin)
+    if keras_files.is_keras_json(text):  # model.to_json(): Keras's config, not a spec
+        raise SeqcliError("Keras's model JSON, not a spec to edit; make one first: seqcli "
+                          f"convert {path} -o model.yaml", name)
     return path, spec_module.load_text(text, name)
 
 
@@ -47,7 +74,7 @@ def _write(path, loaded, new_text, in_place, output) -> spec_module.Spec:
     if in_place:
         files.write_text(path, new_text)
     elif output:
-        files.write_text(output, new_text)
+        files.write_text(output, _text_for(output, new_spec, new_text))
     else:
         click.echo(new_text, nl=False)
     return new_spec
@@ -87,10 +114,12 @@ def _selected(model, except_last, all_layers, layer_names, until) -> list[int]:
     if except_last:
         return list(range(len(names) - 1))
     wanted = [until] if until else _layer_list(layer_names)
+    option = "--until" if until else "--layers"
     for name in wanted:
         if name not in names:
+            known = f"the layers are: {', '.join(names)}" if names else "the model has no layers"
             raise SeqcliError(f"no top-level layer named {name!r}{did_you_mean(name, names)}; "
-                              f"the layers are: {', '.join(names)}")
+                              f"{known}", option)
     if until:
         return list(range(names.index(until) + 1))
     return [names.index(name) for name in wanted]
@@ -145,7 +174,8 @@ def new(name, input_shape, as_json, output):
     Example:
       seqcli new --name my_model --input-shape 250,250,3 -o model.yaml
     """
-    if as_json:
+    if as_json or (output or "").lower().endswith(".json"):
+        as_json = True
         import json
         body = {"name": name, **({"input_shape": list(input_shape)} if input_shape else {}),
                 "layers": []}
@@ -154,7 +184,12 @@ def new(name, input_shape, as_json, output):
         shape = "" if input_shape is None else \
             "input_shape: [" + ", ".join("null" if d is None else str(d) for d in input_shape) + "]\n"
         text = f"name: {_yaml_scalar(name)}\n{shape}layers: []\n"
-    spec_module.load_text(text, output or "<new>", "json" if as_json else "yaml")
+    try:
+        spec_module.load_text(text, output or "<new>", "json" if as_json else "yaml")
+    except SeqcliError as exc:  # the text is made from --name: blame it, not a line of it
+        if "`name`" not in exc.message:
+            raise
+        raise SeqcliError(exc.message, "--name") from None
     if output:
         files.write_text(output, text)
     else:
@@ -189,9 +224,38 @@ def add(args, in_place, output):
     class_name, layer_args = parse_call(call)
     path, loaded = _read(spec_path)
     new_text = edit.append_entry(loaded.doc, class_name, layer_args)
-    new_spec = _write(path, loaded, new_text, in_place, output)
+    try:
+        new_spec = _write(path, loaded, new_text, in_place, output)
+    except SeqcliError as exc:
+        raise _blame_call(exc, loaded.doc, new_text, call) from None
     if in_place:
         _print_summary(new_spec)
+
+
+def _blame_call(exc: SeqcliError, doc, new_text: str, call: str) -> SeqcliError:
+    """An error placed in the lines `add` wrote comes from the call: place it there (at
+    the argument it names, when that was given by keyword), not at a line of the spec
+    that the user never wrote and that was not saved."""
+    import ast
+    import re
+
+    found = re.match(rf"{re.escape(doc.name)}:(\d+):\d+(.*)", exc.where or "")
+    old, new = doc.text.splitlines(), new_text.splitlines()
+    start = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), len(old))
+    kept = 0  # lines the same at the end too (a `compile:` after `layers:`)
+    while kept < min(len(old), len(new)) - start and old[-1 - kept] == new[-1 - kept]:
+        kept += 1
+    end = len(new) - kept
+    if not found or not start < int(found.group(1)) <= end:
+        return exc
+    where, rest = "<layer call>", found.group(2)  # rest: ": layers[1] (Dense 'dense_1')"
+    named = re.search(r"argument `(\w+)`", exc.message)
+    keywords = ast.parse(call.strip(), mode="eval").body.keywords
+    column = next((k.value.col_offset for k in keywords if named and k.arg == named.group(1)),
+                  None)
+    if column is not None:
+        where += f":1:{column + 1 + len(call) - len(call.lstrip())}"
+    return SeqcliError(exc.message, where + rest)
 
 
 @cli.command()
@@ -217,7 +281,9 @@ def _print_summary(new_spec) -> None:
     if new_spec.model.built:
         click.echo(render_text(summarize(new_spec.model)), nl=False)
     else:
-        click.echo(f"seqcli: {len(new_spec.model.layers)} layers; the model has no input shape "
-                   "yet, so there is no summary (add `input_shape:` or an Input)", err=True)
+        count = len(new_spec.model.layers)
+        click.echo(f"seqcli: {count} layer{'s' if count != 1 else ''}; the model has no "
+                   "input shape yet, so there is no summary (add `input_shape:` or an Input)",
+                   err=True)
 
 

@@ -11,7 +11,7 @@ from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_dask import check_local_options, dask_options
 from seqcli.errors import SeqcliError, about_data, blame_data
-from seqcli.files import binary_writable, check_writable, refuse_binary_terminal
+from seqcli.files import binary_writable, check_writable, refuse_binary_terminal, shown
 
 
 def parse_shape(ctx, param, value):
@@ -30,6 +30,8 @@ def parse_shape(ctx, param, value):
             dims.append(None)
         elif part.isdigit() and int(part) > 0:
             dims.append(int(part))
+        elif part.lstrip("-").isdigit():  # a whole number, but not a size
+            raise click.BadParameter(f"a size must be 1 or more; got {part} in {value!r}")
         else:
             raise click.BadParameter(f"expected sizes separated by commas, like 250,250,3; "
                                      f"got {value!r}")
@@ -104,6 +106,41 @@ def _data_shape(path: str) -> tuple:
     return tables.shape(path) if tables.is_table(path) else read_shape(path)
 
 
+def weights_saver(path, loaded, model, option="-o"):
+    """A function writing the weights to `path`: an .npz, or as Keras's .weights.h5 or a
+    whole .keras archive (the model with its weights), chosen by the name's ending. A name
+    another reader takes for something else (a spec, an ONNX model, one array) is refused
+    before any work, instead of getting .npz bytes under it."""
+    from seqcli import convert
+    from seqcli import weights as weights_module
+
+    if path is None:
+        return None
+    ending = path.lower()
+    if ending.endswith((".keras", ".weights.h5")):
+        return lambda weights: convert.write(path, loaded, model, weights)
+    refused = {(".yaml", ".yml", ".json"): "a spec holds no weights",
+               (".onnx",): "an ONNX model is written by seqcli convert SPEC --weights W -o "
+                           "model.onnx",
+               (".h5",): "seqcli writes Keras 3's .weights.h5, not a legacy .h5 model",
+               (".npy",): "a .npy holds one array, and weights are several"}
+    for endings, why in refused.items():
+        if ending.endswith(endings):
+            raise click.UsageError(f"{option} {path}: {why}; write the weights to an .npz, a "
+                                   ".weights.h5 or a .keras file")
+    return lambda weights: weights_module.save(path, weights)
+
+
+def require_built(model, spec_path) -> None:
+    """For a command that builds only from the spec or --input-shape (no --input): Keras's
+    words, naming what this command takes, placed at the spec."""
+    if not model.built:
+        from seqcli.model import NOT_BUILT
+
+        raise SeqcliError(NOT_BUILT.removesuffix(" or --input"),
+                          "<stdin>" if spec_path == "-" else spec_path)
+
+
 def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
     """The spec's model, built from --input-shape, data, or the spec itself."""
     spec = spec_module.load(spec_path, sys.stdin)  # a built spec is traced as it loads
@@ -116,12 +153,26 @@ def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
         model = model.with_input(data_shape)
     elif input_shape is not None:
         batch = batch_size if batch_size is not None else model.batch_size
-        model = model.with_input((batch, *input_shape))
+        model = _with_input_shape(model, (batch, *input_shape), input_shape)
     elif batch_size is not None and model.built:
         model = model.with_input((batch_size, *model.input_shape))
     if model.built:
         model.plan  # noqa: B018 (traced once, here: the shape must fit every layer)
     return spec, model
+
+
+def _with_input_shape(model, shape, input_shape):
+    """The model built for --input-shape; a shape that does not fit names the option."""
+    try:
+        built = model.with_input(shape)
+        built.plan  # noqa: B018 (traced here: the shape must fit every layer)
+    except SeqcliError as exc:
+        given = "--input-shape " + ",".join("None" if d is None else str(d)
+                                            for d in input_shape)
+        if exc.where:
+            raise SeqcliError(f"{exc.message} (with {given})", exc.where) from None
+        raise SeqcliError(exc.message, given) from None
+    return built
 
 
 # ---------------------------------------------------------------- summary
@@ -165,8 +216,13 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
         raise click.UsageError("--columns applies to Keras 2's layout and markdown, not to "
                                "--style keras3 (Keras 3 has its own columns)")
     data_shape = None
+    if spec == "-" and input_path == "-":
+        raise click.UsageError("the spec and the input cannot both come from standard input")
     if input_path is not None:
         data_shape = _data_shape(input_path)
+        if not data_shape:  # as `run` says it: a scalar has no batch axis to build from
+            raise SeqcliError("the input is a scalar; expected an array with a batch axis "
+                              "first", "<stdin>" if input_path == "-" else input_path)
     try:
         _, model = load_built(spec, input_shape, batch_size, data_shape)
     except SeqcliError as exc:  # a shape that does not fit: say which data
@@ -198,7 +254,8 @@ def summary(spec, input_shape, batch_size, input_path, show_trainable, expand_ne
 @cli.command()
 @SPEC
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              callback=binary_writable, help="The .npz file to write.")
+              callback=binary_writable,
+              help="The file to write: .npz, Keras's .weights.h5, or a .keras archive.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed (a whole number from 0).")
 @INPUT_SHAPE
@@ -216,19 +273,21 @@ def init(spec, output, seed, input_shape, max_memory):
 
     from seqcli import budget
 
-    _, model = load_built(spec, input_shape)
+    loaded, model = load_built(spec, input_shape)
+    save = weights_saver(output, loaded, model)
     if not model.built:  # the general message would suggest --input, which init lacks
         raise SeqcliError("the model has no input shape, so its weights have no sizes; give "
                           "it in the spec (`input_shape:` or an `Input` entry) or with "
                           "--input-shape", spec)
     budget.check(model, 0, max_memory, weights_only=True)
     weights, notes = weights_module.load(model, None, seed)
-    weights_module.save(output, weights)
+    save(weights)
     for note in notes:
         if "fresh weights" not in note:  # fresh is what init is for; say only the exceptions
             click.echo(f"seqcli: {note}", err=True)
     total = sum(v.size for v in weights.values())
-    click.echo(f"seqcli: wrote {len(weights)} weights ({total:,} params) to {output}", err=True)
+    click.echo(f"seqcli: wrote {len(weights)} weights ({total:,} params) to {shown(output)}",
+               err=True)
 
 
 @cli.command()
@@ -306,9 +365,15 @@ def engine_for(name, model, weights_path, embedded=None):
     return engine_class(model, weights_for(model, weights_path, embedded))
 
 
-def _check_output(output, engine_name) -> None:
+OTHER_FORMATS = {".npy": "run writes one .npy array (extract writes an .npz of layers)",
+                 ".npz": "extract writes an .npz of layers (run writes one .npy array)"}
+MODEL_ENDINGS = (".keras", ".h5", ".onnx", ".yaml", ".yml", ".json")
+
+
+def _check_output(output, engine_name, writes=".npy") -> None:
     """The destination must take the output before any data is read (a Dask output may
-    be a folder)."""
+    be a folder). `writes` is the command's own format: a name that every reader takes
+    for another format is refused rather than given these bytes."""
     if output == "-":
         refuse_binary_terminal()
     elif output is not None:
@@ -316,14 +381,25 @@ def _check_output(output, engine_name) -> None:
             # the numpy engine would write its .npy or .npz under a name that says Zarr
             raise SeqcliError("a Zarr store is written by the Dask engine: add "
                               "--engine dask, or give a .npy or .npz name", f"-o {output}")
+        other = ".npz" if writes == ".npy" else ".npy"
+        if output.lower().endswith((other, *MODEL_ENDINGS)):
+            raise click.UsageError(f"-o {output}: {OTHER_FORMATS[writes]}; give a {writes} "
+                                   "name")
         check_writable(output, f"-o {output}", folder_ok=engine_name == "dask")
 
 
-ENGINE = click.option("--engine", "engine_name", default="numpy", show_default=True,
-                      metavar="NAME", help="What runs the forward passes: numpy, "
-                      "onnxruntime (pip install 'seqcli[onnx]'), or dask (row chunks on a "
-                      "Dask cluster; --input may then be a glob or folder of .npy shards or "
-                      "a Zarr array, and -o a .zarr or a folder/; pip install 'seqcli[dask]').")
+def engine_option(inputs: str = "--input", outputs: str = ", and -o a .zarr or a folder/"):
+    """--engine; its help names the command's own data options (evaluate has --x and
+    --y, and no -o)."""
+    return click.option(
+        "--engine", "engine_name", default="numpy", show_default=True, metavar="NAME",
+        help="What runs the forward passes: numpy, onnxruntime (pip install "
+        f"'seqcli[onnx]'), or dask (row chunks on a Dask cluster; {inputs} may then be a "
+        f"glob or folder of .npy shards or a Zarr array{outputs}; pip install "
+        "'seqcli[dask]').")
+
+
+ENGINE = engine_option()
 
 
 @cli.command()
@@ -419,7 +495,7 @@ def extract(spec, input_path, weights_path, layer_names, all_layers, output, bat
 
     if bool(layer_names) == all_layers:
         raise click.UsageError("give --layer NAME (repeatable) or --all, not both or neither")
-    _check_output(output, engine_name)
+    _check_output(output, engine_name, writes=".npz")
     if engine_name == "dask":
         from seqcli import cli_dask
         return cli_dask.extract(spec, input_path, weights_path, layer_names, all_layers,
@@ -466,5 +542,5 @@ def catalog(class_name):
 
     if class_name is None:
         click.echo(catalog_module.overview(), nl=False)
-    else:
-        click.echo(catalog_module.details(class_name), nl=False)
+    else:  # keras.layers.Dense and layers.Dense name Dense, as they do in `seqcli add`
+        click.echo(catalog_module.details(class_name.rsplit(".", 1)[-1]), nl=False)

@@ -7,7 +7,7 @@ import os
 import click
 
 from seqcli.cli import cli
-from seqcli.cli_model import BATCH_SIZE_SHOWN, INPUT_SHAPE, SPEC, load_built
+from seqcli.cli_model import BATCH_SIZE_SHOWN, INPUT_SHAPE, SPEC, load_built, require_built
 from seqcli.files import writable
 
 
@@ -15,6 +15,10 @@ def _format_of(path: str) -> str:
     from seqcli.plot import FORMATS
 
     extension = os.path.splitext(path)[1].lower()
+    if path == "-":  # as convert: the name's ending is the only way to choose the format
+        raise click.BadParameter("plot picks the format from the file name's ending, and "
+                                 "standard output has none; give a file name ending in .svg, "
+                                 ".dot or .mmd", param_hint="'-o' / '--output'")
     if extension not in FORMATS:
         raise click.BadParameter(f"cannot tell the format from {path!r}: the file name must "
                                  "end in .svg, .dot or .mmd", param_hint="'-o' / '--output'")
@@ -54,6 +58,7 @@ def plot(spec, output, show_shapes, show_trainable, show_layer_activations, expa
 
     fmt = _format_of(output)
     _, model = load_built(spec, input_shape, batch_size)
+    require_built(model, spec)
     result = summary_module.summarize(model)
     show = plot_module.Show(show_shapes, show_trainable, show_layer_activations)
     write_text(output, plot_module.render(fmt, result, show, expand_nested, rankdir.upper()))

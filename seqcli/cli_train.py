@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import time
@@ -12,10 +13,10 @@ import click
 from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_dask import check_local_options, dask_options
-from seqcli.cli_model import (ALLOW_NONFINITE, ENGINE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
-                              weights_for)
+from seqcli.cli_model import (ALLOW_NONFINITE, MAX_MEMORY, SPEC, WEIGHTS, engine_for,
+                              engine_option, weights_for, weights_saver)
 from seqcli.errors import SeqcliError, Status
-from seqcli.files import binary_writable, writable
+from seqcli.files import binary_writable, refuse_same_file, shown, writable
 
 class Finite(click.FloatRange):
     """A float range that also refuses nan and inf (click's range lets nan through: every
@@ -30,16 +31,19 @@ class Finite(click.FloatRange):
         return number
 
 
-DATA = [
-    click.option("--data", "data_path", type=click.Path(dir_okay=False),
-                 help="An .npz holding arrays `x` (inputs) and `y` (targets); '-' reads "
-                      "standard input."),
-    click.option("--x", "x_path", type=click.Path(), help="Inputs as .npy or .csv/.tsv text "
-                 "('-': standard input; with --engine dask also a glob or folder of .npy "
-                 "shards, or a Zarr array)."),
-    click.option("--y", "y_path", type=click.Path(), help="Targets as .npy or .csv/.tsv "
-                 "(likewise)."),
-]
+def data_options(dask: bool) -> list:
+    """--data, --x, --y; only a command with --engine offers Dask's inputs in its help."""
+    more = "; with --engine dask also a glob or folder of .npy shards, or a Zarr array" \
+        if dask else ""
+    return [
+        click.option("--data", "data_path", type=click.Path(dir_okay=False),
+                     help="An .npz holding arrays `x` (inputs) and `y` (targets); '-' reads "
+                          "standard input."),
+        click.option("--x", "x_path", type=click.Path(), help="Inputs as .npy or .csv/.tsv "
+                     f"text ('-': standard input{more})."),
+        click.option("--y", "y_path", type=click.Path(), help="Targets as .npy or .csv/.tsv "
+                     "(likewise)."),
+    ]
 COMPILE = [
     click.option("--loss", help="A Keras loss: name or call, e.g. "
                  "'SparseCategoricalCrossentropy(from_logits=True)' (default: the spec's)."),
@@ -130,23 +134,6 @@ def compile_where(loaded):
     return lambda key: source.where(("compile", key) if key else ("compile",))
 
 
-def _saver(path, loaded, model):
-    """A function writing the weights to `path`: an .npz, or as Keras's .weights.h5 or a
-    whole .keras archive (the model with its weights)."""
-    from seqcli import convert
-    from seqcli import weights as weights_module
-
-    if path is None:
-        return None
-    ending = path.lower()
-    if ending.endswith((".keras", ".weights.h5")):
-        return lambda weights: convert.write(path, loaded, model, weights)
-    if ending.endswith((".yaml", ".yml", ".json")):
-        raise click.UsageError(f"{path}: a spec holds no weights; write the weights to an "
-                               ".npz, a .weights.h5 or a .keras file")
-    return lambda weights: weights_module.save(path, weights)
-
-
 # ---------------------------------------------------------------- progress
 
 class Progress:
@@ -176,7 +163,8 @@ class Progress:
             self._write("\n")
             self.drawn = 0
         else:
-            self._write(f"Epoch {epoch + 1}/{self.epochs} - {self.steps} steps - "
+            steps = f"{self.steps} step{'s' if self.steps != 1 else ''}"
+            self._write(f"Epoch {epoch + 1}/{self.epochs} - {steps} - "
                         f"{seconds:.1f}s{format_logs(logs)}\n")
         if improved and self.checkpoint:
             self.checkpoint()
@@ -228,10 +216,11 @@ class StopOnInterrupt:
 
 @cli.command()
 @SPEC
-@options(DATA)
+@options(data_options(dask=False))
 @WEIGHTS
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              callback=binary_writable, help="Where to write the trained weights (.npz).")
+              callback=binary_writable,
+              help="Where to write the trained weights: .npz, .weights.h5 or .keras.")
 @click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True,
@@ -252,8 +241,9 @@ class StopOnInterrupt:
               help="Write per-epoch loss and metrics (.json or .csv).")
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
               callback=binary_writable,
-              help="Keep the best weights (by --monitor) in this .npz.")
-@click.option("--monitor", help="What --checkpoint and --early-stopping watch "
+              help="Keep the best weights (by --monitor) in this file (as -o).")
+@click.option("--monitor", help="What --checkpoint, --early-stopping and "
+              "--reduce-lr-on-plateau watch "
               "(default: val_loss with validation data, else loss).")
 @click.option("--early-stopping", "patience", type=click.IntRange(min=1), metavar="PATIENCE",
               help="Stop after this many epochs without improvement.")
@@ -292,6 +282,8 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
         raise click.UsageError("--checkpoint is rewritten each time --monitor improves; "
                                "give it a file, not '-'")
     _check_history_path(history_path)
+    refuse_same_file(("-o", output), ("--checkpoint", checkpoint_path))
+    _refuse_unused_lr_settings(lr_patience)
     from seqcli import budget, streams
 
     streams.claim_all(SPEC=spec, data=data_path, x=x_path, y=y_path, weights=weights_path,
@@ -301,7 +293,8 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     check_data(x, y, allow_nonfinite, where)
     model, compiled, loaded = _compiled_model(spec, x, y, loss, optimizer, learning_rate,
                                               metric_names, where)
-    save_output, save_best = _saver(output, loaded, model), _saver(checkpoint_path, loaded, model)
+    save_output = weights_saver(output, loaded, model)
+    save_best = weights_saver(checkpoint_path, loaded, model, "--checkpoint")
     budget.check(model, min(batch_size, len(x)), max_memory, training=True)
     validation = load_xy(validation_path, None, None, "--validation-data") \
         if validation_path else None
@@ -344,6 +337,19 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
         sys.exit(Status.INTERRUPTED)
 
 
+def _refuse_unused_lr_settings(lr_patience) -> None:
+    """--reduce-lr-factor and --min-lr set up --reduce-lr-on-plateau; given without it
+    they would silently change nothing."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    for name, option in (("reduce_lr_factor", "--reduce-lr-factor"), ("min_lr", "--min-lr")):
+        if lr_patience is None and \
+                ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            raise click.UsageError(f"{option} sets up --reduce-lr-on-plateau PATIENCE; "
+                                   "give that too")
+
+
 def parse_class_weight(value):
     """'0:1,1:5' -> {0: 1.0, 1: 5.0} (Keras's class_weight)."""
     if value is None:
@@ -352,18 +358,24 @@ def parse_class_weight(value):
     for part in value.split(","):
         label, _, weight = part.partition(":")
         try:
-            weights[int(label)] = float(weight)
+            label, weight = int(label), float(weight)
         except ValueError:
             raise click.BadParameter(f"expected CLASS:WEIGHT pairs such as 0:1,1:5; got "
                                      f"{value!r}") from None
-        if not weights[int(label)] >= 0:
-            raise click.BadParameter(f"a class weight must be a number >= 0; got {value!r}")
+        if label in weights:  # the later one would silently win
+            raise click.BadParameter(f"class {label} given more than once in {value!r}")
+        if not (weight >= 0 and math.isfinite(weight)):
+            raise click.BadParameter(f"a class weight must be a finite number >= 0; got "
+                                     f"{value!r}")
+        weights[label] = weight
     return weights
 
 
 def _sample_weights(path, class_weight, y):
     """One weight per training sample, from --sample-weight (.npy, or a column of CSV/TSV
     text) or --class-weight."""
+    import numpy as np
+
     from seqcli import streams, tables, training
 
     if path and class_weight:
@@ -380,7 +392,12 @@ def _sample_weights(path, class_weight, y):
     if weights.shape != (len(y),) or weights.dtype.kind not in "fiu":
         raise SeqcliError(f"expected {len(y)} sample weights, one number per sample (shape "
                           f"({len(y)},)); found {weights.dtype} of shape {weights.shape}", where)
-    return weights.astype("float32")
+    weights = weights.astype("float32")
+    bad = np.flatnonzero(~np.isfinite(weights))
+    if bad.size:  # it would turn the loss NaN at the first step, far from its cause
+        raise SeqcliError(f"the sample weights hold NaN or Inf (first in sample {bad[0]})",
+                          where)
+    return weights
 
 
 def _reduce_lr(compiled, watcher, patience, factor, min_lr):
@@ -442,14 +459,14 @@ def _report(history, output, watcher) -> None:
                 f"{watcher.wait}")
     else:
         what = f"trained for {done}"
-    click.echo(f"seqcli: {what}; wrote the weights to {output}", err=True)
+    click.echo(f"seqcli: {what}; wrote the weights to {shown(output)}", err=True)
 
 
 # ---------------------------------------------------------------- evaluate
 
 @cli.command()
 @SPEC
-@options(DATA)
+@options(data_options(dask=True))
 @click.option("--weights", "weights_path", type=click.Path(dir_okay=False),
               help="The weights to score (.npz or Keras .h5); a .keras model has its own.")
 @options(COMPILE)
@@ -458,7 +475,7 @@ def _report(history, output, watcher) -> None:
               show_default=True)
 @MAX_MEMORY
 @ALLOW_NONFINITE
-@ENGINE
+@engine_option("--x and --y", "")
 @dask_options
 def evaluate(spec, data_path, x_path, y_path, weights_path, loss, metric_names, batch_size, fmt,
              max_memory, allow_nonfinite, engine_name, scheduler, chunk_rows):

@@ -23,6 +23,10 @@ def format_of(path: str) -> str:
     for ending in sorted(FORMATS, key=len, reverse=True):
         if lowered.endswith(ending):
             return ending
+    if path == "-":  # every other command's `-o -` is standard output; this one needs a name
+        raise SeqcliError("convert picks the format from the file name's ending, and standard "
+                          f"output has none; give a file name ending in one of "
+                          f"{', '.join(sorted(FORMATS))}", "-o -")
     raise SeqcliError(f"cannot tell the format from the name; end it with one of "
                       f"{', '.join(sorted(FORMATS))}", path)
 

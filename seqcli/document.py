@@ -119,6 +119,9 @@ def parse(text: str, name: str, fmt: str | None = None) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        if (exc.context or "").startswith("expected a single document"):
+            raise SeqcliError("a spec is one YAML document, and a second one (after `---`) "
+                              "starts here", where)
         raise SeqcliError(f"invalid {fmt.upper()}: {exc.problem or exc.context}", where)
     except yaml.reader.ReaderError as exc:
         line = text_for_yaml.count("\n", 0, exc.position) + 1

@@ -33,7 +33,8 @@ def layer_step(model, name: str):
         close = difflib.get_close_matches(name, paths, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         names = ", ".join(step.layer.name for step in model.plan.steps)
-        raise SeqcliError(f"no layer named {name!r} (the model's layers: {names}){hint}",
+        known = f"the model's layers: {names}" if names else "the model has no layers"
+        raise SeqcliError(f"no layer named {name!r} ({known}){hint}",
                           f"layer {name}")
     return step
 

@@ -163,6 +163,27 @@ def binary_writable(ctx, param, value):
     return writable(ctx, param, value)
 
 
+def shown(path: str) -> str:
+    """A destination as messages name it: '-' is standard output."""
+    return "standard output" if path == "-" else path
+
+
+def refuse_same_file(*destinations) -> None:
+    """Two outputs of one command given the same file: the second write would replace
+    the first. `destinations` are (option, path or None)."""
+    import click
+
+    seen = {}
+    for option, path in destinations:
+        if path is None or path == "-":
+            continue
+        target = os.path.realpath(path)
+        if target in seen:
+            raise click.UsageError(f"{seen[target]} and {option} are the same file ({path}); "
+                                   "the second would replace the first")
+        seen[target] = option
+
+
 def refuse_binary_terminal() -> None:
     import sys
 

@@ -19,7 +19,8 @@ IGNORED = {"quantization_config": None, "renorm": False, "renorm_clipping": None
            "renorm_momentum": 0.99, "synchronized": False, "fill_mode": "constant",
            "fill_value": 0.0, "time_major": False, "lora_rank": None, "lora_alpha": None,
            "sparse": False, "ragged": False, "optional": False, "autocast": True,
-           "input_dim": None, "groups": 1}
+           "input_dim": None, "groups": 1,
+           "force_generator": False}  # (tf-keras's augmentation layers: its own RNG choice)
 NO_EFFECT = {"implementation", "input_length", "build_config", "input_dtype"}
 RENAMED = {("LeakyReLU", "alpha"): "negative_slope"}  # Keras 2's name
 KERAS_LOSS_DEFAULTS = {"reduction": ("sum_over_batch_size", "auto"), "axis": (-1,),

@@ -206,9 +206,11 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
         labels = labels[..., 0]
     if labels.shape != y_pred.shape[:-1]:
+        one_hot = labels.shape == y_pred.shape  # the targets fit categorical_crossentropy
         raise ValueError(f"the targets have shape {labels.shape} but the model outputs "
                          f"{y_pred.shape}; sparse_categorical_crossentropy takes one class "
-                         "index per sample")
+                         "index per sample" + ("; one-hot targets like these go with "
+                                               "categorical_crossentropy" if one_hot else ""))
     valid = None
     if ignore_class is not None:
         valid = labels != ignore_class

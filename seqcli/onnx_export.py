@@ -188,10 +188,11 @@ def emitters() -> dict:
     """Layer class -> its emitter (a subclass finds its family's); read after onnx is
     known to be installed, since the emitters' modules import it."""
     from seqcli import onnx_layers as core, onnx_recurrent as recurrent, onnx_spatial as spatial
-    from seqcli.layers import (activation, cells, conv, conv_lstm, core as core_layers,
-                               einsum_dense, encoding, masking, normalization, padding, pooling,
-                               preprocessing, recurrent as recurrent_layers, regularization,
-                               reshaping, rms_normalization, spectral_normalization, wrappers)
+    from seqcli.layers import (activation, augmentation, auto_contrast, cells, conv, conv_lstm,
+                               core as core_layers, einsum_dense, encoding, masking,
+                               normalization, padding, pooling, preprocessing,
+                               recurrent as recurrent_layers, regularization, reshaping,
+                               rms_normalization, spectral_normalization, wrappers)
 
     return {
         core_layers.Dense: core.dense, core_layers.Activation: core.activation_layer,
@@ -222,6 +223,9 @@ def emitters() -> dict:
         padding.UpSampling: spatial.upsampling, preprocessing._Image: spatial.image,
         recurrent_layers._Recurrent: recurrent.recurrent,
         wrappers.Bidirectional: recurrent.bidirectional,
+        augmentation.Augmentation: core.passthrough,  # training only: nothing at inference
+        augmentation.RandomCrop: spatial.random_crop,
+        auto_contrast.AutoContrast: core.auto_contrast,
         cells.RNN: recurrent.rnn,
         conv_lstm.ConvLSTM: recurrent.conv_lstm,
     }

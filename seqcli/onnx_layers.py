@@ -279,6 +279,28 @@ def preprocessing_normalization(state, layer, params, x, shape):
     return x.relabel(graph.op("Div", [graph.op("Sub", [x.name, mean]), spread]))
 
 
+def auto_contrast(state, layer, params, x, shape):
+    """Keras's AutoContrast: each image's range over Keras axes 1 and 2 stretched to fill
+    value_range; a flat image (0 / 0) given back unchanged."""
+    graph = state.graph
+    low_v, high_v = (float(v) for v in layer.value_range)
+    rescale = (low_v, high_v) != (0.0, 255.0)
+    full, span = graph.const(255.0, "full"), graph.const(high_v - low_v, "span")
+    bottom = graph.const(low_v, "bottom")
+    scaled = graph.op("Mul", [graph.op("Div", [graph.op("Sub", [x.name, bottom]), span]),
+                              full]) if rescale else x.name
+    axes = [x.position(1), x.position(2)]
+    low = graph.reduce("ReduceMin", scaled, axes)
+    high = graph.reduce("ReduceMax", scaled, axes)
+    scale = graph.op("Div", [full, graph.op("Sub", [high, low])])
+    z = graph.op("Add", [graph.op("Mul", [scaled, scale]),
+                         graph.op("Mul", [graph.op("Neg", [low]), scale])])
+    y = graph.op("Clip", [z, graph.const(0.0, "zero"), full])
+    if rescale:
+        y = graph.op("Add", [graph.op("Mul", [graph.op("Div", [y, full]), span]), bottom])
+    return x.relabel(graph.op("Where", [graph.op("IsNaN", [y]), x.name, y]))
+
+
 # ---------------------------------------------------------------- wrappers
 
 def time_distributed(state, layer, params, x, shape):

@@ -201,6 +201,25 @@ def image(state, layer, params, x, shape):
     return Value(_resize(graph, data, target, method), perm)
 
 
+def random_crop(state, layer, params, x, shape):
+    """RandomCrop at inference: the centre window of the target's aspect ratio, resized
+    bilinearly (seqcli's inference, as Keras documents it)."""
+    from seqcli.layers.preprocessing import _aspect_crop
+
+    graph = state.graph
+    perm, last = _spatial_layout(layer, 4)
+    data = graph.layout(x, perm)
+    height, width = _spatial_sizes(shape, last)
+    if height is None or width is None:
+        raise SeqcliError("cannot export to ONNX: RandomCrop's window depends on the image "
+                          "size, and the input's height and width are not known; give them "
+                          "in the input shape", place(layer))
+    top, left, box_h, box_w = _aspect_crop(height, width, layer.height, layer.width)
+    if (box_h, box_w) != (height, width):
+        data = _crop(graph, data, [top, left], [top + box_h, left + box_w], [2, 3])
+    return Value(_resize(graph, data, (layer.height, layer.width), "bilinear"), perm)
+
+
 # ---------------------------------------------------------------- padding, cropping, upsampling
 
 def _spatial_margins(layer, x, margins):

@@ -41,6 +41,9 @@ def _check_common(name, args, where):
     if len(clipping) > 1:
         raise SeqcliError(f"Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be "
                           f"set; {name} has {', '.join(clipping)}", where)
+    if name == "sgd" and not 0 <= args["momentum"] <= 1:  # Keras's SGD refuses it too
+        raise SeqcliError(f"`momentum` must be a float between [0, 1]. Received: "
+                          f"momentum={args['momentum']}", where)
     if not 0 <= args["ema_momentum"] <= 1:
         raise SeqcliError(f"`ema_momentum` must be in the range [0, 1]. Received: "
                           f"ema_momentum={args['ema_momentum']}", where)

@@ -69,6 +69,18 @@ FAMILIES = {
     "seqcli.layers.masking": ("Masking",),
     "seqcli.layers.rms_normalization": ("RMSNormalization",),
     "seqcli.layers.encoding": ("Discretization", "CategoryEncoding"),
+    "seqcli.layers.augmentation": ("RandomFlip", "RandomCrop"),
+    "seqcli.layers.augment_affine": ("RandomRotation", "RandomZoom", "RandomTranslation",
+                                     "RandomShear", "RandomPerspective"),
+    "seqcli.layers.augment_color": ("RandomContrast", "RandomBrightness", "RandomInvert",
+                                    "RandomGrayscale"),
+    "seqcli.layers.augment_tone": ("RandomColorDegeneration", "RandomSharpness",
+                                   "Solarization", "RandomPosterization", "Equalization"),
+    "seqcli.layers.augment_region": ("RandomErasing", "RandomGaussianBlur",
+                                     "RandomElasticTransform"),
+    "seqcli.layers.augment_hsv": ("RandomHue", "RandomSaturation"),
+    "seqcli.layers.augment_jitter": ("RandomColorJitter",),
+    "seqcli.layers.auto_contrast": ("AutoContrast",),
     "seqcli.model": ("Sequential",),
 }
 INDEX = {name: module for module, names in FAMILIES.items() for name in names}
@@ -95,6 +107,10 @@ def lookup(name) -> type:
         _load(INDEX[name])
     cls = LAYERS.get(ALIASES.get(name, name))
     if cls is None:
+        from seqcli.left_out import why
+
+        if why(name) is not None:
+            raise KeyError(f"{name} is a Keras layer that seqcli leaves out: {why(name)}")
         raise KeyError(f"unknown layer class {name!r}{did_you_mean(name, INDEX)}; "
                        "`seqcli catalog` lists the known layers")
     return cls

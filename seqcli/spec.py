@@ -57,7 +57,7 @@ def read_text(path: str, stdin=None) -> tuple[str, str]:
         with open(path, "rb") as handle:
             return path, _decode(handle.read(), path)
     except OSError as exc:
-        raise SeqcliError(exc.strerror or str(exc), path) from None
+        raise SeqcliError(exc.strerror or str(exc), path or "''") from None
 
 
 def _decode(data: bytes, name: str) -> str:

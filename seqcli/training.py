@@ -162,10 +162,11 @@ class Reporter:
 
 
 def check_targets(model: Sequential, compiled: Compiled, x, y, where: str = "",
-                  sample=1024) -> None:
+                  sample=1024, rows: int | None = None) -> None:
     """Targets that do not fit the loss fail now, before any training or output. The
-    message gives the whole targets' shape (the check probes a sample of them) and
-    `where` they are."""
+    message gives the whole targets' shape (the check probes a sample of them; `rows`
+    is their count when `y` is only their head, as a Dask run reads it) and `where`
+    they are."""
     n = min(len(y), sample)
     shape = model.output_shape((n, *x.shape[1:]))
     probe = np.full(shape, 0.5, dtype=np.float32)  # a valid probability and a valid logit
@@ -176,7 +177,8 @@ def check_targets(model: Sequential, compiled: Compiled, x, y, where: str = "",
         if compiled.loss[0] == "sparse_categorical_crossentropy":
             _loss(compiled, np.asarray(y), np.full((len(y), shape[-1]), 0.5, np.float32))
     except SeqcliError as exc:
-        raise SeqcliError(_whole_shapes(exc.message, n, len(y)), where) from None
+        raise SeqcliError(_whole_shapes(exc.message, n, len(y) if rows is None else rows),
+                          where) from None
 
 
 def _whole_shapes(message: str, probed: int, rows: int) -> str:

@@ -124,8 +124,11 @@ def check(arrays: dict, specs: dict, path: str, optional=frozenset()) -> dict:
 
     extra = sorted(set(arrays) - set(specs))
     if extra:
-        raise SeqcliError(f"unexpected weight {extra[0]!r}: the model has no such weight "
-                          f"(it has: {', '.join(specs)})", path)
+        from seqcli.errors import did_you_mean
+
+        hint = did_you_mean(extra[0], specs)  # tf.keras's 'dense/kernel:0', a typo
+        raise SeqcliError(f"unexpected weight {extra[0]!r}{hint}: the model has no such "
+                          f"weight (it has: {', '.join(specs)})", path)
     missing = [key for key in specs if key not in arrays and key not in optional]
     if missing:
         layer, _, weight = missing[0].rpartition("/")

@@ -20,7 +20,7 @@ def test_every_command_is_listed_and_loads():
 
     assert COMMANDS == sorted(["summary", "init", "weights", "run", "extract", "catalog",
                                "freeze", "unfreeze", "new", "add", "pop", "fit", "evaluate",
-                               "convert", "check", "plot", "diff", "explain"])
+                               "convert", "check", "plot", "diff", "explain", "adapt"])
     for name in COMMANDS:
         assert isinstance(seqcli_group.get_command(None, name), click.Command)
 

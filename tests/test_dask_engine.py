@@ -371,6 +371,19 @@ def test_usage_errors(cli, data, monkeypatch):
                        "pip install 'seqcli[dask]'")
 
 
+def test_targets_that_do_not_fit_are_shown_whole_not_as_the_probed_head(cli, tmp_path,
+                                                                        monkeypatch):
+    """The check reads the first 1024 targets; the message gives all of their shape."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.yaml").write_text(SPEC)
+    np.save("x.npy", np.zeros((1500, 96), np.float32))
+    np.save("y.npy", np.zeros((1500, 3), np.float32))
+    result = cli("evaluate", "model.yaml", "--x", "x.npy", "--y", "y.npy", "--loss", "mse",
+                 "--engine", "dask")
+    assert_clean_error(result, 1, "y.npy", "the targets have shape (1500, 3) but the model "
+                       "outputs (1500, 5)")
+
+
 def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_pipe():
     import io
 

@@ -96,6 +96,24 @@ def test_json_specs_are_edited_as_json(cli, tmp_path, monkeypatch):
         {"Dense": {"units": 3, "trainable": False}}]
 
 
+def test_a_yaml_spec_written_to_a_json_name_is_json(cli, model_file):
+    """`-o out.json` gets JSON, which seqcli (and any JSON reader) reads back; it once
+    got the YAML text, which `seqcli summary out.json` refused as invalid JSON."""
+    for args in (["freeze", "model.yaml", "--all"], ["add", "model.yaml", "Dense(4)"],
+                 ["pop", "model.yaml"], ["new", "--input-shape", "4"]):
+        result = cli(*args, "-o", "out.json")
+        assert result.exit_code == 0, result.stderr
+        data = json.loads(open("out.json", encoding="utf-8").read())
+        assert cli("summary", "out.json").exit_code == 0
+        assert isinstance(data["layers"], list)
+    assert data == {"name": "sequential", "input_shape": [4], "layers": []}
+    import yaml
+
+    as_yaml = yaml.safe_load(cli("freeze", "model.yaml", "--all").stdout)
+    assert cli("freeze", "model.yaml", "--all", "-o", "out.json").exit_code == 0
+    assert json.loads(open("out.json", encoding="utf-8").read()) == as_yaml
+
+
 def read(path):
     with open(path, encoding="utf-8") as handle:
         return handle.read()

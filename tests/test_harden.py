@@ -190,3 +190,77 @@ def test_printed_outputs_are_complete_and_full_precision_reads_back_exactly(cli,
     three = cli("run", "s.yaml", "--input", "x.npy", "--precision", "3")
     assert all(len(n.split(".")[1]) <= 3 for n in three.stdout.replace("[", " ")
                .replace("]", " ").split() if "e" not in n)
+
+
+def test_init_writes_the_format_its_output_names_as_fit_does(cli, tmp_path, monkeypatch):
+    """`init -o w.weights.h5` (or `.keras`) once wrote .npz bytes under that name; now
+    init and fit choose the format by the same rule, and seqcli reads each back."""
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    np.save("x.npy", np.ones((3, 4), np.float32))
+    assert cli("init", "s.yaml", "-o", "w.npz", "--seed", "3").exit_code == 0
+    expected = cli("run", "s.yaml", "--input", "x.npy", "--weights", "w.npz").stdout
+    for name in ("w.weights.h5", "w.keras"):
+        result = cli("init", "s.yaml", "-o", name, "--seed", "3")
+        assert result.exit_code == 0, result.stderr
+    assert open("w.weights.h5", "rb").read(8) == b"\x89HDF\r\n\x1a\n"
+    assert "config.json" in zipfile.ZipFile("w.keras").namelist()
+    assert cli("run", "s.yaml", "--input", "x.npy", "--weights", "w.weights.h5").stdout \
+        == expected
+    assert cli("run", "w.keras", "--input", "x.npy").stdout == expected
+
+
+@pytest.mark.parametrize("command", [["check"], ["plot", "-o", "m.svg"]])
+def test_an_unbuilt_model_is_told_only_the_options_its_command_has(cli, tmp_path,
+                                                                   monkeypatch, command):
+    """check and plot have --input-shape but no --input (init's fix, for every command)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text("layers:\n  - Dense: {units: 2}\n")
+    result = cli(command[0], "s.yaml", *command[1:])
+    assert_clean_error(result, 1, "s.yaml: This model has not yet been built")
+    assert result.stderr.rstrip().endswith("or with --input-shape")
+
+
+def test_bare_seqcli_prints_its_help_and_a_typo_gets_a_suggestion(cli):
+    """`seqcli` alone printed its whole help squashed into one `seqcli: error:` line."""
+    bare = cli()
+    assert bare.exit_code == 2
+    assert bare.stderr.startswith("Usage: ") and "[OPTIONS] COMMAND" in bare.stderr
+    assert "\nCommands:\n" in bare.stderr and "seqcli: error" not in bare.stderr
+    assert_clean_error(cli("summay", "m.yaml"), 2, "No such command 'summay'",
+                       "did you mean 'summary'?")
+
+
+def test_one_step_is_one_step(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC)
+    np.savez("d.npz", x=np.ones((3, 4), np.float32), y=np.ones((3, 2), np.float32))
+    result = cli("fit", "s.yaml", "--data", "d.npz", "--loss", "mse", "-o", "w.npz")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Epoch 1/1 - 1 step - ")
+
+
+def test_catalog_takes_a_class_as_keras_code_writes_it(cli):
+    """`add` reads keras.layers.Dense(...); `catalog keras.layers.Dense` now does too."""
+    for name in ("keras.layers.Dense", "layers.Dense", "tf.keras.layers.Dense"):
+        result = cli("catalog", name)
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == cli("catalog", "Dense").stdout
+
+
+def test_every_option_a_help_mentions_is_one_its_command_has(cli):
+    """evaluate's --engine help offered --input and -o, and fit's --x offered --engine:
+    options help text names must exist on that command."""
+    import re
+
+    from tests.test_cli import COMMANDS
+
+    for command in COMMANDS:
+        text = cli(command, "--help").stdout
+        options = text[text.index("\nOptions:"):]
+        own = set(re.findall(r"^\s+(?:-\w, )?(--[\w-]+)(?: / (--[\w-]+))?", options, re.M))
+        own = {name for pair in own for name in pair if name}
+        mentioned = set(re.findall(r"--[a-z][\w-]*[a-z]", re.sub(r"-\n\s+", "-", options)))
+        assert mentioned <= own, (command, mentioned - own)

@@ -129,13 +129,14 @@ def values_for(param: click.Parameter) -> list:
     return INPUTS + ["Dense(3)", "dense", "1", "x"]
 
 
-WRITTEN = {"output", "weights_out", "history_path", "checkpoint_path"}
+WRITTEN = {"output", "weights_out", "history_path", "checkpoint_path", "spec_out"}
 GOOD = {  # a right value per parameter name, so that many combinations do real work
     "spec": ["spec.yaml", "nested.yaml", "spec.json"], "spec_a": ["spec.yaml"],
     "spec_b": ["nested.yaml", "spec.json"], "input_path": ["x.npy", "x.csv"],
     "x_path": ["x.npy", "x.csv"], "y_path": ["y.npy"], "weights_path": ["w.npz"],
     "data_path": ["data.npz"], "validation_path": ["data.npz"], "history_path": ["h.csv"],
     "checkpoint_path": ["c.npz"], "weights_out": ["wo.npz"], "sample_weight_path": ["sw.npy"],
+    "spec_out": ["adapted.yaml", "adapted.keras"],
     "epochs": ["1", "2"], "batch_size": ["1", "4", "32"], "validation_split": ["0.25"],
     "learning_rate": ["0.01"], "seed": ["0", "7"], "chunk_rows": ["4"],
 }
@@ -145,6 +146,8 @@ OUTPUT_OF = {"run": ["out.npy", "-"], "convert": ["out.yaml", "out.json", "out.k
 
 
 def good_values(param: click.Parameter, command: str) -> list:
+    if command == "adapt" and param.name == "data_path":
+        return ["x.npy", "x4.npy"]
     if param.name == "output":
         return OUTPUT_OF.get(command, ["out.yaml"] if command in ("freeze", "unfreeze", "new",
                                                                    "add", "pop") else ["out.npz"])
@@ -224,7 +227,7 @@ def assert_clean(argv, stdin):
 
 FAST = ["summary", "weights", "init", "run", "extract", "catalog", "freeze", "unfreeze", "new",
         "add", "pop", "plot", "check", "diff", "explain"]
-SLOWER = ["fit", "evaluate", "convert"]  # training, ONNX and Keras files: fewer examples
+SLOWER = ["fit", "evaluate", "convert", "adapt"]  # training, ONNX, Keras files, data passes
 
 
 def test_the_pools_cover_every_command():

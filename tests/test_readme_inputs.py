@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-WRITES = {"-o", "--output", "--weights-out", "--history", "--checkpoint"}
+WRITES = {"-o", "--output", "--weights-out", "--history", "--checkpoint", "--spec-out"}
 DATA = (".npy", ".npz", ".yaml", ".yml", ".json", ".keras", ".h5", ".onnx", ".csv", "/")
 # files the README shows in full for the reader to create (`$ cat predict.py`), or says
 # to copy (`model.keras`), or a hostile example that is not meant to be made (`bad/`)
@@ -145,3 +145,88 @@ def test_the_safety_examples_print_what_the_readme_shows(tmp_path):
         printed = (done.stderr + done.stdout).splitlines()
         printed = [line.rstrip() for line in printed if line.strip()]
         assert printed == [line.rstrip() for line in shown], command
+
+
+def shown_lines(command: str) -> list:
+    """The README's output of a `$ command` that may continue over `\\` lines."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"$ {command}"))
+    while lines[start].endswith("\\"):
+        start += 1
+    end = next(i for i in range(start + 1, len(lines))
+               if lines[i].startswith(("$ ", "```")))
+    return lines[start + 1:end]
+
+
+@pytest.mark.parametrize("command", [
+    "seqcli summary model.keras",
+    "seqcli run model.keras --input x.npy",
+    "seqcli summary specs/guide_cnn.yaml --columns macs,flops,receptive_field",
+    "seqcli summary specs/guide_cnn.yaml --format json | python -c",
+    "seqcli diff specs/guide_cnn.yaml specs/examples/guide_cnn_wide.yaml --format json | python",
+])
+def test_the_coming_from_keras_and_cost_examples_print_what_the_readme_shows(tmp_path,
+                                                                             command):
+    """Run in a shell as pasted (the README's data line made first); an output shown up
+    to `...` is compared up to there, every character, trailing blanks included."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(os.path.join(ROOT, "tests/fixtures/keras_files/mnist_convnet.keras"),
+                tmp_path / "model.keras")
+    os.symlink(os.path.join(ROOT, "specs"), tmp_path / "specs")
+    made = next(c for c in commands() if c.startswith("python -c") and "'x.npy'" in c)
+    full = next(c for c in commands() if c.startswith(command))
+    env = {**os.environ, "PYTHONPATH": ROOT,
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    script = f"seqcli() {{ {sys.executable} -m seqcli \"$@\"; }}\n{made}\n{full}\n"
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, env=env)
+    shown = shown_lines(command)
+    printed = done.stdout.splitlines()
+    if shown[-1] == "...":
+        shown, printed = shown[:-1], printed[:len(shown) - 1]
+    assert printed == shown, done.stderr
+
+
+def test_a_shell_continuation_in_the_readme_is_one_backslash():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        doubled = [line for line in handle if line.rstrip("\n").endswith("\\\\")]
+    assert not doubled
+
+
+def test_the_digits_training_examples_print_what_the_readme_shows(tmp_path):
+    """The two console blocks of "Transfer learning: train and evaluate", run in order in
+    a shell: every line as shown but the seconds an epoch took. (A change of Adam's
+    rounding moved these numbers once and the README kept the old ones.)"""
+    import re
+    import subprocess
+    import sys
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    section = text[text.index("### Transfer learning: train and evaluate"):
+                   text.index("`fit` takes the data as an `.npz`")]
+    steps, current = [], None
+    for block in section.split("```\n")[1::2]:
+        lines = block.splitlines()
+        for index, line in enumerate(lines):
+            if line.startswith("$ "):
+                current = [line[2:], []]
+                steps.append(current)
+            elif lines[index - 1].endswith("\\") and index > 0:
+                current[0] = current[0].rstrip("\\") + " " + line.strip()
+            else:
+                current[1].append(line)
+    assert len(steps) == 9
+    os.symlink(os.path.join(ROOT, "specs"), tmp_path / "specs")
+    env = {**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"}
+    seconds = re.compile(r" - \d+\.\ds - ")
+    for command, shown in steps:
+        run = command.replace("seqcli ", f"{sys.executable} -m seqcli ") + " 2>&1"
+        done = subprocess.run(["bash", "-c", run], cwd=tmp_path, capture_output=True,
+                              text=True, env=env)
+        printed = [seconds.sub(" - 0.0s - ", line) for line in done.stdout.splitlines()]
+        assert printed == [seconds.sub(" - 0.0s - ", line) for line in shown], command
