@@ -9,10 +9,8 @@ from seqcli.registry import all_layers, lookup
 
 
 def overview() -> str:
-    from tabulate import tabulate
-
     rows = [[name, ", ".join(cls.aliases), cls.summary] for name, cls in all_layers().items()]
-    table = tabulate(rows, headers=["layer", "aliases", "what it does"], tablefmt="simple")
+    table = _table(rows, ["layer", "aliases", "what it does"])
     return table + "\n\n" + left_out_text()
 
 
@@ -49,8 +47,6 @@ def details(class_name: str) -> str:
 
 
 def _arguments_table(cls) -> str:
-    from tabulate import tabulate
-
     rows = []
     for f in cls.arguments():
         if f.default is dataclasses.MISSING:
@@ -63,4 +59,20 @@ def _arguments_table(cls) -> str:
         kind = "constraint" if name.endswith("_constraint") else "regularizer"
         rows.append([name, f"{kind} name | {{name: {{args}}}}", "null",
                      "applied after each step" if kind == "constraint" else "adds to the loss"])
-    return tabulate(rows, headers=["argument", "type", "default", "notes"], tablefmt="simple")
+    return _table(rows, ["argument", "type", "default", "notes"])
+
+
+def _table(rows: list, headers: list) -> str:
+    """Text cells in tabulate's "simple" layout: left-aligned columns two spaces apart, at
+    least two wider than their header, a dashed rule under the header. Written here
+    because importing tabulate (which looks up its own version with importlib.metadata)
+    costs about as much as the rest of `seqcli catalog Conv2D`."""
+    cells = [[str(cell).strip() for cell in row] for row in rows]
+    widths = [max([len(header) + 2] + [len(row[i]) for row in cells])
+              for i, header in enumerate(headers)]
+
+    def line(row):
+        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * width for width in widths]),
+                      *(line(row) for row in cells)])

@@ -51,7 +51,8 @@ def _cell_class(name: str, layer_class: type, summary: str) -> type:
     fields = [(f.name, f.type, dataclasses.field(default=f.default, metadata=f.metadata))
               for f in layer_class.arguments()
               if f.name not in base and f.name not in SEQUENCE_ARGS]
-    namespace = {"layer_class": layer_class, "summary": summary,
+    # __doc__ given: otherwise dataclasses writes one from inspect.signature, slowly
+    namespace = {"__doc__": summary, "layer_class": layer_class, "summary": summary,
                  "positional": layer_class.positional, "weights_doc": layer_class.weights_doc,
                  "weight_args": layer_class.weight_args, "__module__": __name__}
     return register(make_dataclass(name, fields, bases=(_Cell,), frozen=True, kw_only=True,
