@@ -81,9 +81,11 @@ class Sequential(Layer):
             except ValueError as exc:
                 raise SeqcliError(str(exc), self.where) from None
         steps, shape = [], tuple(input_shape)
+        keras = shape  # the shape as Keras sees it (EinsumDense's nulls kept)
         for index, layer in enumerate(self.layers):
             try:
                 steps.append(_step(layer, shape))
+                keras = _keras_shape(steps[-1], keras)
             except ValueError as exc:
                 raise SeqcliError(str(exc), locate(layer, index, self)) from None
             shape = steps[-1].output_shape
@@ -332,6 +334,31 @@ def _step(layer: Layer, input_shape: Shape) -> Step:
     weights = tuple(specs) if layer.trainable else tuple(
         dataclasses.replace(spec, trainable=False) for spec in specs)
     return Step(layer, input_shape, inner.output_shape if inner else output, weights, inner)
+
+
+def _keras_shape(step: Step, keras_in: Shape) -> Shape:
+    """The output shape Keras builds, from the input shape Keras sees. An EinsumDense
+    output_shape's null is None for Keras though the data fills it; Keras then refuses a
+    layer that needs that size (a kernel sized by it, a ConvLSTM's frame), so seqcli
+    refuses it too (ValueError). Where seqcli's shape arithmetic cannot take the None
+    (TypeError), the data's shape goes on, as the summary shows it."""
+    layer = step.layer
+    own = type(layer).keras_output_shape is not Layer.keras_output_shape
+    if step.inner is not None or (keras_in == step.input_shape and not own):
+        return step.output_shape
+    try:
+        if keras_in != step.input_shape:
+            for spec in layer.weight_specs(keras_in):
+                if None in spec.shape:
+                    raise ValueError(
+                        "Shapes used to initialize variables must be fully-defined (no "
+                        f"`None` dimensions). Received: shape={format_shape(spec.shape)} "
+                        f"for variable path='{layer.name}/{spec.name}' (Keras sees the "
+                        f"input as {format_shape(keras_in)}: an EinsumDense output_shape's "
+                        "null stays None; give that size instead of null)")
+        return layer.keras_output_shape(keras_in)
+    except TypeError:
+        return step.output_shape
 
 
 def locate(layer: Layer, index: int, model: Sequential) -> str:

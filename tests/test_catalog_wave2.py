@@ -57,6 +57,35 @@ def test_a_bad_layer_is_one_located_line(layers, message):
     assert message in text and "\n" not in text and text.startswith("case.json:1:")
 
 
+NULL_TIME = {"EinsumDense": {"equation": "abc,cd->abd", "output_shape": [None, 4]}}
+
+
+@pytest.mark.parametrize("layers,input_shape,message", [
+    # Keras builds on the None an output_shape null leaves, and cannot size this kernel
+    ([NULL_TIME, {"Flatten": {}}, {"Dense": {"units": 2}}], [6, 3],
+     "layers[2] (Dense 'dense'): The last dimension of the inputs to a Dense layer should "
+     "be defined. Found None"),
+    ([{"EinsumDense": {"equation": "abcd,de->abce", "output_shape": [None, None, 2]}},
+      {"ConvLSTM1D": {"filters": 2, "kernel_size": 2}}], [3, 6, 2],
+     "ConvLSTM layers only support static input shapes for the spatial dimension. "
+     "Received invalid input shape: input_shape=(None, None, None, 2)"),
+])
+def test_a_layer_keras_cannot_build_after_an_einsum_null_is_refused(layers, input_shape,
+                                                                     message):
+    """Keras refuses these models (a random stack found it): so does seqcli."""
+    with pytest.raises(SeqcliError) as caught:
+        load(layers, input_shape)
+    assert message in str(caught.value)
+
+
+def test_layers_keras_builds_on_an_einsum_null_are_accepted():
+    # Keras builds these on (None, None, 4): no size of the null axis is needed
+    for tail in ([{"Conv1D": {"filters": 2, "kernel_size": 2}}], [{"LSTM": {"units": 2}}],
+                 [{"Dense": {"units": 2}}, {"GlobalAveragePooling1D": {}}]):
+        model = load([NULL_TIME] + tail, [6, 3])
+        assert model.output_shape((None, 6, 3))[-1] == 2
+
+
 def test_spectral_normalization_runs_the_stored_kernel_at_inference():
     model = load([{"SpectralNormalization": {"layer": {"Dense": {"units": 3}}}}], [4])
     plain = load([{"Dense": {"units": 3}}], [4])

@@ -113,3 +113,19 @@ def test_summary_rows_match_keras(path):
 
 def test_random_stacks_are_covered():
     assert sum("random_" in os.path.basename(p) for p in CASES) >= 12
+
+
+def test_catalog_stacks_draw_on_the_newer_layers():
+    """make_catalog.py's random stacks: two dozen, using the layers added since the
+    first random stacks (and the older ones) together."""
+    stacks = [p for p in CASES if os.path.basename(p).startswith("catalog_stack_")]
+    assert len(stacks) >= 30
+    covered = set()
+    for path in stacks:
+        covered.update(classes_in(load_case(path)[0]))
+    newer = {"Masking", "RMSNormalization", "Discretization", "CategoryEncoding", "RNN",
+             "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "EinsumDense",
+             "SpectralNormalization", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "RandomCrop",
+             "AutoContrast", "Equalization", "RandomFlip", "RandomRotation"}
+    assert newer - covered == set()
+    assert {"Conv2D", "DepthwiseConv2D", "GRU", "Bidirectional", "TimeDistributed"} <= covered

@@ -35,6 +35,20 @@ class SpectralNormalization(_Wrapper):
     summary = "Divides a layer's kernel by its spectral norm in training (GANs' Lipschitz bound)"
     weights_doc = "the wrapped layer's, and vector_u (1, the kernel's last axis; not trainable)"
 
+    # Keras's SpectralNormalization returns its layer's output tensor, and the mask that
+    # layer set on it rides along (despite Keras's warning that the mask is destroyed):
+    # a Dense inside passes the mask on, an Embedding with mask_zero makes one
+    @property
+    def masking(self) -> str:
+        return "passes" if self.layer.masking == "passes" else "drops"
+
+    @property
+    def makes_mask(self) -> bool:
+        return self.layer.makes_mask
+
+    def make_mask(self, x):
+        return self.layer.make_mask(x)
+
     def check(self):
         if self.layer.regularizes_output:
             raise ArgError("layer", "an activity_regularizer on the layer inside "
