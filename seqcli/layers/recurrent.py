@@ -361,6 +361,7 @@ class LSTM(_Recurrent):
         np.multiply(dc, g, out=dz[:, :u])
         np.multiply(dc, c_prev, out=dz[:, u:2 * u])
         np.multiply(dh, tc, out=dz[:, 3 * u:])
+        dz[:, 2 * u:3 * u] = 0  # not garbage (a NaN warning) under the product below
         dz *= sig - sig * sig  # sigmoid's gradient, then the c quarter's tanh gradient
         dg = dz[:, 2 * u:3 * u]
         np.multiply(g, g, out=dg)
