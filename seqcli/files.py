@@ -66,11 +66,20 @@ def _is_special(path: str) -> bool:
 
 def _special_writer(path: str, binary: bool):
     """A device or pipe is not a file to replace (renaming over /dev/null, as root, would
-    swap the device for a plain file): it is opened and written as it is."""
+    swap the device for a plain file): it is opened and written as it is. Binary output
+    is made in memory first: an .npz's zip writer seeks and asks its position, which a
+    device like /dev/null answers with 0, and the sizes it then computes break it."""
+    import io
+
     try:
         with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8",
                   newline=None if binary else "") as handle:
-            yield handle
+            if not binary:
+                yield handle
+                return
+            buffer = io.BytesIO()
+            yield buffer
+            handle.write(buffer.getvalue())
     except OSError as exc:
         raise SeqcliError(f"cannot write: {exc.strerror or exc}", path) from None
 
