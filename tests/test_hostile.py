@@ -591,3 +591,13 @@ def test_stdout_closed_early_is_quiet(tmp_path):
     err = (tmp_path / "err.txt").read_text()
     assert "Traceback" not in err and "Error" not in err, err
     assert (tmp_path / "status.txt").read_text().strip() == "1"
+
+
+def test_a_named_pipe_as_input_is_refused_without_opening_it(cli, tmp_path, monkeypatch):
+    """bash's <(...) gives a pipe that can be read once only: opening it here would hang
+    or lose the data, so the message points to standard input instead."""
+    monkeypatch.chdir(tmp_path)
+    write_files(tmp_path, {"s.yaml": GOOD})
+    os.mkfifo(tmp_path / "pipe")
+    result = cli("run", "s.yaml", "--input", "pipe")
+    assert_clean_error(result, 1, "not a regular file", "'--input -'")
