@@ -45,6 +45,7 @@ def adapt(spec, data_path, output, weights_path, spec_out, layer_names, batch_si
     from seqcli import adapt as adapt_module
     from seqcli import convert, runner, streams
     from seqcli import weights as weights_module
+    from seqcli.errors import about_data
 
     if spec == "-" and data_path == "-":
         raise click.UsageError("the spec and the data cannot both come from standard input")
@@ -57,8 +58,9 @@ def adapt(spec, data_path, output, weights_path, spec_out, layer_names, batch_si
     if output is not None or chosen[0][0] > 0:  # the weights are written, or data flows
         for note in notes:                      # through layers before an adapted one
             click.echo(f"seqcli: {note}", err=True)
-    new_weights, layers = adapt_module.adapt(
-        model, weights, lambda: runner.batches(rows, batch_size), chosen)
+    with about_data("<stdin>" if data_path == "-" else data_path):  # adapt has no
+        new_weights, layers = adapt_module.adapt(                  # --allow-nonfinite
+            model, weights, lambda: runner.batches(rows, batch_size, fix=""), chosen)
     for _, layer in chosen:
         click.echo(f"seqcli: adapted {layer.describe()} to {len(rows):,} rows", err=True)
     if spec_out is not None:

@@ -29,8 +29,8 @@ def atomic_writer(path: str, binary: bool = False):
     folder = os.path.dirname(target) or "."
     if os.path.isdir(target):
         raise SeqcliError("is a directory; expected a file to write", path)
-    if _is_special(target):  # /dev/null, a named pipe: written in place, never replaced
-        yield from _special_writer(target, path, binary)
+    if _is_special(path):  # /dev/null, a named pipe: written in place, never replaced
+        yield from _special_writer(path, binary)
         return
     remove_stale(folder)
     try:
@@ -53,21 +53,33 @@ def atomic_writer(path: str, binary: bool = False):
         raise
 
 
-def _is_special(target: str) -> bool:
+def _is_special(path: str) -> bool:
+    """Whether `path` (links followed as open() follows them) is a device or a pipe.
+    Asked of the path, not its realpath: /dev/stdout into a pipe resolves to a name
+    like `/proc/PID/fd/pipe:[N]` that exists nowhere, yet opens."""
     try:
-        mode = os.stat(target).st_mode
+        mode = os.stat(path).st_mode
     except OSError:
         return False
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
-def _special_writer(target: str, path: str, binary: bool):
+def _special_writer(path: str, binary: bool):
     """A device or pipe is not a file to replace (renaming over /dev/null, as root, would
-    swap the device for a plain file): it is opened and written as it is."""
+    swap the device for a plain file): it is opened and written as it is. Binary output
+    is made in memory first: an .npz's zip writer seeks and asks its position, which a
+    device like /dev/null answers with 0, and the sizes it then computes break it."""
+    import io
+
     try:
-        with open(target, "wb" if binary else "w", encoding=None if binary else "utf-8",
+        with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8",
                   newline=None if binary else "") as handle:
-            yield handle
+            if not binary:
+                yield handle
+                return
+            buffer = io.BytesIO()
+            yield buffer
+            handle.write(buffer.getvalue())
     except OSError as exc:
         raise SeqcliError(f"cannot write: {exc.strerror or exc}", path) from None
 
@@ -133,8 +145,8 @@ def check_writable(path: str, where: str = "", folder_ok: bool = False) -> None:
     target = os.path.realpath(path.rstrip("/") if folder_ok else path)
     if os.path.isdir(target) and not folder_ok:
         raise SeqcliError("is a directory; expected a file to write", where)
-    if _is_special(target):  # /dev/null, a pipe: written in place, so it needs no folder
-        if not os.access(target, os.W_OK):
+    if _is_special(path):  # /dev/null, a pipe: written in place, so it needs no folder
+        if not os.access(path, os.W_OK):
             raise SeqcliError("cannot write: permission denied", where)
         return
     folder = os.path.dirname(target) or "."

@@ -127,6 +127,10 @@ def pad_spatial(x, pads, value=0.0):
 # ---------------------------------------------------------------- convolution
 
 CONV_BLOCK_BYTES = 2 * 2**20  # a patch block small enough to stay in cache for its matmul
+# the runs of samples conv_backward splits a large batch into, whatever the cores (12
+# shares evenly among 2, 3, 4, 6 or 12): a split per core would make the kernel
+# gradient's rounding, and so the trained weights, depend on the machine
+GRAD_RUNS = 12
 
 
 def conv_pads(spatial, window, strides, padding, dilation):
@@ -430,8 +434,10 @@ def log_softmax_grad(z, y, dy, axis=-1):
 def conv_backward(x, kernel, dy, strides, padding, dilation, groups=1, input_grad=True):
     """Gradients (dx, dkernel) of `conv`, by col2im on the same patch views; dx is None
     without `input_grad` (a model's first layer: nothing needs the data's gradient).
-    Runs of samples are shared out among the cores, each adding to its own dkernel."""
-    from seqcli.threads import cores, run_split
+    Runs of samples are shared out among the cores. Each run has its own dkernel and
+    they are summed in order; the runs depend on the shapes only, never on the cores, so
+    the rounding (and so `fit`'s weights) is the same on any machine."""
+    from seqcli.threads import run_split, single_blas
 
     window = kernel.shape[:-2]
     pads = conv_pads(x.shape[1:-1], window, strides, padding, dilation)
@@ -439,22 +445,22 @@ def conv_backward(x, kernel, dy, strides, padding, dilation, groups=1, input_gra
     dxp = np.zeros(xp.shape, xp.dtype) if input_grad else None
     per_sample = int(np.prod(dy.shape[1:-1])) * int(np.prod(window)) * xp.shape[-1] * x.itemsize
     chunk = max(1, 16 * CONV_BLOCK_BYTES // max(per_sample, 1))
-    if per_sample * len(xp) >= 2**20:  # enough work for every core to take a part
-        chunk = min(chunk, -(-len(xp) // cores()))
+    if per_sample * len(xp) >= 2**20:  # enough work to share: GRAD_RUNS runs at most
+        chunk = min(chunk, -(-len(xp) // GRAD_RUNS))
     starts = list(range(0, len(xp), chunk))
-    partial = {}  # first sample -> that part's dkernel, summed in order (reproducible)
+    partial = {}  # first sample -> that run's dkernel
 
     def work(part):
-        dkernel = np.zeros_like(kernel)
         for start in part:
             span = slice(start, start + chunk)
+            partial[start] = np.zeros_like(kernel)
             dcols = _conv_grads(xp[span], kernel, dy[span], strides, dilation, groups,
-                                dkernel, input_grad)
+                                partial[start], input_grad)
             if input_grad:
                 col2im(dxp[span], dcols, strides, dilation)
-        partial[part[0]] = dkernel
 
-    run_split(starts, work)
+    with single_blas():  # on one core too: BLAS's own threads would round differently
+        run_split(starts, work)
     dkernel = sum(partial[key] for key in sorted(partial))
     if not input_grad:
         return None, dkernel

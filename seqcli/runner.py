@@ -23,28 +23,31 @@ def build_for(model: Sequential, x, where: str = "") -> Sequential:
     return built
 
 
-def batches(x, batch_size: int, allow_nonfinite: bool = False):
+ALLOW = "or pass --allow-nonfinite to run anyway"  # for the commands that have the option
+
+
+def batches(x, batch_size: int, allow_nonfinite: bool = False, fix: str = ALLOW):
     """float32 chunks of x along the batch axis (integers and float64 cast explicitly);
-    NaN or Inf is refused unless allowed. A streamed input's rows are released once
-    their batch has been used."""
+    NaN or Inf is refused unless allowed (`fix`: what the message offers besides fixing
+    the data). A streamed input's rows are released once their batch has been used."""
     release = getattr(x, "release", None)
     for start in range(0, x.shape[0], batch_size):
         chunk = np.asarray(x[start:start + batch_size])
         if chunk.dtype != np.float32:
             chunk = chunk.astype(np.float32)
         if not allow_nonfinite:
-            check_finite(chunk, start)
+            check_finite(chunk, start, fix=fix)
         yield chunk
         if release is not None:
             release(start, start + batch_size)
 
 
-def check_finite(array, offset: int = 0, what: str = "input") -> None:
+def check_finite(array, offset: int = 0, what: str = "input", fix: str = ALLOW) -> None:
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int(np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0][0]) + offset
         verb = "hold" if what.endswith("s") else "holds"
-        raise SeqcliError(f"the {what} {verb} NaN or Inf (first in sample {bad}); fix the data, "
-                          "or pass --allow-nonfinite to run anyway")
+        raise SeqcliError(f"the {what} {verb} NaN or Inf (first in sample {bad}); fix the data"
+                          + (f", {fix}" if fix else ""))
 
 
 def with_batch(shape, n: int) -> tuple:

@@ -70,9 +70,15 @@ def _zarr_name(store: str, path: str) -> str:
 def open_source(text: str, what: str = "--input") -> Source:
     """The input named by `text`: a Zarr array (`data.zarr`, `store.zarr/path`), a glob
     or a folder of .npy shards (sorted by name), or one .npy file."""
+    from seqcli import tables
+
     store, inner = split_zarr(text)
     if store is not None:
         return _zarr_source(store, inner, what)
+    if tables.is_table(text):
+        raise SeqcliError("--engine dask reads .npy files or a Zarr array, not CSV/TSV "
+                          "text; save the numbers with numpy.save, or leave out --engine",
+                          f"{what} {text}")
     if any(c in text for c in GLOB_CHARACTERS) and not os.path.exists(text):
         paths = sorted(glob.glob(text))
         if not paths:

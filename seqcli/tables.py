@@ -115,8 +115,8 @@ def _is_header(first, delimiter, where) -> bool:
     number, line = first
     cells = _cells(line, delimiter)
     numeric = [bool(NUMBER.fullmatch(cell)) for _, cell in cells]
-    if all(numeric):
-        return False
+    if all(is_number or not cell for (_, cell), is_number in zip(cells, numeric)):
+        return False  # a row of numbers (an empty cell is then named as one)
     if not any(numeric):
         empty = next(((start, cell) for start, cell in cells if not cell), None)
         if empty is None:

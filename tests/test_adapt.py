@@ -137,6 +137,16 @@ def test_refusals_write_nothing(tmp_path, cli):
     kept.append("bad.npy")
     assert_refused(cli("adapt", spec, "--data", tmp_path / "bad.npy", "-o", tmp_path / "w.npz",
                        "--spec-out", tmp_path / "a.yaml"), 1, "", tmp_path, kept)
+    x[7, 1] = np.nan  # named by file and sample; adapt has no --allow-nonfinite to offer
+    np.save(tmp_path / "nan.npy", x)
+    kept.append("nan.npy")
+    result = cli("adapt", spec, "--data", tmp_path / "nan.npy", "-o", tmp_path / "w.npz",
+                 "--spec-out", tmp_path / "a.yaml")
+    assert result.exit_code == 1 and "allow-nonfinite" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"seqcli: error: {tmp_path / 'nan.npy'}: the input holds NaN or Inf (first in "
+        "sample 7); fix the data")  # after the note on fresh weights
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
 
 
 def test_a_model_without_adaptable_layers_is_refused(tmp_path, cli):

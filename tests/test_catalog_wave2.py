@@ -49,6 +49,13 @@ def test_stacked_cells_key_their_weights_by_cell_name():
     ([{"EinsumDense": {"equation": "ab,bc", "output_shape": 2}}], "Invalid einsum equation"),
     ([{"EinsumDense": {"equation": "abc,cd->abd", "output_shape": [5, 2]}}],
      "do not match at shared dimension 'b'"),
+    # einsum's own refusals, once an internal error at run time
+    ([{"EinsumDense": {"equation": "abc,cd->add", "output_shape": [2, 2]}}],
+     "names 'd' 2 times in its output 'add'"),
+    ([{"EinsumDense": {"equation": "abb,bd->ad", "output_shape": 2}}],
+     "names 'b' for input axes of sizes 3 and 6"),
+    ([{"EinsumDense": {"equation": "aac,cd->ad", "output_shape": 2}}],
+     "names 'a' for input axes of sizes 6 and None"),
 ])
 def test_a_bad_layer_is_one_located_line(layers, message):
     with pytest.raises(SeqcliError) as caught:

@@ -358,6 +358,11 @@ def test_usage_errors(cli, data, monkeypatch):
                        "--scheduler tcp://127.0.0.1:9", "cannot reach the Dask scheduler")
     assert_clean_error(cli("run", "model.yaml", "--input", "x.npy", "--engine", "dask",
                            "-o", "y.txt"), 1, "out.zarr, folder/ or out.npy")
+    with open("x.csv", "w") as handle:  # the numpy engine's text input: named, not "not .npy"
+        handle.write("1,2\n")
+    assert_clean_error(cli("run", "model.yaml", "--input", "x.csv", "--engine", "dask",
+                           "-o", "y.zarr"), 1, "--input x.csv", "not CSV/TSV text",
+                       "numpy.save")
     os.mkdir("mine")
     with open("mine/notes.txt", "w") as handle:
         handle.write("keep me")

@@ -233,6 +233,27 @@ def test_a_device_is_written_in_place_never_renamed_over(tmp_path):
     assert not os.path.isfile("/dev/null") and os.listdir(tmp_path) == ["pipe.npz"]
 
 
+def test_small_weights_to_dev_null(tmp_path):
+    """An .npz to /dev/null: the zip writer asked the device its position, got 0, and
+    failed on the sizes it computed from that ("internal error: argument out of range")."""
+    (tmp_path / "m.yaml").write_text("input_shape: [2]\nlayers:\n  - Dense: {units: 3}\n")
+    status, _, err = finished(seqcli(["init", "m.yaml", "-o", "/dev/null"], tmp_path))
+    assert status == 0, err
+    assert "wrote 2 weights" in err and os.listdir(tmp_path) == ["m.yaml"]
+
+
+def test_dev_stdout_into_a_pipe_is_written(tmp_path):
+    """`-o /dev/stdout | next`: the path resolves to `/proc/PID/fd/pipe:[N]`, a name that
+    exists nowhere, yet opens; it was refused as 'cannot write here'."""
+    process = seqcli(["init", LAYERS, "-o", "/dev/stdout"], tmp_path)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert out.startswith(b"PK") and os.listdir(tmp_path) == []
+    status, out, err = finished(seqcli(["new", "-o", "/dev/stdout"], tmp_path))
+    assert status == 0, err
+    assert out.startswith("name: sequential") and os.listdir(tmp_path) == []
+
+
 def test_the_dask_engines_temporary_folder_is_marked_and_cleans_up_after_a_kill(tmp_path):
     from seqcli import sinks
 

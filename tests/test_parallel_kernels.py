@@ -69,6 +69,22 @@ def test_shared_convolution_gradients_equal_one_thread(split_log, monkeypatch):
     np.testing.assert_allclose(dkernel, alone[1], rtol=1e-5, atol=1e-4)
 
 
+def test_convolution_gradients_are_the_same_bits_on_any_number_of_cores(monkeypatch):
+    """The runs of samples and the order of their sums depend on the shapes only: `fit`
+    on a 1-core and a 4-core machine trains the same weights."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(24, 32, 32, 4)).astype(np.float32)
+    kernel = rng.normal(size=(3, 3, 4, 8)).astype(np.float32)
+    dy = rng.normal(size=(24, 32, 32, 8)).astype(np.float32)
+    results = []
+    for count in (1, 2, 3, 4):
+        monkeypatch.setattr(threads_module, "cores", lambda count=count: count)
+        results.append(ops.conv_backward(x, kernel, dy, (1, 1), "same", (1, 1)))
+    for dx, dkernel in results[1:]:
+        np.testing.assert_array_equal(dx, results[0][0])
+        np.testing.assert_array_equal(dkernel, results[0][1])
+
+
 def test_large_batches_in_row_blocks_equal_each_sample_alone(split_log):
     model = spec.load_text("input_shape: [20]\nlayers:\n  - Dense: {units: 16, activation: relu}"
                            "\n  - Dense: {units: 3, activation: softmax}\n", "blocks").model

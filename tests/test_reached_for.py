@@ -134,6 +134,7 @@ def test_csv_and_tsv_give_the_same_numbers_as_npy(cli, layer_weights, name, text
     ("a,b,c\n1,,3\n", "x.csv:2:3", "an empty cell"),
     ("a,2,c\n1,2,3\n", "x.csv:1:3", "mixes names and numbers"),
     ("a,,c\n1,2,3\n", "x.csv:1:3", "an empty cell in the header"),
+    ("1,,3\n4,5,6\n", "x.csv:1:3", "an empty cell; every cell needs a number"),
     ("1,2,3\n1,2\n", "x.csv:2:1", "this line has 2 values; the first line has 3"),
     ("1,2,3\n1,2,1_000\n", "x.csv:2:5", "'1_000' is not a number"),
     ("1,2,3\n1,-1e39,3\n", "x.csv:2:3", "'-1e39' is beyond float32's range"),

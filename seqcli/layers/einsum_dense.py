@@ -129,6 +129,19 @@ class EinsumDense(Layer):
             raise ValueError(f"EinsumDense's equation {self.equation!r} names "
                              f"{len(inputs)} input axes; the input has {len(input_shape)} "
                              f"(shape {format_shape(input_shape)})")
+        for d in set(outputs):
+            if outputs.count(d) > 1:  # einsum itself refuses it (Keras's call too)
+                raise ValueError(f"EinsumDense's equation {self.equation!r} names '{d}' "
+                                 f"{outputs.count(d)} times in its output '{outputs}'; an "
+                                 "output letter may appear once")
+        for d in set(inputs):
+            sizes = {input_shape[in_at[d] - inputs.rindex(d) + i]
+                     for i, letter in enumerate(inputs) if letter == d}
+            if len(sizes) > 1 or (inputs.count(d) > 1 and None in sizes):
+                raise ValueError(f"EinsumDense's equation {self.equation!r} names '{d}' for "
+                                 f"input axes of sizes {format_sizes(sizes)} (input shape "
+                                 f"{format_shape(input_shape)}); a repeated letter's axes "
+                                 "need one known size")
         for d in inputs:
             if d in out_at and shape[out_at[d]] is not None and \
                     shape[out_at[d]] != input_shape[in_at[d]]:
@@ -262,3 +275,7 @@ class EinsumDense(Layer):
             axes = tuple(i for i, n in enumerate(bias.shape) if n == 1 and summed.shape[i] != 1)
             grads["bias"] = summed.sum(axis=axes, keepdims=True).reshape(bias.shape)
         return np.ascontiguousarray(dx), grads
+
+
+def format_sizes(sizes) -> str:
+    return " and ".join(sorted("None" if size is None else str(size) for size in sizes))
