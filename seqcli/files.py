@@ -34,7 +34,7 @@ def atomic_writer(path: str, binary: bool = False):
         return
     remove_stale(folder)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}{MARK}{os.getpid()}.",
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}{owner_tag()}.",
                                    suffix=".tmp", dir=folder)
     except OSError as exc:
         raise SeqcliError(f"cannot write here: {exc.strerror or exc}", path) from None
@@ -84,7 +84,24 @@ def _special_writer(path: str, binary: bool):
         raise SeqcliError(f"cannot write: {exc.strerror or exc}", path) from None
 
 
-MARK = ".seqcli-"  # .TARGET.seqcli-PID.RANDOM.tmp
+MARK = ".seqcli-"  # .TARGET.seqcli-PID-HOST.RANDOM.tmp
+
+
+def _host_tag() -> str:
+    """8 hex digits naming this machine: a PID says nothing about a process on another
+    host writing into a shared folder (Dask workers elsewhere)."""
+    import hashlib
+    import socket
+
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+HOST = _host_tag()
+
+
+def owner_tag(pid: int | None = None) -> str:
+    """The part of a temporary name that says whose it is: `.seqcli-PID-HOST`."""
+    return f"{MARK}{os.getpid() if pid is None else pid}-{HOST}"
 
 
 def remove_stale(folder: str) -> list[str]:
@@ -114,12 +131,12 @@ def remove_stale(folder: str) -> list[str]:
 
 
 def _owner(name: str) -> int | None:
-    """The PID in `.TARGET.seqcli-PID.RANDOM.tmp` (or `.old`, a replaced Dask output on
-    its way out), or None for any other name."""
+    """The PID in `.TARGET.seqcli-PID-HOST.RANDOM.tmp` (or `.old`, a replaced Dask output
+    on its way out) written on this host, or None for any other name."""
     if not (name.startswith(".") and name.endswith((".tmp", ".old"))) or MARK not in name:
         return None
-    pid = name.rsplit(MARK, 1)[1].split(".", 1)[0]
-    return int(pid) if pid.isdigit() else None
+    pid, _, host = name.rsplit(MARK, 1)[1].split(".", 1)[0].partition("-")
+    return int(pid) if pid.isdigit() and host == HOST else None
 
 
 def _alive(pid: int) -> bool:
@@ -153,7 +170,7 @@ def check_writable(path: str, where: str = "", folder_ok: bool = False) -> None:
     if not os.path.isdir(folder):
         raise SeqcliError(f"cannot write: no folder {os.path.dirname(path) or '.'!r}", where)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}{MARK}{os.getpid()}.",
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}{owner_tag()}.",
                                    suffix=".tmp", dir=folder)
     except OSError as exc:
         raise SeqcliError(f"cannot write here: {exc.strerror or exc}", where) from None

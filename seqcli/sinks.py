@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 
 from seqcli.errors import SeqcliError
-from seqcli.files import MARK, remove_stale
+from seqcli.files import owner_tag, remove_stale
 
 PART_NAME = "part-{:05d}.npy"
 
@@ -76,7 +76,7 @@ def prepare(kind: str, output: str, layers, shapes: dict, chunk_rows: int) -> Si
     folder, name = os.path.split(target)
     remove_stale(folder)  # what a killed run left
     try:
-        temporary = tempfile.mkdtemp(prefix=f".{name}{MARK}{os.getpid()}.", suffix=".tmp",
+        temporary = tempfile.mkdtemp(prefix=f".{name}{owner_tag()}.", suffix=".tmp",
                                      dir=folder)
     except OSError as exc:
         raise SeqcliError(f"cannot write here: {exc.strerror or exc}", output) from None
@@ -172,7 +172,7 @@ def commit(sink: Sink) -> None:
     old = None
     if os.path.lexists(sink.target):
         folder, name = os.path.split(sink.target)
-        old = tempfile.mkdtemp(prefix=f".{name}{MARK}{os.getpid()}.", suffix=".old",
+        old = tempfile.mkdtemp(prefix=f".{name}{owner_tag()}.", suffix=".old",
                                dir=folder)
         os.replace(sink.target, old)  # over the empty placeholder
     os.chmod(sink.temporary, 0o777 & ~_umask())

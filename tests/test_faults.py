@@ -19,6 +19,8 @@ import time
 import numpy as np
 import pytest
 
+from seqcli.files import owner_tag
+
 from tests.conftest import ROOT, SPECS
 
 LAYERS = os.path.join(SPECS, "guide_layers.yaml")  # 3 numbers in, 4 out
@@ -112,7 +114,7 @@ def wait_for_temporary(folder, target, process, size, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         for name in os.listdir(folder):
-            if name.startswith(f".{target}.seqcli-{process.pid}.") and name.endswith(".tmp"):
+            if name.startswith(f".{target}{owner_tag(process.pid)}.") and name.endswith(".tmp"):
                 try:
                     if os.path.getsize(os.path.join(folder, name)) >= size:
                         return name
@@ -197,19 +199,20 @@ def test_only_the_temporary_files_of_dead_processes_are_removed(tmp_path):
     dead.wait()
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        names = {f".y.npy.seqcli-{dead.pid}.abc123.tmp": False,   # killed: removed
-                 f".y.npy.seqcli-{alive.pid}.def456.tmp": True,   # still writing: kept
-                 f".w.npz.seqcli-{os.getpid()}.x.tmp": True,       # this process's own
+        names = {f".y.npy{owner_tag(dead.pid)}.abc123.tmp": False,   # killed: removed
+                 f".y.npy{owner_tag(alive.pid)}.def456.tmp": True,   # still writing: kept
+                 f".w.npz{owner_tag(os.getpid())}.x.tmp": True,       # this process's own
                  ".y.npy.abc123.tmp": True,                        # not seqcli's
+                 f".y.npy.seqcli-{dead.pid}-0badf00d.k.tmp": True,  # another host's
                  "notes.seqcli-1.tmp": True}                       # not hidden: not ours
         for name in names:
             (tmp_path / name).write_bytes(b"partial")
-        for name in (f".y.zarr.seqcli-{dead.pid}.q.tmp", f".y.zarr.seqcli-{dead.pid}.r.old"):
+        for name in (f".y.zarr{owner_tag(dead.pid)}.q.tmp", f".y.zarr{owner_tag(dead.pid)}.r.old"):
             (tmp_path / name / "part").mkdir(parents=True)  # the Dask engine's folders
             (tmp_path / name / "part" / "0.npy").write_bytes(b"partial")
         assert sorted(files.remove_stale(str(tmp_path))) == [
-            f".y.npy.seqcli-{dead.pid}.abc123.tmp", f".y.zarr.seqcli-{dead.pid}.q.tmp",
-            f".y.zarr.seqcli-{dead.pid}.r.old"]
+            f".y.npy{owner_tag(dead.pid)}.abc123.tmp", f".y.zarr{owner_tag(dead.pid)}.q.tmp",
+            f".y.zarr{owner_tag(dead.pid)}.r.old"]
         assert sorted(os.listdir(tmp_path)) == sorted(n for n, kept in names.items() if kept)
     finally:
         alive.kill()
@@ -259,11 +262,11 @@ def test_the_dask_engines_temporary_folder_is_marked_and_cleans_up_after_a_kill(
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = tmp_path / f".out.seqcli-{dead.pid}.abc.tmp"
+    stale = tmp_path / f".out{owner_tag(dead.pid)}.abc.tmp"
     (stale / "dense").mkdir(parents=True)
     sink = sinks.prepare("folder", str(tmp_path / "out"), ["dense"], {}, 4)
     try:
-        assert os.path.basename(sink.temporary).startswith(f".out.seqcli-{os.getpid()}.")
+        assert os.path.basename(sink.temporary).startswith(f".out{owner_tag(os.getpid())}.")
         assert not stale.exists()
     finally:
         sinks.abort(sink)
