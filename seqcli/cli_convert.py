@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_model import (INPUT_SHAPE, SPEC, WEIGHTS, load_built, weights_for,
                               weights_saver)

@@ -36,7 +36,7 @@ def check_local_options(scheduler, chunk_rows, path=None, what="--input"):
         raise click.BadParameter(f"{path!r} is a directory; a folder of .npy shards or a "
                                  "Zarr array needs --engine dask", param_hint=f"'{what}'")
     if os.path.exists(path):  # a pipe such as bash's <(...), or a device: read once only
-        raise SeqcliError(f"not a regular file (a pipe or a device); send a stream to "
+        raise SeqcliError("not a regular file (a pipe or a device); send a stream to "
                           f"standard input with '{what} -' instead", f"{what} {path}")
     raise SeqcliError("no such file (a glob of .npy shards needs --engine dask)",
                       f"{what} {path}")

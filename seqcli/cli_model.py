@@ -437,7 +437,7 @@ def run(spec, input_path, weights_path, output, batch_size, max_memory, allow_no
         return cli_dask.run(spec, input_path, weights_path, output, batch_size, max_memory,
                             allow_nonfinite, scheduler, chunk_rows, precision)
     check_local_options(scheduler, chunk_rows, input_path)
-    from seqcli import arrays, runner, streams
+    from seqcli import runner, streams
 
     streams.claim_all(SPEC=spec, input=input_path, weights=weights_path)
 

@@ -3,8 +3,6 @@ this layer's numbers (the same rules as `shapes`, the weight specs and `cost`). 
 
 from __future__ import annotations
 
-import math
-
 from seqcli import cost
 from seqcli.errors import SeqcliError
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from seqcli import activations
-from seqcli.args import ActivationArg, Bool, Choice, Float, InitializerArg, Int, Optional, arg
+from seqcli.args import ActivationArg, Bool, Float, InitializerArg, Int, Optional, arg
 from seqcli.errors import ArgError
 from seqcli.layers.base import Layer, WeightSpec, format_shape, require_rank
 from seqcli.registry import register

@@ -93,8 +93,6 @@ class Bidirectional(_Wrapper):
                 for spec in layer.weight_specs(input_shape)]
 
     def forward_train(self, params, x, rng, mask=None):
-        import numpy as np
-
         forward, backward = self.layer, self.reverse
         if mask is None:
             y, forward_cache = forward.forward_train(params["forward"], x, rng)
