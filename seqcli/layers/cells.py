@@ -19,7 +19,7 @@ from typing import ClassVar
 from seqcli.args import Bool, arg
 from seqcli.errors import ArgError
 from seqcli.layers.base import Layer, require_rank
-from seqcli.layers.recurrent import GRU, LSTM, SimpleRNN, _Recurrent
+from seqcli.layers.recurrent import GRU, LSTM, OverTime, SimpleRNN, _Recurrent
 from seqcli.registry import register
 
 # a recurrent layer's arguments that belong to the RNN, not to its cell
@@ -114,7 +114,7 @@ class StackedRNNCells(_Cell):
 
 @register
 @dataclass(frozen=True, kw_only=True)
-class RNN(Layer):
+class RNN(OverTime, Layer):
     cell: Layer = arg(CellArg(), doc="the cell (or StackedRNNCells) run at each step")
     return_sequences: bool = arg(Bool(), default=False, doc="output every step, not the last")
     return_state: bool = arg(Bool(), default=False, doc="not supported: one output only")
@@ -125,21 +125,11 @@ class RNN(Layer):
                                      doc="a masked step outputs zeros, not the last output")
 
     wraps: ClassVar[tuple] = ("cell",)
-    masking = "uses"
-    runs_over_time = True
     positional = ("cell", "return_sequences", "return_state", "go_backwards", "stateful",
                   "unroll", "zero_output_for_mask")
     summary = "Runs a cell (or stacked cells) over a sequence; RNN(LSTMCell) is LSTM"
     weights_doc = ("the cell's (kernel, recurrent_kernel, bias); stacked cells' keyed "
                    "<cell name>/<weight>")
-
-    def check(self):
-        if self.return_state:
-            raise ArgError("return_state", "return_state=true gives several outputs, and a "
-                           "Sequential model has one; use return_sequences instead")
-        if self.stateful:
-            raise ArgError("stateful", "stateful=true is not supported: seqcli keeps no state "
-                           "between calls")
 
     @classmethod
     def create(cls, args: dict, where: str = "") -> "RNN":
@@ -200,16 +190,6 @@ class RNN(Layer):
 
     def _params(self, params, prefix):
         return params[prefix[:-1]] if prefix else params
-
-    def forward_train(self, params, x, rng):
-        return self._run(params, x, rng, None)
-
-    def forward_masked(self, params, x, rng, mask, training=False):
-        y, cache = self._run(params, x, rng, mask)
-        return y, cache, (mask if self.return_sequences else None)
-
-    def keeps_mask(self) -> bool:
-        return self.return_sequences
 
     def _run(self, params, x, rng, mask):
         caches = []

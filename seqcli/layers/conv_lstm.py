@@ -18,6 +18,7 @@ from seqcli.errors import ArgError
 from seqcli.layers.base import (RANK_NAMES, SpatialLayer, WeightSpec, format_shape,
                                 rank_family_class, require_rank)
 from seqcli.layers.conv import _fields
+from seqcli.layers.recurrent import OverTime
 from seqcli.shapes import conv_output_size
 
 RATE = Float(0.0, 1.0)
@@ -25,23 +26,15 @@ GATES = 4
 
 
 @dataclass(frozen=True, kw_only=True)
-class ConvLSTM(SpatialLayer):
+class ConvLSTM(OverTime, SpatialLayer):
     weight_args = {"kernel": "kernel", "recurrent_kernel": "recurrent", "bias": "bias"}
-    masking = "uses"
-    runs_over_time = True
-
     def check(self):
+        super().check()  # return_state, stateful
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ArgError("dilation_rate", "Specifying `strides > 1` is not compatible with "
                            "`dilation_rate > 1`. Please provide `strides=1` or "
                            f"`dilation_rate=1`. Received: strides={self.strides} and "
                            f"dilation_rate={self.dilation_rate}")
-        if self.return_state:
-            raise ArgError("return_state", "return_state=true gives several outputs, and a "
-                           "Sequential model has one; use return_sequences instead")
-        if self.stateful:
-            raise ArgError("stateful", "stateful=true is not supported: seqcli keeps no state "
-                           "between calls")
 
     # ------------------------------------------------------------ shapes and weights
 
@@ -92,18 +85,11 @@ class ConvLSTM(SpatialLayer):
 
     # ------------------------------------------------------------ the time loop
 
-    def forward_train(self, params, x, rng):
-        return self._run(params, x, rng, None)
-
     def forward_masked(self, params, x, rng, mask, training=False):
         if mask.shape != x.shape[:2]:  # Masking on frames masks pixels: Keras fails too
             raise ValueError(f"the mask has shape {tuple(mask.shape)}, but a ConvLSTM masks "
                              f"whole steps: (batch, steps) = {tuple(x.shape[:2])}")
-        y, cache = self._run(params, x, rng, mask)
-        return y, cache, (mask if self.return_sequences else None)
-
-    def keeps_mask(self) -> bool:
-        return self.return_sequences
+        return super().forward_masked(params, x, rng, mask, training)
 
     def _frames_last(self, x):
         """(batch, steps, *spatial, channels) whatever the data format."""

@@ -14,6 +14,34 @@ from seqcli.registry import register
 RATE = Float(0.0, 1.0)
 
 
+class OverTime:
+    """What every layer stepping over (batch, steps, ...) shares (the RNNs, RNN(cell),
+    ConvLSTM): Keras's use of a mask over the steps, and the two arguments a Sequential
+    cannot honour. A subclass gives `_run(params, x, rng, mask) -> (y, cache)`."""
+
+    masking = "uses"
+    runs_over_time = True
+
+    def check(self):
+        if self.return_state:
+            raise ArgError("return_state", "return_state=true gives several outputs, and a "
+                           "Sequential model has one; use return_sequences instead")
+        if self.stateful:
+            raise ArgError("stateful", "stateful=true is not supported: seqcli keeps no state "
+                           "between calls")
+
+    def forward_train(self, params, x, rng):
+        return self._run(params, x, rng, None)
+
+    def forward_masked(self, params, x, rng, mask, training=False):
+        """Keras's masked RNN: a masked step keeps the state and repeats the last output."""
+        y, cache = self._run(params, x, rng, mask)
+        return y, cache, (mask if self.return_sequences else None)
+
+    def keeps_mask(self) -> bool:
+        return self.return_sequences
+
+
 class _BoolOrAuto:
     describe = "bool | auto"
 
@@ -24,7 +52,7 @@ class _BoolOrAuto:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Recurrent(Layer):
+class _Recurrent(OverTime, Layer):
     weight_args = {"kernel": "kernel", "recurrent_kernel": "recurrent", "bias": "bias"}
 
     units: int = arg(Int(1), doc="size of the state and of each output")
@@ -45,17 +73,6 @@ class _Recurrent(Layer):
                                      doc="a masked step outputs zeros, not the last output")
 
     gates = 1  # kernel width in units
-    masking = "uses"
-    runs_over_time = True
-
-    def check(self):
-        if self.return_state:
-            raise ArgError("return_state", "return_state=true gives several outputs, and a "
-                           "Sequential model has one; use return_sequences instead")
-        if self.stateful:
-            raise ArgError("stateful", "stateful=true is not supported: seqcli keeps no state "
-                           "between calls")
-
     def output_shape(self, input_shape):
         require_rank(self, input_shape, 3)
         self._features(input_shape)
@@ -85,17 +102,6 @@ class _Recurrent(Layer):
         return self.bias_initializer
 
     # ------------------------------------------------------------ the time loop
-
-    def forward_train(self, params, x, rng):
-        return self._run(params, x, rng, None)
-
-    def forward_masked(self, params, x, rng, mask, training=False):
-        """Keras's masked RNN: a masked step keeps the state and repeats the last output."""
-        y, cache = self._run(params, x, rng, mask)
-        return y, cache, (mask if self.return_sequences else None)
-
-    def keeps_mask(self) -> bool:
-        return self.return_sequences
 
     def _run(self, params, x, rng, mask):
         from seqcli.threads import single_blas
