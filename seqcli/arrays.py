@@ -157,21 +157,11 @@ def describe_bytes(head: bytes) -> str:
         return "it is an npz archive (a zip of several arrays): give one .npy array"
     if head.startswith(b"\x89HDF"):
         return "it is an HDF5 file (Keras weights go to --weights)"
-    if not _looks_like_text(head):
+    from seqcli.streams import looks_like_text
+
+    if not looks_like_text(head):
         return "it starts with bytes that are no known array format"
     return "it is text (numbers as text go in a .csv or .tsv file, or save them with numpy.save)"
-
-
-def _looks_like_text(head: bytes) -> bool:
-    """UTF-8 without control characters other than white space (the head may end
-    inside a character, so up to 3 trailing bytes may be cut)."""
-    for cut in range(4):
-        try:
-            text = head[:len(head) - cut].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        return not any(ord(c) < 32 and c not in "\t\n\r\f" or c == "\x7f" for c in text)
-    return False
 
 
 def _check_header(path: str) -> None:

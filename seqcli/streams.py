@@ -65,12 +65,19 @@ def kind_of(data: bytes) -> str:
         return "zip"
     if data.startswith(HDF5):
         return "hdf5"
-    try:
-        data[:4096].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < 4093:  # not just a character cut at the edge
-            return "other"
-    return "text"
+    return "text" if looks_like_text(data[:4096]) else "other"
+
+
+def looks_like_text(head: bytes) -> bool:
+    """UTF-8 without control characters other than white space (the head may end
+    inside a character, so up to 3 trailing bytes may be cut)."""
+    for cut in range(min(4, len(head) + 1)):
+        try:
+            text = head[:len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return not any(ord(c) < 32 and c not in "\t\n\r\f" or c == "\x7f" for c in text)
+    return False
 
 
 def read_array(what: str, stream=None):

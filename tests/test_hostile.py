@@ -601,3 +601,12 @@ def test_a_named_pipe_as_input_is_refused_without_opening_it(cli, tmp_path, monk
     os.mkfifo(tmp_path / "pipe")
     result = cli("run", "s.yaml", "--input", "pipe")
     assert_clean_error(result, 1, "not a regular file", "'--input -'")
+
+
+def test_control_bytes_on_stdin_are_not_read_as_text(cli, tmp_path, monkeypatch):
+    """Standard input is sniffed by the same rule as a file: bytes that decode as UTF-8
+    but hold control characters are binary, not a CSV table."""
+    monkeypatch.chdir(tmp_path)
+    write_files(tmp_path, {"s.yaml": GOOD})
+    result = cli("run", "s.yaml", "--input", "-", input=bytes(range(128)) * 4)  # all ASCII
+    assert_clean_error(result, 1, "no known array format")
