@@ -101,11 +101,6 @@ def expand_weights(weight, ndim: int):
     return weight.reshape(weight.shape + (1,) * (ndim - weight.ndim))
 
 
-def per_sample_values(loss: tuple[str, dict], y_true, y_pred):
-    name, args = loss
-    return _values(name, y_true, y_pred, args)[0]
-
-
 def _values(name, y_true, y_pred, args):
     """(per-sample values, their gradient, the entries ignore_class keeps or None), with
     Keras's label smoothing, and the class (or mean) axis where `axis` puts it."""
