@@ -148,9 +148,11 @@ def conv_output_sizes(spatial, window, strides, dilation):
             for size, k, s, d in zip(spatial, window, strides, dilation)]
 
 
-def conv(x, kernel, strides, padding, dilation, groups=1, bias=None):
+def conv(x, kernel, strides, padding, dilation, groups=1, bias=None, relu=False):
     """Convolution over the spatial axes of channels-last x (N, *spatial, C), kernel
-    (*window, C/groups, F), plus bias (F,) when given; 1-D to 3-D.
+    (*window, C/groups, F), plus bias (F,) when given, then ReLU in place if `relu`
+    (each block as soon as it is made, while in cache: a pass of its own over a large
+    output costs a tenth of the product); 1-D to 3-D.
 
     im2col in cache-sized blocks: each block of patches is copied into a reused buffer
     and multiplied while still in cache, straight into the output. The bias rides in
@@ -183,6 +185,8 @@ def conv(x, kernel, strides, padding, dilation, groups=1, bias=None):
         block = _Block(rows, kernel, groups, bias)
         for source, sizes, target in part:
             block.multiply(patches(source, window, strides, dilation, sizes), target)
+            if relu:
+                np.maximum(target, 0, out=target)
 
     # a small convolution is not worth a thread's start
     run_split(tasks, work, parts=1 if out.nbytes + rows * row_bytes < 2**20 else None)
@@ -258,21 +262,56 @@ def _pool_pads(x, pool, strides, padding):
 
 def pool(x, pool_size, strides, padding, mode):
     """Max or average pooling over the spatial axes of channels-last (N, *spatial, C) data.
-    "same" averages count only real (not padded) values, as Keras does."""
+    "same" averages count only real (not padded) values, as Keras does. Runs of samples
+    are shared out among the cores."""
+    from seqcli.threads import cores, run_split
+
     pads = _pool_pads(x, pool_size, strides, padding)
-    fill = -np.inf if mode == "max" else 0.0
-    xp = pad_spatial(x, pads, value=fill)
-    result = None
-    for window in _pool_windows(xp.shape[1:-1], pool_size, strides):
-        if result is None:
-            result = xp[window].copy()
-        elif mode == "max":
-            np.maximum(result, xp[window], out=result)
-        else:
-            result += xp[window]
+    xp = pad_spatial(x, pads, value=-np.inf if mode == "max" else 0.0)
+    out_sizes = [(size - window) // stride + 1
+                 for size, window, stride in zip(xp.shape[1:-1], pool_size, strides)]
+    result = np.empty((x.shape[0], *out_sizes, x.shape[-1]), dtype=x.dtype)
+    pooled = _max_pool if mode == "max" else _sum_pool
+    per_part = max(1, -(-len(xp) // cores()))
+    starts = list(range(0, len(xp), per_part))
+
+    def work(part):
+        for start in part:
+            pooled(xp[start:start + per_part], pool_size, strides,
+                   result[start:start + per_part])
+
+    run_split(starts, work, parts=1 if xp.nbytes < 2**20 else None)
     if mode == "average":
         result /= _window_counts(x, pool_size, strides, pads)
     return result
+
+
+def _max_pool(xp, pool_size, strides, out):
+    """Max over one spatial axis at a time (exact in any order): a 3x3 window is 2 + 2
+    maxima over views instead of 8, and the first axis's views read whole rows."""
+    current = xp
+    for axis, (window, stride, size) in enumerate(zip(pool_size, strides, out.shape[1:-1]),
+                                                 start=1):
+        def offset(o):
+            index = [slice(None)] * current.ndim
+            index[axis] = slice(o, o + (size - 1) * stride + 1, stride)
+            return current[tuple(index)]
+
+        last = axis == out.ndim - 2
+        reduced = out if last else np.empty(offset(0).shape, dtype=xp.dtype)
+        np.copyto(reduced, offset(0))
+        for o in range(1, window):
+            np.maximum(reduced, offset(o), out=reduced)
+        current = reduced
+
+
+def _sum_pool(xp, pool_size, strides, out):
+    """The window sums, window offset by offset (the order the rounding comes from)."""
+    for number, window in enumerate(_pool_windows(xp.shape[1:-1], pool_size, strides)):
+        if number == 0:
+            np.copyto(out, xp[window])
+        else:
+            out += xp[window]
 
 
 def _window_counts(x, pool_size, strides, pads):
