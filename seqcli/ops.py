@@ -325,9 +325,10 @@ def _window_counts(x, pool_size, strides, pads):
     return counts
 
 
-def pool_backward(x, dy, pool_size, strides, padding, mode):
+def pool_backward(x, dy, pool_size, strides, padding, mode, pooled=None):
     """dx of `pool`: max routes each gradient to its window's first maximum; average
-    spreads it over the window's real values."""
+    spreads it over the window's real values. `pooled`, the forward's output, spares
+    max pooling finding the maxima again."""
     pads = _pool_pads(x, pool_size, strides, padding)
     xp = pad_spatial(x, pads, value=-np.inf if mode == "max" else 0.0)
     windows = list(_pool_windows(xp.shape[1:-1], pool_size, strides))
@@ -337,7 +338,7 @@ def pool_backward(x, dy, pool_size, strides, padding, mode):
         for window in windows:
             dxp[window] += share
     elif tuple(strides) == tuple(pool_size):
-        _max_tiles_backward(xp, dy, pool_size, dxp)
+        _max_tiles_backward(xp, dy, pool_size, dxp, pooled)
     else:
         best = np.full(dy.shape, -np.inf, dtype=x.dtype)
         winner = np.zeros(dy.shape, dtype=np.int32)
@@ -352,31 +353,52 @@ def pool_backward(x, dy, pool_size, strides, padding, mode):
     return dxp[crop]
 
 
-def _max_tiles_backward(xp, dy, pool_size, dxp):
+def _max_tiles_backward(xp, dy, pool_size, dxp, pooled=None):
     """Max pooling's gradient where the windows tile the input (strides == pool_size):
     the input seen as (n, o1, p1, o2, p2, ..., c), so each window offset is a plain
     view; offsets in scan order, each takes the gradient where it holds the maximum
-    and no earlier offset did (the first maximum, as elsewhere)."""
+    and no earlier offset did (the first maximum, as elsewhere). Runs of samples are
+    shared out among the cores."""
     import itertools
 
-    n, c = xp.shape[0], xp.shape[-1]
+    from seqcli.threads import cores, run_split
+
     out = dy.shape[1:-1]
     whole = (slice(None), *(slice(0, o * p) for o, p in zip(out, pool_size)), slice(None))
-    split = [n, *(size for o, p in zip(out, pool_size) for size in (o, p)), c]
-    source = xp[whole].reshape(split)
-    routed = np.empty(split, dtype=dy.dtype)  # every position lies in exactly one window
+    split = [*(size for o, p in zip(out, pool_size) for size in (o, p)), xp.shape[-1]]
     views = [(slice(None), *(i for o in offset for i in (slice(None), o)), slice(None))
              for offset in itertools.product(*(range(p) for p in pool_size))]
+    per_part = max(1, -(-len(xp) // cores()))
+
+    def work(part):
+        for start in part:
+            span = slice(start, start + per_part)
+            source = xp[span][whole].reshape(-1, *split)
+            target = dxp[span][whole]
+            # every position lies in exactly one window, so each is written below; where
+            # the windows cover the whole input, straight into dxp
+            direct = target.flags.c_contiguous
+            routed = target.reshape(source.shape) if direct else np.empty_like(source)
+            best = pooled[span] if pooled is not None else _maximum(source, views)
+            free = np.ones(best.shape, dtype=bool)
+            for number, view in enumerate(views):
+                hit = source[view] == best
+                hit &= free
+                if number < len(views) - 1:
+                    free ^= hit
+                np.multiply(dy[span], hit, out=routed[view])
+            if not direct:
+                target[...] = routed.reshape(target.shape)
+
+    run_split(list(range(0, len(xp), per_part)), work,
+              parts=1 if xp.nbytes < 2**20 else None)
+
+
+def _maximum(source, views):
     best = source[views[0]].copy()
     for view in views[1:]:
         np.maximum(best, source[view], out=best)
-    free = np.ones(dy.shape, dtype=bool)
-    for view in views:
-        hit = source[view] == best
-        hit &= free
-        free ^= hit
-        np.multiply(dy, hit, out=routed[view])
-    dxp[whole] = routed.reshape(dxp[whole].shape)
+    return best
 
 
 def to_channels_last(x):

@@ -166,6 +166,21 @@ def test_relu_inside_the_convolution_equals_relu_after_it(split_log):
     assert (fused == 0).any() and (fused > 0).any()
 
 
+@pytest.mark.parametrize("shape,pool,padding", [((6, 61, 60, 32), (2, 2), "valid"),
+                                                ((6, 45, 44, 32), (3, 3), "same")])
+def test_shared_max_pooling_gradient_equals_one_thread(split_log, monkeypatch, shape, pool,
+                                                        padding):
+    rng = np.random.default_rng(14)
+    x = rng.integers(0, 4, shape).astype(np.float32)  # ties: the first maximum must win
+    y = ops.pool(x, pool, pool, padding, "max")
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    shared = ops.pool_backward(x, dy, pool, pool, padding, "max", y)
+    assert max(split_log) == 2
+    monkeypatch.setattr(threads_module, "cores", lambda: 1)
+    np.testing.assert_array_equal(shared, ops.pool_backward(x, dy, pool, pool, padding, "max"))
+    assert np.count_nonzero(shared) == np.count_nonzero(dy)  # one position per window
+
+
 RECURRENT = ["LSTM: {units: 6, return_sequences: true}", "GRU: {units: 6}",
              "GRU: {units: 6, use_bias: false, return_sequences: true}",
              "LSTM: {units: 5, go_backwards: true, dropout: 0.2, recurrent_dropout: 0.3}",
