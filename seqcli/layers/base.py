@@ -32,7 +32,15 @@ class WeightSpec:
         return math.prod(self.shape)
 
 
-@dataclass(frozen=True, kw_only=True)
+def layer_class(cls: type) -> type:
+    """The class decorator of every layer: a frozen dataclass of keyword-only fields,
+    whose equality, hash and repr come from Layer (below) rather than from code that
+    dataclasses would write and compile for each class: a third of the time it takes
+    to create one, and a spec's families create dozens at every start-up."""
+    return dataclass(cls, frozen=True, kw_only=True, eq=False, repr=False)
+
+
+@layer_class
 class Layer:
     """A Keras layer: arguments checked once, then pure methods on shapes."""
 
@@ -64,6 +72,23 @@ class Layer:
     positional: ClassVar[tuple] = ()  # Keras's positional argument order
     summary: ClassVar[str] = ""  # one line for `seqcli catalog`
     weights_doc: ClassVar[str] = "none"  # its weights, for `seqcli catalog CLASS`
+
+    # equality, hash and repr as dataclasses writes them, once for every layer class:
+    # layers of the same class with equal fields (but `where`) are equal and hash alike
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def __hash__(self):
+        return hash(self._compared())
+
+    def __repr__(self):
+        shown = (f"{name}={getattr(self, name)!r}" for name in _field_names(type(self), "repr"))
+        return f"{type(self).__qualname__}({', '.join(shown)})"
+
+    def _compared(self) -> tuple:
+        return tuple(getattr(self, name) for name in _field_names(type(self), "compare"))
 
     def __post_init__(self):
         for f in self.arguments():
@@ -232,6 +257,16 @@ class Layer:
 
 
 _ARGUMENTS: dict[type, tuple] = {}
+_FIELD_NAMES: dict[tuple, tuple] = {}
+
+
+def _field_names(cls: type, flag: str) -> tuple:
+    """The names of a layer class's fields whose `compare` (or `repr`) flag is set."""
+    names = _FIELD_NAMES.get((cls, flag))
+    if names is None:
+        names = _FIELD_NAMES[cls, flag] = tuple(
+            f.name for f in dataclasses.fields(cls) if getattr(f, flag))
+    return names
 
 
 def _checked_rule(key: str, value):
@@ -303,10 +338,10 @@ def rank_family_class(name: str, base: type, rank: int, fields: list, **namespac
                  "positional": tuple(f[0] for f in fields), "__module__": base.__module__,
                  **namespace}
     return register(make_dataclass(name, fields, bases=(base,), frozen=True, kw_only=True,
-                                   namespace=namespace))
+                                   eq=False, repr=False, namespace=namespace))
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class SpatialLayer(Layer):
     """A layer over (batch, *spatial, channels) data, or channels first with
     `data_format`. The numpy kernels work channels-last: channels-first data is moved
