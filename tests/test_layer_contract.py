@@ -242,6 +242,23 @@ def test_layers_compare_hash_print_and_refuse_changes_as_dataclasses_do(class_na
             change()
 
 
+def test_a_layer_is_made_from_keyword_arguments_and_defaults_then_checked():
+    from seqcli.layers.core import Dense
+
+    layer = Dense(name="d", units=3)
+    assert (layer.units, layer.activation, layer.use_bias, layer.rules, layer.where) == \
+        (3, None, True, (), "")
+    with pytest.raises(TypeError, match="missing the keyword argument 'units'"):
+        Dense(name="d")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'unit'"):
+        Dense(name="d", units=3, unit=4)
+    with pytest.raises(TypeError):
+        Dense("d", 3)  # keyword-only, as before
+    with pytest.raises(ArgError, match="units"):
+        Dense(name="d", units=0)  # __post_init__ checks every argument
+    assert dataclasses.replace(layer, units=5) == Dense(name="d", units=5)
+
+
 def test_a_layer_repr_reads_as_before():
     layer = build("Dense", {"units": 3}, [5]).layers[0]
     assert repr(layer) == ("Dense(name='dense', trainable=True, dtype='float32', units=3, "
@@ -249,14 +266,14 @@ def test_a_layer_repr_reads_as_before():
                            "bias_initializer='zeros')")
 
 
-def test_every_layer_class_takes_equality_hash_and_repr_from_layer():
-    # made with `layer_class`, not dataclasses' own eq and repr: those would compile three
-    # more methods per class, at every start-up that loads its family
+def test_every_layer_class_takes_init_equality_hash_and_repr_from_layer():
+    # made with `layer_class`: dataclasses' own __init__, __eq__, __hash__ and __repr__
+    # would compile four more methods per class, at every start-up that loads its family
     from seqcli.layers.base import Layer
 
     for cls in all_layers().values():
         for klass in cls.__mro__[:cls.__mro__.index(Layer)]:
-            assert not {"__eq__", "__hash__", "__repr__"} & set(vars(klass)), klass
+            assert not {"__init__", "__eq__", "__hash__", "__repr__"} & set(vars(klass)), klass
 
 
 @pytest.mark.parametrize("class_name", sorted(EXAMPLES))

@@ -34,10 +34,10 @@ class WeightSpec:
 
 def layer_class(cls: type) -> type:
     """The class decorator of every layer: a frozen dataclass of keyword-only fields,
-    whose equality, hash and repr come from Layer (below) rather than from code that
-    dataclasses would write and compile for each class: a third of the time it takes
-    to create one, and a spec's families create dozens at every start-up."""
-    return dataclass(cls, frozen=True, kw_only=True, eq=False, repr=False)
+    whose __init__, equality, hash and repr come from Layer (below) rather than from
+    code that dataclasses would write and compile for each class: two thirds of the
+    time it takes to create one, and a spec's families create dozens at every start-up."""
+    return dataclass(cls, frozen=True, kw_only=True, init=False, eq=False, repr=False)
 
 
 @layer_class
@@ -73,8 +73,25 @@ class Layer:
     summary: ClassVar[str] = ""  # one line for `seqcli catalog`
     weights_doc: ClassVar[str] = "none"  # its weights, for `seqcli catalog CLASS`
 
-    # equality, hash and repr as dataclasses writes them, once for every layer class:
+    # __init__, equality, hash and repr as dataclasses writes them, once for every layer
+    # class: keyword arguments, the fields' defaults for those not given, __post_init__;
     # layers of the same class with equal fields (but `where`) are equal and hash alike
+    def __init__(self, **values):
+        for f in _init_fields(type(self)):
+            if f.name in values:
+                value = values.pop(f.name)
+            elif f.default is not dataclasses.MISSING:
+                value = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                raise TypeError(f"{type(self).__name__}() missing the keyword argument {f.name!r}")
+            object.__setattr__(self, f.name, value)
+        if values:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
+                            f"{next(iter(values))!r}")
+        self.__post_init__()
+
     def __eq__(self, other):
         if other.__class__ is not self.__class__:
             return NotImplemented
@@ -260,6 +277,14 @@ _ARGUMENTS: dict[type, tuple] = {}
 _FIELD_NAMES: dict[tuple, tuple] = {}
 
 
+def _init_fields(cls: type) -> tuple:
+    """A layer class's fields (computed once)."""
+    found = _FIELD_NAMES.get((cls, "init"))
+    if found is None:
+        found = _FIELD_NAMES[cls, "init"] = dataclasses.fields(cls)
+    return found
+
+
 def _field_names(cls: type, flag: str) -> tuple:
     """The names of a layer class's fields whose `compare` (or `repr`) flag is set."""
     names = _FIELD_NAMES.get((cls, flag))
@@ -340,8 +365,8 @@ def rank_family_class(name: str, base: type, rank: int, fields: list, **namespac
                  "positional": tuple(f[0] for f in fields), "__module__": base.__module__,
                  **namespace}
     register_later(name, namespace.get("aliases", ()), base.__module__, lambda: make_dataclass(
-        name, fields, bases=(base,), frozen=True, kw_only=True, eq=False, repr=False,
-        namespace=namespace))
+        name, fields, bases=(base,), frozen=True, kw_only=True, init=False, eq=False,
+        repr=False, namespace=namespace))
 
 
 @layer_class

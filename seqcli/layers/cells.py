@@ -56,7 +56,8 @@ def _cell_class(name: str, layer_class: type, summary: str) -> type:
                  "positional": layer_class.positional, "weights_doc": layer_class.weights_doc,
                  "weight_args": layer_class.weight_args, "__module__": __name__}
     return register(make_dataclass(name, fields, bases=(_Cell,), frozen=True, kw_only=True,
-                                   eq=False, repr=False, namespace=namespace))
+                                   init=False, eq=False, repr=False,
+                                   namespace=namespace))
 
 
 SimpleRNNCell = _cell_class("SimpleRNNCell", SimpleRNN,
