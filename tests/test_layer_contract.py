@@ -266,14 +266,16 @@ def test_a_layer_repr_reads_as_before():
                            "bias_initializer='zeros')")
 
 
-def test_every_layer_class_takes_init_equality_hash_and_repr_from_layer():
-    # made with `layer_class`: dataclasses' own __init__, __eq__, __hash__ and __repr__
-    # would compile four more methods per class, at every start-up that loads its family
+def test_every_layer_class_takes_its_dataclass_methods_from_layer():
+    # made with `layer_class`: dataclasses' own __init__, __eq__, __hash__, __repr__ and
+    # frozen __setattr__/__delattr__ would compile six methods per class, at every
+    # start-up that loads its family
     from seqcli.layers.base import Layer
 
     for cls in all_layers().values():
         for klass in cls.__mro__[:cls.__mro__.index(Layer)]:
-            assert not {"__init__", "__eq__", "__hash__", "__repr__"} & set(vars(klass)), klass
+            assert not {"__init__", "__eq__", "__hash__", "__repr__", "__setattr__",
+                        "__delattr__"} & set(vars(klass)), klass
 
 
 @pytest.mark.parametrize("class_name", sorted(EXAMPLES))

@@ -55,9 +55,8 @@ def _cell_class(name: str, layer_class: type, summary: str) -> type:
     namespace = {"__doc__": summary, "layer_class": layer_class, "summary": summary,
                  "positional": layer_class.positional, "weights_doc": layer_class.weights_doc,
                  "weight_args": layer_class.weight_args, "__module__": __name__}
-    return register(make_dataclass(name, fields, bases=(_Cell,), frozen=True, kw_only=True,
-                                   init=False, eq=False, repr=False,
-                                   namespace=namespace))
+    return register(make_dataclass(name, fields, bases=(_Cell,), kw_only=True, init=False,
+                                   eq=False, repr=False, namespace=namespace))
 
 
 SimpleRNNCell = _cell_class("SimpleRNNCell", SimpleRNN,
