@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-import threading
-
 from seqcli.errors import did_you_mean
 
 LAYERS: dict[str, type] = {}
 ALIASES: dict[str, str] = {}
-# class name -> (its module, a function that creates it): classes registered by
-# `register_later`, created when first looked up (see `made_later`)
-LATER: dict[str, tuple] = {}
-_MAKING = threading.Lock()  # a Dask worker may look layers up from several threads
 
 # Keras layers that would run code from a spec: refused, with the reason.
 REFUSED = {
@@ -24,50 +17,13 @@ REFUSED = {
 
 def register(cls):
     """Class decorator: add a layer class under its name and its aliases."""
-    _check_new(cls.__name__, cls.aliases)
+    for name in (cls.__name__, *cls.aliases):
+        if name in LAYERS or name in ALIASES:
+            raise RuntimeError(f"layer name {name!r} is registered twice")
     LAYERS[cls.__name__] = cls
     for alias in cls.aliases:
         ALIASES[alias] = cls.__name__
     return cls
-
-
-def register_later(name: str, aliases: tuple, module: str, make) -> None:
-    """Register the class `make()` creates, under its name and aliases, without creating
-    it yet: the 1-D/2-D/3-D members of a family (Conv1D, Conv2D, Conv3D...), of which a
-    spec uses few, while creating one costs about 0.5 ms at every start-up."""
-    _check_new(name, aliases)
-    LATER[name] = (module, make)
-    for alias in aliases:
-        ALIASES[alias] = name
-
-
-def made_later(module: str, name: str) -> type:
-    """A class registered with `register_later`, created now if need be: the
-    `__getattr__` of its module, so that `module.Conv2D` works (pickle relies on it)."""
-    cls = _class(name) if INDEX.get(name) == module and name not in ALIASES else None
-    if cls is None:
-        raise AttributeError(f"module {module!r} has no attribute {name!r}")
-    return cls
-
-
-def _class(name: str) -> type | None:
-    """The registered class of a (canonical) name, created if registered for later."""
-    cls = LAYERS.get(name)
-    if cls is None and name in LATER:
-        with _MAKING:
-            cls = LAYERS.get(name)
-            if cls is None:
-                module, make = LATER[name]
-                cls = LAYERS[name] = make()
-                setattr(sys.modules[module], name, cls)  # the module's attribute from now on
-                del LATER[name]
-    return cls
-
-
-def _check_new(name: str, aliases: tuple) -> None:
-    for taken in (name, *aliases):
-        if taken in LAYERS or taken in ALIASES or taken in LATER:
-            raise RuntimeError(f"layer name {taken!r} is registered twice")
 
 
 # module -> the class names and aliases it registers, in catalog order. A family is
@@ -149,7 +105,7 @@ def lookup(name) -> type:
         raise KeyError(f"{name} is not supported: {REFUSED[name]}")
     if name in INDEX:
         _load(INDEX[name])
-    cls = _class(ALIASES.get(name, name))
+    cls = LAYERS.get(ALIASES.get(name, name))
     if cls is None:
         from seqcli.left_out import why
 
@@ -163,5 +119,5 @@ def lookup(name) -> type:
 def all_layers() -> dict[str, type]:
     """Every layer class by name, in catalog order (whatever was imported first)."""
     _load_all()
-    return {name: _class(name) for names in FAMILIES.values() for name in names
-            if name in LAYERS or name in LATER}
+    return {name: LAYERS[name] for names in FAMILIES.values() for name in names
+            if name in LAYERS}

@@ -2,8 +2,6 @@
 
 import dataclasses
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +14,6 @@ from seqcli.catalog import details
 from seqcli.errors import ArgError
 from seqcli.registry import all_layers
 from tests.catalog_examples import CATALOG_EXAMPLES
-from tests.conftest import ROOT
 
 # class -> [(entry args, one sample's input shape)]: more than one where arguments matter
 EXAMPLES = {
@@ -376,6 +373,11 @@ def test_every_activation_gradient(name):
 def test_summaries_of_every_layer_never_import_numpy():
     """Shapes and parameter counts need no arrays: a summary of each example, in a fresh
     process, leaves numpy unimported."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
     specs = [json.dumps({"input_shape": shape, "layers": [entry(name, args)]})
              for name, args, shape, _ in CASES]
     code = ("import sys, json\nfrom seqcli import spec, summary\n"
@@ -396,34 +398,3 @@ def test_the_registry_index_matches_the_registered_layers():
             cls = registered[ALIASES.get(name, name)]
             assert cls.__module__ == module, name
     assert set(registered) | set(ALIASES) == {n for names in FAMILIES.values() for n in names}
-
-
-def test_a_family_creates_only_the_ranks_a_spec_uses():
-    # Conv1D, Conv3D...: created when first looked up, not when their family is imported
-    code = ("import sys\nfrom seqcli import spec\n"
-            "spec.load('specs/guide_cnn.yaml')\n"
-            "conv, pooling = (sys.modules['seqcli.layers.' + m] for m in ('conv', 'pooling'))\n"
-            "print(sorted(n for n in ('Conv1D', 'Conv2D', 'Conv3D', 'SeparableConv2D') if n in vars(conv)),"
-            " sorted(n for n in vars(pooling) if n.endswith(('1D', '2D', '3D'))))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, timeout=60)
-    assert result.stdout.split("\n")[0] == "['Conv2D'] ['GlobalMaxPooling2D', 'MaxPooling2D']", \
-        result.stderr
-
-
-def test_a_rank_class_is_its_module_attribute_and_unpickles_in_a_fresh_process():
-    import pickle
-
-    from seqcli.layers import conv
-    from seqcli.registry import lookup
-
-    assert conv.Conv3D is lookup("Conv3D") is lookup("Convolution3D")
-    with pytest.raises(AttributeError):
-        conv.Convolution3D  # an alias is the registry's, not a module attribute
-    with pytest.raises(AttributeError):
-        conv.MaxPooling2D  # another family's
-    layer = build("DepthwiseConv1D", {"kernel_size": 3}, [8, 2]).layers[0]
-    code = "import pickle, sys\nprint(repr(pickle.loads(sys.stdin.buffer.read())))"
-    result = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(layer),
-                            capture_output=True, cwd=ROOT, timeout=60)
-    assert result.stdout.decode().strip() == repr(layer), result.stderr

@@ -359,22 +359,19 @@ def channels_last(data_format) -> bool:
 RANK_NAMES = {1: "1D", 2: "2D", 3: "3D"}
 
 
-def rank_family_class(name: str, base: type, rank: int, fields: list, **namespace) -> None:
-    """Register one class of a 1-D/2-D/3-D family (Conv2D from Conv, rank 2): a frozen
+def rank_family_class(name: str, base: type, rank: int, fields: list, **namespace) -> type:
+    """One registered class of a 1-D/2-D/3-D family (Conv2D from Conv, rank 2): a layer
     dataclass with `fields` [(name, type, arg(...))] in Keras's positional order, unless
-    `positional` says otherwise; `namespace` sets summary, aliases and the like. The class
-    is created when first looked up (`registry.register_later`); its module gives it as
-    an attribute through `__getattr__` (`registry.made_later`)."""
-    from seqcli.registry import register_later
+    `positional` says otherwise; `namespace` sets summary, aliases and the like."""
+    from seqcli.registry import register
 
     # a docstring of its own: without one, dataclasses writes one from inspect.signature,
-    # about a fifth of the time it takes to create the class
+    # about a fifth of the time it takes to create the class (paid at every start-up)
     namespace = {"__doc__": namespace.get("summary", base.__doc__), "rank": rank,
                  "positional": tuple(f[0] for f in fields), "__module__": base.__module__,
                  **namespace}
-    register_later(name, namespace.get("aliases", ()), base.__module__, lambda: make_dataclass(
-        name, fields, bases=(base,), kw_only=True, init=False, eq=False, repr=False,
-        namespace=namespace))
+    return register(make_dataclass(name, fields, bases=(base,), kw_only=True, init=False,
+                                   eq=False, repr=False, namespace=namespace))
 
 
 @layer_class

@@ -8,7 +8,6 @@ from seqcli.errors import ArgError
 from seqcli.layers.base import (RANK_NAMES as NAMES, SpatialLayer, WeightSpec, format_shape,
                                 layer_class, rank_family_class, require_rank)
 from seqcli.layers.core import DATA_FORMAT
-from seqcli.registry import made_later
 from seqcli.shapes import conv_output_size, conv_transpose_sizes
 
 
@@ -265,8 +264,8 @@ def _fields(rank, *names):
 
 
 def _make(name, base, rank, names, summary, weights_doc, aliases=()):
-    rank_family_class(name, base, rank, _fields(rank, *names), summary=summary,
-                      weights_doc=weights_doc, aliases=aliases)
+    return rank_family_class(name, base, rank, _fields(rank, *names), summary=summary,
+                             weights_doc=weights_doc, aliases=aliases)
 
 
 CONV = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
@@ -281,28 +280,25 @@ SEPARABLE = ("filters", "kernel_size", "strides", "padding_no_causal", "data_for
              "dilation_rate", "depth_multiplier", "activation", "use_bias",
              "depthwise_initializer", "pointwise_initializer", "bias_initializer")
 
-for r in (1, 2, 3):
+Conv1D, Conv2D, Conv3D = (
     _make(f"Conv{NAMES[r]}", Conv, r, CONV,
           f"{NAMES[r]} convolution" + (" (padding valid, same or causal)" if r == 1 else ""),
           "kernel (*kernel_size, in_channels / groups, filters), bias (filters,) if use_bias",
-          (f"Convolution{NAMES[r]}",))
-for r in (1, 2, 3):
+          (f"Convolution{NAMES[r]}",)) for r in (1, 2, 3))
+Conv1DTranspose, Conv2DTranspose, Conv3DTranspose = (
     _make(f"Conv{NAMES[r]}Transpose", ConvTranspose, r, TRANSPOSE,
           f"Transposed {NAMES[r]} convolution (learned upsampling)",
           "kernel (*kernel_size, filters, in_channels), bias (filters,) if use_bias",
-          (f"Convolution{NAMES[r]}Transpose",))
-for r in (1, 2):
+          (f"Convolution{NAMES[r]}Transpose",)) for r in (1, 2, 3))
+DepthwiseConv1D, DepthwiseConv2D = (
     _make(f"DepthwiseConv{NAMES[r]}", DepthwiseConv, r, DEPTHWISE,
           f"Depthwise {NAMES[r]} convolution: each channel convolved on its own",
           "kernel (*kernel_size, in_channels, depth_multiplier), bias (in_channels * "
-          "depth_multiplier,) if use_bias")
-for r in (1, 2):
+          "depth_multiplier,) if use_bias") for r in (1, 2))
+SeparableConv1D, SeparableConv2D = (
     _make(f"SeparableConv{NAMES[r]}", SeparableConv, r, SEPARABLE,
           f"Depthwise then pointwise {NAMES[r]} convolution",
           "depthwise_kernel (*kernel_size, in_channels, depth_multiplier), pointwise_kernel "
           "(*ones, in_channels * depth_multiplier, filters), bias (filters,) if use_bias",
-          (f"SeparableConvolution{NAMES[r]}",))
+          (f"SeparableConvolution{NAMES[r]}",)) for r in (1, 2))
 
-
-def __getattr__(name):  # a class above, created when first asked for
-    return made_later(__name__, name)

@@ -17,7 +17,6 @@ from seqcli.layers.base import (RANK_NAMES, SpatialLayer, WeightSpec, format_sha
                                 rank_family_class, require_rank)
 from seqcli.layers.conv import _fields
 from seqcli.layers.recurrent import OverTime
-from seqcli.registry import made_later
 from seqcli.shapes import conv_output_size
 
 RATE = Float(0.0, 1.0)
@@ -294,7 +293,7 @@ def _conv_lstm_fields(rank):
     ]
 
 
-for r in (1, 2, 3):
+ConvLSTM1D, ConvLSTM2D, ConvLSTM3D = (
     rank_family_class(
         f"ConvLSTM{RANK_NAMES[r]}", ConvLSTM, r, _conv_lstm_fields(r),
         positional=("filters", "kernel_size", "strides", "padding", "data_format",
@@ -303,7 +302,4 @@ for r in (1, 2, 3):
         summary=f"An LSTM over sequences of {RANK_NAMES[r]} frames, with convolutions",
         weights_doc="kernel (*kernel_size, channels, 4 filters), recurrent_kernel "
                     "(*kernel_size, filters, 4 filters), bias (4 filters,); gates i, f, c, o")
-
-
-def __getattr__(name):  # a class above, created when first asked for
-    return made_later(__name__, name)
+    for r in (1, 2, 3))

@@ -6,7 +6,6 @@ from seqcli.args import Choice, Int, IntTuple, Margins, arg
 from seqcli.layers.base import (RANK_NAMES as NAMES, SpatialLayer, layer_class, rank_family_class,
                                 require_rank)
 from seqcli.layers.core import DATA_FORMAT
-from seqcli.registry import made_later
 
 
 @layer_class
@@ -102,43 +101,40 @@ class UpSampling(Spatial):
 
 
 def _make(name, base, rank, fields, summary, positional):
-    rank_family_class(name, base, rank, fields, summary=summary, positional=positional)
+    return rank_family_class(name, base, rank, fields, summary=summary, positional=positional)
 
 
 def _data_format(rank):
     return [("data_format", str, arg(DATA_FORMAT, default=None))]
 
 
-for r in (1, 2, 3):
+ZeroPadding1D, ZeroPadding2D, ZeroPadding3D = (
     _make(f"ZeroPadding{NAMES[r]}", ZeroPadding, r,
           [("padding", tuple, arg(Margins(r), default=1, doc="zeros added per axis"))]
           + _data_format(r), f"Pads the {NAMES[r]} spatial axes with zeros",
-          ("padding", "data_format"))
+          ("padding", "data_format")) for r in (1, 2, 3))
 
-_make("Cropping1D", Cropping, 1,
-      [("cropping", tuple, arg(Margins(1), default=1, doc="values cut per side"))],
-      "Cuts values off both ends of the steps axis", ("cropping",))
-for r in (2, 3):
+Cropping1D = _make("Cropping1D", Cropping, 1,
+                   [("cropping", tuple, arg(Margins(1), default=1, doc="values cut per side"))],
+                   "Cuts values off both ends of the steps axis", ("cropping",))
+Cropping2D, Cropping3D = (
     _make(f"Cropping{NAMES[r]}", Cropping, r,
           [("cropping", tuple, arg(Margins(r), default=0 if r == 2 else 1,
                                    doc="values cut per side and axis"))] + _data_format(r),
           f"Cuts values off the {NAMES[r]} spatial axes", ("cropping", "data_format"))
+    for r in (2, 3))
 
-_make("UpSampling1D", UpSampling, 1,
-      [("size", int, arg(Int(1), default=2, doc="repeats per step"))],
-      "Repeats each step `size` times", ("size",))
-_make("UpSampling2D", UpSampling, 2,
-      [("size", tuple, arg(IntTuple(2), default=2, doc="factor per axis"))]
-      + _data_format(2)
-      + [("interpolation", str, arg(Choice("nearest", "bilinear"),
-                                    default="nearest"))],
-      "Enlarges images by whole factors (nearest or bilinear)",
-      ("size", "data_format", "interpolation"))
-_make("UpSampling3D", UpSampling, 3,
-      [("size", tuple, arg(IntTuple(3), default=2, doc="factor per axis"))]
-      + _data_format(3), "Enlarges volumes by whole factors (nearest)",
-      ("size", "data_format"))
-
-
-def __getattr__(name):  # a class above, created when first asked for
-    return made_later(__name__, name)
+UpSampling1D = _make("UpSampling1D", UpSampling, 1,
+                     [("size", int, arg(Int(1), default=2, doc="repeats per step"))],
+                     "Repeats each step `size` times", ("size",))
+UpSampling2D = _make("UpSampling2D", UpSampling, 2,
+                     [("size", tuple, arg(IntTuple(2), default=2, doc="factor per axis"))]
+                     + _data_format(2)
+                     + [("interpolation", str, arg(Choice("nearest", "bilinear"),
+                                                   default="nearest"))],
+                     "Enlarges images by whole factors (nearest or bilinear)",
+                     ("size", "data_format", "interpolation"))
+UpSampling3D = _make("UpSampling3D", UpSampling, 3,
+                     [("size", tuple, arg(IntTuple(3), default=2, doc="factor per axis"))]
+                     + _data_format(3), "Enlarges volumes by whole factors (nearest)",
+                     ("size", "data_format"))

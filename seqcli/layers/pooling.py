@@ -8,7 +8,6 @@ from seqcli.args import REQUIRED, Bool, Choice, IntTuple, Optional, arg
 from seqcli.layers.base import (RANK_NAMES as NAMES, SpatialLayer, format_shape, layer_class,
                                 rank_family_class, require_rank)
 from seqcli.layers.core import DATA_FORMAT
-from seqcli.registry import made_later
 
 
 @layer_class
@@ -101,7 +100,7 @@ class GlobalPooling(SpatialLayer):
 
 def _pooling(rank: int, mode: str):
     prefix, short = ("MaxPooling", "MaxPool") if mode == "max" else ("AveragePooling", "AvgPool")
-    rank_family_class(prefix + NAMES[rank], Pooling, rank, [
+    return rank_family_class(prefix + NAMES[rank], Pooling, rank, [
         # Keras: MaxPooling defaults to 2 per axis; AveragePooling needs pool_size
         ("pool_size", tuple, arg(IntTuple(rank), default=2 if mode == "max" else REQUIRED,
                                  doc="window size per axis")),
@@ -116,7 +115,7 @@ def _pooling(rank: int, mode: str):
 def _global_pooling(rank: int, mode: str):
     prefix, short = ("GlobalMaxPooling", "GlobalMaxPool") if mode == "max" \
         else ("GlobalAveragePooling", "GlobalAvgPool")
-    rank_family_class(prefix + NAMES[rank], GlobalPooling, rank, [
+    return rank_family_class(prefix + NAMES[rank], GlobalPooling, rank, [
         ("data_format", str, arg(DATA_FORMAT, default=None)),
         ("keepdims", bool, arg(Bool(), default=False, doc="keep the spatial axes, size 1")),
     ], mode=mode, aliases=(short + NAMES[rank],),
@@ -125,11 +124,9 @@ def _global_pooling(rank: int, mode: str):
                 f"({NAMES[rank]}), per channel")
 
 
-for mode in ("max", "average"):
-    for r in (1, 2, 3):
-        _pooling(r, mode)
-        _global_pooling(r, mode)
-
-
-def __getattr__(name):  # a class above, created when first asked for
-    return made_later(__name__, name)
+MaxPooling1D, MaxPooling2D, MaxPooling3D = (_pooling(r, "max") for r in (1, 2, 3))
+AveragePooling1D, AveragePooling2D, AveragePooling3D = (_pooling(r, "average") for r in (1, 2, 3))
+GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D = (
+    _global_pooling(r, "max") for r in (1, 2, 3))
+GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D = (
+    _global_pooling(r, "average") for r in (1, 2, 3))

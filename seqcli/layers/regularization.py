@@ -9,7 +9,7 @@ from seqcli.args import Float, Int, Optional, ShapeArg, arg
 from seqcli.layers.base import (Layer, SpatialLayer, check_noise_shape, layer_class,
                                 rank_family_class, require_rank)
 from seqcli.layers.core import DATA_FORMAT, RandomInTraining
-from seqcli.registry import made_later, register
+from seqcli.registry import register
 
 RATE = Float(0.0, 1.0)
 
@@ -37,12 +37,11 @@ def _spatial(rank):
     if rank > 1:
         fields.append(("data_format", str, arg(DATA_FORMAT, default=None)))
     fields.append(("seed", int, arg(Optional(Int(0)), default=None)))
-    rank_family_class(f"SpatialDropout{rank}D", _SpatialDropout, rank, fields,
-                      summary=f"Drops whole {rank}-D feature maps in training")
+    return rank_family_class(f"SpatialDropout{rank}D", _SpatialDropout, rank, fields,
+                             summary=f"Drops whole {rank}-D feature maps in training")
 
 
-for r in (1, 2, 3):
-    _spatial(r)
+SpatialDropout1D, SpatialDropout2D, SpatialDropout3D = (_spatial(r) for r in (1, 2, 3))
 
 
 @register
@@ -127,7 +126,3 @@ class ActivityRegularization(Layer):
 
     def backward(self, params, cache, dy):
         return dy, {}  # the model adds the term's gradient (penalty_gradient)
-
-
-def __getattr__(name):  # a class above, created when first asked for
-    return made_later(__name__, name)
