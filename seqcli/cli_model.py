@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -314,6 +313,8 @@ def weights(spec, weights_path, input_shape, fmt):
     rows = [{"key": s.name, "shape": list(s.shape), "dtype": s.dtype,
              "trainable": s.trainable, "params": s.size} for s in specs]
     if fmt == "json":
+        import json
+
         click.echo(json.dumps(rows, indent=2))
         return
     from tabulate import tabulate
