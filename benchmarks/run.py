@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from seqcli import arrays, runner, spec, weights  # noqa: E402
+from seqcli import arrays, memory, runner, spec, weights  # noqa: E402
 from seqcli.engines.numpy_engine import NumpyEngine  # noqa: E402
 
 import bench_fit  # noqa: E402
@@ -37,6 +37,9 @@ from timing import THREADS, best, compare, peer, skipped, wall  # noqa: E402
 CNN = os.path.join(ROOT, "specs", "guide_cnn.yaml")
 MLP = os.path.join(ROOT, "specs", "guide_mlp.yaml")
 os.environ.setdefault("KERAS_BACKEND", "numpy")  # Keras 3's backend with no TensorFlow
+# the allocator settings seqcli's compute commands make (seqcli/memory.py); PyTorch, in
+# this same process, runs with them too
+memory.keep_freed_memory()
 
 
 # ---------------------------------------------------------------- the machine

@@ -364,9 +364,10 @@ def weights_for(model, weights_path, embedded=None, seed=0):
 
 def engine_for(name, model, weights_path, embedded=None):
     """The named engine, made once for the model and its weights."""
-    from seqcli import engines
+    from seqcli import engines, memory
 
     engine_class = engines.get(name)  # first: a missing engine fails before any work
+    memory.keep_freed_memory()  # each batch's arrays reuse the last one's pages
     return engine_class(model, weights_for(model, weights_path, embedded))
 
 

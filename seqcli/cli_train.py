@@ -315,6 +315,9 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     shown = sys.stderr if output == "-" else sys.stdout
     progress = Progress(shown, shown.isatty(),
                         (lambda: save_best(weights)) if save_best else None)
+    from seqcli import memory
+
+    memory.keep_freed_memory()  # each step's arrays reuse the last one's pages
     try:
         with StopOnInterrupt() as stop:
             options = training.FitOptions(

@@ -148,9 +148,11 @@ def conv_output_sizes(spatial, window, strides, dilation):
             for size, k, s, d in zip(spatial, window, strides, dilation)]
 
 
-def conv(x, kernel, strides, padding, dilation, groups=1, bias=None):
+def conv(x, kernel, strides, padding, dilation, groups=1, bias=None, relu=False):
     """Convolution over the spatial axes of channels-last x (N, *spatial, C), kernel
-    (*window, C/groups, F), plus bias (F,) when given; 1-D to 3-D.
+    (*window, C/groups, F), plus bias (F,) when given, then ReLU in place if `relu`
+    (each block as soon as it is made, while in cache: a pass of its own over a large
+    output costs a tenth of the product); 1-D to 3-D.
 
     im2col in cache-sized blocks: each block of patches is copied into a reused buffer
     and multiplied while still in cache, straight into the output. The bias rides in
@@ -183,6 +185,8 @@ def conv(x, kernel, strides, padding, dilation, groups=1, bias=None):
         block = _Block(rows, kernel, groups, bias)
         for source, sizes, target in part:
             block.multiply(patches(source, window, strides, dilation, sizes), target)
+            if relu:
+                np.maximum(target, 0, out=target)
 
     # a small convolution is not worth a thread's start
     run_split(tasks, work, parts=1 if out.nbytes + rows * row_bytes < 2**20 else None)
@@ -258,21 +262,56 @@ def _pool_pads(x, pool, strides, padding):
 
 def pool(x, pool_size, strides, padding, mode):
     """Max or average pooling over the spatial axes of channels-last (N, *spatial, C) data.
-    "same" averages count only real (not padded) values, as Keras does."""
+    "same" averages count only real (not padded) values, as Keras does. Runs of samples
+    are shared out among the cores."""
+    from seqcli.threads import cores, run_split
+
     pads = _pool_pads(x, pool_size, strides, padding)
-    fill = -np.inf if mode == "max" else 0.0
-    xp = pad_spatial(x, pads, value=fill)
-    result = None
-    for window in _pool_windows(xp.shape[1:-1], pool_size, strides):
-        if result is None:
-            result = xp[window].copy()
-        elif mode == "max":
-            np.maximum(result, xp[window], out=result)
-        else:
-            result += xp[window]
+    xp = pad_spatial(x, pads, value=-np.inf if mode == "max" else 0.0)
+    out_sizes = [(size - window) // stride + 1
+                 for size, window, stride in zip(xp.shape[1:-1], pool_size, strides)]
+    result = np.empty((x.shape[0], *out_sizes, x.shape[-1]), dtype=x.dtype)
+    pooled = _max_pool if mode == "max" else _sum_pool
+    per_part = max(1, -(-len(xp) // cores()))
+    starts = list(range(0, len(xp), per_part))
+
+    def work(part):
+        for start in part:
+            pooled(xp[start:start + per_part], pool_size, strides,
+                   result[start:start + per_part])
+
+    run_split(starts, work, parts=1 if xp.nbytes < 2**20 else None)
     if mode == "average":
         result /= _window_counts(x, pool_size, strides, pads)
     return result
+
+
+def _max_pool(xp, pool_size, strides, out):
+    """Max over one spatial axis at a time (exact in any order): a 3x3 window is 2 + 2
+    maxima over views instead of 8, and the first axis's views read whole rows."""
+    current = xp
+    for axis, (window, stride, size) in enumerate(zip(pool_size, strides, out.shape[1:-1]),
+                                                 start=1):
+        def offset(o):
+            index = [slice(None)] * current.ndim
+            index[axis] = slice(o, o + (size - 1) * stride + 1, stride)
+            return current[tuple(index)]
+
+        last = axis == out.ndim - 2
+        reduced = out if last else np.empty(offset(0).shape, dtype=xp.dtype)
+        np.copyto(reduced, offset(0))
+        for o in range(1, window):
+            np.maximum(reduced, offset(o), out=reduced)
+        current = reduced
+
+
+def _sum_pool(xp, pool_size, strides, out):
+    """The window sums, window offset by offset (the order the rounding comes from)."""
+    for number, window in enumerate(_pool_windows(xp.shape[1:-1], pool_size, strides)):
+        if number == 0:
+            np.copyto(out, xp[window])
+        else:
+            out += xp[window]
 
 
 def _window_counts(x, pool_size, strides, pads):
@@ -286,9 +325,10 @@ def _window_counts(x, pool_size, strides, pads):
     return counts
 
 
-def pool_backward(x, dy, pool_size, strides, padding, mode):
+def pool_backward(x, dy, pool_size, strides, padding, mode, pooled=None):
     """dx of `pool`: max routes each gradient to its window's first maximum; average
-    spreads it over the window's real values."""
+    spreads it over the window's real values. `pooled`, the forward's output, spares
+    max pooling finding the maxima again."""
     pads = _pool_pads(x, pool_size, strides, padding)
     xp = pad_spatial(x, pads, value=-np.inf if mode == "max" else 0.0)
     windows = list(_pool_windows(xp.shape[1:-1], pool_size, strides))
@@ -298,7 +338,7 @@ def pool_backward(x, dy, pool_size, strides, padding, mode):
         for window in windows:
             dxp[window] += share
     elif tuple(strides) == tuple(pool_size):
-        _max_tiles_backward(xp, dy, pool_size, dxp)
+        _max_tiles_backward(xp, dy, pool_size, dxp, pooled)
     else:
         best = np.full(dy.shape, -np.inf, dtype=x.dtype)
         winner = np.zeros(dy.shape, dtype=np.int32)
@@ -313,31 +353,52 @@ def pool_backward(x, dy, pool_size, strides, padding, mode):
     return dxp[crop]
 
 
-def _max_tiles_backward(xp, dy, pool_size, dxp):
+def _max_tiles_backward(xp, dy, pool_size, dxp, pooled=None):
     """Max pooling's gradient where the windows tile the input (strides == pool_size):
     the input seen as (n, o1, p1, o2, p2, ..., c), so each window offset is a plain
     view; offsets in scan order, each takes the gradient where it holds the maximum
-    and no earlier offset did (the first maximum, as elsewhere)."""
+    and no earlier offset did (the first maximum, as elsewhere). Runs of samples are
+    shared out among the cores."""
     import itertools
 
-    n, c = xp.shape[0], xp.shape[-1]
+    from seqcli.threads import cores, run_split
+
     out = dy.shape[1:-1]
     whole = (slice(None), *(slice(0, o * p) for o, p in zip(out, pool_size)), slice(None))
-    split = [n, *(size for o, p in zip(out, pool_size) for size in (o, p)), c]
-    source = xp[whole].reshape(split)
-    routed = np.empty(split, dtype=dy.dtype)  # every position lies in exactly one window
+    split = [*(size for o, p in zip(out, pool_size) for size in (o, p)), xp.shape[-1]]
     views = [(slice(None), *(i for o in offset for i in (slice(None), o)), slice(None))
              for offset in itertools.product(*(range(p) for p in pool_size))]
+    per_part = max(1, -(-len(xp) // cores()))
+
+    def work(part):
+        for start in part:
+            span = slice(start, start + per_part)
+            source = xp[span][whole].reshape(-1, *split)
+            target = dxp[span][whole]
+            # every position lies in exactly one window, so each is written below; where
+            # the windows cover the whole input, straight into dxp
+            direct = target.flags.c_contiguous
+            routed = target.reshape(source.shape) if direct else np.empty_like(source)
+            best = pooled[span] if pooled is not None else _maximum(source, views)
+            free = np.ones(best.shape, dtype=bool)
+            for number, view in enumerate(views):
+                hit = source[view] == best
+                hit &= free
+                if number < len(views) - 1:
+                    free ^= hit
+                np.multiply(dy[span], hit, out=routed[view])
+            if not direct:
+                target[...] = routed.reshape(target.shape)
+
+    run_split(list(range(0, len(xp), per_part)), work,
+              parts=1 if xp.nbytes < 2**20 else None)
+
+
+def _maximum(source, views):
     best = source[views[0]].copy()
     for view in views[1:]:
         np.maximum(best, source[view], out=best)
-    free = np.ones(dy.shape, dtype=bool)
-    for view in views:
-        hit = source[view] == best
-        hit &= free
-        free ^= hit
-        np.multiply(dy, hit, out=routed[view])
-    dxp[whole] = routed.reshape(dxp[whole].shape)
+    return best
 
 
 def to_channels_last(x):

@@ -121,6 +121,66 @@ def test_max_pooling_gradient_over_tiles_goes_to_each_window_first_maximum(shape
     np.testing.assert_array_equal(dx, expected)
 
 
+def _direct_pool(x, pool, strides, padding, mode):
+    """Pooling window by window, each window's values gathered and reduced at once."""
+    pads = ops._pool_pads(x, pool, strides, padding)
+    padded = ops.pad_spatial(x.astype(np.float64), pads,
+                             value=np.nan if mode == "average" else -np.inf)
+    out_sizes = [(size - p) // s + 1 for size, p, s in zip(padded.shape[1:-1], pool, strides)]
+    out = np.empty((x.shape[0], *out_sizes, x.shape[-1]))
+    for where in np.ndindex(*out_sizes):
+        window = padded[(slice(None), *(slice(w * s, w * s + p)
+                                        for w, s, p in zip(where, strides, pool)))]
+        flat = window.reshape(x.shape[0], -1, x.shape[-1])
+        out[(slice(None), *where)] = np.nanmax(flat, axis=1) if mode == "max" \
+            else np.nanmean(flat, axis=1)
+    return out
+
+
+@pytest.mark.parametrize("shape,pool,strides,padding", [
+    ((5, 61, 59, 40), (3, 3), (3, 3), "valid"),
+    ((5, 61, 59, 40), (3, 3), (2, 2), "same"),
+    ((4, 300, 230), (4,), (3,), "same"),
+    ((3, 21, 20, 19, 16), (2, 3, 2), (2, 2, 1), "valid")])
+@pytest.mark.parametrize("mode", ["max", "average"])
+def test_pooling_shared_among_threads_equals_each_window_reduced(split_log, shape, pool,
+                                                                 strides, padding, mode):
+    x = np.random.default_rng(11).normal(size=shape).astype(np.float32)
+    y = ops.pool(x, pool, strides, padding, mode)
+    assert max(split_log) == 2  # large enough to be shared out
+    np.testing.assert_allclose(y, _direct_pool(x, pool, strides, padding, mode),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_relu_inside_the_convolution_equals_relu_after_it(split_log):
+    model = spec.load_text("input_shape: [64, 60, 5]\nlayers:\n"
+                           "  - Conv2D: {filters: 12, kernel_size: 3, activation: relu}\n"
+                           "  - Conv2D: {filters: 4, kernel_size: 2, strides: 2, "
+                           "activation: relu, padding: same}\n", "relu").model
+    params = weights.nest(weights.fresh(model, seed=12))
+    x = np.random.default_rng(13).normal(size=(6, 64, 60, 5)).astype(np.float32)
+    fused = model.forward(params, x)
+    assert max(split_log) == 2
+    unfused = model.run(params, x, training=True, rng=np.random.default_rng(0)).output
+    np.testing.assert_array_equal(fused, unfused)
+    assert (fused == 0).any() and (fused > 0).any()
+
+
+@pytest.mark.parametrize("shape,pool,padding", [((6, 61, 60, 32), (2, 2), "valid"),
+                                                ((6, 45, 44, 32), (3, 3), "same")])
+def test_shared_max_pooling_gradient_equals_one_thread(split_log, monkeypatch, shape, pool,
+                                                        padding):
+    rng = np.random.default_rng(14)
+    x = rng.integers(0, 4, shape).astype(np.float32)  # ties: the first maximum must win
+    y = ops.pool(x, pool, pool, padding, "max")
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    shared = ops.pool_backward(x, dy, pool, pool, padding, "max", y)
+    assert max(split_log) == 2
+    monkeypatch.setattr(threads_module, "cores", lambda: 1)
+    np.testing.assert_array_equal(shared, ops.pool_backward(x, dy, pool, pool, padding, "max"))
+    assert np.count_nonzero(shared) == np.count_nonzero(dy)  # one position per window
+
+
 RECURRENT = ["LSTM: {units: 6, return_sequences: true}", "GRU: {units: 6}",
              "GRU: {units: 6, use_bias: false, return_sequences: true}",
              "LSTM: {units: 5, go_backwards: true, dropout: 0.2, recurrent_dropout: 0.3}",

@@ -104,6 +104,15 @@ class Conv(_Convolution):
         kernel = (*self.kernel_size, channels // self.groups, self.filters)
         return [WeightSpec("kernel", kernel, self.kernel_initializer), *self.bias_spec(self.filters)]
 
+    def forward(self, params, x):
+        if self.activation != "relu" or not self.last:
+            return super().forward(params, x)
+        from seqcli import ops
+
+        # at inference ReLU may overwrite the product, block by block inside the conv
+        return ops.conv(x, params["kernel"], self.strides, self.padding, self.dilation_rate,
+                        self.groups, self.bias(params), relu=True)
+
     def compute(self, params, x):
         from seqcli import ops
 

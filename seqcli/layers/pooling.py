@@ -40,14 +40,15 @@ class Pooling(SpatialLayer):
         from seqcli import ops
 
         x = self.to_last(x)
-        return self.from_last(ops.pool(x, self.pool_size, self.step, self.padding,
-                                       self.mode)), x
+        y = ops.pool(x, self.pool_size, self.step, self.padding, self.mode)
+        return self.from_last(y), (x, y)
 
     def backward(self, params, cache, dy):
         from seqcli import ops
 
-        return self.from_last(ops.pool_backward(cache, self.to_last(dy), self.pool_size,
-                                                self.step, self.padding, self.mode)), {}
+        x, y = cache
+        return self.from_last(ops.pool_backward(x, self.to_last(dy), self.pool_size,
+                                                self.step, self.padding, self.mode, y)), {}
 
 
 @layer_class
