@@ -7,7 +7,6 @@ the statuses are named in `errors.Status`.
 from __future__ import annotations
 
 import sys
-import traceback
 
 import click
 
@@ -103,6 +102,8 @@ def _debug_first(args: list) -> list:
 
 def _fail(message: str, status: int, debug: bool, hint: str = "") -> None:
     if debug and sys.exc_info()[0] is not None:
+        import traceback  # here: every command would pay ~1 ms importing it
+
         traceback.print_exc()
     one_line = " ".join(str(message).split())
     click.echo(f"seqcli: error: {one_line}{hint}", err=True)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from seqcli import spec as spec_module
 from seqcli.cli import cli
 from seqcli.cli_dask import check_local_options, dask_options
 from seqcli.errors import SeqcliError, about_data, blame_data
@@ -143,6 +141,10 @@ def require_built(model, spec_path) -> None:
 
 def load_built(spec_path, input_shape=None, batch_size=None, data_shape=None):
     """The spec's model, built from --input-shape, data, or the spec itself."""
+    # imported here, not by the module: `seqcli catalog` reads no spec, and PyYAML with
+    # seqcli's spec reader is about a fifth of a command's start-up
+    from seqcli import spec as spec_module
+
     spec = spec_module.load(spec_path, sys.stdin)  # a built spec is traced as it loads
     model = spec.model
     if data_shape is not None:
@@ -314,6 +316,8 @@ def weights(spec, weights_path, input_shape, fmt):
     rows = [{"key": s.name, "shape": list(s.shape), "dtype": s.dtype,
              "trainable": s.trainable, "params": s.size} for s in specs]
     if fmt == "json":
+        import json
+
         click.echo(json.dumps(rows, indent=2))
         return
     from tabulate import tabulate
@@ -337,6 +341,7 @@ RUN_BATCH = click.option("--batch-size", type=click.IntRange(min=1), default=32,
 
 def _data_and_model(spec, input_path):
     from seqcli import runner, streams
+    from seqcli import spec as spec_module
 
     if spec == "-" and input_path == "-":
         raise click.UsageError("the spec and the input cannot both come from standard input")

@@ -9,7 +9,6 @@ superset of JSON's, so `no` stays a string and `1e-3` is a number in both format
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -178,6 +177,8 @@ def _depth_bound(text: str) -> int:
 
 
 def _check_json(text: str, name: str) -> None:
+    import json  # here: a YAML spec needs no json module (start-up)
+
     def refuse_constant(token):
         raise ValueError(f"{token} is not valid JSON; use a finite number")
 

@@ -7,8 +7,6 @@ the result to check it before anything is written.
 
 from __future__ import annotations
 
-import json
-
 import yaml
 
 from seqcli.document import Document, is_mapping, is_null, is_sequence
@@ -114,6 +112,8 @@ def append_entry(doc: Document, class_name: str, args: dict) -> str:
     if key_node is None:
         raise SeqcliError("the spec has no `layers:` list to add to", doc.where(doc.root))
     if doc.fmt == "json":
+        import json  # here: a YAML spec needs no json module (start-up)
+
         return _append_json(doc, seq, json.dumps({class_name: args}, ensure_ascii=False))
     entry = f"{class_name}: {_flow_yaml(args)}"
     if is_null(seq) or (is_sequence(seq) and seq.flow_style and not seq.value):

@@ -7,6 +7,7 @@ next atomic write in that folder (the Dask engine's temporary folders likewise).
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from contextlib import contextmanager
@@ -87,21 +88,20 @@ def _special_writer(path: str, binary: bool):
 MARK = ".seqcli-"  # .TARGET.seqcli-PID-HOST.RANDOM.tmp
 
 
-def _host_tag() -> str:
+@functools.cache
+def host_tag() -> str:
     """8 hex digits naming this machine: a PID says nothing about a process on another
-    host writing into a shared folder (Dask workers elsewhere)."""
+    host writing into a shared folder (Dask workers elsewhere). Computed at the first
+    write, not at import: hashlib and socket cost a command that writes nothing ~5 ms."""
     import hashlib
     import socket
 
     return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
-HOST = _host_tag()
-
-
 def owner_tag(pid: int | None = None) -> str:
     """The part of a temporary name that says whose it is: `.seqcli-PID-HOST`."""
-    return f"{MARK}{os.getpid() if pid is None else pid}-{HOST}"
+    return f"{MARK}{os.getpid() if pid is None else pid}-{host_tag()}"
 
 
 def remove_stale(folder: str) -> list[str]:
@@ -136,7 +136,7 @@ def _owner(name: str) -> int | None:
     if not (name.startswith(".") and name.endswith((".tmp", ".old"))) or MARK not in name:
         return None
     pid, _, host = name.rsplit(MARK, 1)[1].split(".", 1)[0].partition("-")
-    return int(pid) if pid.isdigit() and host == HOST else None
+    return int(pid) if pid.isdigit() and host == host_tag() else None
 
 
 def _alive(pid: int) -> bool:

@@ -11,7 +11,6 @@ the model needs.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 from seqcli.errors import SeqcliError
 
@@ -53,6 +52,8 @@ def is_keras_json(text: str) -> bool:
     """Keras's model JSON (to_json(), config.json): an object with `class_name`."""
     if not text.lstrip().startswith("{") or '"class_name"' not in text:
         return False
+    import json  # here: a YAML spec needs no json module (start-up)
+
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
@@ -98,6 +99,8 @@ def _json(text, name):
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SeqcliError(f"not UTF-8 JSON (byte {exc.start})", name) from None
+    import json
+
     try:
         return json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from seqcli.args import Int, Optional, ShapeArg, arg
 from seqcli.errors import SeqcliError
-from seqcli.layers.base import Layer, Shape, WeightSpec, format_shape
+from seqcli.layers.base import Layer, Shape, WeightSpec, format_shape, layer_class
 from seqcli.registry import register
 
 NOT_BUILT = ("This model has not yet been built. Build the model first by calling `build()` "
@@ -23,7 +23,7 @@ ROW_BLOCK = 1024
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Sequential(Layer):
     layers: tuple = field(default=(), metadata={"doc": "the stacked layers"})
     input_shape: tuple | None = arg(Optional(ShapeArg()), default=None,

@@ -219,6 +219,63 @@ def test_config_round_trip(class_name, args, shape, kind):
 
 
 @pytest.mark.parametrize("class_name", sorted(EXAMPLES))
+def test_layers_compare_hash_print_and_refuse_changes_as_dataclasses_do(class_name):
+    args, shape = EXAMPLES[class_name][0][:2]
+    model = build(class_name, args, shape)
+    layer = model.layers[0] if model.layers else model  # Input makes no layer
+    twin = build(class_name, args, shape).layers[0] if model.layers else build(
+        class_name, args, shape)
+    assert layer == twin and hash(layer) == hash(twin) and layer is not twin
+    moved = dataclasses.replace(layer, where="elsewhere.yaml:9:9")  # not compared
+    assert moved == layer and hash(moved) == hash(layer)
+    assert dataclasses.replace(layer, name="renamed") != layer
+    assert layer != 3 and layer.__eq__(3) is NotImplemented
+    shown = [f"{f.name}={getattr(layer, f.name)!r}" for f in dataclasses.fields(layer)
+             if f.name not in ("rules", "where")]
+    assert repr(layer) == f"{type(layer).__name__}({', '.join(shown)})"
+    for change in (lambda: setattr(layer, "name", "x"), lambda: delattr(layer, "name"),
+                   lambda: setattr(layer, "new_attribute", 1)):
+        with pytest.raises(dataclasses.FrozenInstanceError, match="cannot (assign to|delete) field"):
+            change()
+
+
+def test_a_layer_is_made_from_keyword_arguments_and_defaults_then_checked():
+    from seqcli.layers.core import Dense
+
+    layer = Dense(name="d", units=3)
+    assert (layer.units, layer.activation, layer.use_bias, layer.rules, layer.where) == \
+        (3, None, True, (), "")
+    with pytest.raises(TypeError, match="missing the keyword argument 'units'"):
+        Dense(name="d")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'unit'"):
+        Dense(name="d", units=3, unit=4)
+    with pytest.raises(TypeError):
+        Dense("d", 3)  # keyword-only, as before
+    with pytest.raises(ArgError, match="units"):
+        Dense(name="d", units=0)  # __post_init__ checks every argument
+    assert dataclasses.replace(layer, units=5) == Dense(name="d", units=5)
+
+
+def test_a_layer_repr_reads_as_before():
+    layer = build("Dense", {"units": 3}, [5]).layers[0]
+    assert repr(layer) == ("Dense(name='dense', trainable=True, dtype='float32', units=3, "
+                           "activation=None, use_bias=True, kernel_initializer='glorot_uniform', "
+                           "bias_initializer='zeros')")
+
+
+def test_every_layer_class_takes_its_dataclass_methods_from_layer():
+    # made with `layer_class`: dataclasses' own __init__, __eq__, __hash__, __repr__ and
+    # frozen __setattr__/__delattr__ would compile six methods per class, at every
+    # start-up that loads its family
+    from seqcli.layers.base import Layer
+
+    for cls in all_layers().values():
+        for klass in cls.__mro__[:cls.__mro__.index(Layer)]:
+            assert not {"__init__", "__eq__", "__hash__", "__repr__", "__setattr__",
+                        "__delattr__"} & set(vars(klass)), klass
+
+
+@pytest.mark.parametrize("class_name", sorted(EXAMPLES))
 def test_catalog_documents_every_argument(class_name):
     text = details(class_name)
     cls = all_layers()[class_name]

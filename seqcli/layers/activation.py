@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Axes, Float, InitializerArg, Optional, ShapeArg, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import Layer, WeightSpec
+from seqcli.layers.base import Layer, WeightSpec, layer_class
 from seqcli.registry import register
 from seqcli.shapes import feature_axes
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class ReLU(Layer):
     masking = "passes"
     max_value: float | None = arg(Optional(Float(0.0)), default=None, doc="upper clip")
@@ -44,7 +42,7 @@ class ReLU(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class LeakyReLU(Layer):
     masking = "passes"
     negative_slope: float = arg(Float(0.0), default=0.3, doc="slope for negative inputs")
@@ -64,7 +62,7 @@ class LeakyReLU(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class PReLU(Layer):
     weight_args = {"alpha": "alpha"}
 
@@ -111,7 +109,7 @@ class PReLU(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class ELU(Layer):
     masking = "passes"
     alpha: float = arg(Float(), default=1.0, doc="scale of the negative part")
@@ -133,7 +131,7 @@ class ELU(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Softmax(Layer):
     masking = "uses"  # masked positions give 0, and the rest share the whole 1
     axis: object = arg(Axes(), default=-1, doc="axis or axes to normalize over")

@@ -5,10 +5,9 @@ interpolation and fill modes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Choice, Float, Optional, arg
 from seqcli.layers.augmentation import SEED, Augmentation, Factor, uniform
+from seqcli.layers.base import layer_class
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
 
@@ -20,7 +19,7 @@ TRANSLATION = Factor(-1, 1, check="each")
 SHEAR = Factor(0, 1, check="each", fold=True)
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class _Affine(Augmentation):
     def matrices(self, factors, height, width):
         """Keras's transform rows [a0, a1, a2, b0, b1, b2, 0, 0], one per image."""
@@ -53,7 +52,7 @@ def sampling(name):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomRotation(_Affine):
     factor: object = arg(ROTATION, doc="fraction of a full turn, drawn from [lower, upper]")
     fill_mode: str = sampling("fill_mode")
@@ -80,7 +79,7 @@ class RandomRotation(_Affine):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomZoom(_Affine):
     height_factor: object = arg(ZOOM, doc="zoom drawn from [1 + lower, 1 + upper]; "
                                 "negative zooms in")
@@ -119,7 +118,7 @@ class RandomZoom(_Affine):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomTranslation(_Affine):
     height_factor: object = arg(TRANSLATION, doc="shift as a fraction of the height, "
                                 "drawn from [lower, upper]")
@@ -154,7 +153,7 @@ class RandomTranslation(_Affine):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomShear(_Affine):
     x_factor: object = arg(SHEAR, default=0.0, doc="horizontal shear drawn from "
                            "[lower, upper], its sign flipped at random")
@@ -204,7 +203,7 @@ class Scale:
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomPerspective(Augmentation):
     factor: object = arg(PERSPECTIVE, default=1.0, doc="chance of a perspective change, "
                          "drawn per image from [lower, upper]")

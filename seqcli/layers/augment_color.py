@@ -3,11 +3,10 @@ RandomGrayscale: random in training with Keras's formulas, the identity at infer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Float, arg
 from seqcli.layers.augmentation import (SEED, Augmentation, Factor, SortedValueRange,
                                         ValueRange, uniform)
+from seqcli.layers.base import layer_class
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
 
@@ -17,7 +16,7 @@ INVERT = Factor(0, 1)
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomContrast(Augmentation):
     factor: object = arg(CONTRAST, doc="contrast factor drawn from [1 - lower, 1 + upper]")
     value_range: tuple = arg(ValueRange(), default=(0, 255), doc="outputs are clipped to it")
@@ -49,7 +48,7 @@ class RandomContrast(Augmentation):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomBrightness(Augmentation):
     factor: object = arg(BRIGHTNESS, doc="fraction of the value range added, drawn "
                          "from [lower, upper]")
@@ -78,7 +77,7 @@ class RandomBrightness(Augmentation):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomInvert(Augmentation):
     factor: object = arg(INVERT, default=1.0, doc="chance of inverting, drawn per image "
                          "from [lower, upper]")
@@ -110,7 +109,7 @@ GRAY = (0.2989, 0.5870, 0.1140)  # Keras's (tf.image's) rgb_to_grayscale weights
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomGrayscale(Augmentation):
     factor: float = arg(Float(0.0, 1.0), default=0.5, doc="chance of turning an image grey")
     data_format: str | None = arg(DATA_FORMAT, default=None)

@@ -4,12 +4,11 @@ or its saturation scaled by a random factor in training; the identity at inferen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import arg
 from seqcli.layers.augment_tone import needs_rgb
 from seqcli.layers.augmentation import (SEED, Augmentation, Factor, SortedValueRange,
                                         ValueRange, uniform)
+from seqcli.layers.base import layer_class
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
 
@@ -18,7 +17,7 @@ SATURATION = Factor(-1, 1)
 EPSILON = 1e-7  # Keras's backend.epsilon()
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class _HSV(Augmentation):
     def output_shape(self, input_shape):
         needs_rgb(self, super().output_shape(input_shape))
@@ -37,7 +36,7 @@ class _HSV(Augmentation):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomHue(_HSV):
     factor: object = arg(HUE, doc="hue shift in half turns, drawn from [lower, upper], "
                          "its sign flipped at random")
@@ -74,7 +73,7 @@ class RandomHue(_HSV):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomSaturation(_HSV):
     factor: object = arg(SATURATION, doc="drawn from [lower, upper] as f, the saturation is "
                          "multiplied by f / (1 - f)")

@@ -5,13 +5,13 @@ in training; the identity at inference."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 from seqcli.args import Optional, arg
 from seqcli.errors import ArgError
 from seqcli.layers.augment_color import BRIGHTNESS, CONTRAST, RandomBrightness, RandomContrast
 from seqcli.layers.augment_hsv import HUE, SATURATION, RandomHue, RandomSaturation
 from seqcli.layers.augmentation import SEED, Augmentation, ValueRange
+from seqcli.layers.base import layer_class
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
 
@@ -23,7 +23,7 @@ PARTS = (("brightness_factor", RandomBrightness, "brightness"),
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomColorJitter(Augmentation):
     value_range: tuple = arg(ValueRange(), default=(0, 255), doc="given to each part")
     brightness_factor: object = arg(Optional(BRIGHTNESS), default=None,

@@ -3,11 +3,10 @@ training with Keras's formulas, the identity at inference."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Choice, Float, _is_int, _is_number, arg
 from seqcli.errors import ArgError
 from seqcli.layers.augmentation import SEED, Augmentation, Factor, ValueRange, uniform
+from seqcli.layers.base import layer_class
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
 
@@ -44,7 +43,7 @@ class KernelSize:
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomErasing(Augmentation):
     factor: object = arg(CHANCE, default=1.0, doc="chance of erasing, drawn per image from "
                          "[lower, upper]")
@@ -111,7 +110,7 @@ def _span(rng, n, length, share):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomGaussianBlur(Augmentation):
     factor: object = arg(CHANCE, default=1.0, doc="chance of blurring, drawn per image "
                          "from [lower, upper]")
@@ -185,7 +184,7 @@ ELASTIC_FILL = Choice("reflect", "wrap", "constant", "nearest", "mirror")
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomElasticTransform(Augmentation):
     factor: object = arg(CHANCE, default=1.0, doc="chance of distorting, drawn per image "
                          "from [lower, upper]")

@@ -4,12 +4,11 @@ work on a 0-255 scale of `value_range`), the identity at inference."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import arg
 from seqcli.layers.augment_color import GRAY
 from seqcli.layers.augmentation import (SEED, Augmentation, Factor, SortedValueRange,
                                         uniform)
+from seqcli.layers.base import layer_class
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
 
@@ -56,7 +55,7 @@ def needs_rgb(layer, shape):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomColorDegeneration(Augmentation):
     factor: object = arg(DEGENERATION, doc="blend towards grey, drawn from [lower, upper]")
     value_range: tuple = arg(SortedValueRange(), default=(0, 255), doc="outputs are clipped "
@@ -92,7 +91,7 @@ class RandomColorDegeneration(Augmentation):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomSharpness(Augmentation):
     factor: object = arg(SHARPNESS, doc="sharpness drawn from [lower, upper] (0.5: "
                          "unchanged; less blurs, more sharpens)")
@@ -134,7 +133,7 @@ def smooth(x):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Solarization(Augmentation):
     addition_factor: object = arg(SOLARIZATION, default=0.0, doc="added on the 0-255 scale: "
                                   "drawn from [lower, upper * 255]")
@@ -170,7 +169,7 @@ class Solarization(Augmentation):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomPosterization(Augmentation):
     factor: object = arg(POSTERIZATION, doc="bits kept, drawn from [lower, upper) "
                          "(a number f: [1, f))")
@@ -214,7 +213,7 @@ class Bins:
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Equalization(Augmentation):
     value_range: tuple = arg(SortedValueRange(), default=(0, 255))
     bins: int = arg(Bins(), default=256, doc="histogram bins")

@@ -12,11 +12,9 @@ Keras's own with the factors fixed (tests/fixtures/make_catalog.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Choice, Int, Optional, _is_number, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import SpatialLayer, require_rank
+from seqcli.layers.base import SpatialLayer, layer_class, require_rank
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
 
@@ -83,7 +81,7 @@ class SortedValueRange(ValueRange):
         return tuple(sorted(super().__call__(name, value)))
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Augmentation(SpatialLayer):
     """Random in training (the fit's random stream drives `draw`), the identity at
     inference and in training without randomness (rng None)."""
@@ -127,7 +125,7 @@ def uniform(rng, low, high, shape):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomFlip(Augmentation):
     mode: str = arg(Choice("horizontal", "vertical", "horizontal_and_vertical"),
                     default="horizontal_and_vertical", doc="which flips")
@@ -155,7 +153,7 @@ class RandomFlip(Augmentation):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomCrop(Augmentation):
     height: int = arg(Int(1), doc="output height")
     width: int = arg(Int(1), doc="output width")

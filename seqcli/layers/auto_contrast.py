@@ -5,17 +5,15 @@ taken over axes 1 and 2 of the input (height and width channels-last)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import arg
 from seqcli.layers.augmentation import SortedValueRange
-from seqcli.layers.base import Layer, require_rank
+from seqcli.layers.base import Layer, layer_class, require_rank
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class AutoContrast(Layer):
     value_range: tuple = arg(SortedValueRange(), default=(0, 255),
                              doc="the images' range, which the output fills")

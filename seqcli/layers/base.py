@@ -32,7 +32,16 @@ class WeightSpec:
         return math.prod(self.shape)
 
 
-@dataclass(frozen=True, kw_only=True)
+def layer_class(cls: type) -> type:
+    """The class decorator of every layer: a dataclass of keyword-only fields whose
+    __init__, equality, hash, repr and immutability (frozen=True's __setattr__ and
+    __delattr__) come from Layer (below), written once, rather than from code that
+    dataclasses would write and compile for each class: nine tenths of the time it takes
+    to create one, and a spec's families create dozens at every start-up."""
+    return dataclass(cls, kw_only=True, init=False, eq=False, repr=False)
+
+
+@layer_class
 class Layer:
     """A Keras layer: arguments checked once, then pure methods on shapes."""
 
@@ -64,6 +73,47 @@ class Layer:
     positional: ClassVar[tuple] = ()  # Keras's positional argument order
     summary: ClassVar[str] = ""  # one line for `seqcli catalog`
     weights_doc: ClassVar[str] = "none"  # its weights, for `seqcli catalog CLASS`
+
+    # __init__, equality, hash, repr and immutability as dataclasses writes them for a
+    # frozen dataclass, once for every layer class: keyword arguments, the fields'
+    # defaults for those not given, __post_init__; layers of the same class with equal
+    # fields (but `where`) are equal and hash alike; no attribute can be set or deleted
+    def __init__(self, **values):
+        for f in _init_fields(type(self)):
+            if f.name in values:
+                value = values.pop(f.name)
+            elif f.default is not dataclasses.MISSING:
+                value = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                raise TypeError(f"{type(self).__name__}() missing the keyword argument {f.name!r}")
+            object.__setattr__(self, f.name, value)
+        if values:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
+                            f"{next(iter(values))!r}")
+        self.__post_init__()
+
+    def __setattr__(self, name, value):
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def __hash__(self):
+        return hash(self._compared())
+
+    def __repr__(self):
+        shown = (f"{name}={getattr(self, name)!r}" for name in _field_names(type(self), "repr"))
+        return f"{type(self).__qualname__}({', '.join(shown)})"
+
+    def _compared(self) -> tuple:
+        return tuple(getattr(self, name) for name in _field_names(type(self), "compare"))
 
     def __post_init__(self):
         for f in self.arguments():
@@ -232,6 +282,24 @@ class Layer:
 
 
 _ARGUMENTS: dict[type, tuple] = {}
+_FIELD_NAMES: dict[tuple, tuple] = {}
+
+
+def _init_fields(cls: type) -> tuple:
+    """A layer class's fields (computed once)."""
+    found = _FIELD_NAMES.get((cls, "init"))
+    if found is None:
+        found = _FIELD_NAMES[cls, "init"] = dataclasses.fields(cls)
+    return found
+
+
+def _field_names(cls: type, flag: str) -> tuple:
+    """The names of a layer class's fields whose `compare` (or `repr`) flag is set."""
+    names = _FIELD_NAMES.get((cls, flag))
+    if names is None:
+        names = _FIELD_NAMES[cls, flag] = tuple(
+            f.name for f in dataclasses.fields(cls) if getattr(f, flag))
+    return names
 
 
 def _checked_rule(key: str, value):
@@ -292,7 +360,7 @@ RANK_NAMES = {1: "1D", 2: "2D", 3: "3D"}
 
 
 def rank_family_class(name: str, base: type, rank: int, fields: list, **namespace) -> type:
-    """One registered class of a 1-D/2-D/3-D family (Conv2D from Conv, rank 2): a frozen
+    """One registered class of a 1-D/2-D/3-D family (Conv2D from Conv, rank 2): a layer
     dataclass with `fields` [(name, type, arg(...))] in Keras's positional order, unless
     `positional` says otherwise; `namespace` sets summary, aliases and the like."""
     from seqcli.registry import register
@@ -302,11 +370,11 @@ def rank_family_class(name: str, base: type, rank: int, fields: list, **namespac
     namespace = {"__doc__": namespace.get("summary", base.__doc__), "rank": rank,
                  "positional": tuple(f[0] for f in fields), "__module__": base.__module__,
                  **namespace}
-    return register(make_dataclass(name, fields, bases=(base,), frozen=True, kw_only=True,
-                                   namespace=namespace))
+    return register(make_dataclass(name, fields, bases=(base,), kw_only=True, init=False,
+                                   eq=False, repr=False, namespace=namespace))
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class SpatialLayer(Layer):
     """A layer over (batch, *spatial, channels) data, or channels first with
     `data_format`. The numpy kernels work channels-last: channels-first data is moved

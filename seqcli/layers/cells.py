@@ -13,12 +13,12 @@ state in both forms.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, make_dataclass
+from dataclasses import make_dataclass
 from typing import ClassVar
 
 from seqcli.args import Bool, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import Layer, require_rank
+from seqcli.layers.base import Layer, layer_class, require_rank
 from seqcli.layers.recurrent import GRU, LSTM, OverTime, SimpleRNN, _Recurrent
 from seqcli.registry import register
 
@@ -27,7 +27,7 @@ SEQUENCE_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful",
                  "zero_output_for_mask", "use_cudnn")
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class _Cell(Layer):
     """One step of a recurrent layer; it runs only inside an RNN."""
 
@@ -55,8 +55,8 @@ def _cell_class(name: str, layer_class: type, summary: str) -> type:
     namespace = {"__doc__": summary, "layer_class": layer_class, "summary": summary,
                  "positional": layer_class.positional, "weights_doc": layer_class.weights_doc,
                  "weight_args": layer_class.weight_args, "__module__": __name__}
-    return register(make_dataclass(name, fields, bases=(_Cell,), frozen=True, kw_only=True,
-                                   namespace=namespace))
+    return register(make_dataclass(name, fields, bases=(_Cell,), kw_only=True, init=False,
+                                   eq=False, repr=False, namespace=namespace))
 
 
 SimpleRNNCell = _cell_class("SimpleRNNCell", SimpleRNN,
@@ -85,7 +85,7 @@ class CellArg:
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class StackedRNNCells(_Cell):
     cells: tuple = arg(CellArg(many=True), doc="the cells, run one after another each step")
 
@@ -113,7 +113,7 @@ class StackedRNNCells(_Cell):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RNN(OverTime, Layer):
     cell: Layer = arg(CellArg(), doc="the cell (or StackedRNNCells) run at each step")
     return_sequences: bool = arg(Bool(), default=False, doc="output every step, not the last")

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli import activations
 from seqcli.args import ActivationArg, Bool, Choice, InitializerArg, Int, IntTuple, Optional, arg
 from seqcli.errors import ArgError
 from seqcli.layers.base import (RANK_NAMES as NAMES, SpatialLayer, WeightSpec, format_shape,
-                                rank_family_class, require_rank)
+                                layer_class, rank_family_class, require_rank)
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.shapes import conv_output_size, conv_transpose_sizes
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class _Convolution(SpatialLayer):
     """What every convolution shares: channels, shapes, bias and activation."""
 
@@ -78,7 +76,7 @@ class _Convolution(SpatialLayer):
         return params["bias"] if self.use_bias else None
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Conv(_Convolution):
     weight_args = {"kernel": "kernel", "bias": "bias"}
 
@@ -129,7 +127,7 @@ class Conv(_Convolution):
         return dx, {"kernel": dkernel}
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class ConvTranspose(_Convolution):
     weight_args = {"kernel": "kernel", "bias": "bias"}
 
@@ -170,7 +168,7 @@ class ConvTranspose(_Convolution):
         return dx, {"kernel": dkernel}
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class DepthwiseConv(_Convolution):
     weight_args = {"kernel": "depthwise", "bias": "bias"}
 
@@ -191,7 +189,7 @@ class DepthwiseConv(_Convolution):
         return dx, {"kernel": dkernel}
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class SeparableConv(_Convolution):
     weight_args = {"depthwise_kernel": "depthwise", "pointwise_kernel": "pointwise",
                    "bias": "bias"}

@@ -10,12 +10,10 @@ sequence. A masked step keeps the state and repeats the last output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli import activations
 from seqcli.args import ActivationArg, Bool, Float, InitializerArg, Int, Optional, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import (RANK_NAMES, SpatialLayer, WeightSpec, format_shape,
+from seqcli.layers.base import (RANK_NAMES, SpatialLayer, WeightSpec, format_shape, layer_class,
                                 rank_family_class, require_rank)
 from seqcli.layers.conv import _fields
 from seqcli.layers.recurrent import OverTime
@@ -25,7 +23,7 @@ RATE = Float(0.0, 1.0)
 GATES = 4
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class ConvLSTM(OverTime, SpatialLayer):
     weight_args = {"kernel": "kernel", "recurrent_kernel": "recurrent", "bias": "bias"}
     def check(self):

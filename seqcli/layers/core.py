@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar
 
 from seqcli import activations
 from seqcli.args import (ActivationArg, Bool, Choice, Float, InitializerArg, Int, LayerName,
                          Optional, ShapeArg, arg)
-from seqcli.layers.base import Layer, WeightSpec, check_noise_shape, format_shape
+from seqcli.layers.base import Layer, WeightSpec, check_noise_shape, format_shape, layer_class
 from seqcli.registry import register
 
 DATA_FORMAT = Optional(Choice("channels_last", "channels_first"))
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Input(Layer):
     """Not a layer: it declares the input shape and never shows in a summary."""
 
@@ -31,7 +30,7 @@ class Input(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Dense(Layer):
     masking = "passes"
     weight_args = {"kernel": "kernel", "bias": "bias"}
@@ -90,7 +89,7 @@ class Dense(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Activation(Layer):
     masking = "passes"
     activation: str | None = arg(ActivationArg(), doc="activation name")
@@ -107,7 +106,7 @@ class Activation(Layer):
         return activations.gradient(self.activation)(x, y, dy), {}
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RandomInTraining(Layer):
     """Random in training (the fit's random stream drives it), the identity at inference,
     and when training runs without randomness (rng None) or the layer is inactive."""
@@ -132,7 +131,7 @@ class RandomInTraining(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Dropout(RandomInTraining):
     masking = "passes"
     rate: float = arg(Float(0.0, 1.0), doc="fraction of inputs dropped in training")
@@ -157,7 +156,7 @@ class Dropout(RandomInTraining):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Flatten(Layer):
     data_format: str | None = arg(DATA_FORMAT, default=None)
 
@@ -190,7 +189,7 @@ class Flatten(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Embedding(Layer):
     weight_args = {"embeddings": "embeddings"}
     input_dim: int = arg(Int(1), doc="vocabulary size: indices are 0 .. input_dim - 1")

@@ -12,11 +12,10 @@ axes that meet the input (fan in) and the output (fan out), not by its last two 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from seqcli.args import ActivationArg, InitializerArg, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import Layer, WeightSpec, format_shape
+from seqcli.layers.base import Layer, WeightSpec, format_shape, layer_class
 from seqcli.registry import register
 
 FORMS = (("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)", ""),
@@ -69,7 +68,7 @@ def _parse(equation):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class EinsumDense(Layer):
     equation: str = arg(_Equation(), doc="how input and kernel combine")
     partial_output_shape: tuple = arg(_PartialShape(), keras="output_shape",

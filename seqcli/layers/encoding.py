@@ -4,11 +4,9 @@ them. Their outputs are indices or counts: no gradient flows back through them."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Bool, Choice, Float, Int, Optional, arg
 from seqcli.errors import ArgError, SeqcliError
-from seqcli.layers.base import Layer, format_shape
+from seqcli.layers.base import Layer, format_shape, layer_class
 from seqcli.registry import register
 
 MODES = ("int", "one_hot", "multi_hot", "count")
@@ -63,7 +61,7 @@ class _Encoding(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Discretization(_Encoding):
     bin_boundaries: tuple | None = arg(Optional(Boundaries()), default=None,
                                        doc="bin edges: bin i holds edges[i-1] <= x < edges[i]")
@@ -108,7 +106,7 @@ class Discretization(_Encoding):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class CategoryEncoding(_Encoding):
     num_tokens: int = arg(Int(1), doc="number of categories: inputs are 0 .. num_tokens - 1")
     output_mode: str = arg(Choice("one_hot", "multi_hot", "count", "binary"),

@@ -3,15 +3,13 @@ Keras's masks (the RNNs, GlobalAveragePooling1D, Softmax...) skip them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Float, arg
-from seqcli.layers.base import Layer
+from seqcli.layers.base import Layer, layer_class
 from seqcli.registry import register
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Masking(Layer):
     mask_value: float = arg(Float(), default=0.0, doc="a step whose features all equal "
                             "this is masked (and its output zeroed)")

@@ -3,11 +3,9 @@ UnitNormalization, with Keras's formulas (biased variance, epsilon inside the ro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Axes, Bool, Float, InitializerArg, Int, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import Layer, WeightSpec, format_shape
+from seqcli.layers.base import Layer, WeightSpec, format_shape, layer_class
 from seqcli.registry import register
 from seqcli.shapes import feature_axes, feature_axis
 
@@ -47,7 +45,7 @@ def _normalize_backward(dy, cache, axes, gamma):
     return dxhat * inv + weights * (dmean + 2 * dvar * centered) / count
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class _Normalization(Layer):
     weight_args = {"gamma": "gamma", "beta": "beta"}
 
@@ -93,7 +91,7 @@ class _Normalization(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class BatchNormalization(_Normalization):
     masking = "uses"  # in training, a mask leaves the masked steps out of the statistics
     axis: int = arg(Int(None), default=-1, doc="the features axis")
@@ -191,7 +189,7 @@ class BatchNormalization(_Normalization):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class LayerNormalization(_Normalization):
     masking = "passes"
     axis: object = arg(Axes(), default=-1, doc="axis or axes to normalize over")
@@ -269,7 +267,7 @@ class LayerNormalization(_Normalization):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class GroupNormalization(_Normalization):
     masking = "passes"
     groups: int = arg(Int(-1), default=32, doc="channel groups (-1: one per channel)")
@@ -345,7 +343,7 @@ class GroupNormalization(_Normalization):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class UnitNormalization(Layer):
     masking = "passes"
     axis: object = arg(Axes(), default=-1, doc="axis or axes to normalize over")

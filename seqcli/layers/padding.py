@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Choice, Int, IntTuple, Margins, arg
-from seqcli.layers.base import RANK_NAMES as NAMES, SpatialLayer, rank_family_class, require_rank
+from seqcli.layers.base import (RANK_NAMES as NAMES, SpatialLayer, layer_class, rank_family_class,
+                                require_rank)
 from seqcli.layers.core import DATA_FORMAT
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Spatial(SpatialLayer):
     """A layer that changes the spatial axes of (batch, *spatial, channels) data."""
 
@@ -35,7 +34,7 @@ class Spatial(SpatialLayer):
                 slice(None))
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class ZeroPadding(Spatial):
     def new_size(self, axis, size):
         return size + sum(self.pairs(self.padding)[axis])
@@ -49,7 +48,7 @@ class ZeroPadding(Spatial):
         return dy[self.spatial_slices(self.padding)]
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Cropping(Spatial):
     def new_size(self, axis, size):
         kept = size - sum(self.pairs(self.cropping)[axis])
@@ -72,7 +71,7 @@ class Cropping(Spatial):
         return np.pad(dy, [(0, 0), *self.pairs(self.cropping), (0, 0)])
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class UpSampling(Spatial):
     def factors(self):
         return self.size if isinstance(self.size, tuple) else (self.size,)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from seqcli.args import REQUIRED, Bool, Choice, IntTuple, Optional, arg
-from seqcli.layers.base import (RANK_NAMES as NAMES, SpatialLayer, format_shape,
+from seqcli.layers.base import (RANK_NAMES as NAMES, SpatialLayer, format_shape, layer_class,
                                 rank_family_class, require_rank)
 from seqcli.layers.core import DATA_FORMAT
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Pooling(SpatialLayer):
     """Max or average over windows of the spatial axes."""
 
@@ -52,7 +51,7 @@ class Pooling(SpatialLayer):
                                                 self.step, self.padding, self.mode, y)), {}
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class GlobalPooling(SpatialLayer):
     """Max or average over all spatial positions, per channel."""
 

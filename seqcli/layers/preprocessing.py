@@ -3,11 +3,10 @@ Resizing (nearest and bilinear, as Keras's JAX backend resizes)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Axes, Bool, Choice, Int, Optional, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import Layer, WeightSpec, channels_last, format_shape, require_rank
+from seqcli.layers.base import (Layer, WeightSpec, channels_last, format_shape, layer_class,
+                                require_rank)
 from seqcli.layers.core import DATA_FORMAT
 from seqcli.registry import register
 
@@ -37,7 +36,7 @@ def _tuples(value):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Rescaling(Layer):
     masking = "passes"
     scale: object = arg(Numbers(), doc="multiplier (a number, or one per channel)")
@@ -59,7 +58,7 @@ class Rescaling(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Normalization(Layer):
     masking = "passes"
     axis: object = arg(Optional(Axes()), default=-1, doc="axes with their own mean and "
@@ -132,7 +131,7 @@ class Normalization(Layer):
         return (dy * spread if self.invert else dy / spread), {}
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class _Image(Layer):
     """Layers on images: (batch, height, width, channels), or channels first."""
 
@@ -189,7 +188,7 @@ def _crop_then_resize_backward(dy, plan):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class CenterCrop(_Image):
     height: int = arg(Int(1), doc="output height")
     width: int = arg(Int(1), doc="output width")
@@ -220,7 +219,7 @@ class CenterCrop(_Image):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Resizing(_Image):
     height: int = arg(Int(1), doc="output height")
     width: int = arg(Int(1), doc="output width")

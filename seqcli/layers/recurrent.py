@@ -3,12 +3,10 @@ backward pass through time. Inputs are (batch, timesteps, features)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli import activations
 from seqcli.args import ActivationArg, Bool, Float, InitializerArg, Int, Optional, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import Layer, WeightSpec, format_shape, require_rank
+from seqcli.layers.base import Layer, WeightSpec, format_shape, layer_class, require_rank
 from seqcli.registry import register
 
 RATE = Float(0.0, 1.0)
@@ -51,7 +49,7 @@ class _BoolOrAuto:
         raise ArgError(name, f"`{name}` must be true, false or auto. Received: {name}={value!r}")
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class _Recurrent(OverTime, Layer):
     weight_args = {"kernel": "kernel", "recurrent_kernel": "recurrent", "bias": "bias"}
 
@@ -286,7 +284,7 @@ def _sigmoid_in_place(z):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class SimpleRNN(_Recurrent):
     positional = ("units", "activation", "use_bias", "kernel_initializer",
                   "recurrent_initializer", "bias_initializer")
@@ -306,7 +304,7 @@ class SimpleRNN(_Recurrent):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class LSTM(_Recurrent):
     recurrent_activation: str | None = arg(ActivationArg(), default="sigmoid")
     unit_forget_bias: bool = arg(Bool(), default=True, doc="forget-gate bias starts at one")
@@ -402,7 +400,7 @@ class LSTM(_Recurrent):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class GRU(_Recurrent):
     recurrent_activation: str | None = arg(ActivationArg(), default="sigmoid")
     reset_after: bool = arg(Bool(), default=True, doc="apply the reset gate after the "

@@ -4,18 +4,17 @@ inference; ActivityRegularization adds a loss term instead."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from seqcli.args import Float, Int, Optional, ShapeArg, arg
-from seqcli.layers.base import (Layer, SpatialLayer, check_noise_shape, rank_family_class,
-                                require_rank)
+from seqcli.layers.base import (Layer, SpatialLayer, check_noise_shape, layer_class,
+                                rank_family_class, require_rank)
 from seqcli.layers.core import DATA_FORMAT, RandomInTraining
 from seqcli.registry import register
 
 RATE = Float(0.0, 1.0)
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class _SpatialDropout(RandomInTraining, SpatialLayer):
     masking = "passes"  # a Dropout in Keras, so it keeps the mask
     def active(self):
@@ -46,7 +45,7 @@ SpatialDropout1D, SpatialDropout2D, SpatialDropout3D = (_spatial(r) for r in (1,
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class GaussianNoise(RandomInTraining):
     masking = "passes"
     stddev: float = arg(Float(0.0, 1.0), doc="standard deviation of the added noise")
@@ -63,7 +62,7 @@ class GaussianNoise(RandomInTraining):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class GaussianDropout(RandomInTraining):
     masking = "passes"
     rate: float = arg(RATE, doc="drop probability the noise corresponds to")
@@ -82,7 +81,7 @@ class GaussianDropout(RandomInTraining):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class AlphaDropout(RandomInTraining):
     masking = "passes"
     rate: float = arg(RATE, doc="fraction of inputs dropped")
@@ -109,7 +108,7 @@ class AlphaDropout(RandomInTraining):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class ActivityRegularization(Layer):
     masking = "passes"
     takes_activity_regularizer = False  # it is one: Keras sets it from l1 and l2

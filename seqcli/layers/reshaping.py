@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from seqcli.args import Int, ShapeArg, TargetShape, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import Layer, format_shape, require_rank
+from seqcli.layers.base import Layer, format_shape, layer_class, require_rank
 from seqcli.registry import register
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Identity(Layer):
     masking = "passes"
     summary = "Returns its input unchanged"
@@ -25,7 +24,7 @@ class Identity(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Reshape(Layer):
     target_shape: tuple = arg(TargetShape(), doc="the new shape, batch excluded; one -1 inferred")
 
@@ -59,7 +58,7 @@ class Reshape(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Permute(Layer):
     dims: tuple = arg(ShapeArg(), doc="a permutation of the axes 1..n (batch excluded)")
 
@@ -88,7 +87,7 @@ class Permute(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RepeatVector(Layer):
     n: int = arg(Int(1), doc="how many times to repeat")
 

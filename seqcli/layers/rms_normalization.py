@@ -3,15 +3,13 @@ ops.rms_normalization (no centring, unlike LayerNormalization's rms_scaling)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Axes, Float, arg
-from seqcli.layers.base import Layer, WeightSpec, format_shape
+from seqcli.layers.base import Layer, WeightSpec, format_shape, layer_class
 from seqcli.registry import register
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class RMSNormalization(Layer):
     axis: object = arg(Axes(), default=-1, doc="axis or axes to normalize over")
     epsilon: float = arg(Float(0.0), default=1e-6, doc="added to the mean square")

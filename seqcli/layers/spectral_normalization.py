@@ -12,11 +12,9 @@ all-zero kernel is left alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from seqcli.args import Int, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import WeightSpec
+from seqcli.layers.base import WeightSpec, layer_class
 from seqcli.layers.wrappers import LayerArg, _Wrapper
 from seqcli.registry import register
 
@@ -25,7 +23,7 @@ EPSILON = 1e-7  # Keras's ops.normalize: x * min(1 / norm, 1 / epsilon)
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class SpectralNormalization(_Wrapper):
     layer: object = arg(LayerArg(), doc="the layer (Dense, a convolution, Embedding, "
                         "EinsumDense) whose kernel is normalized")

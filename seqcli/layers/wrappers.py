@@ -4,12 +4,11 @@ TimeDistributed (one layer applied to every timestep)."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import ClassVar
 
 from seqcli.args import Choice, Optional, arg
 from seqcli.errors import ArgError
-from seqcli.layers.base import Layer, require_rank
+from seqcli.layers.base import Layer, layer_class, require_rank
 from seqcli.registry import register
 
 
@@ -29,7 +28,7 @@ class LayerArg:
         return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class _Wrapper(Layer):
     wraps: ClassVar[tuple] = ("layer",)  # arguments that hold layer entries
 
@@ -43,7 +42,7 @@ class _Wrapper(Layer):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class Bidirectional(_Wrapper):
     masking = "uses"  # both directions skip masked steps
     layer: Layer = arg(LayerArg(recurrent=True), doc="the recurrent layer, read forwards")
@@ -149,7 +148,7 @@ class Bidirectional(_Wrapper):
 
 
 @register
-@dataclass(frozen=True, kw_only=True)
+@layer_class
 class TimeDistributed(_Wrapper):
     # Keras hands each step's mask to the wrapped layer and passes the mask on; a wrapped
     # layer that would use it (an RNN, Softmax...) is refused
