@@ -229,6 +229,11 @@ class _Recurrent(OverTime, Layer):
     def zero_state_grad(self, dh):
         return None
 
+    def forward(self, params, x):
+        if can_run_together([self]):  # Keras's default activations: see run_together
+            return run_together([self], [params], x)[0]
+        return super().forward(params, x)
+
     @property
     def fused(self) -> bool:
         """Keras's default activations (tanh, gates by sigmoid): steps by fused kernels
@@ -238,31 +243,76 @@ class _Recurrent(OverTime, Layer):
 
 
 def run_together(layers, params, x):
-    """The outputs of several recurrent layers of one kind over the same x at inference
-    (a Bidirectional's two directions), stepped together: per step one batched product
-    and one set of element-wise calls serve all of them. For fused layers that agree
-    in everything but direction and weights (see `can_run_together`)."""
+    """The outputs of one or more recurrent layers of one kind over the same x at
+    inference (a layer alone, or a Bidirectional's two directions), stepped together:
+    per step one batched product and one set of element-wise calls serve all of them.
+    For fused layers that agree in everything but direction and weights (see
+    `can_run_together`). The input projections are laid out time-major, so that each
+    step reads one contiguous block."""
     import numpy as np
 
     from seqcli.threads import single_blas
 
     first = layers[0]
-    stacked = {"recurrent_kernel": np.stack([p["recurrent_kernel"] for p in params])}
-    if isinstance(first, GRU) and first.use_bias:  # bias[1], the recurrent one, per layer
-        stacked["bias"] = np.stack([p["bias"] for p in params], axis=1)[:, :, None, :]
+    kernels = np.stack([p["recurrent_kernel"] for p in params])
     with single_blas(), np.errstate(over="ignore"):
-        projected = np.stack([layer.project(p, x[:, ::-1] if layer.go_backwards else x)
-                              for layer, p in zip(layers, params)])
-        h = np.zeros((len(layers), x.shape[0], first.units), dtype=x.dtype)
-        state, outputs = first.initial_state(h), []
-        for t in range(x.shape[1]):
-            h, state, _ = first.step(stacked, projected[:, :, t], h, state)
-            outputs.append(h)
+        parts = [layer.project(p, np.ascontiguousarray(
+                     (x[:, ::-1] if layer.go_backwards else x).transpose(1, 0, 2)))
+                 for layer, p in zip(layers, params)]
+        projected = parts[0][:, None] if len(parts) == 1 else np.stack(parts, axis=1)
+        if isinstance(first, LSTM):
+            outputs = _lstm_steps(kernels, projected, first.return_sequences)
+        else:
+            outputs = _gru_steps(kernels, params, first, projected)
     if not first.return_sequences:
-        return list(outputs[-1]) if outputs else list(h)
-    y = np.stack(outputs, axis=2) if outputs else \
-        np.zeros((len(layers), x.shape[0], 0, first.units), x.dtype)
-    return list(y)
+        return list(outputs)
+    return [np.ascontiguousarray(outputs[:, index].transpose(1, 0, 2))
+            for index in range(len(layers))]
+
+
+def _lstm_steps(kernels, projected, every_step):
+    """Keras's LSTM cell with its default activations over projected (steps, layers,
+    batch, 4 units), in buffers reused at every step: the last h (layers, batch, units),
+    or with `every_step` each step's (steps, layers, batch, units)."""
+    import numpy as np
+
+    steps, count, batch, width = projected.shape
+    u = width // 4
+    h, c = (np.zeros((count, batch, u), dtype=projected.dtype) for _ in range(2))
+    g, product = np.empty_like(h), np.empty_like(h)
+    z = np.empty((count, batch, width), dtype=projected.dtype)
+    i, f, o = z[..., :u], z[..., u:2 * u], z[..., 3 * u:]
+    outputs = np.empty((steps, count, batch, u), dtype=h.dtype) if every_step else None
+    for t in range(steps):
+        np.matmul(h, kernels, out=z)
+        z += projected[t]
+        np.tanh(z[..., 2 * u:3 * u], out=g)
+        _sigmoid_in_place(z)  # i, f and o (the c quarter is not used)
+        c *= f
+        np.multiply(i, g, out=product)
+        c += product
+        np.tanh(c, out=product)
+        np.multiply(o, product, out=h)
+        if every_step:
+            outputs[t] = h
+    return outputs if every_step else h
+
+
+def _gru_steps(kernels, params, first, projected):
+    """The same for GRU, by its fused step: the last h, or each step's."""
+    import numpy as np
+
+    stacked = {"recurrent_kernel": kernels}
+    if first.use_bias:  # bias[1], the recurrent one, per layer
+        stacked["bias"] = np.stack([p["bias"] for p in params], axis=1)[:, :, None, :]
+    steps, count, batch, _ = projected.shape
+    h = np.zeros((count, batch, first.units), dtype=projected.dtype)
+    outputs = np.empty((steps, *h.shape), dtype=h.dtype) if first.return_sequences else None
+    for t in range(steps):
+        h, _, _ = first.step(stacked, projected[t], h, None)
+        if outputs is not None:
+            outputs[t] = h
+    return outputs if outputs is not None else h
 
 
 def can_run_together(layers) -> bool:
