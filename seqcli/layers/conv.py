@@ -63,7 +63,9 @@ class _Convolution(SpatialLayer):
         dz = self.to_last(activations.gradient(self.activation)(z, y, dy))
         dx, grads = self.compute_backward(params, x, inner, dz, input_grad)
         if self.use_bias:
-            grads["bias"] = dz.reshape(-1, dz.shape[-1]).sum(axis=0)
+            from seqcli import ops
+
+            grads["bias"] = ops.column_sums(dz.reshape(-1, dz.shape[-1]))
         return (self.from_last(dx) if input_grad else None), grads
 
     def backward_weights(self, params, cache, dy):
