@@ -206,9 +206,12 @@ class _Recurrent(OverTime, Layer):
         return params["bias"] if self.use_bias else None
 
     def project(self, params, inputs):
-        projected = inputs @ params["kernel"]
+        # one product over every step (a 3-D array @ kernel would be a product per step)
+        projected = inputs.reshape(-1, inputs.shape[-1]) @ params["kernel"]
         bias = self.input_bias(params)
-        return projected + bias if bias is not None else projected
+        if bias is not None:
+            projected += bias
+        return projected.reshape(*inputs.shape[:-1], projected.shape[-1])
 
     def project_backward(self, params, inputs, dprojected, grads):
         import numpy as np
@@ -255,11 +258,11 @@ def run_together(layers, params, x):
 
     first = layers[0]
     kernels = np.stack([p["recurrent_kernel"] for p in params])
+    parts = [layer.project(p, np.ascontiguousarray(  # one large product: BLAS's threads
+                 (x[:, ::-1] if layer.go_backwards else x).transpose(1, 0, 2)))
+             for layer, p in zip(layers, params)]
+    projected = parts[0][:, None] if len(parts) == 1 else np.stack(parts, axis=1)
     with single_blas(), np.errstate(over="ignore"):
-        parts = [layer.project(p, np.ascontiguousarray(
-                     (x[:, ::-1] if layer.go_backwards else x).transpose(1, 0, 2)))
-                 for layer, p in zip(layers, params)]
-        projected = parts[0][:, None] if len(parts) == 1 else np.stack(parts, axis=1)
         if isinstance(first, LSTM):
             outputs = _lstm_steps(kernels, projected, first.return_sequences)
         else:
