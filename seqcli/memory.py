@@ -27,21 +27,29 @@ _applied = None  # after the first call: whether the settings took
 
 def keep_freed_memory() -> bool:
     """Blocks up to 32 MiB come from the heap and a free heap top is kept (up to 1 GiB)
-    rather than given back. False where the C library is not glibc (nothing to set)."""
+    rather than given back. False where the C library is not glibc, or where the user
+    has set glibc's malloc settings in the environment (theirs stand)."""
     global _applied
     if _applied is None:
-        _applied = _set_glibc_thresholds()
+        _applied = not _user_settings() and _set_glibc_thresholds()
     return _applied
+
+
+def _user_settings() -> bool:
+    import os
+
+    return any(name.startswith("MALLOC_") for name in os.environ) or \
+        "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")
 
 
 def _set_glibc_thresholds() -> bool:
     if not sys.platform.startswith("linux"):
         return False
-    import ctypes
-
     try:
+        import ctypes
+
         libc = ctypes.CDLL(None)
-    except OSError:
+    except (ImportError, OSError):  # a Python built without ctypes
         return False
     if not hasattr(libc, "gnu_get_libc_version"):  # musl's mallopt does nothing
         return False

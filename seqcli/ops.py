@@ -341,7 +341,7 @@ def pool_backward(x, dy, pool_size, strides, padding, mode, pooled=None):
     pads = _pool_pads(x, pool_size, strides, padding)
     xp = pad_spatial(x, pads, value=-np.inf if mode == "max" else 0.0)
     windows = list(_pool_windows(xp.shape[1:-1], pool_size, strides))
-    dxp = np.zeros(xp.shape, xp.dtype)  # calloc: no pass writing zeros
+    dxp = np.zeros(xp.shape, xp.dtype)
     if mode == "average":
         share = dy / _window_counts(x, pool_size, strides, pads)
         for window in windows:
