@@ -68,20 +68,23 @@ def run_split(tasks, worker, parts=None):
         return
     import os
 
-    if _pool is None or _pool[1] != os.getpid():  # a forked child has none of the threads
-        from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, wait
 
-        _pool = (ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="seqcli"),
-                 os.getpid())
+    with _lock:
+        if _pool is None or _pool[1] != os.getpid():  # a forked child has none of the threads
+            _pool = (ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="seqcli"),
+                     os.getpid())
+        pool = _pool[0]
     size = -(-len(tasks) // parts)
     chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     with single_blas():
-        futures = [_pool[0].submit(_part, worker, chunk) for chunk in chunks[1:]]
+        futures = [pool.submit(_part, worker, chunk) for chunk in chunks[1:]]
         try:
             _part(worker, chunks[0])  # this thread takes a part too
         finally:
-            for future in futures:
-                future.result()
+            wait(futures)  # no part is still writing when this returns or raises
+        for future in futures:
+            future.result()  # a part's error, once all have ended
 
 
 def _part(worker, chunk):

@@ -235,3 +235,19 @@ def test_a_forked_child_shares_its_convolutions_on_threads_of_its_own(split_log)
     os.kill(child, signal.SIGKILL)
     os.waitpid(child, 0)
     pytest.fail("the forked child's convolution never finished")
+
+
+def test_a_failing_part_raises_only_after_every_part_has_ended(monkeypatch):
+    monkeypatch.setattr(threads_module, "cores", lambda: 3)
+    finished = []
+
+    def worker(part):
+        if part == [1]:
+            raise ValueError("part two failed")
+        if part == [2]:
+            time.sleep(0.2)  # still writing its outputs when part two fails
+        finished.append(part)
+
+    with pytest.raises(ValueError, match="part two failed"):
+        threads_module.run_split([0, 1, 2], worker)
+    assert sorted(finished) == [[0], [2]]
