@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -270,3 +271,33 @@ def test_the_dask_engines_temporary_folder_is_marked_and_cleans_up_after_a_kill(
         assert not stale.exists()
     finally:
         sinks.abort(sink)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_new_file_gets_the_mode_the_umask_gives_and_the_umask_is_left_alone(tmp_path,
+                                                                              umask):
+    from seqcli import files
+
+    before = os.umask(umask)
+    try:
+        files.write_text(str(tmp_path / "new.yaml"), "layers: []\n")
+        assert os.umask(umask) == umask  # still the umask set above
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.yaml").st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux's /proc")
+def test_the_umask_is_read_without_setting_it(monkeypatch):
+    """Setting the umask to read it leaves a moment in which another thread's new file
+    (a Dask worker thread's, say) would get mode 0o666."""
+    from seqcli import files
+
+    umask = os.umask(0o027)
+    os.umask(umask)
+
+    def refuse(mask):
+        raise AssertionError("os.umask was called")
+
+    monkeypatch.setattr(os, "umask", refuse)
+    assert files._umask() == umask
