@@ -376,7 +376,7 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
     clipped probability p, summed over the classes."""
     from seqcli.ops import softmax
 
-    target = np.asarray(y_true, dtype=y_pred.dtype)
+    target = match_rank(y_true, y_pred)
     prob = softmax(y_pred) if from_logits else y_pred
     total = prob.sum(axis=-1, keepdims=True)
     normalized = prob / total
