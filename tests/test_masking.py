@@ -137,3 +137,15 @@ def test_masked_steps_are_positive_zeros_as_keras_where_makes_them():
     y = model.forward({}, x)
     np.testing.assert_array_equal(y, [[[0, 0], [1, -2], [0, 0]]])
     assert not np.signbit(y[:, [0, 2]]).any()
+
+
+def test_the_onnx_form_of_masking_also_gives_positive_zeros(cli, tmp_path):
+    spec = tmp_path / "m.yaml"
+    spec.write_text("input_shape: [3, 2]\nlayers:\n  - Masking: {mask_value: -1.5}\n")
+    x = tmp_path / "x.npy"
+    np.save(x, np.array([[[-1.5, -1.5], [1, -2], [-1.5, -1.5]]], np.float32))
+    result = cli("run", spec, "--input", x, "--engine", "onnxruntime", "-o", tmp_path / "y.npy")
+    assert result.exit_code == 0, result.stderr
+    y = np.load(tmp_path / "y.npy")
+    np.testing.assert_array_equal(y, [[[0, 0], [1, -2], [0, 0]]])
+    assert not np.signbit(y[:, [0, 2]]).any()
