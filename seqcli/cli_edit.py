@@ -234,8 +234,8 @@ def add(args, in_place, output):
 
 def _blame_call(exc: SeqcliError, doc, new_text: str, call: str) -> SeqcliError:
     """An error placed in the lines `add` wrote comes from the call: place it there (at
-    the argument it names, when that was given by keyword), not at a line of the spec
-    that the user never wrote and that was not saved."""
+    the argument it names), not at a line of the spec that the user never wrote and that
+    was not saved."""
     import ast
     import re
 
@@ -250,12 +250,26 @@ def _blame_call(exc: SeqcliError, doc, new_text: str, call: str) -> SeqcliError:
         return exc
     where, rest = "<layer call>", found.group(2)  # rest: ": layers[1] (Dense 'dense_1')"
     named = re.search(r"argument `(\w+)`", exc.message)
-    keywords = ast.parse(call.strip(), mode="eval").body.keywords
-    column = next((k.value.col_offset for k in keywords if named and k.arg == named.group(1)),
-                  None)
+    column = _argument_column(ast.parse(call.strip(), mode="eval").body,
+                              named.group(1)) if named else None
     if column is not None:
         where += f":1:{column + 1 + len(call) - len(call.lstrip())}"
     return SeqcliError(exc.message, where + rest)
+
+
+def _argument_column(call, name: str):
+    """Where in the call (0-based) the argument `name` was given, by keyword or by its
+    place in the layer's Keras order; None if it was not written."""
+    from seqcli.keras_call import _class_name
+    from seqcli.registry import lookup
+
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            return keyword.value.col_offset
+    positional = lookup(_class_name(call.func)).positional
+    if name in positional and positional.index(name) < len(call.args):
+        return call.args[positional.index(name)].col_offset
+    return None
 
 
 @cli.command()

@@ -37,7 +37,7 @@ def parse_named_call(source: str, what: str) -> tuple[str, list, dict]:
     for index, node in enumerate(call.args):
         if isinstance(node, ast.Starred):
             raise SeqcliError("*args cannot be used; write each argument", _where(node))
-        positional.append(_literal(node, f"#{index + 1}"))
+        positional.append(_literal(node, index + 1))
     args = {}
     for keyword in call.keywords:
         if keyword.arg is None:
@@ -91,6 +91,7 @@ def _arguments(cls, call: ast.Call) -> dict:
 
 
 def _literal(node, name, layer_allowed=False):
+    """The value of a literal argument; `name` is its keyword, or its position (from 1)."""
     if layer_allowed and isinstance(node, (ast.List, ast.Tuple)) and node.elts and \
             all(isinstance(e, ast.Call) for e in node.elts):  # RNN([LSTMCell(4), ...])
         return [_literal(e, name, True) for e in node.elts]
@@ -105,8 +106,9 @@ def _literal(node, name, layer_allowed=False):
     try:
         return _plain(ast.literal_eval(node))
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise SeqcliError(f"argument `{name}` must be a literal (a number, string, True/False/"
-                          "None, or a list/tuple/dict of those); seqcli never evaluates code",
+        what = f"positional argument {name}" if isinstance(name, int) else f"argument `{name}`"
+        raise SeqcliError(f"{what} must be a literal (a number, string, True/False/None, or a "
+                          "list/tuple/dict of those); seqcli never evaluates code",
                           _where(node)) from None
 
 

@@ -365,10 +365,10 @@ def masking_mask(graph, layer, x) -> str:
 
 
 def masking(state, layer, params, x, shape):
-    """The masked steps zeroed (Keras multiplies by the mask)."""
+    """The masked steps set to +0.0, as Keras's ops.where(mask, x, 0) sets them."""
     graph = state.graph
     keep = graph.op("Unsqueeze", [masking_mask(graph, layer, x), graph.ints([-1], "axes")])
-    y = graph.op("Mul", [graph.keras(x), graph.op("Cast", [keep], to=TensorProto.FLOAT)])
+    y = graph.op("Where", [keep, graph.keras(x), graph.const(0.0, "zero")])
     return Value(y, identity(x.rank))
 
 

@@ -42,14 +42,24 @@ def single_blas():
                 limiter.restore_original_limits()
 
 
+# the usual ways to tell a process how many threads to use; Dask's nanny sets both to 1
+# in each worker (a worker per core), where threads of seqcli's own would oversubscribe
+THREAD_LIMITS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
 def cores() -> int:
-    """The cores this process may run on."""
+    """The cores this process may run on, or fewer where the environment says so."""
     import os
 
     try:
-        return len(os.sched_getaffinity(0))
+        count = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        count = os.cpu_count() or 1
+    for name in THREAD_LIMITS:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            count = min(count, int(value))
+    return count
 
 
 _pool = None  # (the executor, the process id it belongs to)

@@ -126,3 +126,26 @@ def test_every_layer_passes_or_drops_a_mask_as_keras_does():
         if not isinstance(masking, str):  # a property: TimeDistributed, by its inner layer
             continue
         assert (masking in ("passes", "uses", "refuses")) == supports, (name, masking)
+
+
+def test_masked_steps_are_positive_zeros_as_keras_where_makes_them():
+    """Keras's Masking is ops.where(mask, x, 0): +0.0 even where mask_value is negative
+    (x * 0 would give -0.0, which prints as -0 and differs in its bits)."""
+    model = spec_module.load_text(
+        "input_shape: [3, 2]\nlayers:\n  - Masking: {mask_value: -1.5}\n", "mask").model
+    x = np.array([[[-1.5, -1.5], [1, -2], [-1.5, -1.5]]], np.float32)
+    y = model.forward({}, x)
+    np.testing.assert_array_equal(y, [[[0, 0], [1, -2], [0, 0]]])
+    assert not np.signbit(y[:, [0, 2]]).any()
+
+
+def test_the_onnx_form_of_masking_also_gives_positive_zeros(cli, tmp_path):
+    spec = tmp_path / "m.yaml"
+    spec.write_text("input_shape: [3, 2]\nlayers:\n  - Masking: {mask_value: -1.5}\n")
+    x = tmp_path / "x.npy"
+    np.save(x, np.array([[[-1.5, -1.5], [1, -2], [-1.5, -1.5]]], np.float32))
+    result = cli("run", spec, "--input", x, "--engine", "onnxruntime", "-o", tmp_path / "y.npy")
+    assert result.exit_code == 0, result.stderr
+    y = np.load(tmp_path / "y.npy")
+    np.testing.assert_array_equal(y, [[[0, 0], [1, -2], [0, 0]]])
+    assert not np.signbit(y[:, [0, 2]]).any()

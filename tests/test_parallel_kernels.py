@@ -8,6 +8,7 @@ computation or with the general path. No timing is asserted."""
 import itertools
 import os
 import signal
+import threading
 import time
 
 import numpy as np
@@ -251,3 +252,22 @@ def test_a_failing_part_raises_only_after_every_part_has_ended(monkeypatch):
     with pytest.raises(ValueError, match="part two failed"):
         threads_module.run_split([0, 1, 2], worker)
     assert sorted(finished) == [[0], [2]]
+
+
+@pytest.mark.parametrize("setting,expected", [
+    ({"OMP_NUM_THREADS": "1"}, 1), ({"OPENBLAS_NUM_THREADS": "1"}, 1),
+    ({"OMP_NUM_THREADS": "64"}, None), ({"OMP_NUM_THREADS": "many"}, None),
+    ({"OMP_NUM_THREADS": "0"}, None)])
+def test_the_thread_count_follows_the_environment_as_dask_workers_set_it(monkeypatch, setting,
+                                                                          expected):
+    for name in threads_module.THREAD_LIMITS:
+        monkeypatch.delenv(name, raising=False)
+    machine = threads_module.cores()
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value)
+    assert threads_module.cores() == (expected or machine)
+    calls = []
+    threads_module.run_split([0, 1, 2, 3], lambda part: calls.append(
+        (part, threading.current_thread() is threading.main_thread())))
+    if expected == 1:  # one part, on the calling thread
+        assert calls == [([0, 1, 2, 3], True)]

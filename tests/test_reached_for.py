@@ -287,3 +287,15 @@ def test_written_numbers_read_back_exactly(rows, delimiter, header):
         delimiter.join(repr(float(np.float32(v))) for v in row) for row in rows]
     values = tables.parse("\n".join(lines).encode(), "t.csv")
     assert np.array_equal(values, np.array(rows, dtype=np.float32))
+
+
+def test_a_positional_argument_that_is_not_a_literal_is_named_by_its_position(cli, tmp_path):
+    spec = tmp_path / "m.yaml"
+    spec.write_text("input_shape: [2]\nlayers:\n  - Dense: {units: 1}\n")
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones((4, 2), np.float32))
+    result = cli("fit", spec, "--x", x, "--y", x, "--loss", "mse", "--optimizer",
+                 "Adam(1e-3, beta)", "-o", tmp_path / "w.npz")
+    assert result.exit_code == 1
+    assert "(column 12 of the call): positional argument 2 must be a literal" in result.stderr
+    assert not (tmp_path / "w.npz").exists()

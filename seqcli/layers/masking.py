@@ -32,8 +32,12 @@ class Masking(Layer):
         return np.any(x != x.dtype.type(self.mask_value), axis=-1)
 
     def forward_train(self, params, x, rng):
+        import numpy as np
+
         keep = self.make_mask(x)[..., None]
-        return x * keep, keep  # masked steps are zeroed, as Keras's ops.where does
+        # masked steps become +0.0, as Keras's ops.where(mask, x, 0) makes them (x * 0
+        # would keep the sign of a negative mask_value's -0.0)
+        return np.where(keep, x, x.dtype.type(0)), keep
 
     def backward(self, params, cache, dy):
         return dy * cache, {}
