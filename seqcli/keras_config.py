@@ -268,7 +268,11 @@ class _Translator:
 
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
         name = _canonical(class_name, LOSSES, ALIASES) or class_name  # seqcli's spelling
-        defaults = {**{k: (v,) for k, v in LOSSES.get(name, {}).items()}, **KERAS_LOSS_DEFAULTS}
+        own = LOSSES.get(name, {})
+        defaults = {k: (v,) for k, v in own.items()}
+        for key, values in KERAS_LOSS_DEFAULTS.items():  # unless the loss's own differs
+            if own.get(key, values[0]) == values[0]:  # (Dice's axis is None, not -1)
+                defaults[key] = values
         args = {k: v for k, v in config.items()  # Keras's defaults left out
                 if k not in ("name", "dtype") and v not in defaults.get(k, ())}
         return {name: args} if args else name

@@ -18,7 +18,14 @@ LOSSES = {"mean_squared_error": "MeanSquaredError", "mean_absolute_error": "Mean
           "huber": "Huber", "binary_crossentropy": "BinaryCrossentropy",
           "categorical_crossentropy": "CategoricalCrossentropy",
           "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
-          "kl_divergence": "KLDivergence"}
+          "kl_divergence": "KLDivergence", "poisson": "Poisson", "log_cosh": "LogCosh",
+          "hinge": "Hinge", "squared_hinge": "SquaredHinge",
+          "categorical_hinge": "CategoricalHinge", "cosine_similarity": "CosineSimilarity",
+          "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
+          "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError",
+          "binary_focal_crossentropy": "BinaryFocalCrossentropy",
+          "categorical_focal_crossentropy": "CategoricalFocalCrossentropy",
+          "dice": "Dice", "tversky": "Tversky"}
 
 
 def archive_bytes(model, weights: dict, compiled=None) -> bytes:

@@ -4,7 +4,9 @@ A loss is reduced as Keras's `reduction` says: by default "sum_over_batch_size",
 mean of the per-sample values. Probabilities are clipped to [1e-7, 1 - 1e-7] (Keras's
 epsilon), and the gradient is zero where clipping bites, as JAX's clip gives. Every
 argument of Keras 3's loss classes is taken: `label_smoothing` and `axis` (the
-crossentropies), `ignore_class` (sparse), `reduction`, `name` and `dtype`.
+crossentropies), `ignore_class` (sparse), focal `alpha`/`gamma`, Tversky's `alpha`/`beta`,
+`reduction`, `name` and `dtype`. Where Keras takes a max or a clip, the gradient is JAX's:
+half to each side of a tie, shared evenly among the entries of a tied reduce-max.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from seqcli.setting_tables import LOSS_ALIASES as ALIASES
 from seqcli.setting_tables import LOSS_POSITIONAL as POSITIONAL
 
 EPSILON = 1e-7
+_MAX_INVERSE = np.float32(1 / 1e-7)  # Keras's normalize: 1 / epsilon
 
 
 def _reduction(value):
@@ -44,7 +47,28 @@ CHECKS = {  # Keras's own checks of these arguments, as one-line reasons
     "dtype": lambda v: None if v in (None, "float32") else
     "must be float32 or null: seqcli computes in float32",
 }
+
+
+def _axes(value):
+    """Dice's and Tversky's `axis`: null (the whole batch, Keras's default), or axes
+    from 1 (one value per sample; the batch axis only with all the others: null)."""
+    axes = value if isinstance(value, list) else [value]
+    if value is None:
+        return None
+    if not axes or any(_integer(a) for a in axes):
+        return "must be null, an integer or a list of integers"
+    if 0 in axes:
+        return ("takes in the batch axis 0: use null for one value over the whole batch "
+                "(Keras's default), or axes from 1 for one value per sample")
+    return None
+
+
+CHECKS.update({("dice", "axis"): _axes, ("tversky", "axis"): _axes})
 NOT_ELEMENTWISE = ("reduction", "name", "dtype", "axis", "label_smoothing", "ignore_class")
+# losses that Keras's wrapper matches in rank before they move `axis` last
+RANK_FIRST = ("binary_crossentropy", "binary_focal_crossentropy", "cosine_similarity")
+# Keras's binary label smoothing (towards 0.5), not the categorical one
+BINARY_SMOOTHING = ("binary_crossentropy", "binary_focal_crossentropy")
 
 
 def get(value, where: str = "") -> tuple[str, dict]:
@@ -61,7 +85,11 @@ def loss_and_gradient(loss: tuple[str, dict], y_true, y_pred, sample_weight=None
         mask = valid if mask is None else np.logical_and(mask, valid)
     reduction = args.get("reduction", "sum_over_batch_size")
     weight = loss_weights(per_sample, sample_weight, mask, reduction)
-    if weight is not None:
+    if weight is not None and per_sample.ndim < np.ndim(weight):
+        # one value for the batch (Dice, Tversky with axis null): Keras broadcasts it
+        # against the weights, so its gradient is scaled by their sum
+        per_sample, grad = per_sample * weight, grad * weight.sum()
+    elif weight is not None:
         per_sample = per_sample * weight
         grad = grad * expand_weights(weight, grad.ndim)
     divisor = _divisor(per_sample, weight, sample_weight, mask, reduction)
@@ -108,6 +136,8 @@ def _values(name, y_true, y_pred, args):
     y_true = np.asarray(y_true)
     if args.get("label_smoothing"):
         y_true = _smoothed(name, y_true, y_pred, args["label_smoothing"])
+    if name in ("dice", "tversky"):
+        return (*_FUNCTIONS[name](y_true, y_pred, axis=args["axis"], **own), None)
     axis = args.get("axis", -1)
     if not -y_pred.ndim <= axis < y_pred.ndim:
         raise ValueError(f"`axis` {axis} is out of range for an output of rank {y_pred.ndim}")
@@ -120,7 +150,7 @@ def _values(name, y_true, y_pred, args):
         return values, np.moveaxis(grad, -1, axis), valid
     if axis == y_pred.ndim - 1:
         return (*_FUNCTIONS[name](y_true, y_pred, **own), None)
-    if name == "binary_crossentropy":
+    if name in RANK_FIRST:
         y_true = match_rank(y_true, y_pred)
     if y_true.shape == y_pred.shape:
         y_true = np.moveaxis(y_true, axis, -1)
@@ -133,7 +163,7 @@ def _smoothed(name, y_true, y_pred, amount):
     1 / classes (the last axis's size, whatever `axis` is, as Keras counts them)."""
     target = y_true.astype(y_pred.dtype)
     amount = y_pred.dtype.type(amount)
-    if name == "binary_crossentropy":
+    if name in BINARY_SMOOTHING:
         return target * (1 - amount) + y_pred.dtype.type(0.5) * amount
     return target * (1 - amount) + amount / y_pred.dtype.type(target.shape[-1])
 
@@ -245,6 +275,183 @@ def kl_divergence(y_true, y_pred):
     return values, -target / clipped * inside
 
 
+def poisson(y_true, y_pred):
+    target = match_rank(y_true, y_pred)
+    shifted = y_pred + np.float32(EPSILON)
+    return _mean_last(y_pred - target * np.log(shifted), 1 - target / shifted)
+
+
+def log_cosh(y_true, y_pred):
+    # Keras's x + softplus(-2x) - log 2, which stays finite where cosh overflows
+    error = y_pred - match_rank(y_true, y_pred)
+    values = error + np.logaddexp(np.float32(0), -2 * error) - np.float32(np.log(2.0))
+    return _mean_last(values, np.tanh(error))
+
+
+def _hinge_labels(y_true, y_pred):
+    """Keras's hinge targets: 0/1 labels become -1/1 when every label of the batch is
+    0 or 1; other targets (already -1/1) are taken as they are."""
+    target = match_rank(y_true, y_pred)
+    return 2 * target - 1 if np.all((target == 0) | (target == 1)) else target
+
+
+def hinge(y_true, y_pred):
+    target = _hinge_labels(y_true, y_pred)
+    margin = 1 - target * y_pred
+    return _mean_last(np.maximum(margin, 0), -target * _above(margin, 0))
+
+
+def squared_hinge(y_true, y_pred):
+    target = _hinge_labels(y_true, y_pred)
+    margin = 1 - target * y_pred
+    kept = np.maximum(margin, 0)
+    return _mean_last(kept * kept, -2 * kept * target * _above(margin, 0))
+
+
+def categorical_hinge(y_true, y_pred):
+    target = match_rank(y_true, y_pred)
+    pos = (target * y_pred).sum(axis=-1)
+    others = (1 - target) * y_pred
+    neg = others.max(axis=-1)
+    margin = neg - pos + 1
+    tied = others == neg[..., None]  # JAX shares a max's gradient among tied entries
+    d_neg = tied * (1 - target) / tied.sum(axis=-1, keepdims=True)
+    return np.maximum(margin, 0), (d_neg - target) * _above(margin, 0)[..., None]
+
+
+def cosine_similarity(y_true, y_pred):
+    """Keras's normalize: x * min(rsqrt(sum x^2), 1 / epsilon) along the last axis."""
+    target, _ = _unit(match_rank(y_true, y_pred))
+    unit, inverse = _unit(y_pred)
+    grad = -target * inverse
+    free = inverse < _MAX_INVERSE  # else the norm is clamped, a constant
+    grad = grad + free * y_pred * inverse ** 3 * (target * y_pred).sum(axis=-1, keepdims=True)
+    return -(target * unit).sum(axis=-1), grad
+
+
+def _unit(x):
+    with np.errstate(divide="ignore"):
+        inverse = np.minimum(1 / np.sqrt((x * x).sum(axis=-1, keepdims=True)), _MAX_INVERSE)
+    return x * inverse, inverse
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    target = match_rank(y_true, y_pred)
+    scale = np.maximum(np.abs(target), np.float32(EPSILON))
+    error = (target - y_pred) / scale
+    return _mean_last(100 * np.abs(error), -100 * np.sign(error) / scale)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    eps = np.float32(EPSILON)
+    shifted = np.maximum(y_pred, eps) + 1
+    error = np.log(shifted) - np.log(np.maximum(match_rank(y_true, y_pred), eps) + 1)
+    return _mean_last(error * error, 2 * error / shifted * _above(y_pred, eps))
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25,
+                              gamma=2.0, from_logits=False):
+    """Keras's: the crossentropy of the (clipped) probability, scaled by (1 - p_t)^gamma
+    of the unclipped one, and by alpha / 1 - alpha with class balancing."""
+    from seqcli.ops import sigmoid
+
+    target = match_rank(y_true, y_pred)
+    prob = sigmoid(y_pred) if from_logits else y_pred
+    clipped, inside = _clip(prob, EPSILON, 1 - EPSILON)
+    bce = -(target * np.log(clipped) + (1 - target) * np.log(1 - clipped))
+    d_bce = (-target / clipped + (1 - target) / (1 - clipped)) * inside
+    miss = 1 - (target * prob + (1 - target) * (1 - prob))  # 1 - p_t
+    factor, d_factor = _power(miss, gamma)
+    values, grad = factor * bce, factor * d_bce - d_factor * (2 * target - 1) * bce
+    if apply_class_balancing:
+        weight = target * alpha + (1 - target) * (1 - alpha)
+        values, grad = weight * values, weight * grad
+    if from_logits:
+        grad = grad * prob * (1 - prob)
+    return _mean_last(values, grad)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False):
+    """Keras's: alpha (1 - p)^gamma times the crossentropy of each class's normalized,
+    clipped probability p, summed over the classes."""
+    from seqcli.ops import softmax
+
+    target = match_rank(y_true, y_pred)
+    prob = softmax(y_pred) if from_logits else y_pred
+    total = prob.sum(axis=-1, keepdims=True)
+    normalized = prob / total
+    clipped, inside = _clip(normalized, EPSILON, 1 - EPSILON)
+    cce = -target * np.log(clipped)
+    factor, d_factor = _power(1 - clipped, gamma)
+    values = (alpha * factor * cce).sum(axis=-1)
+    g = alpha * (factor * -target / clipped - d_factor * cce) * inside  # d/d(normalized)
+    grad = (g - (g * normalized).sum(axis=-1, keepdims=True)) / total
+    if from_logits:
+        grad = prob * (grad - (grad * prob).sum(axis=-1, keepdims=True))
+    return values, grad
+
+
+def _power(x, exponent):
+    """(x^exponent, its derivative), 0 for exponent 0 as JAX's power has it."""
+    exponent = np.float32(exponent)
+    value = np.power(x, exponent)
+    if exponent == 0:
+        return value, np.zeros_like(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return value, exponent * np.power(x, exponent - 1)
+
+
+def dice(y_true, y_pred, axis=None):
+    """1 - 2 sum(t p) / (sum t + sum p + epsilon) over `axis` (null: the whole batch,
+    one value)."""
+    target, axes = match_rank(y_true, y_pred), _sum_axes(axis, y_pred.ndim)
+    common = (target * y_pred).sum(axis=axes, keepdims=True)
+    total = target.sum(axis=axes, keepdims=True) + y_pred.sum(axis=axes, keepdims=True) + \
+        np.float32(EPSILON)
+    values = 1 - 2 * common / total
+    grad = -2 * target / total + 2 * common / (total * total)
+    return _squeezed(values, axes), grad
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """1 - TP / (TP + alpha FP + beta FN + epsilon) over `axis`, soft counts."""
+    target, axes = match_rank(y_true, y_pred), _sum_axes(axis, y_pred.ndim)
+    common = (target * y_pred).sum(axis=axes, keepdims=True)
+    false_pos = ((1 - y_pred) * target).sum(axis=axes, keepdims=True)
+    false_neg = (y_pred * (1 - target)).sum(axis=axes, keepdims=True)
+    total = common + false_pos * np.float32(alpha) + false_neg * np.float32(beta) + \
+        np.float32(EPSILON)
+    d_total = target - np.float32(alpha) * target + np.float32(beta) * (1 - target)
+    values = 1 - common / total
+    grad = -(target / total - common / (total * total) * d_total)
+    return _squeezed(values, axes), grad
+
+
+def _sum_axes(axis, ndim):
+    """Dice's and Tversky's `axis` as a tuple; axes that take in the batch axis (0) are
+    only allowed all together (null), one value for the batch, as Keras's default."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, list) else [axis]
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"`axis` {a} is out of range for an output of rank {ndim}")
+    axes = tuple(sorted({a % ndim for a in axes}))
+    if 0 in axes and len(axes) < ndim:
+        raise ValueError(f"`axis` {axis} takes in the batch axis 0; use null for one value "
+                         "over the whole batch, or axes from 1 for one value per sample")
+    return axes
+
+
+def _squeezed(values, axes):
+    return values.reshape(()) if len(axes) == values.ndim else values.squeeze(axes)
+
+
+def _above(x, bound):
+    """d max(x, bound) / dx as JAX has it: 1 above, 0 below, 1/2 at a tie."""
+    return np.where(x > bound, 1, np.where(x == bound, 0.5, 0)).astype(np.float32)
+
+
 def _clip(values, low, high):
     return np.clip(values, low, high), (values >= low) & (values <= high)
 
@@ -257,4 +464,16 @@ _FUNCTIONS = {  # name -> (y_true, y_pred, **args) -> (per-sample values, dLoss/
     "categorical_crossentropy": categorical_crossentropy,
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,  # called by _values
     "kl_divergence": kl_divergence,
+    "poisson": poisson,
+    "log_cosh": log_cosh,
+    "hinge": hinge,
+    "squared_hinge": squared_hinge,
+    "categorical_hinge": categorical_hinge,
+    "cosine_similarity": cosine_similarity,
+    "mean_absolute_percentage_error": mean_absolute_percentage_error,
+    "mean_squared_logarithmic_error": mean_squared_logarithmic_error,
+    "binary_focal_crossentropy": binary_focal_crossentropy,
+    "categorical_focal_crossentropy": categorical_focal_crossentropy,
+    "dice": dice,  # called by _values, with its own axis
+    "tversky": tversky,
 }

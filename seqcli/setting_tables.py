@@ -52,6 +52,21 @@ LOSSES = {
     "sparse_categorical_crossentropy": {"from_logits": False, "ignore_class": None,
                                         "axis": -1, **_REDUCE},
     "kl_divergence": {**_REDUCE},
+    "poisson": {**_REDUCE},
+    "log_cosh": {**_REDUCE},
+    "hinge": {**_REDUCE},
+    "squared_hinge": {**_REDUCE},
+    "categorical_hinge": {**_REDUCE},
+    "cosine_similarity": {"axis": -1, **_REDUCE},
+    "mean_absolute_percentage_error": {**_REDUCE},
+    "mean_squared_logarithmic_error": {**_REDUCE},
+    "binary_focal_crossentropy": {"apply_class_balancing": False, "alpha": 0.25, "gamma": 2.0,
+                                  "from_logits": False, "label_smoothing": 0.0, "axis": -1,
+                                  **_REDUCE},
+    "categorical_focal_crossentropy": {"alpha": 0.25, "gamma": 2.0, "from_logits": False,
+                                       "label_smoothing": 0.0, "axis": -1, **_REDUCE},
+    "dice": {"axis": None, **_REDUCE},
+    "tversky": {"alpha": 0.5, "beta": 0.5, "axis": None, **_REDUCE},
 }
 LOSS_POSITIONAL = {  # Keras's own order (SparseCategoricalCrossentropy's reduction before axis)
     "mean_squared_error": ["reduction", "name", "dtype"],
@@ -64,10 +79,27 @@ LOSS_POSITIONAL = {  # Keras's own order (SparseCategoricalCrossentropy's reduct
     "sparse_categorical_crossentropy": ["from_logits", "ignore_class", "reduction", "axis",
                                        "name", "dtype"],
     "kl_divergence": ["reduction", "name", "dtype"],
+    "poisson": ["reduction", "name", "dtype"],
+    "log_cosh": ["reduction", "name", "dtype"],
+    "hinge": ["reduction", "name", "dtype"],
+    "squared_hinge": ["reduction", "name", "dtype"],
+    "categorical_hinge": ["reduction", "name", "dtype"],
+    "cosine_similarity": ["axis", "reduction", "name", "dtype"],
+    "mean_absolute_percentage_error": ["reduction", "name", "dtype"],
+    "mean_squared_logarithmic_error": ["reduction", "name", "dtype"],
+    "binary_focal_crossentropy": ["apply_class_balancing", "alpha", "gamma", "from_logits",
+                                  "label_smoothing", "axis", "reduction", "name", "dtype"],
+    "categorical_focal_crossentropy": ["alpha", "gamma", "from_logits", "label_smoothing",
+                                       "axis", "reduction", "name", "dtype"],
+    "dice": ["reduction", "name", "axis", "dtype"],  # Keras's order: axis after name
+    "tversky": ["alpha", "beta", "reduction", "name", "axis", "dtype"],
 }
 # Keras's reductions; None and "none" (no reduction) leave one loss per sample, which
 # neither Keras's fit (on JAX) nor seqcli can train on or report as one number
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight")
 LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
                 "kld": "kl_divergence", "kullback_leibler_divergence": "kl_divergence",
-                "huber_loss": "huber", "k_l_divergence": "kl_divergence"}
+                "huber_loss": "huber", "k_l_divergence": "kl_divergence",
+                # keras.losses.get's own short names, and Keras's legacy `logcosh`
+                "bce": "binary_crossentropy", "mape": "mean_absolute_percentage_error",
+                "msle": "mean_squared_logarithmic_error", "logcosh": "log_cosh"}

@@ -15,15 +15,16 @@ def resolve(value, table: dict, aliases: dict, what: str, where: str = "",
             order: dict | None = None, checks: dict | None = None) -> tuple[str, dict]:
     """(canonical name, full arguments with Keras's defaults), every argument checked.
     `order` names each setting's positional arguments in Keras's order; `checks` holds
-    argument checks (key -> function returning an error or None) beyond the types."""
+    argument checks (key, or (name, key) for one setting's own, -> function returning an
+    error or None) beyond the types."""
     name, args = named(value, table, aliases, what, where, order)
     canonical = _canonical(name, table, aliases)
-    defaults = table[canonical]
+    defaults, checks = table[canonical], checks or {}
     for key, given in args.items():
         if key not in defaults:
             raise SeqcliError(f"{canonical} has no argument `{key}`{did_you_mean(key, defaults)}; "
                               f"it takes: {', '.join(defaults) or 'none'}", where)
-        problem = (checks or {}).get(key)
+        problem = checks.get((canonical, key), checks.get(key))
         if problem is None:
             _check_type(canonical, key, given, defaults[key], where)
         elif problem(given):

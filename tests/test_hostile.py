@@ -143,6 +143,16 @@ CASES = [
                                        "d.npz": D},
      ["fit", "s.yaml", "--data", "d.npz", "-o", "w.npz"], 1, ("s.yaml", "{SGD"),
      "SGD takes at most 10 positional arguments"),
+    ("focal-gamma-not-a-number", {"s.yaml": GOOD + "compile:\n  loss: "
+                                  "{BinaryFocalCrossentropy: {gamma: high}}\n", "d.npz": D},
+     ["fit", "s.yaml", "--data", "d.npz", "-o", "w.npz"], 1,
+     ("s.yaml", "{BinaryFocalCrossentropy"), "`gamma` must be a number; received 'high'"),
+    ("dice-batch-axis", {"s.yaml": GOOD, "d.npz": D},
+     ["evaluate", "s.yaml", "--data", "d.npz", "--loss", "Dice(axis=[0, 1])"], 1, "--loss",
+     "dice's `axis` takes in the batch axis 0"),
+    ("tversky-too-many-positional", {"s.yaml": GOOD, "d.npz": D},
+     ["evaluate", "s.yaml", "--data", "d.npz", "--loss", "Tversky(0.5, 0.5, 'sum', 't', -1, "
+      "None, 1)"], 1, "--loss", "Tversky takes at most 6 positional arguments"),
     ("loss-axis-past-rank", {"s.yaml": GOOD, "d.npz": D},
      ["evaluate", "s.yaml", "--data", "d.npz", "--loss", "BinaryCrossentropy(axis=3)"], 1,
      "", "`axis` 3 is out of range for an output of rank 2"),
