@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import signal
@@ -293,8 +295,11 @@ def fit(spec, data_path, x_path, y_path, weights_path, output, epochs, batch_siz
     check_data(x, y, allow_nonfinite, where)
     model, compiled, loaded = _compiled_model(spec, x, y, loss, optimizer, learning_rate,
                                               metric_names, where)
-    save_output = weights_saver(output, loaded, model)
-    save_best = weights_saver(checkpoint_path, loaded, model, "--checkpoint")
+    # a .keras output (or checkpoint) is compiled with what training used: the spec's
+    # `compile:` with the command line's --loss, --optimizer and --metrics on top
+    trained = dataclasses.replace(loaded, compile=compiled.section())
+    save_output = weights_saver(output, trained, model)
+    save_best = weights_saver(checkpoint_path, trained, model, "--checkpoint")
     budget.check(model, min(batch_size, len(x)), max_memory, training=True)
     validation = load_xy(validation_path, None, None, "--validation-data") \
         if validation_path else None

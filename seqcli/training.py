@@ -35,6 +35,15 @@ class Compiled:
     metrics: list
     weighted_metrics: list = field(default_factory=list)  # weighed by sample_weight
 
+    def section(self) -> dict:
+        """These settings as a spec's `compile:` section, each in its one-key form."""
+        (loss, loss_args), (optimizer, optimizer_args) = self.loss, self.optimizer
+        section = {"loss": {loss: dict(loss_args)}, "optimizer": {optimizer: dict(optimizer_args)}}
+        for key in ("metrics", "weighted_metrics"):
+            if getattr(self, key):
+                section[key] = list(getattr(self, key))
+        return section
+
 
 def compile_settings(spec_compile, loss=None, optimizer=None, learning_rate=None,
                      metric_names=None, where="", purpose: str = "train with") -> Compiled:

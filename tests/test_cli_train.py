@@ -253,3 +253,25 @@ def test_a_frozen_nested_base_stays_bit_identical(cli, work):
     start, end = np.load("start.npz"), np.load("end.npz")
     moved = {key for key in start.files if not np.array_equal(start[key], end[key])}
     assert moved == {"dense/kernel", "dense/bias"}
+
+
+def test_a_keras_archive_from_fit_is_compiled_with_what_training_used(cli, tmp_path):
+    """--loss, --optimizer and --metrics on the command line, not the spec's `compile:`."""
+    import zipfile
+
+    spec = tmp_path / "m.yaml"
+    spec.write_text("input_shape: [2]\ncompile: {loss: mse, optimizer: sgd}\n"
+                    "layers:\n  - Dense: {units: 1}\n")
+    x, y = tmp_path / "x.npy", tmp_path / "y.npy"
+    np.save(x, np.ones((8, 2), np.float32))
+    np.save(y, np.ones((8, 1), np.float32))
+    result = cli("fit", spec, "--x", x, "--y", y, "--loss", "Huber(0.5)", "--optimizer",
+                 "Adam(1e-2)", "--metrics", "mae", "--epochs", "1", "-o", tmp_path / "m.keras")
+    assert result.exit_code == 0, result.stderr
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        compiled = json.loads(archive.read("config.json"))["compile_config"]
+    assert compiled["loss"]["class_name"] == "Huber"
+    assert compiled["loss"]["config"]["delta"] == 0.5
+    assert compiled["optimizer"]["class_name"] == "Adam"
+    assert compiled["optimizer"]["config"]["learning_rate"] == 0.01
+    assert compiled["metrics"] == ["mae"]
