@@ -343,9 +343,8 @@ def reduce_scores(parts, compiled, y_shape, output_shape, regularization: float)
         for loss, penalty, count, metric_parts in chunk:
             loss_sum += (loss + penalty + regularization) * count
             seen += count
-            for metric, (total, size) in zip(tracked, metric_parts):
-                metric.total += total
-                metric.count += size
+            for metric, state in zip(tracked, metric_parts):
+                metric.merge(state)
     return {"loss": loss_sum / max(seen, 1), **{m.name: m.result() for m in tracked}}
 
 

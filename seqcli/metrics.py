@@ -1,26 +1,60 @@
-"""Keras's metrics, accumulated over an epoch like Keras's stateful metrics."""
+"""Keras's metrics, accumulated over an epoch like Keras's stateful metrics.
+
+A metric is named as `keras.metrics.get` and `model.compile` take it (`mape`, `AUC`,
+`RootMeanSquaredError`), or given with its arguments ({precision: {thresholds: 0.3}},
+'AUC(curve="PR")'). Keras logs a metric named by a string under that string, and one
+given with arguments under its `name` argument, else its class's default name.
+"""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from seqcli.errors import SeqcliError, did_you_mean
+from seqcli.errors import SeqcliError
 from seqcli.losses import match_rank
 
-def check(names, where: str = "") -> list[str]:
-    """The metric names, each known."""
-    for name in names:
-        if name not in NAMES:
-            raise SeqcliError(f"unknown metric {name!r}{did_you_mean(name, NAMES)}; known: "
-                              f"{', '.join(NAMES)}", where)
-    return list(names)
+
+def check(values, where: str = "") -> list:
+    """The metrics as written, each known and its arguments checked."""
+    for value in values:
+        get(value, where)
+    return list(values)
+
+
+def get(value, where: str = "") -> tuple[str, dict]:
+    """(canonical name, full arguments with Keras's defaults)."""
+    from seqcli.settings import resolve
+
+    name, args = resolve(value, METRICS, ALIASES, "metric", where, POSITIONAL, CHECKS)
+    for key, given in args.items():
+        if key in NOT_YET and given != METRICS[name][key]:
+            raise SeqcliError(f"{name}'s `{key}` is not supported yet; {NOT_YET[key]}", where)
+    return name, args
+
+
+def logged_name(value) -> str:
+    """The name Keras logs a metric under: the string as given, else its `name`
+    argument, else its class's default name."""
+    from seqcli.settings import _split
+
+    if isinstance(value, str) and "(" not in value:
+        return value
+    name, args = get(value)
+    given = _split(value, "metric", "")
+    keyword = given[2].get("name")
+    if keyword is None and "name" in POSITIONAL[name][:len(given[1])]:
+        keyword = given[1][POSITIONAL[name].index("name")]
+    return keyword or DEFAULT_NAMES.get(name, name)
 
 
 class Mean:
     """The running mean of per-sample values (Keras's MeanMetricWrapper)."""
 
-    def __init__(self, name: str, function, weighted: bool = False):
+    def __init__(self, name: str, function, weighted: bool = False, masked: bool = True):
         self.name, self.function, self.weighted = name, function, weighted
+        self.masked = masked  # Keras's MeanMetricWrapper reads the output's mask; Mean does not
         self.total, self.count = 0.0, 0
 
     def update(self, y_true, y_pred, mask=None, sample_weight=None) -> None:
@@ -28,14 +62,11 @@ class Mean:
         weighted metric (Keras's weighted_metrics) weighs each sample."""
         from seqcli.losses import expand_weights
 
-        try:
-            values = self.function(np.asarray(y_true), y_pred)
-        except (ValueError, IndexError) as exc:
-            raise SeqcliError(f"metric {self.name}: {exc}") from None
+        values = _values_of(self, y_true, y_pred)
         weight = None
         if self.weighted and sample_weight is not None:
             weight = expand_weights(sample_weight, values.ndim).astype(values.dtype)
-        if mask is not None:
+        if mask is not None and self.masked:
             masked = np.asarray(mask, values.dtype)
             weight = masked if weight is None else weight * masked
         if weight is None:
@@ -49,18 +80,63 @@ class Mean:
     def result(self) -> float:
         return self.total / self.count if self.count else 0.0
 
+    def state(self) -> tuple:
+        """What a batch added, to merge another worker's batches in order."""
+        return self.total, self.count
 
-def make(name: str, y_true_shape: tuple, y_pred_shape: tuple, weighted: bool = False,
-         label: str | None = None) -> Mean:
+    def merge(self, state) -> None:
+        self.total += state[0]
+        self.count += state[1]
+
+
+class RootMean(Mean):
+    """Keras's RootMeanSquaredError: the root of the running (weighted) mean of the
+    squared errors, not a mean of per-batch roots. Keras's Mean ignores the mask."""
+
+    def __init__(self, name: str, weighted: bool = False):
+        super().__init__(name, mean_squared_error, weighted, masked=False)
+
+    def result(self) -> float:
+        return float(np.sqrt(super().result()))
+
+
+def _values_of(metric, y_true, y_pred):
+    try:
+        return metric.function(np.asarray(y_true), y_pred)
+    except (ValueError, IndexError) as exc:
+        raise SeqcliError(f"metric {metric.name}: {exc}") from None
+
+
+def make(value, y_true_shape: tuple, y_pred_shape: tuple, weighted: bool = False,
+         prefix: str = ""):
     """A metric; "accuracy" picks binary, sparse or categorical accuracy as Keras does."""
-    function = _FUNCTIONS.get(name)
-    if name in ("accuracy", "acc"):
+    name, args = get(value)
+    label = prefix + logged_name(value)
+    if name == "root_mean_squared_error":
+        return RootMean(label, weighted)
+    if name in CONFUSION:
+        from seqcli.confusion import make_confusion
+        return make_confusion(name, args, label, weighted)
+    own = {k: v for k, v in args.items() if k not in ("name", "dtype", *NOT_YET)}
+    if name in LOSS_METRICS:
+        return Mean(label, functools.partial(_loss_values, LOSS_METRICS[name], own), weighted)
+    function = _FUNCTIONS[name]
+    if name == "accuracy":
         binary = y_pred_shape[-1] == 1
         sparse = len(y_true_shape) < len(y_pred_shape) or (
             y_true_shape[-1] == 1 and y_pred_shape[-1] > 1)
         function = binary_accuracy if binary else (
             sparse_categorical_accuracy if sparse else categorical_accuracy)
-    return Mean(label or name, function, weighted)
+    return Mean(label, functools.partial(function, **own) if own else function, weighted)
+
+
+def _loss_values(loss, args, y_true, y_pred):
+    """A loss function's per-sample values (seqcli.losses), as Keras's metric of the
+    same name averages them; Keras's metric cosine_similarity is the positive one."""
+    from seqcli.losses import _values
+
+    values, _, _ = _values(loss, y_true, y_pred, {"axis": -1, "ignore_class": None, **args})
+    return -values if loss == "cosine_similarity" else values
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
@@ -101,13 +177,75 @@ def mean_squared_error(y_true, y_pred):
 
 
 _FUNCTIONS = {
+    "accuracy": None,  # the accuracy that fits the targets: see `make`
     "binary_accuracy": binary_accuracy,
     "categorical_accuracy": categorical_accuracy,
     "sparse_categorical_accuracy": sparse_categorical_accuracy,
     "top_k_categorical_accuracy": top_k_categorical_accuracy,
     "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
-    "mae": mean_absolute_error, "mse": mean_squared_error,
     "mean_absolute_error": mean_absolute_error, "mean_squared_error": mean_squared_error,
 }
-# "accuracy" (and Keras's "acc") stands for the accuracy that fits the targets: see `make`
-NAMES = ("accuracy", "acc", *_FUNCTIONS)
+# Keras's metrics that average a loss function's per-sample values -> that loss
+LOSS_METRICS = {
+    "mean_absolute_percentage_error": "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error": "mean_squared_logarithmic_error",
+    "binary_crossentropy": "binary_crossentropy",
+    "categorical_crossentropy": "categorical_crossentropy",
+    "sparse_categorical_crossentropy": "sparse_categorical_crossentropy",
+    "kl_divergence": "kl_divergence", "poisson": "poisson", "hinge": "hinge",
+    "squared_hinge": "squared_hinge", "categorical_hinge": "categorical_hinge",
+    "cosine_similarity": "cosine_similarity", "log_cosh_error": "log_cosh",
+}
+CONFUSION = ()  # seqcli.confusion's metrics
+
+# every argument of Keras 3's metric classes, with its default
+_OWN = {"name": None, "dtype": None}
+METRICS = {
+    **{name: dict(_OWN) for name in (*_FUNCTIONS, *LOSS_METRICS, "root_mean_squared_error")},
+    "binary_accuracy": {**_OWN, "threshold": 0.5},
+    "top_k_categorical_accuracy": {"k": 5, **_OWN},
+    "sparse_top_k_categorical_accuracy": {"k": 5, **_OWN, "from_sorted_ids": False},
+    "binary_crossentropy": {**_OWN, "from_logits": False, "label_smoothing": 0.0},
+    "categorical_crossentropy": {**_OWN, "from_logits": False, "label_smoothing": 0.0,
+                                 "axis": -1},
+    "sparse_categorical_crossentropy": {**_OWN, "from_logits": False, "ignore_class": None,
+                                        "axis": -1},
+    "cosine_similarity": {**_OWN, "axis": -1},
+}
+POSITIONAL = {name: list(defaults) for name, defaults in METRICS.items()}  # Keras's order
+# keras.metrics.get's short names; "acc" and any case of "accuracy" as compile takes them
+ALIASES = {"acc": "accuracy", "ACC": "accuracy", "Acc": "accuracy",
+           "mae": "mean_absolute_error", "mse": "mean_squared_error",
+           "mape": "mean_absolute_percentage_error", "msle": "mean_squared_logarithmic_error",
+           "bce": "binary_crossentropy"}
+# the name Keras logs a metric given with arguments under, where not its canonical name
+DEFAULT_NAMES = {"log_cosh_error": "logcosh"}
+# what Keras takes that seqcli does not compute (yet), with why
+NOT_YET = {"from_sorted_ids": "Keras's sorted-ids form of the predictions"}
+
+
+def _name_check(value):
+    return None if value is None or isinstance(value, str) else "must be a string"
+
+
+def _dtype_check(value):
+    return None if value in (None, "float32") else "must be float32 (seqcli computes in float32)"
+
+
+def _positive_integer(value):
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return None if ok else "must be a positive integer"
+
+
+def _axis_check(value):
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    return None if ok else "must be an integer axis"
+
+
+def _optional_integer(value):
+    ok = value is None or isinstance(value, int) and not isinstance(value, bool)
+    return None if ok else "must be an integer or null"
+
+
+CHECKS = {"name": _name_check, "dtype": _dtype_check, "k": _positive_integer,
+          "axis": _axis_check, "ignore_class": _optional_integer}

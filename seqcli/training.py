@@ -353,7 +353,7 @@ def metric_list(compiled, y_shape=(None, 1), output_shape=(None, 2)) -> list:
     Keras logs them (the shapes pick which accuracy "accuracy" is)."""
     return [metrics.make(name, y_shape, output_shape) for name in compiled.metrics] + [
         metrics.make(name, y_shape, output_shape, weighted=True,
-                     label=f"weighted_{name}" if name in compiled.metrics else name)
+                     prefix="weighted_" if name in compiled.metrics else "")
         for name in compiled.weighted_metrics]
 
 
