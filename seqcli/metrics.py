@@ -31,6 +31,8 @@ def get(value, where: str = "") -> tuple[str, dict]:
     for key, given in args.items():
         if key in NOT_YET and given != METRICS[name][key]:
             raise SeqcliError(f"{name}'s `{key}` is not supported yet; {NOT_YET[key]}", where)
+    if name == "auc" and args["num_labels"] and not args["multi_label"]:
+        raise SeqcliError("auc's `num_labels` is needed only when `multi_label` is true", where)
     return name, args
 
 
@@ -196,7 +198,8 @@ LOSS_METRICS = {
     "squared_hinge": "squared_hinge", "categorical_hinge": "categorical_hinge",
     "cosine_similarity": "cosine_similarity", "log_cosh_error": "log_cosh",
 }
-CONFUSION = ()  # seqcli.confusion's metrics
+CONFUSION = ("true_positives", "false_positives", "true_negatives", "false_negatives",
+             "precision", "recall", "auc")  # seqcli.confusion's
 
 # every argument of Keras 3's metric classes, with its default
 _OWN = {"name": None, "dtype": None}
@@ -211,6 +214,12 @@ METRICS = {
     "sparse_categorical_crossentropy": {**_OWN, "from_logits": False, "ignore_class": None,
                                         "axis": -1},
     "cosine_similarity": {**_OWN, "axis": -1},
+    **{name: {"thresholds": None, **_OWN} for name in CONFUSION[:4]},
+    "precision": {"thresholds": None, "top_k": None, "class_id": None, **_OWN},
+    "recall": {"thresholds": None, "top_k": None, "class_id": None, **_OWN},
+    "auc": {"num_thresholds": 200, "curve": "ROC", "summation_method": "interpolation", **_OWN,
+            "thresholds": None, "multi_label": False, "num_labels": None,
+            "label_weights": None, "from_logits": False},
 }
 POSITIONAL = {name: list(defaults) for name, defaults in METRICS.items()}  # Keras's order
 # keras.metrics.get's short names; "acc" and any case of "accuracy" as compile takes them
@@ -247,5 +256,52 @@ def _optional_integer(value):
     return None if ok else "must be an integer or null"
 
 
+def _threshold_check(value):
+    """One threshold: seqcli logs one number per metric (Keras's list of thresholds
+    gives a list)."""
+    if isinstance(value, list):
+        return "must be one number in [0, 1] (a list gives one value per threshold, " \
+            "which a log of one number per metric cannot hold)"
+    return None if value is None or _unit_number(value) else "must be a number in [0, 1]"
+
+
+def _thresholds_check(value):
+    ok = value is None or isinstance(value, list) and all(_unit_number(v) for v in value)
+    return None if ok else "must be a list of numbers in [0, 1]"
+
+
+def _unit_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _more_than_one(value):
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 1
+    return None if ok else "must be an integer > 1"
+
+
+def _optional_positive(value):
+    return None if value is None else _positive_integer(value)
+
+
+def _weights_check(value):
+    ok = value is None or isinstance(value, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value)
+    return None if ok else "must be a list of non-negative numbers"
+
+
+def _one_of(choices):
+    def check(value):
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+    return check
+
+
 CHECKS = {"name": _name_check, "dtype": _dtype_check, "k": _positive_integer,
-          "axis": _axis_check, "ignore_class": _optional_integer}
+          "axis": _axis_check, "ignore_class": _optional_integer,
+          "thresholds": _threshold_check, "top_k": _optional_positive,
+          "class_id": _optional_integer, ("auc", "thresholds"): _thresholds_check,
+          ("auc", "num_thresholds"): _more_than_one, ("auc", "num_labels"): _optional_positive,
+          ("auc", "label_weights"): _weights_check,
+          # Keras's AUCCurve.from_str and AUCSummationMethod.from_str
+          ("auc", "curve"): _one_of(("ROC", "roc", "PR", "pr", "PRGAIN", "prgain")),
+          ("auc", "summation_method"): _one_of(("interpolation", "Interpolation", "majoring",
+                                                "Majoring", "minoring", "Minoring"))}
