@@ -349,6 +349,6 @@ def reduce_scores(parts, compiled, y_shape, output_shape, regularization: float)
 
 
 def _metric_list(metric_names):
-    if not metric_names:
-        return None
-    return [name.strip() for group in metric_names for name in group.split(",") if name.strip()]
+    from seqcli.settings import split_names
+
+    return split_names(metric_names)

@@ -105,9 +105,9 @@ def check_data(x, y, allow_nonfinite: bool, where=("", "")) -> None:
 
 
 def _metric_list(metric_names):
-    if not metric_names:
-        return None
-    return [name.strip() for group in metric_names for name in group.split(",") if name.strip()]
+    from seqcli.settings import split_names
+
+    return split_names(metric_names)
 
 
 def _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names, where,

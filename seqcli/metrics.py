@@ -14,6 +14,8 @@ import numpy as np
 
 from seqcli.errors import SeqcliError
 from seqcli.losses import match_rank
+from seqcli.setting_tables import METRIC_ALIASES as ALIASES, METRIC_DEFAULT_NAMES as DEFAULT_NAMES
+from seqcli.setting_tables import METRIC_POSITIONAL as POSITIONAL, METRICS
 
 
 def check(values, where: str = "") -> list:
@@ -114,7 +116,7 @@ def make(value, y_true_shape: tuple, y_pred_shape: tuple, weighted: bool = False
     """A metric; "accuracy" picks binary, sparse or categorical accuracy as Keras does."""
     name, args = get(value)
     label = prefix + logged_name(value)
-    if name == "root_mean_squared_error":
+    if name == ROOT_MEAN:
         return RootMean(label, weighted)
     if name in CONFUSION:
         from seqcli.confusion import make_confusion
@@ -200,35 +202,8 @@ LOSS_METRICS = {
 }
 CONFUSION = ("true_positives", "false_positives", "true_negatives", "false_negatives",
              "precision", "recall", "auc")  # seqcli.confusion's
+ROOT_MEAN = "root_mean_squared_error"
 
-# every argument of Keras 3's metric classes, with its default
-_OWN = {"name": None, "dtype": None}
-METRICS = {
-    **{name: dict(_OWN) for name in (*_FUNCTIONS, *LOSS_METRICS, "root_mean_squared_error")},
-    "binary_accuracy": {**_OWN, "threshold": 0.5},
-    "top_k_categorical_accuracy": {"k": 5, **_OWN},
-    "sparse_top_k_categorical_accuracy": {"k": 5, **_OWN, "from_sorted_ids": False},
-    "binary_crossentropy": {**_OWN, "from_logits": False, "label_smoothing": 0.0},
-    "categorical_crossentropy": {**_OWN, "from_logits": False, "label_smoothing": 0.0,
-                                 "axis": -1},
-    "sparse_categorical_crossentropy": {**_OWN, "from_logits": False, "ignore_class": None,
-                                        "axis": -1},
-    "cosine_similarity": {**_OWN, "axis": -1},
-    **{name: {"thresholds": None, **_OWN} for name in CONFUSION[:4]},
-    "precision": {"thresholds": None, "top_k": None, "class_id": None, **_OWN},
-    "recall": {"thresholds": None, "top_k": None, "class_id": None, **_OWN},
-    "auc": {"num_thresholds": 200, "curve": "ROC", "summation_method": "interpolation", **_OWN,
-            "thresholds": None, "multi_label": False, "num_labels": None,
-            "label_weights": None, "from_logits": False},
-}
-POSITIONAL = {name: list(defaults) for name, defaults in METRICS.items()}  # Keras's order
-# keras.metrics.get's short names; "acc" and any case of "accuracy" as compile takes them
-ALIASES = {"acc": "accuracy", "ACC": "accuracy", "Acc": "accuracy",
-           "mae": "mean_absolute_error", "mse": "mean_squared_error",
-           "mape": "mean_absolute_percentage_error", "msle": "mean_squared_logarithmic_error",
-           "bce": "binary_crossentropy"}
-# the name Keras logs a metric given with arguments under, where not its canonical name
-DEFAULT_NAMES = {"log_cosh_error": "logcosh"}
 # what Keras takes that seqcli does not compute (yet), with why
 NOT_YET = {"from_sorted_ids": "Keras's sorted-ids form of the predictions"}
 
