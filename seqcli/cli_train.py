@@ -428,14 +428,16 @@ def _monitor(name, compiled, validation, needed):
             raise click.UsageError("--monitor is what --checkpoint, --early-stopping and "
                                    "--reduce-lr-on-plateau watch; give one of them")
         return None
-    logged = ["loss", *(metric.name for metric in training.metric_list(compiled))]
+    tracked = training.metric_list(compiled)
+    logged = ["loss", *(metric.name for metric in tracked)]
     logged += [f"val_{n}" for n in logged] if validation is not None else []
     name = name or ("val_loss" if validation is not None else "loss")
     if name not in logged:
         from seqcli.errors import did_you_mean
         raise SeqcliError(f"cannot monitor {name!r}{did_you_mean(name, logged)}; the logged "
                           f"values are: {', '.join(logged)}", "--monitor")
-    return Monitor(name)
+    # as Keras's EarlyStopping and ModelCheckpoint: up for the metrics that rise
+    return Monitor(name, up=name.removeprefix("val_") in {m.name for m in tracked if m.up})
 
 
 def _check_history_path(path):

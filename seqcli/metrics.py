@@ -113,7 +113,14 @@ def _values_of(metric, y_true, y_pred):
 
 def make(value, y_true_shape: tuple, y_pred_shape: tuple, weighted: bool = False,
          prefix: str = ""):
-    """A metric; "accuracy" picks binary, sparse or categorical accuracy as Keras does."""
+    """A metric, with `up` set where it improves by rising (Keras's _direction)."""
+    metric = _made(value, y_true_shape, y_pred_shape, weighted, prefix)
+    metric.up = get(value)[0] in RISING
+    return metric
+
+
+def _made(value, y_true_shape, y_pred_shape, weighted, prefix):
+    """"accuracy" picks binary, sparse or categorical accuracy as Keras does."""
     name, args = get(value)
     label = prefix + logged_name(value)
     if name == ROOT_MEAN:
@@ -203,6 +210,10 @@ LOSS_METRICS = {
 CONFUSION = ("true_positives", "false_positives", "true_negatives", "false_negatives",
              "precision", "recall", "auc")  # seqcli.confusion's
 ROOT_MEAN = "root_mean_squared_error"
+# the metrics Keras marks as improving upwards (_direction "up")
+RISING = ("accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+          "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
+          "cosine_similarity", "precision", "recall", "auc")
 
 # what Keras takes that seqcli does not compute (yet), with why
 NOT_YET = {"from_sorted_ids": "Keras's sorted-ids form of the predictions"}

@@ -88,10 +88,11 @@ class Monitor:
     name: str
     best: float = math.nan
     wait: int = 0
+    up: bool | None = None  # Keras's "auto" mode: the metric's own direction
 
     @property
-    def maximize(self) -> bool:  # Keras's "auto" mode
-        return "acc" in self.name
+    def maximize(self) -> bool:
+        return self.up if self.up is not None else "acc" in self.name
 
     def update(self, logs: dict) -> bool:
         """True when this epoch improved on the best value."""
