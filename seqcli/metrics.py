@@ -104,6 +104,60 @@ class RootMean(Mean):
         return float(np.sqrt(super().result()))
 
 
+class R2:
+    """Keras's R2Score: per output column, 1 - (weighted squared residuals) / (weighted
+    squares about the weighted mean), from sums kept over the epoch; then averaged as
+    `class_aggregation` says, and adjusted for `num_regressors`."""
+
+    def __init__(self, name: str, class_aggregation: str, num_regressors: int,
+                 weighted: bool = False):
+        self.name, self.weighted = name, weighted
+        self.class_aggregation, self.num_regressors = class_aggregation, num_regressors
+        self.sums = None  # (sum, squared sum, residual, count) per column, samples
+
+    def update(self, y_true, y_pred, mask=None, sample_weight=None) -> None:
+        try:
+            target = match_rank(np.asarray(y_true), y_pred)
+        except ValueError as exc:
+            raise SeqcliError(f"metric {self.name}: {exc}") from None
+        if y_pred.ndim != 2:
+            raise SeqcliError(f"metric {self.name}: R2Score takes outputs of shape (samples, "
+                              f"outputs); received {y_pred.shape}")
+        weight = np.ones_like(target)
+        if self.weighted and sample_weight is not None:
+            weight = np.broadcast_to(np.asarray(sample_weight, np.float32)[:, None],
+                                     target.shape)
+        weighted = target * weight
+        self.merge(((weighted.sum(axis=0), (target * weighted).sum(axis=0),
+                     ((target - y_pred) ** 2 * weight).sum(axis=0), weight.sum(axis=0),
+                     target.size)))
+
+    def result(self) -> float:
+        if self.sums is None:
+            return 0.0
+        total_sum, squared, residual, count, samples = self.sums
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total = squared - total_sum * (total_sum / count)
+            scores = 1 - residual / total
+        scores = np.where(np.isinf(scores), 0.0, scores)
+        if self.class_aggregation == "uniform_average":
+            score = scores.mean()
+        else:  # variance_weighted_average
+            score = (total * scores).sum() / total.sum()
+        n, p = samples, self.num_regressors
+        if p != 0 and p < n - 1:  # else Keras warns and keeps the plain score
+            score = 1 - (1 - score) * (n - 1) / (n - p - 1)
+        return float(score)
+
+    def state(self) -> tuple:
+        return self.sums
+
+    def merge(self, state) -> None:
+        if state is not None:
+            self.sums = state if self.sums is None else tuple(
+                mine + theirs for mine, theirs in zip(self.sums, state))
+
+
 def _values_of(metric, y_true, y_pred):
     try:
         return metric.function(np.asarray(y_true), y_pred)
@@ -125,6 +179,8 @@ def _made(value, y_true_shape, y_pred_shape, weighted, prefix):
     label = prefix + logged_name(value)
     if name == ROOT_MEAN:
         return RootMean(label, weighted)
+    if name == "r2_score":
+        return R2(label, args["class_aggregation"], args["num_regressors"], weighted)
     if name in CONFUSION:
         from seqcli.confusion import make_confusion
         return make_confusion(name, args, label, weighted)
@@ -213,7 +269,7 @@ ROOT_MEAN = "root_mean_squared_error"
 # the metrics Keras marks as improving upwards (_direction "up")
 RISING = ("accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
           "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
-          "cosine_similarity", "precision", "recall", "auc")
+          "cosine_similarity", "precision", "recall", "auc", "r2_score")
 
 # what Keras takes that seqcli does not compute (yet), with why
 NOT_YET = {"from_sorted_ids": "Keras's sorted-ids form of the predictions"}
@@ -281,12 +337,21 @@ def _one_of(choices):
     return check
 
 
+def _non_negative_integer(value):
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return None if ok else "must be an integer >= 0"
+
+
 CHECKS = {"name": _name_check, "dtype": _dtype_check, "k": _positive_integer,
           "axis": _axis_check, "ignore_class": _optional_integer,
           "thresholds": _threshold_check, "top_k": _optional_positive,
           "class_id": _optional_integer, ("auc", "thresholds"): _thresholds_check,
           ("auc", "num_thresholds"): _more_than_one, ("auc", "num_labels"): _optional_positive,
           ("auc", "label_weights"): _weights_check,
+          # null (one score per column) is refused: a log holds one number per metric
+          ("r2_score", "class_aggregation"): _one_of(("uniform_average",
+                                                      "variance_weighted_average")),
+          ("r2_score", "num_regressors"): _non_negative_integer,
           # Keras's AUCCurve.from_str and AUCSummationMethod.from_str
           ("auc", "curve"): _one_of(("ROC", "roc", "PR", "pr", "PRGAIN", "prgain")),
           ("auc", "summation_method"): _one_of(("interpolation", "Interpolation", "majoring",

@@ -126,7 +126,7 @@ METRIC_CLASSES = {
     "root_mean_squared_error": "RootMeanSquaredError",
     "true_positives": "TruePositives", "false_positives": "FalsePositives",
     "true_negatives": "TrueNegatives", "false_negatives": "FalseNegatives",
-    "precision": "Precision", "recall": "Recall", "auc": "AUC",
+    "precision": "Precision", "recall": "Recall", "auc": "AUC", "r2_score": "R2Score",
 }
 METRICS = {
     **{name: dict(_OWN) for name in METRIC_CLASSES},
@@ -146,6 +146,7 @@ METRICS = {
     "auc": {"num_thresholds": 200, "curve": "ROC", "summation_method": "interpolation", **_OWN,
             "thresholds": None, "multi_label": False, "num_labels": None,
             "label_weights": None, "from_logits": False},
+    "r2_score": {"class_aggregation": "uniform_average", "num_regressors": 0, **_OWN},
 }
 METRIC_POSITIONAL = {name: list(defaults) for name, defaults in METRICS.items()}
 # keras.metrics.get's short names; "acc" and any case of "accuracy" as compile takes them

@@ -63,12 +63,29 @@ def test_root_mean_squared_error_is_the_root_of_the_epochs_mean():
     assert metric.result() == pytest.approx(np.sqrt((9 + 3) / 4))  # not (3 + 1) / 2
 
 
+def test_adjusted_r2_counts_every_value_as_keras_does():
+    """Keras's num_samples is the targets' size (values, not rows); Keras's fit on JAX
+    cannot run num_regressors, so no training fixture has it."""
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((30, 2)).astype(np.float32)
+    p = (y + rng.standard_normal((30, 2))).astype(np.float32)
+    plain, adjusted = (metrics.make(v, y.shape, p.shape)
+                       for v in ("R2Score", "R2Score(num_regressors=4)"))
+    plain.update(y, p)
+    adjusted.update(y, p)
+    n = y.size
+    assert adjusted.result() == pytest.approx(1 - (1 - plain.result()) * (n - 1) / (n - 4 - 1))
+    with pytest.raises(SeqcliError, match="class_aggregation"):
+        metrics.check(["R2Score(class_aggregation=None)"])
+
+
 def test_confusion_counts_merged_from_parts_equal_one_pass():
     """What a Dask evaluate does: each chunk's counts, merged in order."""
     rng = np.random.default_rng(3)
     y = (rng.random((40, 3)) > 0.5).astype(np.float32)
     p = rng.random((40, 3)).astype(np.float32)
-    for value in ("AUC", "AUC(multi_label=True)", "Precision(top_k=1)", "FalseNegatives"):
+    for value in ("AUC", "AUC(multi_label=True)", "Precision(top_k=1)", "FalseNegatives",
+                  "R2Score"):
         whole, merged = metrics.make(value, y.shape, p.shape), metrics.make(value, y.shape, p.shape)
         whole.update(y, p)
         for part in (slice(0, 15), slice(15, 40)):
