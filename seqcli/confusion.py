@@ -1,7 +1,8 @@
 """Keras's confusion-matrix metrics (keras/src/metrics/confusion_metrics.py): the
 (weighted) true/false positives/negatives at thresholds, counted over the epoch as
 metrics_utils.update_confusion_matrix_variables counts them, and Precision, Recall and
-AUC made of those counts. As in Keras, these read no output mask."""
+AUC made of those counts; and the IoU metrics (iou_metrics.py), made of a class-by-class
+confusion matrix. As in Keras, these read no output mask."""
 
 from __future__ import annotations
 
@@ -46,9 +47,14 @@ class Confusion:
                 mine + theirs for mine, theirs in zip(self.counts, state))
 
 
+IOU = ("binary_io_u", "io_u", "mean_io_u", "one_hot_io_u", "one_hot_mean_io_u")
+
+
 def make_confusion(name: str, args: dict, label: str, weighted: bool) -> Confusion:
     if name == "auc":
         return _auc(args, label, weighted)
+    if name in IOU:
+        return _iou(name, args, label, weighted)
     thresholds = args.get("thresholds")
     if thresholds is None:
         thresholds = 0.5 if args.get("top_k") is None else NEG_INF
@@ -251,3 +257,59 @@ def _by_label(terms, label_weights):
         return by_label.mean()
     weights = np.asarray(label_weights, np.float64)
     return _divide_no_nan((by_label * weights).sum(), weights.sum())
+
+
+# ---------------------------------------------------------------- IoU
+
+def _iou(name, args, label, weighted) -> Confusion:
+    num_classes = 2 if name == "binary_io_u" else args["num_classes"]
+    targets = args.get("target_class_ids")
+    if targets is None:  # MeanIoU: every class
+        targets = list(range(num_classes))
+    one_hot = name.startswith("one_hot")
+    count = functools.partial(
+        class_matrix, num_classes=num_classes, ignore_class=args.get("ignore_class"),
+        sparse_y_true=args.get("sparse_y_true", not one_hot),
+        sparse_y_pred=args.get("sparse_y_pred", True), axis=args.get("axis", -1),
+        threshold=args.get("threshold"), integer=args["dtype"] is None)
+    return Confusion(label, count, functools.partial(iou, target_class_ids=list(targets)),
+                     weighted)
+
+
+def class_matrix(y_true, y_pred, sample_weight=None, num_classes=2, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1, threshold=None,
+                 integer=True):
+    """One batch's confusion matrix (true class by predicted class): Keras's
+    _IoUBase.update_state. Keras's default dtype is "int": labels, predictions and
+    sample weights are truncated to integers first."""
+    if threshold is not None:  # BinaryIoU
+        y_pred = (y_pred >= np.float32(threshold)).astype(np.float32)
+    if not sparse_y_true:
+        y_true = np.argmax(y_true, axis=axis)
+    if not sparse_y_pred:
+        y_pred = np.argmax(y_pred, axis=axis)
+    cast = np.trunc if integer else np.asarray
+    y_true, y_pred = cast(np.ravel(y_true)), cast(np.ravel(y_pred))
+    weight = np.float32(1) if sample_weight is None else cast(np.ravel(sample_weight))
+    if np.size(weight) not in (1, y_true.size):  # Keras broadcasts them to the values
+        raise ValueError(f"{np.size(weight)} sample weights for {y_true.size} values: Keras's "
+                         "IoU metrics weigh one value per sample")
+    weight = np.broadcast_to(weight, y_true.shape)
+    inside = (y_true >= 0) & (y_true < num_classes) & (y_pred >= 0) & (y_pred < num_classes)
+    if ignore_class is not None:
+        inside &= y_true != ignore_class
+    matrix = np.zeros((num_classes, num_classes), np.float64)
+    np.add.at(matrix, (y_true[inside].astype(np.int64), y_pred[inside].astype(np.int64)),
+              weight[inside])
+    return (matrix,)
+
+
+def iou(matrix, target_class_ids):
+    """Keras's IoU.result: the mean over the target classes with a nonzero union of
+    true positives / (the union + epsilon)."""
+    true_positives = np.diag(matrix)
+    union = matrix.sum(axis=0) + matrix.sum(axis=1) - true_positives
+    true_positives, union = true_positives[target_class_ids], union[target_class_ids]
+    valid = union > 1e-9
+    ratios = np.where(valid, true_positives / (union + EPSILON), 0.0)
+    return ratios.sum() / (valid.sum() + EPSILON)

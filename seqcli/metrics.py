@@ -35,7 +35,20 @@ def get(value, where: str = "") -> tuple[str, dict]:
             raise SeqcliError(f"{name}'s `{key}` is not supported yet; {NOT_YET[key]}", where)
     if name == "auc" and args["num_labels"] and not args["multi_label"]:
         raise SeqcliError("auc's `num_labels` is needed only when `multi_label` is true", where)
+    _check_classes(name, args, where)
     return name, args
+
+
+def _check_classes(name, args, where):
+    """The IoU metrics' required num_classes and target_class_ids, ids in range."""
+    for key in ("num_classes", "target_class_ids"):
+        if key in args and args[key] is None:
+            raise SeqcliError(f"{name} needs `{key}`", where)
+    classes = args.get("num_classes") or 2
+    ids = args.get("target_class_ids") or []
+    if ids and max(ids) >= classes:
+        raise SeqcliError(f"{name}'s `target_class_ids` {max(ids)} is out of range "
+                          f"[0, {classes})", where)
 
 
 def logged_name(value) -> str:
@@ -264,12 +277,14 @@ LOSS_METRICS = {
     "cosine_similarity": "cosine_similarity", "log_cosh_error": "log_cosh",
 }
 CONFUSION = ("true_positives", "false_positives", "true_negatives", "false_negatives",
-             "precision", "recall", "auc")  # seqcli.confusion's
+             "precision", "recall", "auc", "binary_io_u", "io_u", "mean_io_u",
+             "one_hot_io_u", "one_hot_mean_io_u")  # seqcli.confusion's
 ROOT_MEAN = "root_mean_squared_error"
 # the metrics Keras marks as improving upwards (_direction "up")
 RISING = ("accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
           "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
-          "cosine_similarity", "precision", "recall", "auc", "r2_score")
+          "cosine_similarity", "precision", "recall", "auc", "r2_score", "binary_io_u", "io_u",
+          "mean_io_u", "one_hot_io_u", "one_hot_mean_io_u")
 
 # what Keras takes that seqcli does not compute (yet), with why
 NOT_YET = {"from_sorted_ids": "Keras's sorted-ids form of the predictions"}
@@ -342,6 +357,21 @@ def _non_negative_integer(value):
     return None if ok else "must be an integer >= 0"
 
 
+def _class_ids_check(value):
+    ok = isinstance(value, (list, tuple)) and value and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    return None if ok else "must be a list of class indices (integers >= 0)"
+
+
+def _number_check(value):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return None if ok else "must be a number"
+
+
+def _bool_check(value):
+    return None if isinstance(value, bool) else "must be true or false"
+
+
 CHECKS = {"name": _name_check, "dtype": _dtype_check, "k": _positive_integer,
           "axis": _axis_check, "ignore_class": _optional_integer,
           "thresholds": _threshold_check, "top_k": _optional_positive,
@@ -352,6 +382,9 @@ CHECKS = {"name": _name_check, "dtype": _dtype_check, "k": _positive_integer,
           ("r2_score", "class_aggregation"): _one_of(("uniform_average",
                                                       "variance_weighted_average")),
           ("r2_score", "num_regressors"): _non_negative_integer,
+          "num_classes": _positive_integer, "target_class_ids": _class_ids_check,
+          ("binary_io_u", "threshold"): _number_check, "sparse_y_true": _bool_check,
+          "sparse_y_pred": _bool_check,
           # Keras's AUCCurve.from_str and AUCSummationMethod.from_str
           ("auc", "curve"): _one_of(("ROC", "roc", "PR", "pr", "PRGAIN", "prgain")),
           ("auc", "summation_method"): _one_of(("interpolation", "Interpolation", "majoring",

@@ -127,6 +127,8 @@ METRIC_CLASSES = {
     "true_positives": "TruePositives", "false_positives": "FalsePositives",
     "true_negatives": "TrueNegatives", "false_negatives": "FalseNegatives",
     "precision": "Precision", "recall": "Recall", "auc": "AUC", "r2_score": "R2Score",
+    "binary_io_u": "BinaryIoU", "io_u": "IoU", "mean_io_u": "MeanIoU",
+    "one_hot_io_u": "OneHotIoU", "one_hot_mean_io_u": "OneHotMeanIoU",
 }
 METRICS = {
     **{name: dict(_OWN) for name in METRIC_CLASSES},
@@ -147,6 +149,16 @@ METRICS = {
             "thresholds": None, "multi_label": False, "num_labels": None,
             "label_weights": None, "from_logits": False},
     "r2_score": {"class_aggregation": "uniform_average", "num_regressors": 0, **_OWN},
+    # num_classes and IoU's target_class_ids are required (None: not given)
+    "binary_io_u": {"target_class_ids": [0, 1], "threshold": 0.5, **_OWN},
+    "io_u": {"num_classes": None, "target_class_ids": None, **_OWN, "ignore_class": None,
+             "sparse_y_true": True, "sparse_y_pred": True, "axis": -1},
+    "mean_io_u": {"num_classes": None, **_OWN, "ignore_class": None, "sparse_y_true": True,
+                  "sparse_y_pred": True, "axis": -1},
+    "one_hot_io_u": {"num_classes": None, "target_class_ids": None, **_OWN,
+                     "ignore_class": None, "sparse_y_pred": False, "axis": -1},
+    "one_hot_mean_io_u": {"num_classes": None, **_OWN, "ignore_class": None,
+                          "sparse_y_pred": False, "axis": -1},
 }
 METRIC_POSITIONAL = {name: list(defaults) for name, defaults in METRICS.items()}
 # keras.metrics.get's short names; "acc" and any case of "accuracy" as compile takes them

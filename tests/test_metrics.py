@@ -32,8 +32,14 @@ def test_names_as_keras_takes_them_and_logs_them(value, canonical, logged):
 def test_every_metric_takes_its_keras_class_name():
     from seqcli.setting_tables import METRIC_CLASSES
 
+    needed = {"num_classes": 3, "target_class_ids": [0]}  # the IoU metrics' required ones
     for name, class_name in METRIC_CLASSES.items():
-        assert metrics.get(class_name)[0] == name
+        args = {k: v for k, v in needed.items() if metrics.METRICS[name].get(k, 0) is None}
+        assert metrics.get({class_name: args})[0] == name
+    with pytest.raises(SeqcliError, match="needs `num_classes`"):
+        metrics.get("MeanIoU")
+    with pytest.raises(SeqcliError, match="out of range"):
+        metrics.get("IoU(3, [0, 3])")
 
 
 @pytest.mark.parametrize("value, words", [
