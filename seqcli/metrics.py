@@ -58,7 +58,7 @@ def logged_name(value) -> str:
 
     if isinstance(value, str) and "(" not in value:
         return value
-    name, args = get(value)
+    name = get(value)[0]
     given = _split(value, "metric", "")
     keyword = given[2].get("name")
     if keyword is None and "name" in POSITIONAL[name][:len(given[1])]:
@@ -187,7 +187,8 @@ def make(value, y_true_shape: tuple, y_pred_shape: tuple, weighted: bool = False
 
 
 def _made(value, y_true_shape, y_pred_shape, weighted, prefix):
-    """"accuracy" picks binary, sparse or categorical accuracy as Keras does."""
+    """The metric's object; "accuracy" picks binary, sparse or categorical accuracy as
+    Keras does."""
     name, args = get(value)
     label = prefix + logged_name(value)
     if name == ROOT_MEAN:
