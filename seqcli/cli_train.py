@@ -50,7 +50,8 @@ COMPILE = [
     click.option("--loss", help="A Keras loss: name or call, e.g. "
                  "'SparseCategoricalCrossentropy(from_logits=True)' (default: the spec's)."),
     click.option("--metrics", "metric_names", multiple=True, metavar="NAMES",
-                 help="Metrics, comma-separated or repeated, e.g. accuracy,mae."),
+                 help="Metrics, comma-separated or repeated, as Keras names them or as calls, "
+                 "e.g. accuracy,mae or 'AUC(curve=\"PR\"),Precision(0.3)'."),
 ]
 
 
