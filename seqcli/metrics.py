@@ -178,19 +178,38 @@ def _values_of(metric, y_true, y_pred):
         raise SeqcliError(f"metric {metric.name}: {exc}") from None
 
 
-def make(value, y_true_shape: tuple, y_pred_shape: tuple, weighted: bool = False,
-         prefix: str = ""):
+def make(value, y_true_shape: tuple, y_pred_shape: tuple, weighted: bool = False):
     """A metric, with `up` set where it improves by rising (Keras's _direction)."""
-    metric = _made(value, y_true_shape, y_pred_shape, weighted, prefix)
+    metric = _made(value, y_true_shape, y_pred_shape, weighted)
     metric.up = get(value)[0] in RISING
     return metric
 
 
-def _made(value, y_true_shape, y_pred_shape, weighted, prefix):
+def name_uniquely(plain: list, weighted: list) -> None:
+    """Keras's CompileMetrics.result naming: a name already logged gets _1, _2, ...; a
+    weighted metric whose name a plain one has is weighted_NAME (numbered in turn)."""
+    counters = {}
+    for metric in plain:
+        metric.name = _unique(metric.name, counters)
+    for metric in weighted:
+        taken = metric.name in counters
+        metric.name = _unique(f"weighted_{metric.name}" if taken else metric.name, counters)
+
+
+def _unique(name: str, counters: dict) -> str:
+    if name not in counters:
+        counters[name] = 1
+        return name
+    index = counters[name]
+    counters[name] += 1
+    return f"{name}_{index}"
+
+
+def _made(value, y_true_shape, y_pred_shape, weighted):
     """The metric's object; "accuracy" picks binary, sparse or categorical accuracy as
     Keras does."""
     name, args = get(value)
-    label = prefix + logged_name(value)
+    label = logged_name(value)
     if name == ROOT_MEAN:
         return RootMean(label, weighted)
     if name == "r2_score":
