@@ -338,6 +338,7 @@ def reduce_scores(parts, compiled, y_shape, output_shape, regularization: float)
     from seqcli import metrics
 
     tracked = [metrics.make(name, y_shape, output_shape) for name in compiled.metrics]
+    metrics.name_uniquely(tracked, [])
     loss_sum, seen = 0.0, 0
     for chunk in parts:
         for loss, penalty, count, metric_parts in chunk:
