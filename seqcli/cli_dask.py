@@ -338,18 +338,18 @@ def reduce_scores(parts, compiled, y_shape, output_shape, regularization: float)
     from seqcli import metrics
 
     tracked = [metrics.make(name, y_shape, output_shape) for name in compiled.metrics]
+    metrics.name_uniquely(tracked, [])
     loss_sum, seen = 0.0, 0
     for chunk in parts:
         for loss, penalty, count, metric_parts in chunk:
             loss_sum += (loss + penalty + regularization) * count
             seen += count
-            for metric, (total, size) in zip(tracked, metric_parts):
-                metric.total += total
-                metric.count += size
+            for metric, state in zip(tracked, metric_parts):
+                metric.merge(state)
     return {"loss": loss_sum / max(seen, 1), **{m.name: m.result() for m in tracked}}
 
 
 def _metric_list(metric_names):
-    if not metric_names:
-        return None
-    return [name.strip() for group in metric_names for name in group.split(",") if name.strip()]
+    from seqcli.settings import split_names
+
+    return split_names(metric_names)

@@ -50,7 +50,8 @@ COMPILE = [
     click.option("--loss", help="A Keras loss: name or call, e.g. "
                  "'SparseCategoricalCrossentropy(from_logits=True)' (default: the spec's)."),
     click.option("--metrics", "metric_names", multiple=True, metavar="NAMES",
-                 help="Metrics, comma-separated or repeated, e.g. accuracy,mae."),
+                 help="Metrics, comma-separated or repeated, as Keras names them or as calls, "
+                 "e.g. accuracy,mae or 'AUC(curve=\"PR\"),Precision(0.3)'."),
 ]
 
 
@@ -105,9 +106,9 @@ def check_data(x, y, allow_nonfinite: bool, where=("", "")) -> None:
 
 
 def _metric_list(metric_names):
-    if not metric_names:
-        return None
-    return [name.strip() for group in metric_names for name in group.split(",") if name.strip()]
+    from seqcli.settings import split_names
+
+    return split_names(metric_names)
 
 
 def _compiled_model(spec, x, y, loss, optimizer, learning_rate, metric_names, where,
@@ -428,14 +429,16 @@ def _monitor(name, compiled, validation, needed):
             raise click.UsageError("--monitor is what --checkpoint, --early-stopping and "
                                    "--reduce-lr-on-plateau watch; give one of them")
         return None
-    logged = ["loss", *(metric.name for metric in training.metric_list(compiled))]
+    tracked = training.metric_list(compiled)
+    logged = ["loss", *(metric.name for metric in tracked)]
     logged += [f"val_{n}" for n in logged] if validation is not None else []
     name = name or ("val_loss" if validation is not None else "loss")
     if name not in logged:
         from seqcli.errors import did_you_mean
         raise SeqcliError(f"cannot monitor {name!r}{did_you_mean(name, logged)}; the logged "
                           f"values are: {', '.join(logged)}", "--monitor")
-    return Monitor(name)
+    # as Keras's EarlyStopping and ModelCheckpoint: up for the metrics that rise
+    return Monitor(name, up=name.removeprefix("val_") in {m.name for m in tracked if m.up})
 
 
 def _check_history_path(path):

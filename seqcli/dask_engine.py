@@ -175,7 +175,7 @@ def _evaluate_chunk(work: Work, start: int, stop: int) -> list:
         for name in job.metrics:
             metric = metrics.make(name, job.targets.shape, job.output_shape)
             metric.update(y, step.output)
-            tracked.append((metric.total, metric.count))
+            tracked.append(metric.state())
         parts.append((loss, step.penalty, len(x), tracked))
     return parts
 

@@ -278,10 +278,27 @@ class _Translator:
         return {name: args} if args else name
 
     def metric(self, obj, where):
+        """A metric object as seqcli's {Class: {args}}, its arguments at Keras's
+        defaults left out (a plain name where nothing is left)."""
+        from seqcli.setting_tables import METRIC_ALIASES, METRIC_DEFAULT_NAMES, METRICS
+        from seqcli.settings import _canonical
+
         if isinstance(obj, str):
             return obj
         class_name, config = self.unwrap(obj, where, SETTING_MODULES)
-        return config.get("name") or class_name
+        name = _canonical(class_name, METRICS, METRIC_ALIASES)
+        if name is None:  # not one seqcli computes: named as Keras logs it
+            return config.get("name") or class_name
+        defaults = METRICS[name]
+        args = {k: v for k, v in config.items()
+                if k in defaults and k != "dtype" and v != defaults[k]}
+        if args.get("name") == METRIC_DEFAULT_NAMES.get(name, name):
+            del args["name"]
+        if "thresholds" in args and name == "auc":
+            args.pop("num_thresholds", None)  # Keras's count of the given thresholds
+        if not args and name not in METRIC_DEFAULT_NAMES:
+            return name
+        return {class_name: args}
 
 
 def _float32_shortest(value):

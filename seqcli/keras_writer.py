@@ -116,10 +116,25 @@ def compile_config(compiled) -> dict:
         args["learning_rate"] = _object("keras.optimizers.schedules", schedule, schedule_args)
     return {"optimizer": _object("keras.optimizers", OPTIMIZERS[optimizer], args),
             "loss": _object("keras.losses", LOSSES[loss], _loss_args(loss, loss_args)),
-            "loss_weights": None, "metrics": list(compiled.metrics) or None,
-            "weighted_metrics": list(compiled.weighted_metrics) or None,
+            "loss_weights": None, "metrics": [_metric(m) for m in compiled.metrics] or None,
+            "weighted_metrics": [_metric(m) for m in compiled.weighted_metrics] or None,
             "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}
+
+
+def _metric(value):
+    """A metric as Keras's compile_config holds it: a name as written; one given with
+    arguments as its Keras object, named as Keras logs it."""
+    from seqcli.metrics import get, logged_name
+    from seqcli.setting_tables import METRIC_CLASSES, METRICS
+
+    if isinstance(value, str) and "(" not in value:
+        return value
+    name, args = get(value)
+    if name == "accuracy":  # Keras's Accuracy class is another metric: the name picks
+        return "accuracy"
+    config = {k: v for k, v in args.items() if k != "name" and v != METRICS[name][k]}
+    return _object("keras.metrics", METRIC_CLASSES[name], {"name": logged_name(value), **config})
 
 
 def _loss_args(loss, args):

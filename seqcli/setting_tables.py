@@ -1,6 +1,6 @@
-"""The names and default arguments of Keras's optimizers and losses, without numpy:
-`optimizers` and `losses` compute with these, and reading a compiled Keras model's
-compile_config (for a summary) needs only the names and defaults.
+"""The names and default arguments of Keras's optimizers, losses and metrics, without
+numpy: `optimizers`, `losses` and `metrics` compute with these, and reading a compiled
+Keras model's compile_config (for a summary) needs only the names and defaults.
 """
 
 OPTIMIZERS = {
@@ -103,3 +103,68 @@ LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
                 # keras.losses.get's own short names, and Keras's legacy `logcosh`
                 "bce": "binary_crossentropy", "mape": "mean_absolute_percentage_error",
                 "msle": "mean_squared_logarithmic_error", "logcosh": "log_cosh"}
+
+
+# every argument of Keras 3's metric classes, in Keras's positional order, with its
+# default; the Keras class of each
+_OWN = {"name": None, "dtype": None}
+METRIC_CLASSES = {
+    "accuracy": "Accuracy", "binary_accuracy": "BinaryAccuracy",
+    "categorical_accuracy": "CategoricalAccuracy",
+    "sparse_categorical_accuracy": "SparseCategoricalAccuracy",
+    "top_k_categorical_accuracy": "TopKCategoricalAccuracy",
+    "sparse_top_k_categorical_accuracy": "SparseTopKCategoricalAccuracy",
+    "mean_absolute_error": "MeanAbsoluteError", "mean_squared_error": "MeanSquaredError",
+    "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
+    "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError",
+    "binary_crossentropy": "BinaryCrossentropy",
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+    "kl_divergence": "KLDivergence", "poisson": "Poisson", "hinge": "Hinge",
+    "squared_hinge": "SquaredHinge", "categorical_hinge": "CategoricalHinge",
+    "cosine_similarity": "CosineSimilarity", "log_cosh_error": "LogCoshError",
+    "root_mean_squared_error": "RootMeanSquaredError",
+    "true_positives": "TruePositives", "false_positives": "FalsePositives",
+    "true_negatives": "TrueNegatives", "false_negatives": "FalseNegatives",
+    "precision": "Precision", "recall": "Recall", "auc": "AUC", "r2_score": "R2Score",
+    "binary_io_u": "BinaryIoU", "io_u": "IoU", "mean_io_u": "MeanIoU",
+    "one_hot_io_u": "OneHotIoU", "one_hot_mean_io_u": "OneHotMeanIoU",
+}
+METRICS = {
+    **{name: dict(_OWN) for name in METRIC_CLASSES},
+    "binary_accuracy": {**_OWN, "threshold": 0.5},
+    "top_k_categorical_accuracy": {"k": 5, **_OWN},
+    "sparse_top_k_categorical_accuracy": {"k": 5, **_OWN, "from_sorted_ids": False},
+    "binary_crossentropy": {**_OWN, "from_logits": False, "label_smoothing": 0.0},
+    "categorical_crossentropy": {**_OWN, "from_logits": False, "label_smoothing": 0.0,
+                                 "axis": -1},
+    "sparse_categorical_crossentropy": {**_OWN, "from_logits": False, "ignore_class": None,
+                                        "axis": -1},
+    "cosine_similarity": {**_OWN, "axis": -1},
+    **{name: {"thresholds": None, **_OWN}
+       for name in ("true_positives", "false_positives", "true_negatives", "false_negatives")},
+    "precision": {"thresholds": None, "top_k": None, "class_id": None, **_OWN},
+    "recall": {"thresholds": None, "top_k": None, "class_id": None, **_OWN},
+    "auc": {"num_thresholds": 200, "curve": "ROC", "summation_method": "interpolation", **_OWN,
+            "thresholds": None, "multi_label": False, "num_labels": None,
+            "label_weights": None, "from_logits": False},
+    "r2_score": {"class_aggregation": "uniform_average", "num_regressors": 0, **_OWN},
+    # num_classes and IoU's target_class_ids are required (None: not given)
+    "binary_io_u": {"target_class_ids": [0, 1], "threshold": 0.5, **_OWN},
+    "io_u": {"num_classes": None, "target_class_ids": None, **_OWN, "ignore_class": None,
+             "sparse_y_true": True, "sparse_y_pred": True, "axis": -1},
+    "mean_io_u": {"num_classes": None, **_OWN, "ignore_class": None, "sparse_y_true": True,
+                  "sparse_y_pred": True, "axis": -1},
+    "one_hot_io_u": {"num_classes": None, "target_class_ids": None, **_OWN,
+                     "ignore_class": None, "sparse_y_pred": False, "axis": -1},
+    "one_hot_mean_io_u": {"num_classes": None, **_OWN, "ignore_class": None,
+                          "sparse_y_pred": False, "axis": -1},
+}
+METRIC_POSITIONAL = {name: list(defaults) for name, defaults in METRICS.items()}
+# keras.metrics.get's short names; "acc" and any case of "accuracy" as compile takes them
+METRIC_ALIASES = {"acc": "accuracy", "ACC": "accuracy", "Acc": "accuracy",
+                  "mae": "mean_absolute_error", "mse": "mean_squared_error",
+                  "mape": "mean_absolute_percentage_error",
+                  "msle": "mean_squared_logarithmic_error", "bce": "binary_crossentropy"}
+# the name Keras logs a metric given with arguments under, where not its canonical name
+METRIC_DEFAULT_NAMES = {"log_cosh_error": "logcosh"}

@@ -119,3 +119,27 @@ def _check_type(name, key, value, default, where):
         want = type(default).__name__
     if not ok:
         raise SeqcliError(f"{name}'s `{key}` must be {want}; received {value!r}", where)
+
+
+def split_names(groups) -> list[str] | None:
+    """--metrics values, comma-separated or repeated, as a list; a comma inside a call's
+    brackets or quotes ('AUC(curve="PR", num_thresholds=100)') stays in its call."""
+    if not groups:
+        return None
+    names = []
+    for group in groups:
+        depth, quote, start = 0, None, 0
+        for at, char in enumerate(group):
+            if quote:
+                quote = None if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            elif char in "([{":
+                depth += 1
+            elif char in ")]}":
+                depth -= 1
+            elif char == "," and depth == 0:
+                names.append(group[start:at])
+                start = at + 1
+        names.append(group[start:])
+    return [name.strip() for name in names if name.strip()]

@@ -88,10 +88,11 @@ class Monitor:
     name: str
     best: float = math.nan
     wait: int = 0
+    up: bool | None = None  # Keras's "auto" mode: the metric's own direction
 
     @property
-    def maximize(self) -> bool:  # Keras's "auto" mode
-        return "acc" in self.name
+    def maximize(self) -> bool:
+        return self.up if self.up is not None else "acc" in self.name
 
     def update(self, logs: dict) -> bool:
         """True when this epoch improved on the best value."""
@@ -349,12 +350,13 @@ def _metrics(compiled, y, model, x) -> list:
 
 
 def metric_list(compiled, y_shape=(None, 1), output_shape=(None, 2)) -> list:
-    """The metrics, then the weighted ones (named weighted_... where a name repeats), as
-    Keras logs them (the shapes pick which accuracy "accuracy" is)."""
-    return [metrics.make(name, y_shape, output_shape) for name in compiled.metrics] + [
-        metrics.make(name, y_shape, output_shape, weighted=True,
-                     label=f"weighted_{name}" if name in compiled.metrics else name)
-        for name in compiled.weighted_metrics]
+    """The metrics, then the weighted ones, named as Keras logs them (the shapes pick
+    which accuracy "accuracy" is)."""
+    plain = [metrics.make(name, y_shape, output_shape) for name in compiled.metrics]
+    weighted = [metrics.make(name, y_shape, output_shape, weighted=True)
+                for name in compiled.weighted_metrics]
+    metrics.name_uniquely(plain, weighted)
+    return plain + weighted
 
 
 def _loss(compiled, y_true, y_pred, sample_weight=None, mask=None):

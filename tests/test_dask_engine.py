@@ -38,7 +38,9 @@ layers:
 ROWS = 1000
 SHARDS = {"b.npy": (300, 555), "a.npy": (0, 300), "c.npy": (555, ROWS)}  # made out of order
 LOSS = "SparseCategoricalCrossentropy(from_logits=True)"
-METRICS = ["accuracy", "accuracy,sparse_top_k_categorical_accuracy"]
+METRICS = ["accuracy", "accuracy,sparse_top_k_categorical_accuracy",
+           "accuracy,SparseCategoricalCrossentropy(from_logits=True),"
+           "sparse_top_k_categorical_accuracy"]
 # Dask's workers run one BLAS thread each (its nanny's default); OpenBLAS's one-thread
 # kernels round differently from its threaded ones, so the one-process reference runs
 # with one BLAS thread too (seqcli/dask_engine.py says why)
