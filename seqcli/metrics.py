@@ -36,6 +36,10 @@ def get(value, where: str = "") -> tuple[str, dict]:
     if name == "auc" and args["num_labels"] and not args["multi_label"]:
         raise SeqcliError("auc's `num_labels` is needed only when `multi_label` is true", where)
     _check_classes(name, args, where)
+    if name in F_SCORES and args["average"] is None:
+        raise SeqcliError(f"{name}'s `average` null (Keras's default) gives one score per "
+                          "class, which a log of one number per metric cannot hold; give "
+                          "average 'micro', 'macro' or 'weighted'", where)
     return name, args
 
 
@@ -214,6 +218,9 @@ def _made(value, y_true_shape, y_pred_shape, weighted):
         return RootMean(label, weighted)
     if name == "r2_score":
         return R2(label, args["class_aggregation"], args["num_regressors"], weighted)
+    if name in F_SCORES:
+        from seqcli.f_score import make_f_score
+        return make_f_score(args, label, weighted)
     if name in CONFUSION:
         from seqcli.confusion import make_confusion
         return make_confusion(name, args, label, weighted)
@@ -299,12 +306,13 @@ LOSS_METRICS = {
 CONFUSION = ("true_positives", "false_positives", "true_negatives", "false_negatives",
              "precision", "recall", "auc", "binary_io_u", "io_u", "mean_io_u",
              "one_hot_io_u", "one_hot_mean_io_u")  # seqcli.confusion's
+F_SCORES = ("f1_score", "f_beta_score")  # seqcli.f_score's
 ROOT_MEAN = "root_mean_squared_error"
 # the metrics Keras marks as improving upwards (_direction "up")
 RISING = ("accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
           "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
           "cosine_similarity", "precision", "recall", "auc", "r2_score", "binary_io_u", "io_u",
-          "mean_io_u", "one_hot_io_u", "one_hot_mean_io_u")
+          "mean_io_u", "one_hot_io_u", "one_hot_mean_io_u", *F_SCORES)
 
 # what Keras takes that seqcli does not compute (yet), with why
 NOT_YET = {"from_sorted_ids": "Keras's sorted-ids form of the predictions"}
@@ -388,6 +396,26 @@ def _number_check(value):
     return None if ok else "must be a number"
 
 
+def _positive_float(high=None, optional=False):
+    """Keras's F-scores take a Python float only (beta > 0; 0 < threshold <= 1, or null)."""
+    def check(value):
+        if value is None and optional:
+            return None
+        if not isinstance(value, float):
+            return "must be a number written as a float (Keras takes a Python float: 2.0, not 2)"
+        if value <= 0:
+            return "must be > 0"
+        return "must be <= 1" if high is not None and value > high else None
+    return check
+
+
+def _average_check(value):
+    if value is None:
+        return "null gives one score per class, which a log of one number per metric " \
+            "cannot hold; give 'micro', 'macro' or 'weighted'"
+    return _one_of(("micro", "macro", "weighted"))(value)
+
+
 def _bool_check(value):
     return None if isinstance(value, bool) else "must be true or false"
 
@@ -405,6 +433,8 @@ CHECKS = {"name": _name_check, "dtype": _dtype_check, "k": _positive_integer,
           "num_classes": _positive_integer, "target_class_ids": _class_ids_check,
           ("binary_io_u", "threshold"): _number_check, "sparse_y_true": _bool_check,
           "sparse_y_pred": _bool_check,
+          "average": _average_check, "beta": _positive_float(),
+          **{(name, "threshold"): _positive_float(1.0, optional=True) for name in F_SCORES},
           # Keras's AUCCurve.from_str and AUCSummationMethod.from_str
           ("auc", "curve"): _one_of(("ROC", "roc", "PR", "pr", "PRGAIN", "prgain")),
           ("auc", "summation_method"): _one_of(("interpolation", "Interpolation", "majoring",
