@@ -44,8 +44,9 @@ def get(value, where: str = "") -> tuple[str, dict]:
 
 
 def _check_classes(name, args, where):
-    """The IoU metrics' required num_classes and target_class_ids, ids in range."""
-    for key in ("num_classes", "target_class_ids"):
+    """The required arguments (the IoU metrics' num_classes and target_class_ids, the
+    value PrecisionAtRecall and its kin hold), ids in range."""
+    for key in ("num_classes", "target_class_ids", *HELD):
         if key in args and args[key] is None:
             raise SeqcliError(f"{name} needs `{key}`", where)
     classes = args.get("num_classes") or 2
@@ -305,14 +306,18 @@ LOSS_METRICS = {
 }
 CONFUSION = ("true_positives", "false_positives", "true_negatives", "false_negatives",
              "precision", "recall", "auc", "binary_io_u", "io_u", "mean_io_u",
-             "one_hot_io_u", "one_hot_mean_io_u")  # seqcli.confusion's
+             "one_hot_io_u", "one_hot_mean_io_u", "precision_at_recall",
+             "recall_at_precision", "sensitivity_at_specificity",
+             "specificity_at_sensitivity")  # seqcli.confusion's
+# the value each of the last four holds (Keras's first, required, argument)
+HELD = ("recall", "precision", "specificity", "sensitivity")
 F_SCORES = ("f1_score", "f_beta_score")  # seqcli.f_score's
 ROOT_MEAN = "root_mean_squared_error"
 # the metrics Keras marks as improving upwards (_direction "up")
 RISING = ("accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
           "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
           "cosine_similarity", "precision", "recall", "auc", "r2_score", "binary_io_u", "io_u",
-          "mean_io_u", "one_hot_io_u", "one_hot_mean_io_u", *F_SCORES)
+          "mean_io_u", "one_hot_io_u", "one_hot_mean_io_u", *F_SCORES, *CONFUSION[-4:])
 
 # what Keras takes that seqcli does not compute (yet), with why
 NOT_YET = {"from_sorted_ids": "Keras's sorted-ids form of the predictions"}
@@ -348,6 +353,10 @@ def _threshold_check(value):
         return "must be one number in [0, 1] (a list gives one value per threshold, " \
             "which a log of one number per metric cannot hold)"
     return None if value is None or _unit_number(value) else "must be a number in [0, 1]"
+
+
+def _unit_check(value):
+    return None if _unit_number(value) else "must be a number in [0, 1]"
 
 
 def _thresholds_check(value):
@@ -433,6 +442,7 @@ CHECKS = {"name": _name_check, "dtype": _dtype_check, "k": _positive_integer,
           "num_classes": _positive_integer, "target_class_ids": _class_ids_check,
           ("binary_io_u", "threshold"): _number_check, "sparse_y_true": _bool_check,
           "sparse_y_pred": _bool_check,
+          **{key: _unit_check for key in HELD}, "num_thresholds": _positive_integer,
           "average": _average_check, "beta": _positive_float(),
           **{(name, "threshold"): _positive_float(1.0, optional=True) for name in F_SCORES},
           # Keras's AUCCurve.from_str and AUCSummationMethod.from_str

@@ -130,6 +130,9 @@ METRIC_CLASSES = {
     "binary_io_u": "BinaryIoU", "io_u": "IoU", "mean_io_u": "MeanIoU",
     "one_hot_io_u": "OneHotIoU", "one_hot_mean_io_u": "OneHotMeanIoU",
     "f1_score": "F1Score", "f_beta_score": "FBetaScore",
+    "precision_at_recall": "PrecisionAtRecall", "recall_at_precision": "RecallAtPrecision",
+    "sensitivity_at_specificity": "SensitivityAtSpecificity",
+    "specificity_at_sensitivity": "SpecificityAtSensitivity",
 }
 METRICS = {
     **{name: dict(_OWN) for name in METRIC_CLASSES},
@@ -163,6 +166,12 @@ METRICS = {
     # average null (Keras's default) gives one score per class: refused in seqcli.metrics
     "f1_score": {"average": None, "threshold": None, **_OWN},
     "f_beta_score": {"average": None, "beta": 1.0, "threshold": None, **_OWN},
+    # the first argument, the value to hold, is required (None: not given)
+    **{name: {value: None, "num_thresholds": 200, "class_id": None, **_OWN}
+       for name, value in (("precision_at_recall", "recall"),
+                           ("recall_at_precision", "precision"),
+                           ("sensitivity_at_specificity", "specificity"),
+                           ("specificity_at_sensitivity", "sensitivity"))},
 }
 METRIC_POSITIONAL = {name: list(defaults) for name, defaults in METRICS.items()}
 # keras.metrics.get's short names; "acc" and any case of "accuracy" as compile takes them

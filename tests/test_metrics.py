@@ -27,6 +27,12 @@ from tests.test_cli import assert_clean_error
     ({"f1_score": {"average": "micro"}}, "f1_score", "f1_score"),
     ("FBetaScore(average='weighted', beta=2.0)", "f_beta_score", "fbeta_score"),
     ({"f_beta_score": ["micro", 0.5, 0.3, "f05"]}, "f_beta_score", "f05"),
+    ("PrecisionAtRecall(0.5)", "precision_at_recall", "precision_at_recall"),
+    ({"recall_at_precision": {"precision": 0.8, "num_thresholds": 20}},
+     "recall_at_precision", "recall_at_precision"),
+    ("SensitivityAtSpecificity(0.5, 1, None, 'sens')", "sensitivity_at_specificity", "sens"),
+    ({"SpecificityAtSensitivity": [0.9]}, "specificity_at_sensitivity",
+     "specificity_at_sensitivity"),
 ])
 def test_names_as_keras_takes_them_and_logs_them(value, canonical, logged):
     assert metrics.get(value)[0] == canonical
@@ -36,8 +42,10 @@ def test_names_as_keras_takes_them_and_logs_them(value, canonical, logged):
 def test_every_metric_takes_its_keras_class_name():
     from seqcli.setting_tables import METRIC_CLASSES
 
-    # the IoU metrics' required arguments, and the F-scores' average (its default refused)
-    needed = {"num_classes": 3, "target_class_ids": [0], "average": "macro"}
+    # the IoU metrics' and PrecisionAtRecall's kin's required arguments, and the
+    # F-scores' average (its default refused)
+    needed = {"num_classes": 3, "target_class_ids": [0], "average": "macro", "recall": 0.5,
+              "precision": 0.5, "sensitivity": 0.5, "specificity": 0.5}
     for name, class_name in METRIC_CLASSES.items():
         args = {k: v for k, v in needed.items() if metrics.METRICS[name].get(k, 0) is None}
         assert metrics.get({class_name: args})[0] == name
@@ -66,6 +74,11 @@ def test_every_metric_takes_its_keras_class_name():
     ("FBetaScore(average='macro', beta=2)", ["beta", "float", "2.0"]),
     ("FBetaScore(average='macro', beta=-1.0)", ["beta", "> 0"]),
     ("F1Score(average='macro', threshold=1.5)", ["threshold", "<= 1"]),
+    ("PrecisionAtRecall", ["precision_at_recall needs `recall`"]),
+    ("RecallAtPrecision(precision=1.2)", ["precision", "[0, 1]"]),
+    ("SensitivityAtSpecificity(0.5, num_thresholds=0)", ["num_thresholds", "positive"]),
+    ("SpecificityAtSensitivity(0.5, class_id='a')", ["class_id", "integer"]),
+    ("SpecificityAtSensitivity(sensitivty=0.5)", ["did you mean 'sensitivity'"]),
 ])
 def test_bad_metrics_are_one_line_errors(value, words):
     with pytest.raises(SeqcliError) as caught:
@@ -104,7 +117,8 @@ def test_confusion_counts_merged_from_parts_equal_one_pass():
     p = rng.random((40, 3)).astype(np.float32)
     for value in ("AUC", "AUC(multi_label=True)", "Precision(top_k=1)", "FalseNegatives",
                   "R2Score", "F1Score('macro')", "FBetaScore('weighted', 2.0, 0.4)",
-                  "F1Score('micro', 0.6)"):
+                  "F1Score('micro', 0.6)", "PrecisionAtRecall(0.4)",
+                  "SpecificityAtSensitivity(0.6, 7, 1)"):
         whole, merged = metrics.make(value, y.shape, p.shape), metrics.make(value, y.shape, p.shape)
         whole.update(y, p)
         for part in (slice(0, 15), slice(15, 40)):
@@ -125,6 +139,9 @@ def test_early_stopping_watches_auc_upwards_as_keras_does():
     scored = training.compile_settings({"loss": "binary_crossentropy",
                                         "metrics": ["F1Score(average='micro')"]})
     assert _monitor("f1_score", scored, None, True).maximize
+    held = training.compile_settings({"loss": "binary_crossentropy",
+                                      "metrics": ["PrecisionAtRecall(0.5)"]})
+    assert _monitor("precision_at_recall", held, None, True).maximize
     assert not _monitor("loss", compiled, None, True).maximize
 
 
