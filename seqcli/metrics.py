@@ -95,6 +95,10 @@ class Mean:
             self.total += float(values.sum())
             self.count += values.size
         else:
+            if not _broadcasts(weight.shape, values.shape):
+                raise SeqcliError(f"metric {self.name}: sample weights of shape {weight.shape} "
+                                  f"do not fit its values of shape {values.shape} (a metric "
+                                  "over the batch axis has no per-sample values to weigh)")
             weight = np.broadcast_to(weight, values.shape)
             self.total += float((values * weight).sum())
             self.count += float(weight.sum())
@@ -174,6 +178,13 @@ class R2:
         if state is not None:
             self.sums = state if self.sums is None else tuple(
                 mine + theirs for mine, theirs in zip(self.sums, state))
+
+
+def _broadcasts(shape, to) -> bool:
+    try:
+        return np.broadcast_shapes(shape, to) == to
+    except ValueError:
+        return False
 
 
 def _values_of(metric, y_true, y_pred):
@@ -284,6 +295,31 @@ def mean_squared_error(y_true, y_pred):
     return ((y_pred - match_rank(y_true, y_pred)) ** 2).mean(axis=-1)
 
 
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """Keras's pearson_correlation: the correlation along `axis` (population standard
+    deviations), one value per sample for the default axis."""
+    y_true = match_rank(y_true, y_pred)
+    true = y_true - y_true.mean(axis=axis, keepdims=True)
+    pred = y_pred - y_pred.mean(axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a constant row: nan, as in Keras
+        true = true / true.std(axis=axis, keepdims=True)
+        pred = pred / pred.std(axis=axis, keepdims=True)
+    return (true * pred).mean(axis=axis)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Keras's concordance_correlation, as Keras 3 writes it (its covariance centres the
+    targets on the predictions' mean)."""
+    y_true = match_rank(y_true, y_pred)
+    true_mean = y_true.mean(axis=axis, keepdims=True)
+    pred_mean = y_pred.mean(axis=axis, keepdims=True)
+    true_var = (y_true - true_mean).var(axis=axis, keepdims=True)
+    pred_var = (y_pred - pred_mean).var(axis=axis, keepdims=True)
+    covariance = (y_true - pred_mean) * (y_pred - pred_mean)
+    norm = true_var + pred_var + (true_mean - pred_mean) ** 2
+    return (2 * covariance / (norm + np.float32(1e-7))).mean(axis=axis)
+
+
 _FUNCTIONS = {
     "accuracy": None,  # the accuracy that fits the targets: see `make`
     "binary_accuracy": binary_accuracy,
@@ -292,6 +328,10 @@ _FUNCTIONS = {
     "top_k_categorical_accuracy": top_k_categorical_accuracy,
     "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
     "mean_absolute_error": mean_absolute_error, "mean_squared_error": mean_squared_error,
+    # means of per-sample values over the epoch (Keras's MeanMetricWrapper), not one
+    # correlation of the epoch's values
+    "pearson_correlation": pearson_correlation,
+    "concordance_correlation": concordance_correlation,
 }
 # Keras's metrics that average a loss function's per-sample values -> that loss
 LOSS_METRICS = {
@@ -317,7 +357,8 @@ ROOT_MEAN = "root_mean_squared_error"
 RISING = ("accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
           "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
           "cosine_similarity", "precision", "recall", "auc", "r2_score", "binary_io_u", "io_u",
-          "mean_io_u", "one_hot_io_u", "one_hot_mean_io_u", *F_SCORES, *CONFUSION[-4:])
+          "mean_io_u", "one_hot_io_u", "one_hot_mean_io_u", *F_SCORES, *CONFUSION[-4:],
+          "pearson_correlation", "concordance_correlation")
 
 # what Keras takes that seqcli does not compute (yet), with why
 NOT_YET = {"from_sorted_ids": "Keras's sorted-ids form of the predictions"}

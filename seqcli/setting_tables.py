@@ -133,6 +133,8 @@ METRIC_CLASSES = {
     "precision_at_recall": "PrecisionAtRecall", "recall_at_precision": "RecallAtPrecision",
     "sensitivity_at_specificity": "SensitivityAtSpecificity",
     "specificity_at_sensitivity": "SpecificityAtSensitivity",
+    "pearson_correlation": "PearsonCorrelation",
+    "concordance_correlation": "ConcordanceCorrelation",
 }
 METRICS = {
     **{name: dict(_OWN) for name in METRIC_CLASSES},
@@ -172,6 +174,8 @@ METRICS = {
                            ("recall_at_precision", "precision"),
                            ("sensitivity_at_specificity", "specificity"),
                            ("specificity_at_sensitivity", "sensitivity"))},
+    "pearson_correlation": {**_OWN, "axis": -1},
+    "concordance_correlation": {**_OWN, "axis": -1},
 }
 METRIC_POSITIONAL = {name: list(defaults) for name, defaults in METRICS.items()}
 # keras.metrics.get's short names; "acc" and any case of "accuracy" as compile takes them

@@ -33,6 +33,9 @@ from tests.test_cli import assert_clean_error
     ("SensitivityAtSpecificity(0.5, 1, None, 'sens')", "sensitivity_at_specificity", "sens"),
     ({"SpecificityAtSensitivity": [0.9]}, "specificity_at_sensitivity",
      "specificity_at_sensitivity"),
+    ("pearson_correlation", "pearson_correlation", "pearson_correlation"),
+    ("ConcordanceCorrelation", "concordance_correlation", "ConcordanceCorrelation"),
+    ("PearsonCorrelation('r', None, 0)", "pearson_correlation", "r"),
 ])
 def test_names_as_keras_takes_them_and_logs_them(value, canonical, logged):
     assert metrics.get(value)[0] == canonical
@@ -79,6 +82,8 @@ def test_every_metric_takes_its_keras_class_name():
     ("SensitivityAtSpecificity(0.5, num_thresholds=0)", ["num_thresholds", "positive"]),
     ("SpecificityAtSensitivity(0.5, class_id='a')", ["class_id", "integer"]),
     ("SpecificityAtSensitivity(sensitivty=0.5)", ["did you mean 'sensitivity'"]),
+    ("PearsonCorrelation(axis=1.5)", ["axis", "integer"]),
+    ("pearson_corelation", ["did you mean 'pearson_correlation'"]),
 ])
 def test_bad_metrics_are_one_line_errors(value, words):
     with pytest.raises(SeqcliError) as caught:
@@ -118,7 +123,8 @@ def test_confusion_counts_merged_from_parts_equal_one_pass():
     for value in ("AUC", "AUC(multi_label=True)", "Precision(top_k=1)", "FalseNegatives",
                   "R2Score", "F1Score('macro')", "FBetaScore('weighted', 2.0, 0.4)",
                   "F1Score('micro', 0.6)", "PrecisionAtRecall(0.4)",
-                  "SpecificityAtSensitivity(0.6, 7, 1)"):
+                  "SpecificityAtSensitivity(0.6, 7, 1)",
+                  "concordance_correlation"):
         whole, merged = metrics.make(value, y.shape, p.shape), metrics.make(value, y.shape, p.shape)
         whole.update(y, p)
         for part in (slice(0, 15), slice(15, 40)):
@@ -142,6 +148,8 @@ def test_early_stopping_watches_auc_upwards_as_keras_does():
     held = training.compile_settings({"loss": "binary_crossentropy",
                                       "metrics": ["PrecisionAtRecall(0.5)"]})
     assert _monitor("precision_at_recall", held, None, True).maximize
+    correlated = training.compile_settings({"loss": "mse", "metrics": ["pearson_correlation"]})
+    assert _monitor("pearson_correlation", correlated, None, True).maximize
     assert not _monitor("loss", compiled, None, True).maximize
 
 
@@ -203,3 +211,11 @@ def test_a_keras_file_keeps_an_f_score_as_keras_serializes_it(cli, binary):
     again = cli("evaluate", "f.keras", "--data", "data.npz", "--format", "json")
     assert again.exit_code == 0, again.stderr
     assert set(json.loads(again.stdout)) == {"loss", "fbeta_score"}
+
+
+def test_a_weighted_correlation_over_the_batch_axis_is_a_clean_error():
+    """Keras fails too: PearsonCorrelation(axis=0) leaves no per-sample values to weigh."""
+    y = np.ones((6, 3), np.float32)
+    metric = metrics.make("PearsonCorrelation(axis=0)", y.shape, y.shape, weighted=True)
+    with pytest.raises(SeqcliError, match=r"sample weights of shape \(6,\) do not fit"):
+        metric.update(y, y * 2, sample_weight=np.ones(6, np.float32))
