@@ -59,16 +59,44 @@ def _check_classes(name, args, where):
 def logged_name(value) -> str:
     """The name Keras logs a metric under: the string as given, else its `name`
     argument, else its class's default name."""
-    from seqcli.settings import _split
-
     if isinstance(value, str) and "(" not in value:
         return value
     name = get(value)[0]
+    return _given_name(value) or DEFAULT_NAMES.get(name, name)
+
+
+def _given_name(value):
+    from seqcli.settings import _split
+
     given = _split(value, "metric", "")
     keyword = given[2].get("name")
-    if keyword is None and "name" in POSITIONAL[name][:len(given[1])]:
-        keyword = given[1][POSITIONAL[name].index("name")]
-    return keyword or DEFAULT_NAMES.get(name, name)
+    order = POSITIONAL[get(value)[0]]
+    if keyword is None and "name" in order[:len(given[1])]:
+        keyword = given[1][order.index("name")]
+    return keyword
+
+
+def _unnamed(value) -> bool:
+    """An object of a class whose default name Keras numbers in a session (name=None:
+    auto_name gives auc, auc_1, ...), given without a name."""
+    if isinstance(value, str) and "(" not in value:
+        return False  # logged under the string
+    return get(value)[0] in CONFUSION and not _given_name(value)
+
+
+def _session_name(name: str, uids: dict) -> str:
+    """Keras's naming.uniquify: the second unnamed AUC() of a session is auc_1."""
+    index = uids.get(name, 0)
+    uids[name] = index + 1
+    return f"{name}_{index}" if index else name
+
+
+def session_names(values: list) -> list:
+    """The names Keras gives a compile's metrics (its metrics, then its weighted ones) in
+    a fresh session, before the logs number repeats (name_uniquely)."""
+    uids = {}
+    return [_session_name(logged_name(v), uids) if _unnamed(v) else logged_name(v)
+            for v in values]
 
 
 class Mean:
@@ -198,12 +226,19 @@ def make(value, y_true_shape: tuple, y_pred_shape: tuple, weighted: bool = False
     """A metric, with `up` set where it improves by rising (Keras's _direction)."""
     metric = _made(value, y_true_shape, y_pred_shape, weighted)
     metric.up = get(value)[0] in RISING
+    metric.unnamed = _unnamed(value)
     return metric
 
 
 def name_uniquely(plain: list, weighted: list) -> None:
-    """Keras's CompileMetrics.result naming: a name already logged gets _1, _2, ...; a
-    weighted metric whose name a plain one has is weighted_NAME (numbered in turn)."""
+    """Keras's naming: unnamed objects numbered as a fresh session numbers them (see
+    session_names); then CompileMetrics.result's: a name already logged gets _1, _2,
+    ...; a weighted metric whose name a plain one has is weighted_NAME (numbered in
+    turn)."""
+    uids = {}  # first Keras's session numbering of unnamed objects (auc, auc_1)
+    for metric in plain + weighted:
+        if metric.unnamed:
+            metric.name = _session_name(metric.name, uids)
     counters = {}
     for metric in plain:
         metric.name = _unique(metric.name, counters)

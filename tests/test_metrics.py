@@ -219,3 +219,31 @@ def test_a_weighted_correlation_over_the_batch_axis_is_a_clean_error():
     metric = metrics.make("PearsonCorrelation(axis=0)", y.shape, y.shape, weighted=True)
     with pytest.raises(SeqcliError, match=r"sample weights of shape \(6,\) do not fit"):
         metric.update(y, y * 2, sample_weight=np.ones(6, np.float32))
+
+
+def test_unnamed_objects_are_numbered_as_a_fresh_keras_session_names_them():
+    """AUC() twice is auc, auc_1 (Keras's auto_name), before the logs number repeats;
+    a string or a named object takes no number (fixture metrics_session_names)."""
+    values = ["AUC()", {"AUC": {"curve": "PR"}}, "AUC", "AUC(name='auc')", "Precision()",
+              {"recall": {"name": "r"}}, {"AUC": {}}]
+    assert metrics.session_names(values) == ["auc", "auc_1", "AUC", "auc", "precision", "r",
+                                             "auc_2"]
+    made = [metrics.make(v, (4, 1), (4, 1)) for v in values]
+    metrics.name_uniquely(made[:4], made[4:])
+    assert [m.name for m in made] == ["auc", "auc_1", "AUC", "auc_1", "precision", "r",
+                                      "auc_2"]
+
+
+def test_a_keras_file_names_a_second_unnamed_auc_as_keras_does(cli, binary):
+    import zipfile
+
+    fitted = cli("fit", "clf.yaml", "--data", "data.npz", "-o", "two.keras", "--epochs", "1",
+                 "--metrics", "AUC(),AUC(curve='PR')")
+    assert fitted.exit_code == 0, fitted.stderr
+    assert " - auc: " in fitted.stdout and " - auc_1: " in fitted.stdout
+    with zipfile.ZipFile("two.keras") as archive:
+        compiled = json.loads(archive.read("config.json"))["compile_config"]
+    assert [m["config"]["name"] for m in compiled["metrics"]] == ["auc", "auc_1"]
+    again = cli("evaluate", "two.keras", "--data", "data.npz", "--format", "json")
+    assert again.exit_code == 0, again.stderr
+    assert list(json.loads(again.stdout)) == ["loss", "auc", "auc_1"]
