@@ -55,6 +55,8 @@ def make_confusion(name: str, args: dict, label: str, weighted: bool) -> Confusi
         return _auc(args, label, weighted)
     if name in IOU:
         return _iou(name, args, label, weighted)
+    if name in AT_VALUE:
+        return _at_value(name, args, label, weighted)
     thresholds = args.get("thresholds")
     if thresholds is None:
         thresholds = 0.5 if args.get("top_k") is None else NEG_INF
@@ -257,6 +259,37 @@ def _by_label(terms, label_weights):
         return by_label.mean()
     weights = np.asarray(label_weights, np.float64)
     return _divide_no_nan((by_label * weights).sum(), weights.sum())
+
+
+# ------------------------------------- PrecisionAtRecall and its kin
+
+# (the value held, the rate constrained by it, the rate maximized) per metric
+AT_VALUE = {"precision_at_recall": ("recall", "recall", "precision"),
+            "recall_at_precision": ("precision", "precision", "recall"),
+            "sensitivity_at_specificity": ("specificity", "specificity", "recall"),
+            "specificity_at_sensitivity": ("sensitivity", "recall", "specificity")}
+
+
+def _at_value(name, args, label, weighted) -> Confusion:
+    """Keras's SensitivitySpecificityBase: counts at `num_thresholds` evenly spaced
+    thresholds from 0 to 1 (0.5 alone for one), no epsilon at the ends."""
+    n = args["num_thresholds"]
+    thresholds = [0.5] if n == 1 else \
+        [0.0, *[(i + 1) * 1.0 / (n - 1) for i in range(n - 2)], 1.0]
+    count = functools.partial(counts, thresholds=np.array(thresholds, np.float32),
+                              class_id=args["class_id"])
+    held, constrained, dependent = AT_VALUE[name]
+    return Confusion(label, count, functools.partial(
+        best_at, value=args[held], constrained=constrained, dependent=dependent), weighted)
+
+
+def best_at(tp, fp, tn, fn, value, constrained, dependent):
+    """Keras's _find_max_under_constraint: the largest `dependent` rate over the
+    thresholds whose `constrained` rate is at least `value` (else 0)."""
+    rates = {"recall": _divide_no_nan(tp, tp + fn), "precision": _divide_no_nan(tp, tp + fp),
+             "specificity": _divide_no_nan(tn, tn + fp)}
+    feasible = rates[constrained].astype(np.float32) >= np.float32(value)
+    return max(0.0, float(np.where(feasible, rates[dependent], 0).max()))
 
 
 # ---------------------------------------------------------------- IoU

@@ -116,16 +116,25 @@ def compile_config(compiled) -> dict:
         args["learning_rate"] = _object("keras.optimizers.schedules", schedule, schedule_args)
     return {"optimizer": _object("keras.optimizers", OPTIMIZERS[optimizer], args),
             "loss": _object("keras.losses", LOSSES[loss], _loss_args(loss, loss_args)),
-            "loss_weights": None, "metrics": [_metric(m) for m in compiled.metrics] or None,
-            "weighted_metrics": [_metric(m) for m in compiled.weighted_metrics] or None,
+            "loss_weights": None, **_metrics(compiled),
             "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}
 
 
-def _metric(value):
+def _metrics(compiled) -> dict:
+    """metrics and weighted_metrics, each object named as Keras names it in a session."""
+    from seqcli.metrics import session_names
+
+    values = [*compiled.metrics, *compiled.weighted_metrics]
+    written = [_metric(v, n) for v, n in zip(values, session_names(values))]
+    plain = written[:len(compiled.metrics)]
+    return {"metrics": plain or None, "weighted_metrics": written[len(plain):] or None}
+
+
+def _metric(value, logged: str):
     """A metric as Keras's compile_config holds it: a name as written; one given with
-    arguments as its Keras object, named as Keras logs it."""
-    from seqcli.metrics import get, logged_name
+    arguments as its Keras object, under the name Keras gives it (`logged`)."""
+    from seqcli.metrics import get
     from seqcli.setting_tables import METRIC_CLASSES, METRICS
 
     if isinstance(value, str) and "(" not in value:
@@ -134,7 +143,7 @@ def _metric(value):
     if name == "accuracy":  # Keras's Accuracy class is another metric: the name picks
         return "accuracy"
     config = {k: v for k, v in args.items() if k != "name" and v != METRICS[name][k]}
-    return _object("keras.metrics", METRIC_CLASSES[name], {"name": logged_name(value), **config})
+    return _object("keras.metrics", METRIC_CLASSES[name], {"name": logged, **config})
 
 
 def _loss_args(loss, args):

@@ -36,12 +36,17 @@ def get(value, where: str = "") -> tuple[str, dict]:
     if name == "auc" and args["num_labels"] and not args["multi_label"]:
         raise SeqcliError("auc's `num_labels` is needed only when `multi_label` is true", where)
     _check_classes(name, args, where)
+    if name in F_SCORES and args["average"] is None:
+        raise SeqcliError(f"{name}'s `average` null (Keras's default) gives one score per "
+                          "class, which a log of one number per metric cannot hold; give "
+                          "average 'micro', 'macro' or 'weighted'", where)
     return name, args
 
 
 def _check_classes(name, args, where):
-    """The IoU metrics' required num_classes and target_class_ids, ids in range."""
-    for key in ("num_classes", "target_class_ids"):
+    """The required arguments (the IoU metrics' num_classes and target_class_ids, the
+    value PrecisionAtRecall and its kin hold), ids in range."""
+    for key in ("num_classes", "target_class_ids", *HELD):
         if key in args and args[key] is None:
             raise SeqcliError(f"{name} needs `{key}`", where)
     classes = args.get("num_classes") or 2
@@ -54,16 +59,44 @@ def _check_classes(name, args, where):
 def logged_name(value) -> str:
     """The name Keras logs a metric under: the string as given, else its `name`
     argument, else its class's default name."""
-    from seqcli.settings import _split
-
     if isinstance(value, str) and "(" not in value:
         return value
     name = get(value)[0]
+    return _given_name(value) or DEFAULT_NAMES.get(name, name)
+
+
+def _given_name(value):
+    from seqcli.settings import _split
+
     given = _split(value, "metric", "")
     keyword = given[2].get("name")
-    if keyword is None and "name" in POSITIONAL[name][:len(given[1])]:
-        keyword = given[1][POSITIONAL[name].index("name")]
-    return keyword or DEFAULT_NAMES.get(name, name)
+    order = POSITIONAL[get(value)[0]]
+    if keyword is None and "name" in order[:len(given[1])]:
+        keyword = given[1][order.index("name")]
+    return keyword
+
+
+def _unnamed(value) -> bool:
+    """An object of a class whose default name Keras numbers in a session (name=None:
+    auto_name gives auc, auc_1, ...), given without a name."""
+    if isinstance(value, str) and "(" not in value:
+        return False  # logged under the string
+    return get(value)[0] in CONFUSION and not _given_name(value)
+
+
+def _session_name(name: str, uids: dict) -> str:
+    """Keras's naming.uniquify: the second unnamed AUC() of a session is auc_1."""
+    index = uids.get(name, 0)
+    uids[name] = index + 1
+    return f"{name}_{index}" if index else name
+
+
+def session_names(values: list) -> list:
+    """The names Keras gives a compile's metrics (its metrics, then its weighted ones) in
+    a fresh session, before the logs number repeats (name_uniquely)."""
+    uids = {}
+    return [_session_name(logged_name(v), uids) if _unnamed(v) else logged_name(v)
+            for v in values]
 
 
 class Mean:
@@ -90,6 +123,10 @@ class Mean:
             self.total += float(values.sum())
             self.count += values.size
         else:
+            if not _broadcasts(weight.shape, values.shape):
+                raise SeqcliError(f"metric {self.name}: sample weights of shape {weight.shape} "
+                                  f"do not fit its values of shape {values.shape} (a metric "
+                                  "over the batch axis has no per-sample values to weigh)")
             weight = np.broadcast_to(weight, values.shape)
             self.total += float((values * weight).sum())
             self.count += float(weight.sum())
@@ -171,6 +208,13 @@ class R2:
                 mine + theirs for mine, theirs in zip(self.sums, state))
 
 
+def _broadcasts(shape, to) -> bool:
+    try:
+        return np.broadcast_shapes(shape, to) == to
+    except ValueError:
+        return False
+
+
 def _values_of(metric, y_true, y_pred):
     try:
         return metric.function(np.asarray(y_true), y_pred)
@@ -182,12 +226,19 @@ def make(value, y_true_shape: tuple, y_pred_shape: tuple, weighted: bool = False
     """A metric, with `up` set where it improves by rising (Keras's _direction)."""
     metric = _made(value, y_true_shape, y_pred_shape, weighted)
     metric.up = get(value)[0] in RISING
+    metric.unnamed = _unnamed(value)
     return metric
 
 
 def name_uniquely(plain: list, weighted: list) -> None:
-    """Keras's CompileMetrics.result naming: a name already logged gets _1, _2, ...; a
-    weighted metric whose name a plain one has is weighted_NAME (numbered in turn)."""
+    """Keras's naming: unnamed objects numbered as a fresh session numbers them (see
+    session_names); then CompileMetrics.result's: a name already logged gets _1, _2,
+    ...; a weighted metric whose name a plain one has is weighted_NAME (numbered in
+    turn)."""
+    uids = {}  # first Keras's session numbering of unnamed objects (auc, auc_1)
+    for metric in plain + weighted:
+        if metric.unnamed:
+            metric.name = _session_name(metric.name, uids)
     counters = {}
     for metric in plain:
         metric.name = _unique(metric.name, counters)
@@ -214,6 +265,9 @@ def _made(value, y_true_shape, y_pred_shape, weighted):
         return RootMean(label, weighted)
     if name == "r2_score":
         return R2(label, args["class_aggregation"], args["num_regressors"], weighted)
+    if name in F_SCORES:
+        from seqcli.f_score import make_f_score
+        return make_f_score(args, label, weighted)
     if name in CONFUSION:
         from seqcli.confusion import make_confusion
         return make_confusion(name, args, label, weighted)
@@ -276,6 +330,31 @@ def mean_squared_error(y_true, y_pred):
     return ((y_pred - match_rank(y_true, y_pred)) ** 2).mean(axis=-1)
 
 
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """Keras's pearson_correlation: the correlation along `axis` (population standard
+    deviations), one value per sample for the default axis."""
+    y_true = match_rank(y_true, y_pred)
+    true = y_true - y_true.mean(axis=axis, keepdims=True)
+    pred = y_pred - y_pred.mean(axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a constant row: nan, as in Keras
+        true = true / true.std(axis=axis, keepdims=True)
+        pred = pred / pred.std(axis=axis, keepdims=True)
+    return (true * pred).mean(axis=axis)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Keras's concordance_correlation, as Keras 3 writes it (its covariance centres the
+    targets on the predictions' mean)."""
+    y_true = match_rank(y_true, y_pred)
+    true_mean = y_true.mean(axis=axis, keepdims=True)
+    pred_mean = y_pred.mean(axis=axis, keepdims=True)
+    true_var = (y_true - true_mean).var(axis=axis, keepdims=True)
+    pred_var = (y_pred - pred_mean).var(axis=axis, keepdims=True)
+    covariance = (y_true - pred_mean) * (y_pred - pred_mean)
+    norm = true_var + pred_var + (true_mean - pred_mean) ** 2
+    return (2 * covariance / (norm + np.float32(1e-7))).mean(axis=axis)
+
+
 _FUNCTIONS = {
     "accuracy": None,  # the accuracy that fits the targets: see `make`
     "binary_accuracy": binary_accuracy,
@@ -284,6 +363,10 @@ _FUNCTIONS = {
     "top_k_categorical_accuracy": top_k_categorical_accuracy,
     "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
     "mean_absolute_error": mean_absolute_error, "mean_squared_error": mean_squared_error,
+    # means of per-sample values over the epoch (Keras's MeanMetricWrapper), not one
+    # correlation of the epoch's values
+    "pearson_correlation": pearson_correlation,
+    "concordance_correlation": concordance_correlation,
 }
 # Keras's metrics that average a loss function's per-sample values -> that loss
 LOSS_METRICS = {
@@ -298,13 +381,19 @@ LOSS_METRICS = {
 }
 CONFUSION = ("true_positives", "false_positives", "true_negatives", "false_negatives",
              "precision", "recall", "auc", "binary_io_u", "io_u", "mean_io_u",
-             "one_hot_io_u", "one_hot_mean_io_u")  # seqcli.confusion's
+             "one_hot_io_u", "one_hot_mean_io_u", "precision_at_recall",
+             "recall_at_precision", "sensitivity_at_specificity",
+             "specificity_at_sensitivity")  # seqcli.confusion's
+# the value each of the last four holds (Keras's first, required, argument)
+HELD = ("recall", "precision", "specificity", "sensitivity")
+F_SCORES = ("f1_score", "f_beta_score")  # seqcli.f_score's
 ROOT_MEAN = "root_mean_squared_error"
 # the metrics Keras marks as improving upwards (_direction "up")
 RISING = ("accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
           "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
           "cosine_similarity", "precision", "recall", "auc", "r2_score", "binary_io_u", "io_u",
-          "mean_io_u", "one_hot_io_u", "one_hot_mean_io_u")
+          "mean_io_u", "one_hot_io_u", "one_hot_mean_io_u", *F_SCORES, *CONFUSION[-4:],
+          "pearson_correlation", "concordance_correlation")
 
 # what Keras takes that seqcli does not compute (yet), with why
 NOT_YET = {"from_sorted_ids": "Keras's sorted-ids form of the predictions"}
@@ -340,6 +429,10 @@ def _threshold_check(value):
         return "must be one number in [0, 1] (a list gives one value per threshold, " \
             "which a log of one number per metric cannot hold)"
     return None if value is None or _unit_number(value) else "must be a number in [0, 1]"
+
+
+def _unit_check(value):
+    return None if _unit_number(value) else "must be a number in [0, 1]"
 
 
 def _thresholds_check(value):
@@ -388,6 +481,26 @@ def _number_check(value):
     return None if ok else "must be a number"
 
 
+def _positive_float(high=None, optional=False):
+    """Keras's F-scores take a Python float only (beta > 0; 0 < threshold <= 1, or null)."""
+    def check(value):
+        if value is None and optional:
+            return None
+        if not isinstance(value, float):
+            return "must be a number written as a float (Keras takes a Python float: 2.0, not 2)"
+        if value <= 0:
+            return "must be > 0"
+        return "must be <= 1" if high is not None and value > high else None
+    return check
+
+
+def _average_check(value):
+    if value is None:
+        return "null gives one score per class, which a log of one number per metric " \
+            "cannot hold; give 'micro', 'macro' or 'weighted'"
+    return _one_of(("micro", "macro", "weighted"))(value)
+
+
 def _bool_check(value):
     return None if isinstance(value, bool) else "must be true or false"
 
@@ -405,6 +518,9 @@ CHECKS = {"name": _name_check, "dtype": _dtype_check, "k": _positive_integer,
           "num_classes": _positive_integer, "target_class_ids": _class_ids_check,
           ("binary_io_u", "threshold"): _number_check, "sparse_y_true": _bool_check,
           "sparse_y_pred": _bool_check,
+          **{key: _unit_check for key in HELD}, "num_thresholds": _positive_integer,
+          "average": _average_check, "beta": _positive_float(),
+          **{(name, "threshold"): _positive_float(1.0, optional=True) for name in F_SCORES},
           # Keras's AUCCurve.from_str and AUCSummationMethod.from_str
           ("auc", "curve"): _one_of(("ROC", "roc", "PR", "pr", "PRGAIN", "prgain")),
           ("auc", "summation_method"): _one_of(("interpolation", "Interpolation", "majoring",

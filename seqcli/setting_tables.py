@@ -129,6 +129,12 @@ METRIC_CLASSES = {
     "precision": "Precision", "recall": "Recall", "auc": "AUC", "r2_score": "R2Score",
     "binary_io_u": "BinaryIoU", "io_u": "IoU", "mean_io_u": "MeanIoU",
     "one_hot_io_u": "OneHotIoU", "one_hot_mean_io_u": "OneHotMeanIoU",
+    "f1_score": "F1Score", "f_beta_score": "FBetaScore",
+    "precision_at_recall": "PrecisionAtRecall", "recall_at_precision": "RecallAtPrecision",
+    "sensitivity_at_specificity": "SensitivityAtSpecificity",
+    "specificity_at_sensitivity": "SpecificityAtSensitivity",
+    "pearson_correlation": "PearsonCorrelation",
+    "concordance_correlation": "ConcordanceCorrelation",
 }
 METRICS = {
     **{name: dict(_OWN) for name in METRIC_CLASSES},
@@ -159,6 +165,17 @@ METRICS = {
                      "ignore_class": None, "sparse_y_pred": False, "axis": -1},
     "one_hot_mean_io_u": {"num_classes": None, **_OWN, "ignore_class": None,
                           "sparse_y_pred": False, "axis": -1},
+    # average null (Keras's default) gives one score per class: refused in seqcli.metrics
+    "f1_score": {"average": None, "threshold": None, **_OWN},
+    "f_beta_score": {"average": None, "beta": 1.0, "threshold": None, **_OWN},
+    # the first argument, the value to hold, is required (None: not given)
+    **{name: {value: None, "num_thresholds": 200, "class_id": None, **_OWN}
+       for name, value in (("precision_at_recall", "recall"),
+                           ("recall_at_precision", "precision"),
+                           ("sensitivity_at_specificity", "specificity"),
+                           ("specificity_at_sensitivity", "sensitivity"))},
+    "pearson_correlation": {**_OWN, "axis": -1},
+    "concordance_correlation": {**_OWN, "axis": -1},
 }
 METRIC_POSITIONAL = {name: list(defaults) for name, defaults in METRICS.items()}
 # keras.metrics.get's short names; "acc" and any case of "accuracy" as compile takes them
@@ -167,4 +184,4 @@ METRIC_ALIASES = {"acc": "accuracy", "ACC": "accuracy", "Acc": "accuracy",
                   "mape": "mean_absolute_percentage_error",
                   "msle": "mean_squared_logarithmic_error", "bce": "binary_crossentropy"}
 # the name Keras logs a metric given with arguments under, where not its canonical name
-METRIC_DEFAULT_NAMES = {"log_cosh_error": "logcosh"}
+METRIC_DEFAULT_NAMES = {"log_cosh_error": "logcosh", "f_beta_score": "fbeta_score"}

@@ -112,7 +112,8 @@ def test_every_named_loss_optimizer_metric_and_activation_has_its_functions():
     assert set(losses._FUNCTIONS) == set(losses.LOSSES)
     assert set(optimizers.UPDATES) == set(optimizers.OPTIMIZERS)
     assert set(metrics.METRICS) == {*metrics._FUNCTIONS, *metrics.LOSS_METRICS,
-                                    metrics.ROOT_MEAN, "r2_score", *metrics.CONFUSION}
+                                    *metrics.F_SCORES, metrics.ROOT_MEAN, "r2_score",
+                                    *metrics.CONFUSION}
     for forward, gradient in activations.ACTIVATIONS.values():
         assert callable(getattr(ops, forward)) and callable(getattr(ops, gradient))
 

@@ -23,6 +23,19 @@ from tests.test_cli import assert_clean_error
     ('AUC(curve="PR", name="pr_auc")', "auc", "pr_auc"),
     ({"Precision": [0.3, None, None, "p30"]}, "precision", "p30"),
     ({"recall": {"thresholds": 0.2}}, "recall", "recall"),
+    ("F1Score('macro')", "f1_score", "f1_score"),
+    ({"f1_score": {"average": "micro"}}, "f1_score", "f1_score"),
+    ("FBetaScore(average='weighted', beta=2.0)", "f_beta_score", "fbeta_score"),
+    ({"f_beta_score": ["micro", 0.5, 0.3, "f05"]}, "f_beta_score", "f05"),
+    ("PrecisionAtRecall(0.5)", "precision_at_recall", "precision_at_recall"),
+    ({"recall_at_precision": {"precision": 0.8, "num_thresholds": 20}},
+     "recall_at_precision", "recall_at_precision"),
+    ("SensitivityAtSpecificity(0.5, 1, None, 'sens')", "sensitivity_at_specificity", "sens"),
+    ({"SpecificityAtSensitivity": [0.9]}, "specificity_at_sensitivity",
+     "specificity_at_sensitivity"),
+    ("pearson_correlation", "pearson_correlation", "pearson_correlation"),
+    ("ConcordanceCorrelation", "concordance_correlation", "ConcordanceCorrelation"),
+    ("PearsonCorrelation('r', None, 0)", "pearson_correlation", "r"),
 ])
 def test_names_as_keras_takes_them_and_logs_them(value, canonical, logged):
     assert metrics.get(value)[0] == canonical
@@ -32,7 +45,10 @@ def test_names_as_keras_takes_them_and_logs_them(value, canonical, logged):
 def test_every_metric_takes_its_keras_class_name():
     from seqcli.setting_tables import METRIC_CLASSES
 
-    needed = {"num_classes": 3, "target_class_ids": [0]}  # the IoU metrics' required ones
+    # the IoU metrics' and PrecisionAtRecall's kin's required arguments, and the
+    # F-scores' average (its default refused)
+    needed = {"num_classes": 3, "target_class_ids": [0], "average": "macro", "recall": 0.5,
+              "precision": 0.5, "sensitivity": 0.5, "specificity": 0.5}
     for name, class_name in METRIC_CLASSES.items():
         args = {k: v for k, v in needed.items() if metrics.METRICS[name].get(k, 0) is None}
         assert metrics.get({class_name: args})[0] == name
@@ -54,6 +70,20 @@ def test_every_metric_takes_its_keras_class_name():
     ("Recall(tresholds=0.3)", ["did you mean 'thresholds'"]),
     ("TopKCategoricalAccuracy(k=0)", ["positive integer"]),
     ("SparseTopKCategoricalAccuracy(from_sorted_ids=True)", ["not supported yet"]),
+    ("F1Score", ["average", "null", "one score per class", "'micro'"]),
+    ("F1Score(average=None)", ["average", "null", "one number per metric"]),
+    ("F1Score(average='mean')", ["average", "one of micro, macro, weighted"]),
+    ("fbeta_score(average='macro')", ["unknown metric", "did you mean 'f_beta_score'"]),
+    ("FBetaScore(average='macro', beta=2)", ["beta", "float", "2.0"]),
+    ("FBetaScore(average='macro', beta=-1.0)", ["beta", "> 0"]),
+    ("F1Score(average='macro', threshold=1.5)", ["threshold", "<= 1"]),
+    ("PrecisionAtRecall", ["precision_at_recall needs `recall`"]),
+    ("RecallAtPrecision(precision=1.2)", ["precision", "[0, 1]"]),
+    ("SensitivityAtSpecificity(0.5, num_thresholds=0)", ["num_thresholds", "positive"]),
+    ("SpecificityAtSensitivity(0.5, class_id='a')", ["class_id", "integer"]),
+    ("SpecificityAtSensitivity(sensitivty=0.5)", ["did you mean 'sensitivity'"]),
+    ("PearsonCorrelation(axis=1.5)", ["axis", "integer"]),
+    ("pearson_corelation", ["did you mean 'pearson_correlation'"]),
 ])
 def test_bad_metrics_are_one_line_errors(value, words):
     with pytest.raises(SeqcliError) as caught:
@@ -91,7 +121,10 @@ def test_confusion_counts_merged_from_parts_equal_one_pass():
     y = (rng.random((40, 3)) > 0.5).astype(np.float32)
     p = rng.random((40, 3)).astype(np.float32)
     for value in ("AUC", "AUC(multi_label=True)", "Precision(top_k=1)", "FalseNegatives",
-                  "R2Score"):
+                  "R2Score", "F1Score('macro')", "FBetaScore('weighted', 2.0, 0.4)",
+                  "F1Score('micro', 0.6)", "PrecisionAtRecall(0.4)",
+                  "SpecificityAtSensitivity(0.6, 7, 1)",
+                  "concordance_correlation"):
         whole, merged = metrics.make(value, y.shape, p.shape), metrics.make(value, y.shape, p.shape)
         whole.update(y, p)
         for part in (slice(0, 15), slice(15, 40)):
@@ -109,6 +142,14 @@ def test_early_stopping_watches_auc_upwards_as_keras_does():
     assert _monitor("val_AUC", compiled, "validation", True).maximize
     assert _monitor("precision", compiled, None, True).maximize
     assert not _monitor("val_mape", compiled, "validation", True).maximize
+    scored = training.compile_settings({"loss": "binary_crossentropy",
+                                        "metrics": ["F1Score(average='micro')"]})
+    assert _monitor("f1_score", scored, None, True).maximize
+    held = training.compile_settings({"loss": "binary_crossentropy",
+                                      "metrics": ["PrecisionAtRecall(0.5)"]})
+    assert _monitor("precision_at_recall", held, None, True).maximize
+    correlated = training.compile_settings({"loss": "mse", "metrics": ["pearson_correlation"]})
+    assert _monitor("pearson_correlation", correlated, None, True).maximize
     assert not _monitor("loss", compiled, None, True).maximize
 
 
@@ -152,3 +193,57 @@ def test_a_keras_file_keeps_a_metric_with_arguments(cli, binary):
     assert compiled["metrics"] == ["AUC", {  # as Keras serializes Precision(0.3)
         "module": "keras.metrics", "class_name": "Precision",
         "config": {"name": "precision", "thresholds": 0.3}, "registered_name": None}]
+
+
+def test_a_keras_file_keeps_an_f_score_as_keras_serializes_it(cli, binary):
+    import zipfile
+
+    fitted = cli("fit", "clf.yaml", "--data", "data.npz", "-o", "f.keras", "--epochs", "1",
+                 "--metrics", "FBetaScore(average='micro', beta=2.0, threshold=0.5)")
+    assert fitted.exit_code == 0, fitted.stderr
+    assert " - fbeta_score: " in fitted.stdout
+    with zipfile.ZipFile("f.keras") as archive:
+        compiled = json.loads(archive.read("config.json"))["compile_config"]
+    assert compiled["metrics"] == [{
+        "module": "keras.metrics", "class_name": "FBetaScore",
+        "config": {"name": "fbeta_score", "average": "micro", "beta": 2.0, "threshold": 0.5},
+        "registered_name": None}]
+    again = cli("evaluate", "f.keras", "--data", "data.npz", "--format", "json")
+    assert again.exit_code == 0, again.stderr
+    assert set(json.loads(again.stdout)) == {"loss", "fbeta_score"}
+
+
+def test_a_weighted_correlation_over_the_batch_axis_is_a_clean_error():
+    """Keras fails too: PearsonCorrelation(axis=0) leaves no per-sample values to weigh."""
+    y = np.ones((6, 3), np.float32)
+    metric = metrics.make("PearsonCorrelation(axis=0)", y.shape, y.shape, weighted=True)
+    with pytest.raises(SeqcliError, match=r"sample weights of shape \(6,\) do not fit"):
+        metric.update(y, y * 2, sample_weight=np.ones(6, np.float32))
+
+
+def test_unnamed_objects_are_numbered_as_a_fresh_keras_session_names_them():
+    """AUC() twice is auc, auc_1 (Keras's auto_name), before the logs number repeats;
+    a string or a named object takes no number (fixture metrics_session_names)."""
+    values = ["AUC()", {"AUC": {"curve": "PR"}}, "AUC", "AUC(name='auc')", "Precision()",
+              {"recall": {"name": "r"}}, {"AUC": {}}]
+    assert metrics.session_names(values) == ["auc", "auc_1", "AUC", "auc", "precision", "r",
+                                             "auc_2"]
+    made = [metrics.make(v, (4, 1), (4, 1)) for v in values]
+    metrics.name_uniquely(made[:4], made[4:])
+    assert [m.name for m in made] == ["auc", "auc_1", "AUC", "auc_1", "precision", "r",
+                                      "auc_2"]
+
+
+def test_a_keras_file_names_a_second_unnamed_auc_as_keras_does(cli, binary):
+    import zipfile
+
+    fitted = cli("fit", "clf.yaml", "--data", "data.npz", "-o", "two.keras", "--epochs", "1",
+                 "--metrics", "AUC(),AUC(curve='PR')")
+    assert fitted.exit_code == 0, fitted.stderr
+    assert " - auc: " in fitted.stdout and " - auc_1: " in fitted.stdout
+    with zipfile.ZipFile("two.keras") as archive:
+        compiled = json.loads(archive.read("config.json"))["compile_config"]
+    assert [m["config"]["name"] for m in compiled["metrics"]] == ["auc", "auc_1"]
+    again = cli("evaluate", "two.keras", "--data", "data.npz", "--format", "json")
+    assert again.exit_code == 0, again.stderr
+    assert list(json.loads(again.stdout)) == ["loss", "auc", "auc_1"]
