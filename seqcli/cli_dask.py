@@ -325,7 +325,8 @@ def scores_of(spec, data_path, x_path, y_path, weights_path, loss, metric_names,
                          _row_bytes(y_source.shape), model, max_memory)
         job = dask_engine.Job("evaluate", x_source, None, batch_size, allow_nonfinite,
                               targets=y_source, loss=compiled.loss,
-                              metrics=tuple(compiled.metrics), output_shape=output_shape)
+                              metrics=(*compiled.metrics, *compiled.weighted_metrics),
+                              output_shape=output_shape)
         parts = [None] * len(spans)
         _drive(client, model, weights, job, spans, parts.__setitem__)
     regularization = training.weight_penalty(
@@ -334,11 +335,12 @@ def scores_of(spec, data_path, x_path, y_path, weights_path, loss, metric_names,
 
 
 def reduce_scores(parts, compiled, y_shape, output_shape, regularization: float) -> dict:
-    """training.evaluate's sums, taken in the same batch order: the same floats."""
-    from seqcli import metrics
+    """training.evaluate's sums, taken in the same batch order: the same floats. The
+    workers' metrics are the plain ones then the weighted ones (evaluate has no sample
+    weights, so both are computed alike), named as training.evaluate names them."""
+    from seqcli import training
 
-    tracked = [metrics.make(name, y_shape, output_shape) for name in compiled.metrics]
-    metrics.name_uniquely(tracked, [])
+    tracked = training.metric_list(compiled, y_shape, output_shape)
     loss_sum, seen = 0.0, 0
     for chunk in parts:
         for loss, penalty, count, metric_parts in chunk:

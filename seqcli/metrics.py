@@ -256,6 +256,16 @@ def _unique(name: str, counters: dict) -> str:
     return f"{name}_{index}"
 
 
+def _check_labels(label, args, columns) -> None:
+    """A multi-label AUC has a curve per output column: its label_weights and num_labels
+    must count those columns (Keras fails on any other count)."""
+    for key, count in (("num_labels", args["num_labels"]), ("label_weights", None if
+                       args["label_weights"] is None else len(args["label_weights"]))):
+        if count is not None and columns is not None and count != columns:
+            raise SeqcliError(f"metric {label}: `{key}` counts {count} labels, but the model "
+                              f"outputs {columns} columns, one label each")
+
+
 def _made(value, y_true_shape, y_pred_shape, weighted):
     """The metric's object; "accuracy" picks binary, sparse or categorical accuracy as
     Keras does."""
@@ -270,6 +280,8 @@ def _made(value, y_true_shape, y_pred_shape, weighted):
         return make_f_score(args, label, weighted)
     if name in CONFUSION:
         from seqcli.confusion import make_confusion
+        if name == "auc" and args["multi_label"]:
+            _check_labels(label, args, y_pred_shape[-1])
         return make_confusion(name, args, label, weighted)
     own = {k: v for k, v in args.items() if k not in ("name", "dtype", *NOT_YET)}
     if name in LOSS_METRICS:

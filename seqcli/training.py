@@ -86,7 +86,7 @@ class Monitor:
     """The quantity early stopping and checkpoints watch, and its best value so far."""
 
     name: str
-    best: float = math.nan
+    best: float | None = None
     wait: int = 0
     up: bool | None = None  # Keras's "auto" mode: the metric's own direction
 
@@ -100,7 +100,8 @@ class Monitor:
             raise SeqcliError(f"cannot monitor {self.name!r}: the logged values are "
                               f"{', '.join(logs)}")
         value = logs[self.name]
-        better = math.isnan(self.best) or (value > self.best if self.maximize else value < self.best)
+        # as Keras: the first epoch sets the best, even to NaN, which nothing later beats
+        better = self.best is None or (value > self.best if self.maximize else value < self.best)
         if better:
             self.best, self.wait = value, 0
         else:

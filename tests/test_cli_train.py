@@ -275,3 +275,19 @@ def test_a_keras_archive_from_fit_is_compiled_with_what_training_used(cli, tmp_p
     assert compiled["optimizer"]["class_name"] == "Adam"
     assert compiled["optimizer"]["config"]["learning_rate"] == 0.01
     assert compiled["metrics"] == ["mae"]
+
+
+def test_a_monitored_value_that_is_nan_stops_early_as_keras_does(cli, tmp_path):
+    """Keras's EarlyStopping: the first epoch sets the best, even to NaN, and no later
+    epoch beats a NaN (a Pearson correlation over one column is always NaN)."""
+    spec = tmp_path / "m.yaml"
+    spec.write_text("input_shape: [2]\nlayers:\n  - Dense: {units: 1}\n")
+    x, y = tmp_path / "x.npy", tmp_path / "y.npy"
+    rng = np.random.default_rng(0)
+    np.save(x, rng.normal(size=(16, 2)).astype(np.float32))
+    np.save(y, rng.normal(size=(16, 1)).astype(np.float32))
+    result = cli("fit", spec, "--x", x, "--y", y, "--loss", "mse", "--metrics",
+                 "pearson_correlation", "--monitor", "pearson_correlation",
+                 "--early-stopping", "1", "--epochs", "6", "-o", tmp_path / "w.npz")
+    assert result.exit_code == 0, result.stderr
+    assert "Epoch 2/6" in result.stdout and "Epoch 3/6" not in result.stdout

@@ -218,6 +218,22 @@ def test_evaluate_reduces_exactly_as_one_process(cli, data, cluster, index):
     assert single["loss"] > 0 and len(single) == 2 + index
 
 
+def test_evaluate_takes_the_weighted_metrics_too_and_names_them_as_one_process(data, cluster):
+    """A spec's weighted_metrics are logged by evaluate (unweighted: it has no sample
+    weights), numbered after the plain ones: the same keys and floats on Dask."""
+    with open("model.yaml", "a") as handle:
+        handle.write("compile:\n  metrics: [accuracy, sparse_top_k_categorical_accuracy]\n"
+                     "  weighted_metrics: [accuracy, sparse_top_k_categorical_accuracy]\n")
+    common = ["model.yaml", "--weights", "w.npz", "--y", "y.npy", "--loss", LOSS,
+              "--format", "json", "--batch-size", "25"]
+    single = json.loads(one_process("evaluate", *common, "--x", "x.npy"))
+    sharded = one_process("evaluate", *common, "--x", "shards", "--engine", "dask",
+                          "--scheduler", address(cluster), "--chunk-rows", "75")
+    assert json.loads(sharded) == single
+    assert list(single) == ["loss", "accuracy", "sparse_top_k_categorical_accuracy",
+                            "weighted_accuracy", "weighted_sparse_top_k_categorical_accuracy"]
+
+
 # ---------------------------------------------------------------- faults
 
 def test_a_worker_killed_mid_run_still_gives_identical_complete_output(data, cluster):

@@ -247,3 +247,19 @@ def test_a_keras_file_names_a_second_unnamed_auc_as_keras_does(cli, binary):
     again = cli("evaluate", "two.keras", "--data", "data.npz", "--format", "json")
     assert again.exit_code == 0, again.stderr
     assert list(json.loads(again.stdout)) == ["loss", "auc", "auc_1"]
+
+
+@pytest.mark.parametrize("setting", ["label_weights=[1, 2, 3]", "num_labels=3"])
+def test_a_multi_label_auc_must_count_the_output_columns(cli, tmp_path, setting):
+    """One curve per output column: another count is refused before any training (it
+    ended an epoch in an internal error, or was taken silently)."""
+    rng = np.random.default_rng(2)
+    np.savez(tmp_path / "d.npz", x=rng.standard_normal((20, 4)).astype(np.float32),
+             y=(rng.random((20, 2)) > 0.5).astype(np.float32))
+    (tmp_path / "m.yaml").write_text("input_shape: [4]\nlayers:\n"
+                                     "  - Dense: {units: 2, activation: sigmoid}\n")
+    result = cli("fit", tmp_path / "m.yaml", "--data", tmp_path / "d.npz", "-o",
+                 tmp_path / "w.npz", "--loss", "binary_crossentropy", "--metrics",
+                 f"AUC(multi_label=True, {setting})")
+    assert_clean_error(result, 1, "metric auc", "the model outputs 2 columns")
+    assert "Epoch" not in result.stdout and not (tmp_path / "w.npz").exists()
