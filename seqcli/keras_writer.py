@@ -10,22 +10,9 @@ import json
 import zipfile
 
 from seqcli.keras_config import snake_case
+from seqcli.setting_tables import LOSS_CLASSES, OPTIMIZER_CLASSES
 
 KERAS_VERSION = "3.15.1"  # the Keras these files were checked against
-OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
-              "adagrad": "Adagrad"}
-LOSSES = {"mean_squared_error": "MeanSquaredError", "mean_absolute_error": "MeanAbsoluteError",
-          "huber": "Huber", "binary_crossentropy": "BinaryCrossentropy",
-          "categorical_crossentropy": "CategoricalCrossentropy",
-          "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
-          "kl_divergence": "KLDivergence", "poisson": "Poisson", "log_cosh": "LogCosh",
-          "hinge": "Hinge", "squared_hinge": "SquaredHinge",
-          "categorical_hinge": "CategoricalHinge", "cosine_similarity": "CosineSimilarity",
-          "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
-          "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError",
-          "binary_focal_crossentropy": "BinaryFocalCrossentropy",
-          "categorical_focal_crossentropy": "CategoricalFocalCrossentropy",
-          "dice": "Dice", "tversky": "Tversky"}
 
 
 def archive_bytes(model, weights: dict, compiled=None) -> bytes:
@@ -114,8 +101,9 @@ def compile_config(compiled) -> dict:
     if isinstance(args.get("learning_rate"), dict):
         (schedule, schedule_args), = args["learning_rate"].items()
         args["learning_rate"] = _object("keras.optimizers.schedules", schedule, schedule_args)
-    return {"optimizer": _object("keras.optimizers", OPTIMIZERS[optimizer], args),
-            "loss": _object("keras.losses", LOSSES[loss], _loss_args(loss, loss_args)),
+    return {"optimizer": _object("keras.optimizers", OPTIMIZER_CLASSES[optimizer], args),
+            "loss": _object("keras.losses", LOSS_CLASSES[loss],
+                            _loss_args(loss, loss_args)),
             "loss_weights": None, **_metrics(compiled),
             "run_eagerly": False, "steps_per_execution": 1,
             "jit_compile": False}

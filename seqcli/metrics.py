@@ -380,17 +380,13 @@ _FUNCTIONS = {
     "pearson_correlation": pearson_correlation,
     "concordance_correlation": concordance_correlation,
 }
-# Keras's metrics that average a loss function's per-sample values -> that loss
-LOSS_METRICS = {
-    "mean_absolute_percentage_error": "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error": "mean_squared_logarithmic_error",
-    "binary_crossentropy": "binary_crossentropy",
-    "categorical_crossentropy": "categorical_crossentropy",
-    "sparse_categorical_crossentropy": "sparse_categorical_crossentropy",
-    "kl_divergence": "kl_divergence", "poisson": "poisson", "hinge": "hinge",
-    "squared_hinge": "squared_hinge", "categorical_hinge": "categorical_hinge",
-    "cosine_similarity": "cosine_similarity", "log_cosh_error": "log_cosh",
-}
+# Keras's metrics that average a loss function's per-sample values -> that loss (of the
+# same name, but for log_cosh_error)
+LOSS_METRICS = {**{name: name for name in (
+    "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "binary_crossentropy",
+    "categorical_crossentropy", "sparse_categorical_crossentropy", "kl_divergence", "poisson",
+    "hinge", "squared_hinge", "categorical_hinge", "cosine_similarity")},
+    "log_cosh_error": "log_cosh"}
 CONFUSION = ("true_positives", "false_positives", "true_negatives", "false_negatives",
              "precision", "recall", "auc", "binary_io_u", "io_u", "mean_io_u",
              "one_hot_io_u", "one_hot_mean_io_u", "precision_at_recall",

@@ -154,11 +154,7 @@ def _scan(graph, layer, params, x, mask):
         projected = graph.op("Add", [projected, graph.const(input_bias, "input_bias")])
     sequences = [projected]
     if mask is not None:
-        keep = graph.op("Cast", [mask.name], to=TensorProto.FLOAT)
-        if layer.go_backwards:
-            keep = graph.reverse_time(keep, 1)
-        keep = graph.op("Transpose", [keep], perm=[1, 0])
-        sequences.append(graph.op("Unsqueeze", [keep, graph.ints([2], "axes")]))
+        sequences.append(_steps_kept(graph, mask, layer.go_backwards, 1))
     size = graph.op("Concat", [graph.shape_part(data, 1, 2), graph.ints([layer.units])],
                     axis=0)
     zeros = graph.op("ConstantOfShape", [size],
@@ -303,12 +299,7 @@ def conv_lstm(state, layer, params, x, shape, mask=None):
                               [-1, 4 * filters, *out_sizes])
     sequences = [projected]
     if mask is not None:
-        keep = graph.op("Cast", [mask.name], to=TensorProto.FLOAT)
-        if layer.go_backwards:
-            keep = graph.reverse_time(keep, 1)
-        keep = graph.op("Transpose", [keep], perm=[1, 0])
-        sequences.append(graph.op("Unsqueeze", [keep, graph.ints(list(range(2, rank + 3)),
-                                                                  "axes")]))
+        sequences.append(_steps_kept(graph, mask, layer.go_backwards, rank + 1))
     size = graph.op("Concat", [graph.shape_part(data, 1, 2),
                                graph.ints([filters, *out_sizes])], axis=0)
     zeros = graph.op("ConstantOfShape", [size],
@@ -379,3 +370,16 @@ def _conv_lstm_step(graph, layer, params, pads, frame_perm, masked, zero_output)
     result = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
               for n in [*new_states, output]]
     return helper.make_graph(step.nodes, step.fresh("step"), info, result)
+
+
+def _steps_kept(graph, mask, go_backwards, trailing: int) -> str:
+    """Keras's mask (batch, steps) as a Scan input: 1.0 where a step is kept, steps
+    first, in the order the layer reads them, with `trailing` axes of one to broadcast
+    over each step's state."""
+    from onnx import TensorProto
+
+    keep = graph.op("Cast", [mask.name], to=TensorProto.FLOAT)
+    if go_backwards:
+        keep = graph.reverse_time(keep, 1)
+    keep = graph.op("Transpose", [keep], perm=[1, 0])
+    return graph.op("Unsqueeze", [keep, graph.ints(list(range(2, 2 + trailing)), "axes")])

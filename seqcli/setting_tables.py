@@ -13,8 +13,11 @@ OPTIMIZERS = {
                 "centered": False},
     "adagrad": {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7},
 }
-OPTIMIZER_ALIASES = {"SGD": "sgd", "Adam": "adam", "AdamW": "adamw", "RMSprop": "rmsprop",
-                     "Adagrad": "adagrad", "r_m_sprop": "rmsprop", "adam_w": "adamw"}
+# the Keras class of each optimizer; its name is also an alias
+OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
+                     "adagrad": "Adagrad"}
+OPTIMIZER_ALIASES = {**{cls: name for name, cls in OPTIMIZER_CLASSES.items()},
+                     "r_m_sprop": "rmsprop", "adam_w": "adamw"}
 
 
 # what every Keras 3 optimizer takes besides its own arguments (None: off)
@@ -93,6 +96,21 @@ LOSS_POSITIONAL = {  # Keras's own order (SparseCategoricalCrossentropy's reduct
                                        "axis", "reduction", "name", "dtype"],
     "dice": ["reduction", "name", "axis", "dtype"],  # Keras's order: axis after name
     "tversky": ["alpha", "beta", "reduction", "name", "axis", "dtype"],
+}
+# the Keras class of each loss
+LOSS_CLASSES = {
+    "mean_squared_error": "MeanSquaredError", "mean_absolute_error": "MeanAbsoluteError",
+    "huber": "Huber", "binary_crossentropy": "BinaryCrossentropy",
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+    "kl_divergence": "KLDivergence", "poisson": "Poisson", "log_cosh": "LogCosh",
+    "hinge": "Hinge", "squared_hinge": "SquaredHinge", "categorical_hinge": "CategoricalHinge",
+    "cosine_similarity": "CosineSimilarity",
+    "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
+    "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError",
+    "binary_focal_crossentropy": "BinaryFocalCrossentropy",
+    "categorical_focal_crossentropy": "CategoricalFocalCrossentropy",
+    "dice": "Dice", "tversky": "Tversky",
 }
 # Keras's reductions; None and "none" (no reduction) leave one loss per sample, which
 # neither Keras's fit (on JAX) nor seqcli can train on or report as one number

@@ -3,16 +3,14 @@ what Keras saved (.keras, .json with .weights.h5, legacy .h5) with Keras's layer
 outputs, and Keras loaded what seqcli wrote back with the same outputs."""
 
 import glob
-import json
 import os
 
 import numpy as np
 import pytest
 
 from seqcli import spec as spec_module
-from seqcli.summary import summarize
 from tests.conftest import FIXTURES
-from tests.test_keras_files import predict
+from tests.test_keras_files import assert_kerass_layers, predict
 
 FILES = os.path.join(FIXTURES, "keras_catalog_files")
 MODELS = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(FILES, "*.npz")))
@@ -39,11 +37,7 @@ def test_keras_files_give_kerass_outputs(name, model_ext, weights_ext):
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("model_ext", [".keras", ".json", ".h5"])
 def test_keras_files_give_kerass_layers(name, model_ext):
-    data = np.load(os.path.join(FILES, name + ".npz"))
-    model = spec_module.load(os.path.join(FILES, name + model_ext)).model
-    rows = [[row.class_name, list(row.output_shape[1:]), row.params]
-            for row in summarize(model).rows]
-    assert rows == json.loads(str(data["summary"]))
+    assert_kerass_layers(FILES, name, model_ext)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -49,10 +49,15 @@ def test_keras_files_give_kerass_outputs(name, model_ext, weights_ext, expected)
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("model_ext", [".keras", ".json", ".h5", ".k2.h5"])
 def test_keras_files_give_kerass_layers(name, model_ext):
+    assert_kerass_layers(FILES, name, model_ext)
+
+
+def assert_kerass_layers(folder, name, model_ext):
+    """The summary rows (class, output shape, params) of a Keras-saved model are Keras's."""
     from seqcli.summary import summarize
 
-    data = np.load(os.path.join(FILES, name + ".npz"))
-    model = spec_module.load(os.path.join(FILES, name + model_ext)).model
+    data = np.load(os.path.join(folder, name + ".npz"))
+    model = spec_module.load(os.path.join(folder, name + model_ext)).model
     rows = [[row.class_name, list(row.output_shape[1:]), row.params]
             for row in summarize(model).rows]
     assert rows == json.loads(str(data["summary"]))
